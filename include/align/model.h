@@ -1,0 +1,160 @@
+/* align model: a Llama-family decoder (RMSNorm, rotary embeddings, SwiGLU, grouped-query
+ * attention, tied or untied embeddings, optional q/k/v biases) in fp32.
+ *
+ * Memory: parameters live in one contiguous block, gradients in another of the same
+ * layout, training activations in a third sized for (batch, length) before use.
+ * The parameter order is llama2.c's, grouped by kind across layers, so a gradient
+ * compares element for element with llama2.c/PyTorch references:
+ *   tok_emb, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final, [wcls], [bq, bk, bv]
+ * Matrices are row-major [out][in] (y = W x).  w1 is the gate, w3 the up, w2 the down
+ * projection.  wcls exists only when embeddings are untied; biases only with qkv_bias. */
+#ifndef ALIGN_MODEL_H
+#define ALIGN_MODEL_H
+
+#include "align/core.h"
+#include "align/tokenizer.h"
+
+typedef enum {
+    AL_ROPE_INTERLEAVED = 0, /* llama2.c / Meta: rotate pairs (x[2i], x[2i+1]) */
+    AL_ROPE_HALF = 1,        /* Hugging Face: rotate pairs (x[i], x[i + head_dim/2]) */
+} al_rope_layout;
+
+typedef struct al_config {
+    int dim;         /* hidden size */
+    int hidden_dim;  /* MLP intermediate size */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;  /* < n_heads: grouped-query attention */
+    int head_dim;    /* usually dim / n_heads */
+    int vocab_size;
+    int seq_len;     /* maximum positions */
+    float norm_eps;
+    float rope_theta;
+    al_rope_layout rope;
+    bool tied_embeddings;
+    bool qkv_bias;
+    int bos_id, eos_id;
+} al_config;
+
+/* Views into one parameter (or gradient) block. */
+typedef struct al_params {
+    float *tok_emb;   /* [vocab][dim] */
+    float *rms_att;   /* [L][dim] */
+    float *wq;        /* [L][n_heads*head_dim][dim] */
+    float *wk;        /* [L][n_kv_heads*head_dim][dim] */
+    float *wv;        /* [L][n_kv_heads*head_dim][dim] */
+    float *wo;        /* [L][dim][n_heads*head_dim] */
+    float *rms_ffn;   /* [L][dim] */
+    float *w1;        /* [L][hidden][dim] gate */
+    float *w2;        /* [L][dim][hidden] down */
+    float *w3;        /* [L][hidden][dim] up */
+    float *rms_final; /* [dim] */
+    float *wcls;      /* [vocab][dim]; aliases tok_emb when tied */
+    float *bq;        /* [L][n_heads*head_dim] or NULL */
+    float *bk;        /* [L][n_kv_heads*head_dim] or NULL */
+    float *bv;        /* [L][n_kv_heads*head_dim] or NULL */
+} al_params;
+
+/* One named tensor of the layout, for savers, loaders and `align info`. */
+typedef struct al_tensor_desc {
+    const char *kind; /* "wq", "rms_att", ... */
+    int layer;        /* -1 for non-layer tensors */
+    int rows, cols;   /* cols == 0 for vectors */
+    size_t offset;    /* in floats from the block start */
+} al_tensor_desc;
+
+typedef struct al_model {
+    al_config cfg;
+    size_t n_params;
+    float *params; /* one block of n_params floats */
+    al_params w;
+    float *grads;  /* NULL until al_model_alloc_grads */
+    al_params g;
+} al_model;
+
+/* ---- configuration and layout ---- */
+int al_config_validate(const al_config *c);
+size_t al_config_param_count(const al_config *c);
+void al_params_bind(al_params *p, const al_config *c, float *base);
+/* Fills up to max descriptors in storage order; returns how many the layout has. */
+int al_tensor_layout(const al_config *c, al_tensor_desc *out, int max);
+void al_config_print(const al_config *c, FILE *out);
+
+/* ---- lifecycle ---- */
+int al_model_init(al_model *m, const al_config *c); /* zeroed parameters */
+int al_model_alloc_grads(al_model *m);
+void al_model_zero_grads(al_model *m);
+void al_model_free(al_model *m);
+
+/* ---- files ---- */
+/* Detects the format: a directory or .safetensors (HF, config.json beside it),
+ * a .gguf file, else a llama2.c .bin checkpoint. */
+int al_model_load(al_model *m, const char *path);
+int al_model_load_llama2c(al_model *m, const char *path);
+/* path: a directory holding model.safetensors + config.json, or the .safetensors file. */
+int al_model_load_safetensors(al_model *m, const char *path);
+/* Writes DIR/model.safetensors (F32) and DIR/config.json atomically, in HF naming and
+ * HF's half-split rotary layout (q/k rows permuted if the model is interleaved). */
+int al_model_save_safetensors(const al_model *m, const char *dir);
+/* Parses an HF config.json (LlamaForCausalLM / Qwen2ForCausalLM) into c. */
+int al_config_from_hf_json(al_config *c, const char *json_text, size_t len, const char *origin);
+
+/* ---- training forward / backward ----
+ * A training context owns the activation block for a fixed (B, T).  The forward pass
+ * reads tokens[B*T] and targets[B*T] and produces, per position, the log-probability of
+ * the target token (logp) and the full logits.  Every loss in align is a function of
+ * those log-probabilities (cross-entropy, masked SFT, DPO, ...), so the backward pass
+ * takes dloss/dlogp per position and accumulates into the model's gradient block.
+ * pos[B*T] (optional) gives rotary positions; seg_start[B*T] (optional) gives, per
+ * position, the first position of its own sample in the row, so packed samples never
+ * attend to each other.  Targets < 0 are ignored (logp 0, no gradient). */
+typedef struct al_train_ctx al_train_ctx;
+al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T);
+void al_train_ctx_free(al_train_ctx *ctx);
+size_t al_train_ctx_bytes(const al_config *c, int B, int T); /* the activation plan */
+int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const int *pos,
+               const int *seg_start);
+const float *al_ctx_logp(const al_train_ctx *ctx);   /* [B*T] */
+const float *al_ctx_logits(const al_train_ctx *ctx); /* [B*T][vocab] */
+void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp);
+/* Mean cross-entropy over targets >= 0 (forward + convenience). */
+float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets);
+
+/* ---- inference with a KV cache ----
+ * A decoder holds the cache of n_seq independent sequences.  Each step feeds one token
+ * to each listed sequence at its own next position and returns logits [n][vocab]. */
+typedef struct al_decoder al_decoder;
+al_decoder *al_decoder_new(const al_model *m, int n_seq, int max_len);
+void al_decoder_free(al_decoder *d);
+size_t al_decoder_bytes(const al_config *c, int n_seq, int max_len);
+void al_decoder_reset(al_decoder *d, int seq); /* seq < 0: all */
+int al_decoder_pos(const al_decoder *d, int seq);
+/* seqs may be NULL for 0..n-1.  Returns a pointer to logits [n][vocab] owned by d. */
+float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n);
+
+/* ---- sampling ---- */
+typedef struct al_sampler_opts {
+    float temperature;    /* 0 = greedy */
+    int top_k;            /* 0 = off */
+    float top_p;          /* 1 = off */
+    float min_p;          /* 0 = off */
+    float repeat_penalty; /* 1 = off (CTRL-style: divide positive logits, multiply negative) */
+    int repeat_last_n;    /* window for the penalty; 0 = whole history */
+    uint64_t seed;
+    bool llama2c;         /* reproduce run.c's sampler bit for bit (temperature, top_p only) */
+} al_sampler_opts;
+
+typedef struct al_sampler {
+    al_sampler_opts o;
+    int vocab;
+    uint64_t rng;
+    float *probs;
+    void *scratch;
+} al_sampler;
+al_sampler_opts al_sampler_defaults(void);
+int al_sampler_init(al_sampler *s, int vocab, const al_sampler_opts *o);
+void al_sampler_free(al_sampler *s);
+/* logits are modified in place; history (may be NULL) feeds the repetition penalty. */
+int al_sample(al_sampler *s, float *logits, const int *history, int n_history);
+
+#endif

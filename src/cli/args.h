@@ -1,0 +1,26 @@
+/* Flag parsing shared by the subcommands: "-x VALUE", "--long VALUE", "--long=VALUE". */
+#ifndef ALIGN_CLI_ARGS_H
+#define ALIGN_CLI_ARGS_H
+
+#include <stdbool.h>
+
+typedef struct cli_args {
+    int argc, i;
+    char **argv;
+    const char *cmd; /* for messages: "align generate" */
+    const char *value;
+    bool error;
+} cli_args;
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
+/* Next argument; returns NULL at the end. */
+const char *cli_next(cli_args *a);
+/* True if arg is one of the two spellings; a flag that takes a value stores it in a->value
+ * (from "--name=V" or the next argument) and reports a missing value. */
+bool cli_flag(cli_args *a, const char *arg, const char *short_name, const char *long_name);
+bool cli_opt(cli_args *a, const char *arg, const char *short_name, const char *long_name);
+int cli_int(cli_args *a, long min, long max);
+float cli_float(cli_args *a, double min, double max);
+int cli_unknown(cli_args *a, const char *arg); /* prints the error, returns 2 */
+
+#endif

@@ -1,0 +1,44 @@
+/* align: one command line for the whole alignment pipeline. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"generate", cmd_generate, "generate text from a model (llama2.c-compatible with --compat llama2c)"},
+    {"info", cmd_info, "print a model's configuration, parameter count and memory plan"},
+    {"convert", cmd_convert, "convert a checkpoint (llama2.c .bin, safetensors) to HF safetensors"},
+    {"tokenizer", cmd_tokenizer, "encode, decode, inspect and train tokenizers"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: align <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'align <command> --help' explains a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("align 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "align: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

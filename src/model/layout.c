@@ -1,0 +1,160 @@
+/* Configuration checks and the single parameter block's layout. */
+#include "align/model.h"
+
+#include <string.h>
+
+int al_config_validate(const al_config *c)
+{
+    if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 ||
+        c->vocab_size <= 0 || c->seq_len <= 0 || c->head_dim <= 0)
+        return al_fail("config: sizes must be positive (dim %d, hidden_dim %d, n_layers %d, n_heads %d, "
+                       "n_kv_heads %d, head_dim %d, vocab_size %d, seq_len %d)",
+                       c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim,
+                       c->vocab_size, c->seq_len);
+    if (c->n_heads % c->n_kv_heads)
+        return al_fail("config: n_heads (%d) must be a multiple of n_kv_heads (%d)", c->n_heads, c->n_kv_heads);
+    if (c->head_dim % 2)
+        return al_fail("config: head_dim (%d) must be even for rotary embeddings", c->head_dim);
+    /* Guard against sizes whose products overflow size_t arithmetic or are absurd. */
+    if (c->dim > 65536 || c->hidden_dim > 262144 || c->n_layers > 1024 || c->n_heads > 1024 ||
+        c->vocab_size > 4 * 1024 * 1024 || c->seq_len > 1024 * 1024 || c->head_dim > 4096)
+        return al_fail("config: sizes out of supported range");
+    if (!(c->norm_eps > 0) || !(c->rope_theta > 0))
+        return al_fail("config: norm_eps and rope_theta must be positive");
+    return 0;
+}
+
+/* Walks the layout in storage order; the one place the order is written down. */
+static int walk_layout(const al_config *c, al_tensor_desc *out, int max)
+{
+    const int L = c->n_layers, D = c->dim, H = c->hidden_dim;
+    const int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    int n = 0;
+    size_t off = 0;
+#define ADD(KIND, LAYER, ROWS, COLS)                                                           \
+    do {                                                                                       \
+        if (n < max)                                                                           \
+            out[n] = (al_tensor_desc){KIND, LAYER, ROWS, COLS, off};                           \
+        n++;                                                                                   \
+        off += (size_t)(ROWS) * (size_t)((COLS) ? (COLS) : 1);                                 \
+    } while (0)
+#define PER_LAYER(KIND, ROWS, COLS)                                                            \
+    for (int l = 0; l < L; l++)                                                                \
+    ADD(KIND, l, ROWS, COLS)
+    ADD("tok_emb", -1, c->vocab_size, D);
+    PER_LAYER("rms_att", D, 0);
+    PER_LAYER("wq", qd, D);
+    PER_LAYER("wk", kvd, D);
+    PER_LAYER("wv", kvd, D);
+    PER_LAYER("wo", D, qd);
+    PER_LAYER("rms_ffn", D, 0);
+    PER_LAYER("w1", H, D);
+    PER_LAYER("w2", D, H);
+    PER_LAYER("w3", H, D);
+    ADD("rms_final", -1, D, 0);
+    if (!c->tied_embeddings)
+        ADD("wcls", -1, c->vocab_size, D);
+    if (c->qkv_bias) {
+        PER_LAYER("bq", qd, 0);
+        PER_LAYER("bk", kvd, 0);
+        PER_LAYER("bv", kvd, 0);
+    }
+#undef PER_LAYER
+#undef ADD
+    return n;
+}
+
+int al_tensor_layout(const al_config *c, al_tensor_desc *out, int max) { return walk_layout(c, out, max); }
+
+size_t al_config_param_count(const al_config *c)
+{
+    const size_t L = (size_t)c->n_layers, D = (size_t)c->dim, H = (size_t)c->hidden_dim;
+    const size_t qd = (size_t)c->n_heads * (size_t)c->head_dim, kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+    const size_t V = (size_t)c->vocab_size;
+    size_t n = V * D + L * (D + qd * D + 2 * kvd * D + D * qd + D + 3 * H * D) + D;
+    if (!c->tied_embeddings)
+        n += V * D;
+    if (c->qkv_bias)
+        n += L * (qd + 2 * kvd);
+    return n;
+}
+
+void al_params_bind(al_params *p, const al_config *c, float *base)
+{
+    const size_t L = (size_t)c->n_layers, D = (size_t)c->dim, H = (size_t)c->hidden_dim;
+    const size_t qd = (size_t)c->n_heads * (size_t)c->head_dim, kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+    const size_t V = (size_t)c->vocab_size;
+    float *q = base;
+    p->tok_emb = q, q += V * D;
+    p->rms_att = q, q += L * D;
+    p->wq = q, q += L * qd * D;
+    p->wk = q, q += L * kvd * D;
+    p->wv = q, q += L * kvd * D;
+    p->wo = q, q += L * D * qd;
+    p->rms_ffn = q, q += L * D;
+    p->w1 = q, q += L * H * D;
+    p->w2 = q, q += L * D * H;
+    p->w3 = q, q += L * H * D;
+    p->rms_final = q, q += D;
+    if (c->tied_embeddings) {
+        p->wcls = p->tok_emb;
+    } else {
+        p->wcls = q, q += V * D;
+    }
+    p->bq = p->bk = p->bv = NULL;
+    if (c->qkv_bias) {
+        p->bq = q, q += L * qd;
+        p->bk = q, q += L * kvd;
+        p->bv = q, q += L * kvd;
+    }
+}
+
+void al_config_print(const al_config *c, FILE *out)
+{
+    fprintf(out,
+            "dim %d  hidden_dim %d  layers %d  heads %d  kv_heads %d  head_dim %d\n"
+            "vocab %d  seq_len %d  norm_eps %g  rope_theta %g  rope %s\n"
+            "embeddings %s  qkv_bias %s  bos %d  eos %d\n",
+            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->vocab_size,
+            c->seq_len, (double)c->norm_eps, (double)c->rope_theta,
+            c->rope == AL_ROPE_INTERLEAVED ? "interleaved (llama2.c)" : "half-split (HF)",
+            c->tied_embeddings ? "tied" : "untied", c->qkv_bias ? "yes" : "no", c->bos_id, c->eos_id);
+}
+
+int al_model_init(al_model *m, const al_config *c)
+{
+    memset(m, 0, sizeof *m);
+    if (al_config_validate(c))
+        return -1;
+    m->cfg = *c;
+    m->n_params = al_config_param_count(c);
+    m->params = al_alloc(m->n_params * sizeof(float));
+    if (!m->params)
+        return -1;
+    al_params_bind(&m->w, c, m->params);
+    return 0;
+}
+
+int al_model_alloc_grads(al_model *m)
+{
+    if (m->grads)
+        return 0;
+    m->grads = al_alloc(m->n_params * sizeof(float));
+    if (!m->grads)
+        return -1;
+    al_params_bind(&m->g, &m->cfg, m->grads);
+    return 0;
+}
+
+void al_model_zero_grads(al_model *m)
+{
+    if (m->grads)
+        memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+void al_model_free(al_model *m)
+{
+    al_free(m->params);
+    al_free(m->grads);
+    memset(m, 0, sizeof *m);
+}
