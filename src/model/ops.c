@@ -1,0 +1,321 @@
+/* Forward and backward of each Llama operation.  Large matrix products go through
+ * OpenBLAS sgemm; everything else is written as plain loops the compiler vectorizes
+ * (omp simd) and OpenMP splits across cores when the work is large enough to pay for it. */
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* Below this many multiply-adds a parallel region costs more than it saves. */
+#define PAR_MIN_WORK 32768
+
+static inline float dot(const float *a, const float *b, int n)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static inline void axpy(float *y, float a, const float *x, int n)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* ---- RMSNorm ---- */
+
+void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int D, float eps)
+{
+#pragma omp parallel for if ((long)N * D > PAR_MIN_WORK)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * D;
+        float *o = out + (size_t)n * D;
+        float ss = dot(xr, xr, D) / (float)D + eps;
+        float r = 1.0f / sqrtf(ss);
+        if (rstd)
+            rstd[n] = r;
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            o[i] = w[i] * (r * xr[i]);
+    }
+}
+
+/* y_i = w_i r x_i with r = (mean x^2 + eps)^-1/2:
+ * dx_j = r (w_j g_j - x_j r^2 / D * sum_i w_i g_i x_i),  dw_i = sum_n g_i r x_i. */
+void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                         const float *rstd, int N, int D)
+{
+#pragma omp parallel for if ((long)N * D > PAR_MIN_WORK)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * D, *g = dout + (size_t)n * D;
+        float *d = dx + (size_t)n * D;
+        float r = rstd[n];
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int i = 0; i < D; i++)
+            s += w[i] * g[i] * xr[i];
+        float c = s * r * r * r / (float)D;
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            d[i] += r * w[i] * g[i] - c * xr[i];
+    }
+    /* The weight gradient sums over rows; a column split keeps it race-free. */
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * D, *g = dout + (size_t)n * D;
+        float r = rstd[n];
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            dw[i] += g[i] * r * xr[i];
+    }
+}
+
+/* ---- matrix products ---- */
+
+/* For a handful of rows (decoding) sgemm's packing overhead dominates; dot rows directly. */
+static void matmul_small(float *out, const float *x, const float *W, const float *bias, int N, int n_in, int n_out)
+{
+#pragma omp parallel for if ((long)N * n_in * n_out > 4 * PAR_MIN_WORK)
+    for (int o = 0; o < n_out; o++) {
+        const float *wr = W + (size_t)o * n_in;
+        float b = bias ? bias[o] : 0.0f;
+        for (int n = 0; n < N; n++)
+            out[(size_t)n * n_out + o] = dot(x + (size_t)n * n_in, wr, n_in) + b;
+    }
+}
+
+void op_matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int n_in, int n_out)
+{
+    if (N <= 4) {
+        matmul_small(out, x, W, bias, N, n_in, n_out);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, n_out, n_in, 1.0f, x, n_in, W, n_in, 0.0f, out, n_out);
+    if (bias) {
+        for (int n = 0; n < N; n++)
+            axpy(out + (size_t)n * n_out, 1.0f, bias, n_out);
+    }
+}
+
+void op_matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x, const float *W,
+                        int N, int n_in, int n_out, int accumulate_dx)
+{
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n_in, n_out, 1.0f, dout, n_out, W, n_in,
+                    accumulate_dx ? 1.0f : 0.0f, dx, n_in);
+    if (dW)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, N, 1.0f, dout, n_out, x, n_in, 1.0f, dW, n_in);
+    if (dbias) {
+        for (int n = 0; n < N; n++)
+            axpy(dbias, 1.0f, dout + (size_t)n * n_out, n_out);
+    }
+}
+
+/* ---- rotary embeddings ---- */
+
+void op_rope_tables(float *cos_t, float *sin_t, int max_pos, int head_dim, float theta)
+{
+    int half = head_dim / 2;
+    for (int p = 0; p < max_pos; p++) {
+        for (int i = 0; i < half; i++) {
+            float freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+            float val = (float)p * freq;
+            cos_t[(size_t)p * half + i] = cosf(val);
+            sin_t[(size_t)p * half + i] = sinf(val);
+        }
+    }
+}
+
+/* sign = +1 rotates by the angle, -1 by its negative (the transpose). */
+static void rope_apply(float *x, const int *pos, int N, int n_heads, int hd, const float *cos_t,
+                       const float *sin_t, al_rope_layout layout, float sign)
+{
+    int half = hd / 2;
+#pragma omp parallel for if ((long)N * n_heads * hd > PAR_MIN_WORK)
+    for (int n = 0; n < N; n++) {
+        int p = pos ? pos[n] : n;
+        const float *c = cos_t + (size_t)p * half, *s = sin_t + (size_t)p * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)n * n_heads + h) * hd;
+            int stride = layout == AL_ROPE_INTERLEAVED ? 2 : 1;
+            int partner = layout == AL_ROPE_INTERLEAVED ? 1 : half;
+            for (int i = 0; i < half; i++) {
+                float *a = v + i * stride, *b = a + partner;
+                float v0 = *a, v1 = *b, sn = sign * s[i];
+                *a = v0 * c[i] - v1 * sn;
+                *b = v0 * sn + v1 * c[i];
+            }
+        }
+    }
+}
+
+void op_rope_forward(float *x, const int *pos, int N, int n_heads, int head_dim, const float *cos_t,
+                     const float *sin_t, al_rope_layout layout)
+{
+    rope_apply(x, pos, N, n_heads, head_dim, cos_t, sin_t, layout, 1.0f);
+}
+
+void op_rope_backward(float *dx, const int *pos, int N, int n_heads, int head_dim, const float *cos_t,
+                      const float *sin_t, al_rope_layout layout)
+{
+    rope_apply(dx, pos, N, n_heads, head_dim, cos_t, sin_t, layout, -1.0f);
+}
+
+/* ---- attention ---- */
+
+void op_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                          const int *seg_start, int B, int T, int H, int KVH, int hd)
+{
+    const int qd = H * hd, kvd = KVH * hd, group = H / KVH;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for collapse(2) if ((long)B * H * T * T * hd > 2 * PAR_MIN_WORK)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            const int kh = h / group;
+            for (int t = 0; t < T; t++) {
+                const size_t row = (size_t)b * T + t;
+                const float *qt = q + row * qd + (size_t)h * hd;
+                float *a = att + (((size_t)b * H + h) * T + t) * T;
+                int s0 = seg_start ? seg_start[row] : 0;
+                float maxv = -INFINITY;
+                for (int s = s0; s <= t; s++) {
+                    a[s] = dot(qt, k + ((size_t)b * T + s) * kvd + (size_t)kh * hd, hd) * scale;
+                    if (a[s] > maxv)
+                        maxv = a[s];
+                }
+                float sum = 0.0f;
+                for (int s = s0; s <= t; s++) {
+                    a[s] = expf(a[s] - maxv);
+                    sum += a[s];
+                }
+                for (int s = 0; s < s0; s++)
+                    a[s] = 0.0f;
+                for (int s = t + 1; s < T; s++)
+                    a[s] = 0.0f;
+                float *o = out + row * qd + (size_t)h * hd;
+                memset(o, 0, (size_t)hd * sizeof *o);
+                for (int s = s0; s <= t; s++) {
+                    a[s] /= sum;
+                    axpy(o, a[s], v + ((size_t)b * T + s) * kvd + (size_t)kh * hd, hd);
+                }
+            }
+        }
+    }
+}
+
+/* With p = softmax(scale * q.k):  dv_s += p_s g,  dp_s = g.v_s,
+ * dz_s = p_s (dp_s - sum_s' p_s' dp_s'),  dq += scale sum_s dz_s k_s,  dk_s += scale dz_s q.
+ * Work is split by (batch, kv head) so the heads sharing a k/v never race. */
+void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
+                           const float *k, const float *v, const int *seg_start, int B, int T, int H, int KVH,
+                           int hd)
+{
+    const int qd = H * hd, kvd = KVH * hd, group = H / KVH;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int b = 0; b < B; b++) {
+        memset(dk + (size_t)b * T * kvd, 0, (size_t)T * kvd * sizeof(float));
+        memset(dv + (size_t)b * T * kvd, 0, (size_t)T * kvd * sizeof(float));
+    }
+#pragma omp parallel for collapse(2) if ((long)B * H * T * T * hd > 2 * PAR_MIN_WORK)
+    for (int b = 0; b < B; b++) {
+        for (int kh = 0; kh < KVH; kh++) {
+            for (int h = kh * group; h < (kh + 1) * group; h++) {
+                for (int t = 0; t < T; t++) {
+                    const size_t row = (size_t)b * T + t;
+                    const float *g = dout + row * qd + (size_t)h * hd;
+                    const float *qt = q + row * qd + (size_t)h * hd;
+                    const float *a = att + (((size_t)b * H + h) * T + t) * T;
+                    float *dqt = dq + row * qd + (size_t)h * hd;
+                    int s0 = seg_start ? seg_start[row] : 0;
+                    float pdp = 0.0f;
+                    for (int s = s0; s <= t; s++)
+                        pdp += a[s] * dot(g, v + ((size_t)b * T + s) * kvd + (size_t)kh * hd, hd);
+                    memset(dqt, 0, (size_t)hd * sizeof *dqt);
+                    for (int s = s0; s <= t; s++) {
+                        const size_t srow = ((size_t)b * T + s) * kvd + (size_t)kh * hd;
+                        float dp = dot(g, v + srow, hd);
+                        float dz = a[s] * (dp - pdp) * scale;
+                        axpy(dv + srow, a[s], g, hd);
+                        axpy(dqt, dz, k + srow, hd);
+                        axpy(dk + srow, dz, qt, hd);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- SwiGLU ---- */
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void op_swiglu_forward(float *out, const float *h1, const float *h3, size_t n)
+{
+#pragma omp parallel for simd if (n > PAR_MIN_WORK)
+    for (size_t i = 0; i < n; i++)
+        out[i] = h1[i] * sigmoidf(h1[i]) * h3[i];
+}
+
+void op_swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1, const float *h3, size_t n)
+{
+#pragma omp parallel for simd if (n > PAR_MIN_WORK)
+    for (size_t i = 0; i < n; i++) {
+        float sg = sigmoidf(h1[i]);
+        float silu = h1[i] * sg;
+        dh3[i] = dout[i] * silu;
+        dh1[i] = dout[i] * h3[i] * (sg * (1.0f + h1[i] * (1.0f - sg)));
+    }
+}
+
+/* ---- log-probabilities of targets ---- */
+
+void op_logprob_forward(float *logp, float *lse, const float *logits, const int *targets, int N, int V)
+{
+#pragma omp parallel for if ((long)N * V > PAR_MIN_WORK)
+    for (int n = 0; n < N; n++) {
+        const float *l = logits + (size_t)n * V;
+        float maxv = l[0];
+        for (int i = 1; i < V; i++)
+            maxv = l[i] > maxv ? l[i] : maxv;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int i = 0; i < V; i++)
+            s += expf(l[i] - maxv);
+        lse[n] = maxv + logf(s);
+        logp[n] = targets[n] >= 0 ? l[targets[n]] - lse[n] : 0.0f;
+    }
+}
+
+void op_logprob_backward(float *dlogits, const float *logits, const float *lse, const int *targets,
+                         const float *dlogp, int N, int V)
+{
+#pragma omp parallel for if ((long)N * V > PAR_MIN_WORK)
+    for (int n = 0; n < N; n++) {
+        const float *l = logits + (size_t)n * V;
+        float *d = dlogits + (size_t)n * V;
+        float g = targets[n] >= 0 ? dlogp[n] : 0.0f;
+        float m = lse[n];
+#pragma omp simd
+        for (int i = 0; i < V; i++)
+            d[i] = -g * expf(l[i] - m);
+        if (targets[n] >= 0)
+            d[targets[n]] += g;
+    }
+}
+
+/* ---- token embeddings ---- */
+
+void op_embedding_forward(float *out, const int *tokens, const float *table, int N, int D)
+{
+    for (int n = 0; n < N; n++)
+        memcpy(out + (size_t)n * D, table + (size_t)tokens[n] * D, (size_t)D * sizeof(float));
+}
+
+void op_embedding_backward(float *dtable, const float *dout, const int *tokens, int N, int D)
+{
+    for (int n = 0; n < N; n++)
+        axpy(dtable + (size_t)tokens[n] * D, 1.0f, dout + (size_t)n * D, D);
+}

@@ -1,0 +1,57 @@
+/* The operations of a Llama block, each as an explicit forward and backward function.
+ * Internal to the model module; every backward is finite-difference checked in
+ * tests/test_ops.c.  Shapes: N rows (batch x time), row-major. Backward functions
+ * accumulate (+=) into parameter gradients and into input gradients unless noted. */
+#ifndef ALIGN_MODEL_OPS_H
+#define ALIGN_MODEL_OPS_H
+
+#include <stddef.h>
+
+#include "align/model.h"
+
+/* out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps); rstd[N] is saved for backward. */
+void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int D, float eps);
+void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                         const float *rstd, int N, int D);
+
+/* out[N][O] = x[N][I] W[O][I]^T (+ bias[O]).  Overwrites out. */
+void op_matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int n_in, int n_out);
+/* dx (+)= dout W (accumulate_dx picks += or =); dW += dout^T x; dbias += colsum(dout).
+ * dx, dW or dbias may be NULL when not wanted. */
+void op_matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x, const float *W,
+                        int N, int n_in, int n_out, int accumulate_dx);
+
+/* Rotary tables: cos/sin[pos][head_dim/2], computed as run.c does (float powf, cosf, sinf). */
+void op_rope_tables(float *cos_t, float *sin_t, int max_pos, int head_dim, float theta);
+/* Rotates n_heads vectors of head_dim per row in place; positions pos[N].  The backward
+ * pass is the inverse rotation (transpose), applied in place to the gradient. */
+void op_rope_forward(float *x, const int *pos, int N, int n_heads, int head_dim, const float *cos_t,
+                     const float *sin_t, al_rope_layout layout);
+void op_rope_backward(float *dx, const int *pos, int N, int n_heads, int head_dim, const float *cos_t,
+                      const float *sin_t, al_rope_layout layout);
+
+/* Causal grouped-query attention over B rows of T positions.
+ * q[B*T][H*hd], k, v[B*T][KVH*hd]; out[B*T][H*hd]; att[B][H][T][T] saved probabilities.
+ * seg_start[B*T] (or NULL): first position a query may attend to (packing). */
+void op_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                          const int *seg_start, int B, int T, int H, int KVH, int hd);
+/* dq is overwritten; dk, dv are overwritten.  scratch needs B*H*T floats. */
+void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
+                           const float *k, const float *v, const int *seg_start, int B, int T, int H, int KVH,
+                           int hd);
+
+/* out = silu(h1) * h3 (gate, up). */
+void op_swiglu_forward(float *out, const float *h1, const float *h3, size_t n);
+/* dh1, dh3 overwritten. */
+void op_swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1, const float *h3, size_t n);
+
+/* logp[n] = logits[n][target] - logsumexp(logits[n]); 0 where target < 0. lse saved. */
+void op_logprob_forward(float *logp, float *lse, const float *logits, const int *targets, int N, int V);
+/* dlogits[n] = dlogp[n] * (onehot(target) - softmax(logits[n])); may alias logits. */
+void op_logprob_backward(float *dlogits, const float *logits, const float *lse, const int *targets,
+                         const float *dlogp, int N, int V);
+
+void op_embedding_forward(float *out, const int *tokens, const float *table, int N, int D);
+void op_embedding_backward(float *dtable, const float *dout, const int *tokens, int N, int D);
+
+#endif

@@ -1,0 +1,235 @@
+/* Token sampling.  Two paths: llama2.c's run.c sampler reproduced bit for bit (so a seed
+ * there gives the same story here), and the general chain
+ *   repetition penalty -> temperature -> top-k -> softmax -> min-p -> top-p -> draw,
+ * the order Hugging Face's generate() applies (temperature before the truncations). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/model.h"
+
+typedef struct prob_index {
+    float prob;
+    int index;
+} prob_index;
+
+al_sampler_opts al_sampler_defaults(void)
+{
+    return (al_sampler_opts){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
+                             .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 42, .llama2c = false};
+}
+
+int al_sampler_init(al_sampler *s, int vocab, const al_sampler_opts *o)
+{
+    memset(s, 0, sizeof *s);
+    if (o->temperature < 0 || !isfinite(o->temperature))
+        return al_fail("sampler: temperature must be >= 0, got %g", (double)o->temperature);
+    if (!(o->top_p > 0 && o->top_p <= 1))
+        return al_fail("sampler: top_p must be in (0, 1], got %g", (double)o->top_p);
+    if (!(o->min_p >= 0 && o->min_p < 1))
+        return al_fail("sampler: min_p must be in [0, 1), got %g", (double)o->min_p);
+    if (o->top_k < 0)
+        return al_fail("sampler: top_k must be >= 0, got %d", o->top_k);
+    if (!(o->repeat_penalty > 0))
+        return al_fail("sampler: repeat_penalty must be > 0, got %g", (double)o->repeat_penalty);
+    s->o = *o;
+    s->vocab = vocab;
+    /* xorshift must not start at 0; a zero seed is mapped to a fixed non-zero one. */
+    s->rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ull;
+    s->probs = malloc((size_t)vocab * sizeof *s->probs);
+    s->scratch = malloc((size_t)vocab * sizeof(prob_index));
+    if (!s->probs || !s->scratch) {
+        al_sampler_free(s);
+        return al_fail("out of memory");
+    }
+    return 0;
+}
+
+void al_sampler_free(al_sampler *s)
+{
+    free(s->probs);
+    free(s->scratch);
+    s->probs = NULL;
+    s->scratch = NULL;
+}
+
+static int argmax(const float *x, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+static void softmax_inplace(float *x, int n)
+{
+    float maxv = x[0];
+    for (int i = 1; i < n; i++)
+        maxv = x[i] > maxv ? x[i] : maxv;
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - maxv);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++)
+        x[i] /= sum;
+}
+
+static int compare_desc(const void *a, const void *b)
+{
+    const prob_index *x = a, *y = b;
+    if (x->prob > y->prob)
+        return -1;
+    if (x->prob < y->prob)
+        return 1;
+    return 0;
+}
+
+/* ---- llama2.c run.c ---- */
+
+static int llama2c_mult(const float *p, int n, float coin)
+{
+    float cdf = 0.0f;
+    for (int i = 0; i < n; i++) {
+        cdf += p[i];
+        if (coin < cdf)
+            return i;
+    }
+    return n - 1;
+}
+
+/* run.c's nucleus sampling, including its pre-filter of tokens below (1-p)/(n-1) that
+ * cannot be in the nucleus; qsort and the comparator match so ties order the same. */
+static int llama2c_topp(const float *p, int n, float topp, prob_index *pi, float coin)
+{
+    int n0 = 0;
+    const float cutoff = (1.0f - topp) / (float)(n - 1);
+    for (int i = 0; i < n; i++) {
+        if (p[i] >= cutoff) {
+            pi[n0].index = i;
+            pi[n0].prob = p[i];
+            n0++;
+        }
+    }
+    qsort(pi, (size_t)n0, sizeof *pi, compare_desc);
+    float cum = 0.0f;
+    int last = n0 - 1;
+    for (int i = 0; i < n0; i++) {
+        cum += pi[i].prob;
+        if (cum > topp) {
+            last = i;
+            break;
+        }
+    }
+    float r = coin * cum, cdf = 0.0f;
+    for (int i = 0; i <= last; i++) {
+        cdf += pi[i].prob;
+        if (r < cdf)
+            return pi[i].index;
+    }
+    return pi[last].index;
+}
+
+static int sample_llama2c(al_sampler *s, float *logits)
+{
+    int n = s->vocab;
+    if (s->o.temperature == 0.0f)
+        return argmax(logits, n);
+    for (int i = 0; i < n; i++)
+        logits[i] /= s->o.temperature;
+    softmax_inplace(logits, n);
+    float coin = al_xorshift_f32(&s->rng);
+    if (s->o.top_p <= 0 || s->o.top_p >= 1)
+        return llama2c_mult(logits, n, coin);
+    return llama2c_topp(logits, n, s->o.top_p, s->scratch, coin);
+}
+
+/* ---- the general chain ---- */
+
+static void apply_repeat_penalty(float *logits, const int *hist, int n_hist, int last_n, float penalty, int vocab)
+{
+    if (penalty == 1.0f || !hist || n_hist <= 0)
+        return;
+    int start = last_n > 0 && n_hist > last_n ? n_hist - last_n : 0;
+    /* A token seen twice is penalized once: mark as we go by a sign-free trick would need
+     * extra memory, so collect and de-duplicate in a small sorted pass instead. */
+    for (int i = start; i < n_hist; i++) {
+        int t = hist[i];
+        if (t < 0 || t >= vocab)
+            continue;
+        bool seen = false;
+        for (int j = start; j < i && !seen; j++)
+            seen = hist[j] == t;
+        if (seen)
+            continue;
+        logits[t] = logits[t] > 0 ? logits[t] / penalty : logits[t] * penalty;
+    }
+}
+
+static int sample_chain(al_sampler *s, float *logits, const int *hist, int n_hist)
+{
+    const al_sampler_opts *o = &s->o;
+    int n = s->vocab;
+    apply_repeat_penalty(logits, hist, n_hist, o->repeat_last_n, o->repeat_penalty, n);
+    if (o->temperature == 0.0f)
+        return argmax(logits, n);
+    for (int i = 0; i < n; i++)
+        logits[i] /= o->temperature;
+    bool truncate = o->top_k > 0 || o->top_p < 1.0f || o->min_p > 0.0f;
+    float coin = al_xorshift_f32(&s->rng);
+    if (!truncate) {
+        softmax_inplace(logits, n);
+        return llama2c_mult(logits, n, coin);
+    }
+    prob_index *pi = s->scratch;
+    float maxv = logits[argmax(logits, n)];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        pi[i].index = i;
+        pi[i].prob = expf(logits[i] - maxv);
+        sum += pi[i].prob;
+    }
+    for (int i = 0; i < n; i++)
+        pi[i].prob /= sum;
+    /* Tokens under min-p of the best can never survive; drop them before sorting. */
+    int m = 0;
+    float floor_p = o->min_p > 0 ? o->min_p * (1.0f / sum) : 0.0f; /* max prob is 1/sum */
+    for (int i = 0; i < n; i++)
+        if (pi[i].prob >= floor_p)
+            pi[m++] = pi[i];
+    qsort(pi, (size_t)m, sizeof *pi, compare_desc);
+    if (o->top_k > 0 && m > o->top_k)
+        m = o->top_k;
+    /* Renormalize over the top-k survivors before the nucleus cut, as HF does. */
+    float kept = 0.0f;
+    for (int i = 0; i < m; i++)
+        kept += pi[i].prob;
+    if (o->top_p < 1.0f) {
+        float cum = 0.0f;
+        for (int i = 0; i < m; i++) {
+            cum += pi[i].prob / kept;
+            if (cum >= o->top_p) {
+                m = i + 1;
+                break;
+            }
+        }
+    }
+    float mass = 0.0f;
+    for (int i = 0; i < m; i++)
+        mass += pi[i].prob;
+    float r = coin * mass, cdf = 0.0f;
+    for (int i = 0; i < m; i++) {
+        cdf += pi[i].prob;
+        if (r < cdf)
+            return pi[i].index;
+    }
+    return pi[m - 1].index;
+}
+
+int al_sample(al_sampler *s, float *logits, const int *history, int n_history)
+{
+    if (s->o.llama2c)
+        return sample_llama2c(s, logits);
+    return sample_chain(s, logits, history, n_history);
+}

@@ -1,0 +1,270 @@
+/* Training forward and backward over a batch of B rows of T tokens.
+ * Every activation the backward pass needs is kept, per layer, in one block whose size
+ * al_train_ctx_bytes() computes from the config before anything is allocated. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/model.h"
+#include "ops.h"
+
+typedef struct layer_acts {
+    float *x_in;   /* [N][D] residual stream entering the layer */
+    float *ln1;    /* [N][D] */
+    float *rstd1;  /* [N] */
+    float *q;      /* [N][qd], after rope */
+    float *k;      /* [N][kvd], after rope */
+    float *v;      /* [N][kvd] */
+    float *att;    /* [B][H][T][T] */
+    float *atty;   /* [N][qd] */
+    float *x_mid;  /* [N][D] */
+    float *ln2;    /* [N][D] */
+    float *rstd2;  /* [N] */
+    float *h1;     /* [N][hidden] gate pre-activation */
+    float *h3;     /* [N][hidden] up */
+    float *hh;     /* [N][hidden] silu(h1) * h3 */
+} layer_acts;
+
+struct al_train_ctx {
+    const al_model *model;
+    int B, T, N;
+    float *block; /* the single allocation */
+    layer_acts *layers;
+    float *x_final, *lnf, *rstdf, *logits, *lse, *logp;
+    float *rope_cos, *rope_sin;
+    /* backward scratch */
+    float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_atty, *d_h1, *d_h3, *d_hh;
+    /* inputs of the last forward, needed by backward */
+    int *tokens, *targets, *pos, *seg_start;
+    bool has_seg;
+};
+
+/* One walker computes both the size and the pointers, so they cannot disagree. */
+static size_t carve(struct al_train_ctx *ctx, const al_config *c, int B, int T, float *base)
+{
+    const size_t N = (size_t)B * T, D = (size_t)c->dim, Hd = (size_t)c->hidden_dim;
+    const size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    const size_t V = (size_t)c->vocab_size, half = (size_t)c->head_dim / 2;
+    const size_t att = (size_t)B * c->n_heads * T * T;
+    size_t off = 0;
+#define TAKE(ptr, count)                                                                               \
+    do {                                                                                               \
+        if (base)                                                                                      \
+            (ptr) = base + off;                                                                        \
+        off += ((size_t)(count) + 15) & ~(size_t)15; /* keep every array 64-byte aligned */           \
+    } while (0)
+    float *dummy;
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_acts *a = base ? &ctx->layers[l] : NULL;
+#define LT(field, count) TAKE(*(a ? &a->field : &dummy), count)
+        LT(x_in, N * D);
+        LT(ln1, N * D);
+        LT(rstd1, N);
+        LT(q, N * qd);
+        LT(k, N * kvd);
+        LT(v, N * kvd);
+        LT(att, att);
+        LT(atty, N * qd);
+        LT(x_mid, N * D);
+        LT(ln2, N * D);
+        LT(rstd2, N);
+        LT(h1, N * Hd);
+        LT(h3, N * Hd);
+        LT(hh, N * Hd);
+#undef LT
+    }
+#define CT(field, count) TAKE(*(base ? &ctx->field : &dummy), count)
+    CT(x_final, N * D);
+    CT(lnf, N * D);
+    CT(rstdf, N);
+    CT(logits, N * V);
+    CT(lse, N);
+    CT(logp, N);
+    CT(rope_cos, (size_t)c->seq_len * half);
+    CT(rope_sin, (size_t)c->seq_len * half);
+    CT(d_resid, N * D);
+    CT(d_ln, N * D);
+    CT(d_q, N * qd);
+    CT(d_k, N * kvd);
+    CT(d_v, N * kvd);
+    CT(d_atty, N * qd);
+    CT(d_h1, N * Hd);
+    CT(d_h3, N * Hd);
+    CT(d_hh, N * Hd);
+#undef CT
+#undef TAKE
+    (void)dummy;
+    return off * sizeof(float) + 4 * N * sizeof(int);
+}
+
+size_t al_train_ctx_bytes(const al_config *c, int B, int T) { return carve(NULL, c, B, T, NULL); }
+
+al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
+{
+    const al_config *c = &m->cfg;
+    if (B <= 0 || T <= 0) {
+        al_fail("training context: batch (%d) and length (%d) must be positive", B, T);
+        return NULL;
+    }
+    if (T > c->seq_len) {
+        al_fail("training context: length %d exceeds the model's %d positions", T, c->seq_len);
+        return NULL;
+    }
+    al_train_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        al_fail("out of memory");
+        return NULL;
+    }
+    ctx->layers = calloc((size_t)c->n_layers, sizeof *ctx->layers);
+    size_t bytes = al_train_ctx_bytes(c, B, T);
+    ctx->block = ctx->layers ? al_alloc(bytes) : NULL;
+    if (!ctx->block) {
+        free(ctx->layers);
+        free(ctx);
+        return NULL;
+    }
+    size_t float_bytes = carve(ctx, c, B, T, ctx->block);
+    int *ints = (int *)((char *)ctx->block + float_bytes - 4 * (size_t)B * T * sizeof(int));
+    ctx->tokens = ints;
+    ctx->targets = ints + (size_t)B * T;
+    ctx->pos = ints + 2 * (size_t)B * T;
+    ctx->seg_start = ints + 3 * (size_t)B * T;
+    ctx->model = m;
+    ctx->B = B;
+    ctx->T = T;
+    ctx->N = B * T;
+    op_rope_tables(ctx->rope_cos, ctx->rope_sin, c->seq_len, c->head_dim, c->rope_theta);
+    return ctx;
+}
+
+void al_train_ctx_free(al_train_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    al_free(ctx->block);
+    free(ctx->layers);
+    free(ctx);
+}
+
+const float *al_ctx_logp(const al_train_ctx *ctx) { return ctx->logp; }
+const float *al_ctx_logits(const al_train_ctx *ctx) { return ctx->logits; }
+
+int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const int *pos, const int *seg_start)
+{
+    const al_model *m = ctx->model;
+    const al_config *c = &m->cfg;
+    const al_params *w = &m->w;
+    const int N = ctx->N, T = ctx->T, D = c->dim, Hd = c->hidden_dim, L = c->n_layers;
+    const int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+
+    for (int n = 0; n < N; n++) {
+        int t = n % T;
+        if (tokens[n] < 0 || tokens[n] >= c->vocab_size)
+            return al_fail("forward: token %d at row %d position %d is outside the vocabulary (%d)", tokens[n],
+                           n / T, t, c->vocab_size);
+        if (targets && targets[n] >= c->vocab_size)
+            return al_fail("forward: target %d at row %d position %d is outside the vocabulary", targets[n],
+                           n / T, t);
+        int p = pos ? pos[n] : t;
+        if (p < 0 || p >= c->seq_len)
+            return al_fail("forward: position %d at row %d is outside [0, %d)", p, n / T, c->seq_len);
+        int s0 = seg_start ? seg_start[n] : 0;
+        if (s0 < 0 || s0 > t)
+            return al_fail("forward: segment start %d at row %d position %d must be in [0, %d]", s0, n / T, t, t);
+        ctx->tokens[n] = tokens[n];
+        ctx->targets[n] = targets ? targets[n] : -1;
+        ctx->pos[n] = p;
+        ctx->seg_start[n] = s0;
+    }
+    ctx->has_seg = seg_start != NULL;
+    const int *seg = ctx->has_seg ? ctx->seg_start : NULL;
+
+    op_embedding_forward(ctx->layers[0].x_in, ctx->tokens, w->tok_emb, N, D);
+    for (int l = 0; l < L; l++) {
+        layer_acts *a = &ctx->layers[l];
+        float *x_out = l + 1 < L ? ctx->layers[l + 1].x_in : ctx->x_final;
+        op_rmsnorm_forward(a->ln1, a->rstd1, a->x_in, w->rms_att + (size_t)l * D, N, D, c->norm_eps);
+        op_matmul_forward(a->q, a->ln1, w->wq + (size_t)l * qd * D, w->bq ? w->bq + (size_t)l * qd : NULL, N, D, qd);
+        op_matmul_forward(a->k, a->ln1, w->wk + (size_t)l * kvd * D, w->bk ? w->bk + (size_t)l * kvd : NULL, N, D,
+                          kvd);
+        op_matmul_forward(a->v, a->ln1, w->wv + (size_t)l * kvd * D, w->bv ? w->bv + (size_t)l * kvd : NULL, N, D,
+                          kvd);
+        op_rope_forward(a->q, ctx->pos, N, c->n_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
+        op_rope_forward(a->k, ctx->pos, N, c->n_kv_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
+        op_attention_forward(a->atty, a->att, a->q, a->k, a->v, seg, ctx->B, T, c->n_heads, c->n_kv_heads, hd);
+        op_matmul_forward(a->x_mid, a->atty, w->wo + (size_t)l * D * qd, NULL, N, qd, D);
+        for (size_t i = 0; i < (size_t)N * D; i++)
+            a->x_mid[i] += a->x_in[i];
+        op_rmsnorm_forward(a->ln2, a->rstd2, a->x_mid, w->rms_ffn + (size_t)l * D, N, D, c->norm_eps);
+        op_matmul_forward(a->h1, a->ln2, w->w1 + (size_t)l * Hd * D, NULL, N, D, Hd);
+        op_matmul_forward(a->h3, a->ln2, w->w3 + (size_t)l * Hd * D, NULL, N, D, Hd);
+        op_swiglu_forward(a->hh, a->h1, a->h3, (size_t)N * Hd);
+        op_matmul_forward(x_out, a->hh, w->w2 + (size_t)l * D * Hd, NULL, N, Hd, D);
+        for (size_t i = 0; i < (size_t)N * D; i++)
+            x_out[i] += a->x_mid[i];
+    }
+    op_rmsnorm_forward(ctx->lnf, ctx->rstdf, ctx->x_final, w->rms_final, N, D, c->norm_eps);
+    op_matmul_forward(ctx->logits, ctx->lnf, w->wcls, NULL, N, D, c->vocab_size);
+    op_logprob_forward(ctx->logp, ctx->lse, ctx->logits, ctx->targets, N, c->vocab_size);
+    return 0;
+}
+
+float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets)
+{
+    double s = 0;
+    int n = 0;
+    for (int i = 0; i < ctx->N; i++) {
+        if (targets[i] >= 0) {
+            s -= ctx->logp[i];
+            n++;
+        }
+    }
+    return n ? (float)(s / n) : 0.0f;
+}
+
+/* Walks the layers in reverse; d_resid carries dloss/d(residual stream). The logits
+ * buffer is reused for their gradient, so al_ctx_logits() is invalid afterwards. */
+void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp)
+{
+    const al_config *c = &m->cfg;
+    const al_params *w = &m->w;
+    al_params *g = &m->g;
+    const int N = ctx->N, T = ctx->T, D = c->dim, Hd = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
+    const int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    const int *seg = ctx->has_seg ? ctx->seg_start : NULL;
+
+    float *dlogits = ctx->logits;
+    op_logprob_backward(dlogits, ctx->logits, ctx->lse, ctx->targets, dlogp, N, V);
+    op_matmul_backward(ctx->d_ln, g->wcls, NULL, dlogits, ctx->lnf, w->wcls, N, D, V, 0);
+    memset(ctx->d_resid, 0, (size_t)N * D * sizeof(float));
+    op_rmsnorm_backward(ctx->d_resid, g->rms_final, ctx->d_ln, ctx->x_final, w->rms_final, ctx->rstdf, N, D);
+
+    for (int l = L - 1; l >= 0; l--) {
+        layer_acts *a = &ctx->layers[l];
+        /* MLP: x_out = x_mid + W2 (silu(W1 ln2) * W3 ln2) */
+        op_matmul_backward(ctx->d_hh, g->w2 + (size_t)l * D * Hd, NULL, ctx->d_resid, a->hh,
+                           w->w2 + (size_t)l * D * Hd, N, Hd, D, 0);
+        op_swiglu_backward(ctx->d_h1, ctx->d_h3, ctx->d_hh, a->h1, a->h3, (size_t)N * Hd);
+        op_matmul_backward(ctx->d_ln, g->w1 + (size_t)l * Hd * D, NULL, ctx->d_h1, a->ln2, w->w1 + (size_t)l * Hd * D,
+                           N, D, Hd, 0);
+        op_matmul_backward(ctx->d_ln, g->w3 + (size_t)l * Hd * D, NULL, ctx->d_h3, a->ln2, w->w3 + (size_t)l * Hd * D,
+                           N, D, Hd, 1);
+        op_rmsnorm_backward(ctx->d_resid, g->rms_ffn + (size_t)l * D, ctx->d_ln, a->x_mid, w->rms_ffn + (size_t)l * D,
+                            a->rstd2, N, D);
+        /* attention: x_mid = x_in + Wo attn(rope(Wq ln1), rope(Wk ln1), Wv ln1) */
+        op_matmul_backward(ctx->d_atty, g->wo + (size_t)l * D * qd, NULL, ctx->d_resid, a->atty,
+                           w->wo + (size_t)l * D * qd, N, qd, D, 0);
+        op_attention_backward(ctx->d_q, ctx->d_k, ctx->d_v, ctx->d_atty, a->att, a->q, a->k, a->v, seg, ctx->B, T,
+                              c->n_heads, c->n_kv_heads, hd);
+        op_rope_backward(ctx->d_q, ctx->pos, N, c->n_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
+        op_rope_backward(ctx->d_k, ctx->pos, N, c->n_kv_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
+        op_matmul_backward(ctx->d_ln, g->wq + (size_t)l * qd * D, g->bq ? g->bq + (size_t)l * qd : NULL, ctx->d_q,
+                           a->ln1, w->wq + (size_t)l * qd * D, N, D, qd, 0);
+        op_matmul_backward(ctx->d_ln, g->wk + (size_t)l * kvd * D, g->bk ? g->bk + (size_t)l * kvd : NULL, ctx->d_k,
+                           a->ln1, w->wk + (size_t)l * kvd * D, N, D, kvd, 1);
+        op_matmul_backward(ctx->d_ln, g->wv + (size_t)l * kvd * D, g->bv ? g->bv + (size_t)l * kvd : NULL, ctx->d_v,
+                           a->ln1, w->wv + (size_t)l * kvd * D, N, D, kvd, 1);
+        op_rmsnorm_backward(ctx->d_resid, g->rms_att + (size_t)l * D, ctx->d_ln, a->x_in, w->rms_att + (size_t)l * D,
+                            a->rstd1, N, D);
+    }
+    op_embedding_backward(g->tok_emb, ctx->d_resid, ctx->tokens, N, D);
+}
