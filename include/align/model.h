@@ -157,4 +157,33 @@ void al_sampler_free(al_sampler *s);
 /* logits are modified in place; history (may be NULL) feeds the repetition penalty. */
 int al_sample(al_sampler *s, float *logits, const int *history, int n_history);
 
+/* ---- generation ----
+ * Continues n prompts at once through one decoder (batched decoding).  Each sequence has
+ * its own sampler seeded with opts->sampling.seed + its index, so results do not depend
+ * on how many sequences share the batch.  A sequence ends at max_new_tokens, at a stop
+ * id, at a stop string (needs tok; the text up to the string is kept), or when the
+ * context is full. */
+typedef struct al_gen_opts {
+    int max_new_tokens;
+    al_sampler_opts sampling;
+    const int *stop_ids; /* e.g. EOS */
+    int n_stop_ids;
+    const char *const *stop_strings;
+    int n_stop_strings;
+} al_gen_opts;
+
+typedef struct al_gen_result {
+    al_ints ids;     /* generated ids only (no prompt) */
+    int finish;      /* AL_FINISH_* */
+} al_gen_result;
+
+enum { AL_FINISH_LENGTH = 0, AL_FINISH_STOP_ID = 1, AL_FINISH_STOP_STRING = 2, AL_FINISH_CONTEXT = 3 };
+
+/* Called after every step with the sequences that produced a token; may be NULL. */
+typedef void (*al_gen_callback)(void *user, int seq, int id);
+
+int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *prompts, int n, const al_gen_opts *opts,
+                al_gen_result *results, al_gen_callback cb, void *user);
+void al_gen_results_free(al_gen_result *r, int n);
+
 #endif

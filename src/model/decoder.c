@@ -2,6 +2,7 @@
  * Each step advances every listed sequence by one token; the matrix products see all
  * of them as one batch, which is what makes sampling many rollouts cheap. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,19 +12,132 @@
 struct al_decoder {
     const al_model *model;
     int n_seq, max_len;
+    int stride; /* max_len rounded up to whole attention chunks */
     float *block;
-    float *k_cache, *v_cache; /* [L][n_seq][max_len][kvd] */
+    /* [L][n_seq][kv_heads][head_dim][max_len]: positions contiguous, so the score and
+     * weighted-sum loops run along positions and vectorize even for tiny head_dim. */
+    float *k_cache, *v_cache;
     int *pos;                 /* next position of each sequence */
     float *x, *xb, *q, *k, *v, *atty, *h1, *h3, *scores, *logits; /* per-step rows, n_seq of each */
     float *rope_cos, *rope_sin;
     int *step_pos, *step_seq;
+    /* Small models only: every matrix transposed to [in][out] (rows padded to 16), so
+     * a matrix-vector product is a run of vertical multiply-adds with no horizontal sums. */
+    float *wt_block;
+    al_params wt;
 };
+
+/* Decoding layouts worth a second copy of the weights: small models, where time goes to
+ * instruction overhead rather than to streaming weights from memory. */
+#define TRANSPOSED_MAX_PARAMS (8u << 20)
+
+static int pad16(int n) { return (n + 15) & ~15; }
+
+static size_t transposed_size(int rows, int cols) { return (size_t)cols * pad16(rows); }
+
+/* W[rows][cols] -> T[cols][pad16(rows)] */
+static void transpose_into(float *T, const float *W, int rows, int cols)
+{
+    const int rp = pad16(rows);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            T[(size_t)c * rp + r] = W[(size_t)r * cols + c];
+}
+
+static int build_transposed(al_decoder *d)
+{
+    const al_config *c = &d->model->cfg;
+    const al_params *w = &d->model->w;
+    const int L = c->n_layers, D = c->dim, Hd = c->hidden_dim, V = c->vocab_size;
+    const int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    size_t per_layer[7] = {transposed_size(qd, D), transposed_size(kvd, D), transposed_size(kvd, D),
+                           transposed_size(D, qd), transposed_size(Hd, D), transposed_size(D, Hd),
+                           transposed_size(Hd, D)};
+    size_t total = transposed_size(V, D);
+    for (int k = 0; k < 7; k++)
+        total += (size_t)L * per_layer[k];
+    d->wt_block = al_alloc(total * sizeof(float));
+    if (!d->wt_block)
+        return -1;
+    float *p = d->wt_block;
+    float **dst[7] = {&d->wt.wq, &d->wt.wk, &d->wt.wv, &d->wt.wo, &d->wt.w1, &d->wt.w2, &d->wt.w3};
+    const float *src[7] = {w->wq, w->wk, w->wv, w->wo, w->w1, w->w2, w->w3};
+    const int rows[7] = {qd, kvd, kvd, D, Hd, D, Hd}, cols[7] = {D, D, D, qd, D, Hd, D};
+    for (int k = 0; k < 7; k++) {
+        *dst[k] = p;
+        for (int l = 0; l < L; l++) {
+            transpose_into(p, src[k] + (size_t)l * rows[k] * cols[k], rows[k], cols[k]);
+            p += per_layer[k];
+        }
+    }
+    d->wt.wcls = p;
+    transpose_into(p, w->wcls, V, D);
+    return 0;
+}
+
+/* out[N][n_out] = x[N][n_in] W^T (+ bias) with W given transposed as T[n_in][pad16(n_out)].
+ * R rows by C outputs are accumulated in registers (R x C/16 vectors) per pass over n_in;
+ * R and C are compile-time constants at each call. */
+static inline __attribute__((always_inline)) void mm_tile(float *out, const float *x, const float *T,
+                                                          const float *bias, int n_in, int n_out, int op, int n0,
+                                                          int o0, const int R, const int C)
+{
+    float acc[R][C];
+    memset(acc, 0, sizeof acc);
+    for (int i = 0; i < n_in; i++) {
+        const float *t = T + (size_t)i * op + o0;
+        for (int r = 0; r < R; r++) {
+            float xi = x[(size_t)(n0 + r) * n_in + i];
+#pragma omp simd
+            for (int o = 0; o < C; o++)
+                acc[r][o] += xi * t[o];
+        }
+    }
+    int m = n_out - o0 < C ? n_out - o0 : C;
+    for (int r = 0; r < R; r++) {
+        float *y = out + (size_t)(n0 + r) * n_out + o0;
+        for (int o = 0; o < m; o++)
+            y[o] = acc[r][o] + (bias ? bias[o0 + o] : 0.0f);
+    }
+}
+
+static void matmul_transposed(float *out, const float *x, const float *T, const float *bias, int N, int n_in,
+                              int n_out)
+{
+    const int op = pad16(n_out);
+    int n0 = 0;
+    for (; n0 + 4 <= N; n0 += 4) {
+        int o0 = 0;
+        for (; o0 + 64 <= n_out; o0 += 64)
+            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 4, 64);
+        for (; o0 < n_out; o0 += 16)
+            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 4, 16);
+    }
+    for (; n0 < N; n0++) {
+        int o0 = 0;
+        for (; o0 + 64 <= n_out; o0 += 64)
+            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 1, 64);
+        for (; o0 < n_out; o0 += 16)
+            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 1, 16);
+    }
+}
+
+/* The decoder's matrix product: transposed weights when it has them, else the shared op. */
+static void dec_matmul(const al_decoder *d, float *out, const float *x, const float *W, const float *Wt,
+                       const float *bias, int N, int n_in, int n_out)
+{
+    if (Wt)
+        matmul_transposed(out, x, Wt, bias, N, n_in, n_out);
+    else
+        op_matmul_forward(out, x, W, bias, N, n_in, n_out);
+}
 
 static size_t carve(struct al_decoder *d, const al_config *c, int S, int Tm, float *base)
 {
     const size_t D = (size_t)c->dim, Hd = (size_t)c->hidden_dim, hd = (size_t)c->head_dim;
     const size_t qd = (size_t)c->n_heads * hd, kvd = (size_t)c->n_kv_heads * hd;
-    const size_t cache = (size_t)c->n_layers * S * Tm * kvd;
+    const size_t stride = ((size_t)Tm + 31) / 32 * 32;
+    const size_t cache = (size_t)c->n_layers * S * kvd * stride;
     size_t off = 0;
     float *dummy;
 #define TAKE(field, count)                                                                            \
@@ -41,7 +155,7 @@ static size_t carve(struct al_decoder *d, const al_config *c, int S, int Tm, flo
     TAKE(atty, S * qd);
     TAKE(h1, S * Hd);
     TAKE(h3, S * Hd);
-    TAKE(scores, (size_t)S * c->n_heads * Tm);
+    TAKE(scores, (size_t)S * c->n_heads * stride);
     TAKE(logits, (size_t)S * c->vocab_size);
     TAKE(rope_cos, (size_t)Tm * hd / 2);
     TAKE(rope_sin, (size_t)Tm * hd / 2);
@@ -82,7 +196,12 @@ al_decoder *al_decoder_new(const al_model *m, int n_seq, int max_len)
     d->model = m;
     d->n_seq = n_seq;
     d->max_len = max_len;
+    d->stride = (max_len + 31) / 32 * 32;
     op_rope_tables(d->rope_cos, d->rope_sin, max_len, c->head_dim, c->rope_theta);
+    if (m->n_params <= TRANSPOSED_MAX_PARAMS && build_transposed(d)) {
+        al_decoder_free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -91,6 +210,7 @@ void al_decoder_free(al_decoder *d)
     if (!d)
         return;
     al_free(d->block);
+    al_free(d->wt_block);
     free(d);
 }
 
@@ -104,46 +224,211 @@ void al_decoder_reset(al_decoder *d, int seq)
 
 int al_decoder_pos(const al_decoder *d, int seq) { return d->pos[seq]; }
 
-/* Attention of one new query row against the cached keys and values of its sequence. */
-static void attend(float *out, float *scores, const float *q, const float *kc, const float *vc, int len,
-                   int hd, int kvd)
+/* exp(x) for x <= 0 (softmax after subtracting the max), in a form loops over it
+ * vectorize: round-to-nearest by the 1.5 * 2^23 trick, Cody-Waite reduction and Cephes'
+ * degree-6 polynomial, within 2 ulp of expf; inputs below -87 give about 1e-38, not 0. */
+static inline float exp_nonpositive(float x)
+{
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    x = x < -87.0f ? -87.0f : x;
+    float t = x * 1.44269504088896341f + magic;
+    float n = t - magic;
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t ti, si;
+    memcpy(&ti, &t, sizeof ti);
+    si = (ti - 0x4B400000 + 127) << 23; /* the integer n, moved into the exponent field */
+    float scale;
+    memcpy(&scale, &si, sizeof scale);
+    return p * scale;
+}
+
+/* Attention of one new query row for G query heads that share one cached key/value
+ * head (grouped-query attention), so the cache is read once per group, not per head.
+ * Positions are processed in chunks of ATT_CHUNK whose partial scores stay in
+ * registers; the cache stride is padded to whole chunks, so there is no tail loop.
+ * G is a compile-time constant at each call, which lets the compiler unroll over heads. */
+#define ATT_CHUNK 32
+
+static inline __attribute__((always_inline)) void attend_group(float *out, float *scores, const float *q,
+                                                               const float *kt, const float *vt, int len, int hd,
+                                                               int stride, const int G)
 {
     const float scale = 1.0f / sqrtf((float)hd);
-    float maxv = -INFINITY;
-    for (int s = 0; s < len; s++) {
-        const float *kr = kc + (size_t)s * kvd;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (int i = 0; i < hd; i++)
-            acc += q[i] * kr[i];
-        scores[s] = acc * scale;
-        maxv = scores[s] > maxv ? scores[s] : maxv;
-    }
-    float sum = 0.0f;
-    for (int s = 0; s < len; s++) {
-        scores[s] = expf(scores[s] - maxv);
-        sum += scores[s];
-    }
-    float inv = 1.0f / sum;
-    memset(out, 0, (size_t)hd * sizeof *out);
-    for (int s = 0; s < len; s++) {
-        const float *vr = vc + (size_t)s * kvd;
-        float a = scores[s] * inv;
+    const int padded = (len + ATT_CHUNK - 1) / ATT_CHUNK * ATT_CHUNK;
+    for (int s0 = 0; s0 < padded; s0 += ATT_CHUNK) {
+        float acc[G][ATT_CHUNK];
+        memset(acc, 0, sizeof acc);
+        for (int i = 0; i < hd; i++) {
+            const float *kr = kt + (size_t)i * stride + s0;
+            for (int j = 0; j < G; j++) {
+                float qi = q[j * hd + i] * scale;
 #pragma omp simd
-        for (int i = 0; i < hd; i++)
-            out[i] += a * vr[i];
+                for (int s = 0; s < ATT_CHUNK; s++)
+                    acc[j][s] += qi * kr[s];
+            }
+        }
+        for (int j = 0; j < G; j++)
+            memcpy(scores + (size_t)j * stride + s0, acc[j], sizeof acc[j]);
+    }
+    float inv[G];
+    for (int j = 0; j < G; j++) {
+        float *sc = scores + (size_t)j * stride;
+        float maxv = -INFINITY;
+#pragma omp simd reduction(max : maxv)
+        for (int s = 0; s < len; s++)
+            maxv = sc[s] > maxv ? sc[s] : maxv;
+#pragma omp simd
+        for (int s = 0; s < len; s++)
+            sc[s] = exp_nonpositive(sc[s] - maxv);
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int s = 0; s < len; s++)
+            sum += sc[s];
+        for (int s = len; s < padded; s++)
+            sc[s] = 0.0f;
+        inv[j] = 1.0f / sum;
+    }
+    for (int i = 0; i < hd; i++) {
+        const float *vr = vt + (size_t)i * stride;
+        float acc[G][ATT_CHUNK];
+        memset(acc, 0, sizeof acc);
+        for (int s0 = 0; s0 < padded; s0 += ATT_CHUNK) {
+            for (int j = 0; j < G; j++) {
+                const float *sc = scores + (size_t)j * stride + s0;
+#pragma omp simd
+                for (int s = 0; s < ATT_CHUNK; s++)
+                    acc[j][s] += sc[s] * vr[s0 + s];
+            }
+        }
+        for (int j = 0; j < G; j++) {
+            float a = 0.0f;
+#pragma omp simd reduction(+ : a)
+            for (int s = 0; s < ATT_CHUNK; s++)
+                a += acc[j][s];
+            out[j * hd + i] = a * inv[j];
+        }
     }
 }
 
-float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
+static void attend(float *out, float *scores, const float *q, const float *kt, const float *vt, int len, int hd,
+                   int stride, int group)
+{
+    switch (group) {
+    case 1:
+        attend_group(out, scores, q, kt, vt, len, hd, stride, 1);
+        break;
+    case 2:
+        attend_group(out, scores, q, kt, vt, len, hd, stride, 2);
+        break;
+    case 4:
+        attend_group(out, scores, q, kt, vt, len, hd, stride, 4);
+        break;
+    case 8:
+        attend_group(out, scores, q, kt, vt, len, hd, stride, 8);
+        break;
+    default:
+        for (int j = 0; j < group; j++)
+            attend_group(out + (size_t)j * hd, scores + (size_t)j * stride, q + (size_t)j * hd, kt, vt, len, hd,
+                         stride, 1);
+    }
+}
+
+/* Attention for row i (of a range starting at r0) and the query heads of kv head kh. */
+static inline void attend_row_head(al_decoder *d, const float *kc_layer, const float *vc_layer, float *atty,
+                                   const float *q, int i, int r0, int kh)
+{
+    const al_config *c = &d->model->cfg;
+    const int H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, qd = H * hd, group = H / KVH;
+    const int Tp = d->stride;
+    const size_t head_stride = (size_t)hd * Tp;
+    size_t base = ((size_t)d->step_seq[r0 + i] * KVH + (size_t)kh) * head_stride;
+    int h = kh * group;
+    attend(atty + (size_t)i * qd + (size_t)h * hd, d->scores + ((size_t)(r0 + i) * H + h) * Tp,
+           q + (size_t)i * qd + (size_t)h * hd, kc_layer + base, vc_layer + base, d->step_pos[r0 + i] + 1, hd, Tp,
+           group);
+}
+
+/* The forward pass for rows [r0, r1) of this step.  Rows never share scratch, so
+ * disjoint ranges can run on different threads. */
+static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
 {
     const al_model *m = d->model;
     const al_config *c = &m->cfg;
     const al_params *w = &m->w;
-    const int D = c->dim, Hd = c->hidden_dim, L = c->n_layers, H = c->n_heads;
-    const int hd = c->head_dim, qd = H * hd, kvd = c->n_kv_heads * hd, group = H / c->n_kv_heads;
-    const int S = d->n_seq, Tm = d->max_len;
+    const int D = c->dim, Hd = c->hidden_dim, L = c->n_layers, H = c->n_heads, KVH = c->n_kv_heads;
+    const int hd = c->head_dim, qd = H * hd, kvd = KVH * hd;
+    const int S = d->n_seq, n = r1 - r0;
+    float *x = d->x + (size_t)r0 * D, *xb = d->xb + (size_t)r0 * D;
+    float *q = d->q + (size_t)r0 * qd, *k = d->k + (size_t)r0 * kvd, *v = d->v + (size_t)r0 * kvd;
+    float *atty = d->atty + (size_t)r0 * qd, *h1 = d->h1 + (size_t)r0 * Hd, *h3 = d->h3 + (size_t)r0 * Hd;
+    const int *spos = d->step_pos + r0, *sseq = d->step_seq + r0;
 
+/* Layer l's transposed copy of matrix KIND (ROWS x COLS), or NULL without the copies. */
+#define WT(KIND, ROWS, COLS) (d->wt_block ? d->wt.KIND + (size_t)l * transposed_size(ROWS, COLS) : NULL)
+    op_embedding_forward(x, tokens + r0, w->tok_emb, n, D);
+    for (int l = 0; l < L; l++) {
+        op_rmsnorm_forward(xb, NULL, x, w->rms_att + (size_t)l * D, n, D, c->norm_eps);
+        dec_matmul(d, q, xb, w->wq + (size_t)l * qd * D, WT(wq, qd, D), w->bq ? w->bq + (size_t)l * qd : NULL, n, D, qd);
+        dec_matmul(d, k, xb, w->wk + (size_t)l * kvd * D, WT(wk, kvd, D), w->bk ? w->bk + (size_t)l * kvd : NULL, n, D, kvd);
+        dec_matmul(d, v, xb, w->wv + (size_t)l * kvd * D, WT(wv, kvd, D), w->bv ? w->bv + (size_t)l * kvd : NULL, n, D, kvd);
+        op_rope_forward(q, spos, n, H, hd, d->rope_cos, d->rope_sin, c->rope);
+        op_rope_forward(k, spos, n, KVH, hd, d->rope_cos, d->rope_sin, c->rope);
+        const int Tp = d->stride;
+        const size_t head_stride = (size_t)hd * Tp;
+        float *kc_layer = d->k_cache + (size_t)l * S * KVH * head_stride;
+        float *vc_layer = d->v_cache + (size_t)l * S * KVH * head_stride;
+        for (int i = 0; i < n; i++) {
+            float *kc = kc_layer + (size_t)sseq[i] * KVH * head_stride + spos[i];
+            float *vc = vc_layer + (size_t)sseq[i] * KVH * head_stride + spos[i];
+            for (int j = 0; j < kvd; j++) {
+                kc[(size_t)j * Tp] = k[(size_t)i * kvd + j];
+                vc[(size_t)j * Tp] = v[(size_t)i * kvd + j];
+            }
+        }
+        /* Entering a parallel region costs more than one row's attention; only a range
+         * that runs alone (the large-model path) spreads its rows over the threads. */
+        if (n > 1 && !omp_in_parallel()) {
+#pragma omp parallel for collapse(2)
+            for (int i = 0; i < n; i++)
+                for (int kh = 0; kh < KVH; kh++)
+                    attend_row_head(d, kc_layer, vc_layer, atty, q, i, r0, kh);
+        } else {
+            for (int i = 0; i < n; i++)
+                for (int kh = 0; kh < KVH; kh++)
+                    attend_row_head(d, kc_layer, vc_layer, atty, q, i, r0, kh);
+        }
+        dec_matmul(d, xb, atty, w->wo + (size_t)l * D * qd, WT(wo, D, qd), NULL, n, qd, D);
+        for (size_t i = 0; i < (size_t)n * D; i++)
+            x[i] += xb[i];
+        op_rmsnorm_forward(xb, NULL, x, w->rms_ffn + (size_t)l * D, n, D, c->norm_eps);
+        dec_matmul(d, h1, xb, w->w1 + (size_t)l * Hd * D, WT(w1, Hd, D), NULL, n, D, Hd);
+        dec_matmul(d, h3, xb, w->w3 + (size_t)l * Hd * D, WT(w3, Hd, D), NULL, n, D, Hd);
+        op_swiglu_forward(h1, h1, h3, (size_t)n * Hd);
+        dec_matmul(d, xb, h1, w->w2 + (size_t)l * D * Hd, WT(w2, D, Hd), NULL, n, Hd, D);
+        for (size_t i = 0; i < (size_t)n * D; i++)
+            x[i] += xb[i];
+    }
+#undef WT
+    op_rmsnorm_forward(xb, NULL, x, w->rms_final, n, D, c->norm_eps);
+    dec_matmul(d, d->logits + (size_t)r0 * c->vocab_size, xb, w->wcls, d->wt.wcls, NULL, n, D, c->vocab_size);
+}
+
+/* Small models are split by sequence: each thread runs whole steps for its rows, one
+ * parallel region per step and no barriers inside.  Large models keep one range and let
+ * each operation (sgemm, attention) use the threads instead, so weights are streamed once. */
+#define SEQUENCE_SPLIT_MAX_PARAMS (8u << 20)
+
+float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
+{
+    const al_config *c = &d->model->cfg;
+    const int S = d->n_seq, Tm = d->max_len;
     if (n <= 0 || n > S) {
         al_fail("decoder step: %d sequences requested, the decoder holds %d", n, S);
         return NULL;
@@ -162,49 +447,24 @@ float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
             al_fail("decoder step: token %d outside the vocabulary (%d)", tokens[i], c->vocab_size);
             return NULL;
         }
+        for (int j = 0; j < i && seqs; j++) {
+            if (seqs[j] == s) {
+                al_fail("decoder step: sequence %d listed twice", s);
+                return NULL;
+            }
+        }
         d->step_seq[i] = s;
         d->step_pos[i] = d->pos[s];
     }
-
-    op_embedding_forward(d->x, tokens, w->tok_emb, n, D);
-    for (int l = 0; l < L; l++) {
-        op_rmsnorm_forward(d->xb, NULL, d->x, w->rms_att + (size_t)l * D, n, D, c->norm_eps);
-        op_matmul_forward(d->q, d->xb, w->wq + (size_t)l * qd * D, w->bq ? w->bq + (size_t)l * qd : NULL, n, D, qd);
-        op_matmul_forward(d->k, d->xb, w->wk + (size_t)l * kvd * D, w->bk ? w->bk + (size_t)l * kvd : NULL, n, D,
-                          kvd);
-        op_matmul_forward(d->v, d->xb, w->wv + (size_t)l * kvd * D, w->bv ? w->bv + (size_t)l * kvd : NULL, n, D,
-                          kvd);
-        op_rope_forward(d->q, d->step_pos, n, H, hd, d->rope_cos, d->rope_sin, c->rope);
-        op_rope_forward(d->k, d->step_pos, n, c->n_kv_heads, hd, d->rope_cos, d->rope_sin, c->rope);
-        float *kc_layer = d->k_cache + (size_t)l * S * Tm * kvd;
-        float *vc_layer = d->v_cache + (size_t)l * S * Tm * kvd;
-        for (int i = 0; i < n; i++) {
-            size_t at = ((size_t)d->step_seq[i] * Tm + d->step_pos[i]) * kvd;
-            memcpy(kc_layer + at, d->k + (size_t)i * kvd, (size_t)kvd * sizeof(float));
-            memcpy(vc_layer + at, d->v + (size_t)i * kvd, (size_t)kvd * sizeof(float));
-        }
-#pragma omp parallel for collapse(2) if (n > 1)
-        for (int i = 0; i < n; i++) {
-            for (int h = 0; h < H; h++) {
-                size_t base = (size_t)d->step_seq[i] * Tm * kvd + (size_t)(h / group) * hd;
-                attend(d->atty + (size_t)i * qd + (size_t)h * hd, d->scores + ((size_t)i * H + h) * Tm,
-                       d->q + (size_t)i * qd + (size_t)h * hd, kc_layer + base, vc_layer + base,
-                       d->step_pos[i] + 1, hd, kvd);
-            }
-        }
-        op_matmul_forward(d->xb, d->atty, w->wo + (size_t)l * D * qd, NULL, n, qd, D);
-        for (size_t i = 0; i < (size_t)n * D; i++)
-            d->x[i] += d->xb[i];
-        op_rmsnorm_forward(d->xb, NULL, d->x, w->rms_ffn + (size_t)l * D, n, D, c->norm_eps);
-        op_matmul_forward(d->h1, d->xb, w->w1 + (size_t)l * Hd * D, NULL, n, D, Hd);
-        op_matmul_forward(d->h3, d->xb, w->w3 + (size_t)l * Hd * D, NULL, n, D, Hd);
-        op_swiglu_forward(d->h1, d->h1, d->h3, (size_t)n * Hd);
-        op_matmul_forward(d->xb, d->h1, w->w2 + (size_t)l * D * Hd, NULL, n, Hd, D);
-        for (size_t i = 0; i < (size_t)n * D; i++)
-            d->x[i] += d->xb[i];
+    int threads = omp_get_max_threads();
+    if (n >= 2 && threads > 1 && d->model->n_params <= SEQUENCE_SPLIT_MAX_PARAMS) {
+        int parts = threads < n ? threads : n;
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+        for (int p = 0; p < parts; p++)
+            step_rows(d, tokens, (int)((long)n * p / parts), (int)((long)n * (p + 1) / parts));
+    } else {
+        step_rows(d, tokens, 0, n);
     }
-    op_rmsnorm_forward(d->xb, NULL, d->x, w->rms_final, n, D, c->norm_eps);
-    op_matmul_forward(d->logits, d->xb, w->wcls, NULL, n, D, c->vocab_size);
     for (int i = 0; i < n; i++)
         d->pos[d->step_seq[i]]++;
     return d->logits;

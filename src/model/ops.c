@@ -28,19 +28,26 @@ static inline void axpy(float *y, float a, const float *x, int n)
 
 /* ---- RMSNorm ---- */
 
+static inline void rmsnorm_row(float *o, float *rstd, const float *xr, const float *w, int D, float eps)
+{
+    float ss = dot(xr, xr, D) / (float)D + eps;
+    float r = 1.0f / sqrtf(ss);
+    if (rstd)
+        *rstd = r;
+#pragma omp simd
+    for (int i = 0; i < D; i++)
+        o[i] = w[i] * (r * xr[i]);
+}
+
 void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int D, float eps)
 {
-#pragma omp parallel for if ((long)N * D > PAR_MIN_WORK)
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * D;
-        float *o = out + (size_t)n * D;
-        float ss = dot(xr, xr, D) / (float)D + eps;
-        float r = 1.0f / sqrtf(ss);
-        if (rstd)
-            rstd[n] = r;
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            o[i] = w[i] * (r * xr[i]);
+    if ((long)N * D > PAR_MIN_WORK) {
+#pragma omp parallel for
+        for (int n = 0; n < N; n++)
+            rmsnorm_row(out + (size_t)n * D, rstd ? rstd + n : NULL, x + (size_t)n * D, w, D, eps);
+    } else {
+        for (int n = 0; n < N; n++)
+            rmsnorm_row(out + (size_t)n * D, rstd ? rstd + n : NULL, x + (size_t)n * D, w, D, eps);
     }
 }
 
@@ -75,16 +82,45 @@ void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
 
 /* ---- matrix products ---- */
 
-/* For a handful of rows (decoding) sgemm's packing overhead dominates; dot rows directly. */
+/* For a handful of rows (decoding) sgemm's packing overhead dominates.  Four weight rows
+ * at a time share each load of x and give four independent accumulators. */
+static inline void matmul_block4(float *out, const float *x, const float *W, const float *bias, int N, int n_in,
+                                 int n_out, int o)
+{
+    const float *w0 = W + (size_t)o * n_in, *w1 = w0 + n_in, *w2 = w1 + n_in, *w3 = w2 + n_in;
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * n_in;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+        for (int i = 0; i < n_in; i++) {
+            float xi = xr[i];
+            s0 += w0[i] * xi;
+            s1 += w1[i] * xi;
+            s2 += w2[i] * xi;
+            s3 += w3[i] * xi;
+        }
+        float *y = out + (size_t)n * n_out + o;
+        y[0] = s0 + (bias ? bias[o] : 0.0f);
+        y[1] = s1 + (bias ? bias[o + 1] : 0.0f);
+        y[2] = s2 + (bias ? bias[o + 2] : 0.0f);
+        y[3] = s3 + (bias ? bias[o + 3] : 0.0f);
+    }
+}
+
 static void matmul_small(float *out, const float *x, const float *W, const float *bias, int N, int n_in, int n_out)
 {
-#pragma omp parallel for if ((long)N * n_in * n_out > 4 * PAR_MIN_WORK)
-    for (int o = 0; o < n_out; o++) {
-        const float *wr = W + (size_t)o * n_in;
-        float b = bias ? bias[o] : 0.0f;
-        for (int n = 0; n < N; n++)
-            out[(size_t)n * n_out + o] = dot(x + (size_t)n * n_in, wr, n_in) + b;
+    const int blocks = n_out / 4;
+    if ((long)N * n_in * n_out > 4 * PAR_MIN_WORK) {
+#pragma omp parallel for
+        for (int ob = 0; ob < blocks; ob++)
+            matmul_block4(out, x, W, bias, N, n_in, n_out, ob * 4);
+    } else {
+        for (int ob = 0; ob < blocks; ob++)
+            matmul_block4(out, x, W, bias, N, n_in, n_out, ob * 4);
     }
+    for (int o = blocks * 4; o < n_out; o++)
+        for (int n = 0; n < N; n++)
+            out[(size_t)n * n_out + o] = dot(x + (size_t)n * n_in, W + (size_t)o * n_in, n_in) + (bias ? bias[o] : 0.0f);
 }
 
 void op_matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int n_in, int n_out)
@@ -130,25 +166,35 @@ void op_rope_tables(float *cos_t, float *sin_t, int max_pos, int head_dim, float
 }
 
 /* sign = +1 rotates by the angle, -1 by its negative (the transpose). */
+static inline void rope_row(float *xr, int p, int n_heads, int hd, const float *cos_t, const float *sin_t,
+                            al_rope_layout layout, float sign)
+{
+    int half = hd / 2;
+    const float *c = cos_t + (size_t)p * half, *s = sin_t + (size_t)p * half;
+    int stride = layout == AL_ROPE_INTERLEAVED ? 2 : 1;
+    int partner = layout == AL_ROPE_INTERLEAVED ? 1 : half;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = xr + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            float *a = v + i * stride, *b = a + partner;
+            float v0 = *a, v1 = *b, sn = sign * s[i];
+            *a = v0 * c[i] - v1 * sn;
+            *b = v0 * sn + v1 * c[i];
+        }
+    }
+}
+
 static void rope_apply(float *x, const int *pos, int N, int n_heads, int hd, const float *cos_t,
                        const float *sin_t, al_rope_layout layout, float sign)
 {
-    int half = hd / 2;
-#pragma omp parallel for if ((long)N * n_heads * hd > PAR_MIN_WORK)
-    for (int n = 0; n < N; n++) {
-        int p = pos ? pos[n] : n;
-        const float *c = cos_t + (size_t)p * half, *s = sin_t + (size_t)p * half;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = x + ((size_t)n * n_heads + h) * hd;
-            int stride = layout == AL_ROPE_INTERLEAVED ? 2 : 1;
-            int partner = layout == AL_ROPE_INTERLEAVED ? 1 : half;
-            for (int i = 0; i < half; i++) {
-                float *a = v + i * stride, *b = a + partner;
-                float v0 = *a, v1 = *b, sn = sign * s[i];
-                *a = v0 * c[i] - v1 * sn;
-                *b = v0 * sn + v1 * c[i];
-            }
-        }
+    const size_t row = (size_t)n_heads * hd;
+    if ((long)N * n_heads * hd > PAR_MIN_WORK) {
+#pragma omp parallel for
+        for (int n = 0; n < N; n++)
+            rope_row(x + n * row, pos ? pos[n] : n, n_heads, hd, cos_t, sin_t, layout, sign);
+    } else {
+        for (int n = 0; n < N; n++)
+            rope_row(x + n * row, pos ? pos[n] : n, n_heads, hd, cos_t, sin_t, layout, sign);
     }
 }
 
@@ -254,9 +300,14 @@ static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 void op_swiglu_forward(float *out, const float *h1, const float *h3, size_t n)
 {
-#pragma omp parallel for simd if (n > PAR_MIN_WORK)
-    for (size_t i = 0; i < n; i++)
-        out[i] = h1[i] * sigmoidf(h1[i]) * h3[i];
+    if (n > PAR_MIN_WORK) {
+#pragma omp parallel for simd
+        for (size_t i = 0; i < n; i++)
+            out[i] = h1[i] * sigmoidf(h1[i]) * h3[i];
+    } else {
+        for (size_t i = 0; i < n; i++)
+            out[i] = h1[i] * sigmoidf(h1[i]) * h3[i];
+    }
 }
 
 void op_swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1, const float *h3, size_t n)
