@@ -95,7 +95,7 @@ static inline const char *test_tmpdir(const char *name)
 {
     static char buf[1024];
     snprintf(buf, sizeof buf, "/tmp/align-test-%s-%d", name, (int)getpid());
-    char cmd[1100];
+    char cmd[2200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     if (system(cmd) != 0) {
         fprintf(stderr, "cannot create %s\n", buf);

@@ -88,5 +88,82 @@ void al_progress_end(al_progress *p);
 size_t al_utf8_invalid_at(const char *s, size_t n);
 
 /* ---- GGUF (read-only) ---- (src/core/gguf.c) */
+/* A GGUF file (v2 or v3, little-endian) mapped read-only.  al_gguf_open validates every
+ * count, length and offset against the file size before anything is used, so the
+ * pointers below always lie inside the mapping.  Strings point into the file and are
+ * NOT NUL-terminated: use the (s, len) pairs. */
+typedef enum al_gguf_type {
+    AL_GGUF_U8 = 0, AL_GGUF_I8 = 1, AL_GGUF_U16 = 2, AL_GGUF_I16 = 3,
+    AL_GGUF_U32 = 4, AL_GGUF_I32 = 5, AL_GGUF_F32 = 6, AL_GGUF_BOOL = 7,
+    AL_GGUF_STRING = 8, AL_GGUF_ARRAY = 9, AL_GGUF_U64 = 10, AL_GGUF_I64 = 11,
+    AL_GGUF_F64 = 12,
+} al_gguf_type;
+
+typedef struct al_gguf_str {
+    const char *s;
+    size_t len;
+} al_gguf_str;
+
+typedef struct al_gguf_kv {
+    al_gguf_str key;
+    al_gguf_type type;
+    al_gguf_type elem_type; /* arrays: element type; otherwise == type */
+    uint64_t n;             /* arrays: element count; otherwise 1 */
+    const uint8_t *data;    /* scalar value, string length prefix, or first array element */
+    size_t bytes;           /* encoded size of the value (array header excluded) */
+} al_gguf_kv;
+
+#define AL_GGUF_MAX_DIMS 4
+typedef struct al_gguf_tensor {
+    al_gguf_str name;
+    int n_dims;
+    uint64_t dims[AL_GGUF_MAX_DIMS]; /* dims[0] is the contiguous (fastest) one; unused = 1 */
+    uint64_t n_elements;
+    int type;                        /* ggml type: 0 F32, 1 F16, 8 Q8_0, 30 BF16, ... */
+    uint64_t offset;                 /* from the start of the data section */
+    const void *data;
+    size_t bytes;
+} al_gguf_tensor;
+
+typedef struct al_gguf {
+    al_mapped map;
+    bool owns_map;
+    uint32_t version;
+    size_t n_kv, n_tensors;
+    al_gguf_kv *kv;
+    al_gguf_tensor *tensors;
+    size_t alignment;   /* general.alignment, default 32 */
+    size_t data_offset; /* start of the tensor data section */
+    char origin[256];   /* file name for messages */
+} al_gguf;
+
+int al_gguf_open(al_gguf *g, const char *path);
+/* Parses a GGUF image already in memory (not copied; must outlive g). */
+int al_gguf_open_memory(al_gguf *g, const void *data, size_t size, const char *origin);
+void al_gguf_close(al_gguf *g);
+
+const al_gguf_kv *al_gguf_find(const al_gguf *g, const char *key); /* NULL if absent */
+/* Typed getters fail (with a message naming the key) when the key is missing or its
+ * type does not fit; integer getters accept any integer type whose value fits. */
+int al_gguf_get_u32(const al_gguf *g, const char *key, uint32_t *out);
+int al_gguf_get_i32(const al_gguf *g, const char *key, int32_t *out);
+int al_gguf_get_u64(const al_gguf *g, const char *key, uint64_t *out);
+int al_gguf_get_f32(const al_gguf *g, const char *key, float *out); /* F32, F64 or integer */
+int al_gguf_get_bool(const al_gguf *g, const char *key, bool *out);
+int al_gguf_get_str(const al_gguf *g, const char *key, al_gguf_str *out);
+/* Arrays: *out is malloc'd (free() it); element counts come back in *n. */
+int al_gguf_get_strs(const al_gguf *g, const char *key, al_gguf_str **out, size_t *n);
+int al_gguf_get_f32s(const al_gguf *g, const char *key, float **out, size_t *n);
+int al_gguf_get_i32s(const al_gguf *g, const char *key, int32_t **out, size_t *n);
+/* True if s equals the NUL-terminated c. */
+bool al_gguf_str_eq(al_gguf_str s, const char *c);
+
+const al_gguf_tensor *al_gguf_tensor_find(const al_gguf *g, const char *name);
+const char *al_gguf_type_name(al_gguf_type t);
+const char *al_ggml_type_name(int ggml_type); /* "F32", "Q4_K", ...; "?" if unknown */
+/* Bytes of n elements of a ggml type (n must be a multiple of the block size);
+ * 0 for unknown types or a partial block. */
+size_t al_ggml_row_bytes(int ggml_type, uint64_t n);
+
 
 #endif

@@ -31,4 +31,53 @@ int al_tokenizer_decode_token(const al_tokenizer *t, int prev, int id, al_buf *o
 /* Appends the text of a whole id sequence. */
 int al_tokenizer_decode(const al_tokenizer *t, const int *ids, int n, al_buf *out);
 
+/* ---- inspection ---- */
+
+/* "llama2c", "gguf-llama" (SentencePiece-style); "gpt2", "hf-bpe", "gguf-gpt2", "trained"
+ * (byte-level BPE). */
+const char *al_tokenizer_kind(const al_tokenizer *t);
+/* The piece of id as stored, raw bytes: SentencePiece pieces keep their leading space
+ * (U+2581 is stored as ' '), byte-fallback pieces read "<0xXX>", byte-level pieces are
+ * the bytes they decode to, special tokens their text.  -1 if id is out of range. */
+int al_tokenizer_piece(const al_tokenizer *t, int id, const char **s, size_t *len);
+int al_tokenizer_find(const al_tokenizer *t, const char *piece, size_t len); /* id or -1 */
+/* Control and added tokens (BOS, EOS, <|endoftext|>, ...). */
+bool al_tokenizer_is_special(const al_tokenizer *t, int id);
+int al_tokenizer_n_specials(const al_tokenizer *t);
+int al_tokenizer_special(const al_tokenizer *t, int i); /* i-th split-out special id */
+/* Byte-level BPE merges in rank order (0 merges for SentencePiece kinds). */
+int al_tokenizer_n_merges(const al_tokenizer *t);
+int al_tokenizer_merge(const al_tokenizer *t, int rank, int *left, int *right);
+
+/* ---- other sources and options ---- */
+
+/* The vocabulary stored in an open GGUF file (tokenizer.ggml.model "llama" or "gpt2"). */
+int al_tokenizer_load_gguf(al_tokenizer **out, const al_gguf *g);
+/* SentencePiece kinds only.  true (the default for "gguf-llama"): the sentencepiece
+ * library's behaviour, where only normal and user pieces take part in merges; false
+ * (the default for "llama2c"): llama2.c run.c's encode(), which looks every piece up. */
+int al_tokenizer_set_sentencepiece(al_tokenizer *t, bool on);
+
+/* ---- byte-level BPE training and saving ---- */
+
+typedef struct al_bpe_train_opts {
+    int vocab_size;              /* specials + 256 bytes + merges */
+    const char *const *specials; /* split out before pre-tokenization, never merged */
+    int n_specials;
+    /* Optional progress callback: stage "count" (done/total bytes) then "merge"
+     * (done/total merges). */
+    void (*progress)(void *ctx, const char *stage, long done, long total);
+    void *progress_ctx;
+} al_bpe_train_opts;
+
+/* Trains a GPT-2-style byte-level BPE on texts[i][0..lens[i]): GPT-2 pre-tokenizer regex,
+ * no merges across pre-tokens, the most frequent pair first, ties broken by the
+ * lexicographically greater (left bytes, right bytes).  Ids: specials, then the 256
+ * bytes, then one per merge. */
+int al_bpe_train(al_tokenizer **out, const char *const *texts, const size_t *lens, int n_texts,
+                 const al_bpe_train_opts *opts);
+/* Writes a Hugging Face tokenizer.json (ByteLevel pre-tokenizer and decoder, BPE model,
+ * added_tokens for the specials) atomically.  Byte-level kinds only. */
+int al_tokenizer_save_json(const al_tokenizer *t, const char *path);
+
 #endif

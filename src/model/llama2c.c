@@ -20,6 +20,10 @@ int al_model_load_llama2c(al_model *m, const char *path)
         return al_fail("%s: llama2.c checkpoint: file is %zu bytes, shorter than the 28-byte header", path, f.size);
     }
     memcpy(&h, f.data, sizeof h);
+    if (h.vocab_size == INT32_MIN) {
+        al_unmap_file(&f);
+        return al_fail("%s: llama2.c checkpoint header: vocab_size %d is out of range", path, h.vocab_size);
+    }
     al_config c = {
         .dim = h.dim,
         .hidden_dim = h.hidden_dim,

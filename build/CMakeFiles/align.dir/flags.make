@@ -6,5 +6,5 @@ C_DEFINES = -D_GNU_SOURCE
 
 C_INCLUDES = -I/work/main/include -isystem /usr/include/x86_64-linux-gnu/openblas-openmp
 
-C_FLAGS = -O3 -DNDEBUG -Wall -Wextra -Werror -Wno-unused-parameter -march=native -fopenmp -std=c17
+C_FLAGS = -O3 -DNDEBUG -Wall -Wextra -Wno-unused-parameter -ffp-contract=fast -Werror -march=native -fopenmp -std=c17
 

@@ -97,10 +97,24 @@ CMakeFiles/alignlib.dir/src/core/file.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/core/file.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/core/file.c -o CMakeFiles/alignlib.dir/src/core/file.c.s
 
+CMakeFiles/alignlib.dir/src/core/gguf.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/core/gguf.c.o: /work/main/src/core/gguf.c
+CMakeFiles/alignlib.dir/src/core/gguf.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object CMakeFiles/alignlib.dir/src/core/gguf.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/core/gguf.c.o -MF CMakeFiles/alignlib.dir/src/core/gguf.c.o.d -o CMakeFiles/alignlib.dir/src/core/gguf.c.o -c /work/main/src/core/gguf.c
+
+CMakeFiles/alignlib.dir/src/core/gguf.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/core/gguf.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/core/gguf.c > CMakeFiles/alignlib.dir/src/core/gguf.c.i
+
+CMakeFiles/alignlib.dir/src/core/gguf.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/core/gguf.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/core/gguf.c -o CMakeFiles/alignlib.dir/src/core/gguf.c.s
+
 CMakeFiles/alignlib.dir/src/core/mem.c.o: CMakeFiles/alignlib.dir/flags.make
 CMakeFiles/alignlib.dir/src/core/mem.c.o: /work/main/src/core/mem.c
 CMakeFiles/alignlib.dir/src/core/mem.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object CMakeFiles/alignlib.dir/src/core/mem.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object CMakeFiles/alignlib.dir/src/core/mem.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/core/mem.c.o -MF CMakeFiles/alignlib.dir/src/core/mem.c.o.d -o CMakeFiles/alignlib.dir/src/core/mem.c.o -c /work/main/src/core/mem.c
 
 CMakeFiles/alignlib.dir/src/core/mem.c.i: cmake_force
@@ -114,7 +128,7 @@ CMakeFiles/alignlib.dir/src/core/mem.c.s: cmake_force
 CMakeFiles/alignlib.dir/src/core/progress.c.o: CMakeFiles/alignlib.dir/flags.make
 CMakeFiles/alignlib.dir/src/core/progress.c.o: /work/main/src/core/progress.c
 CMakeFiles/alignlib.dir/src/core/progress.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object CMakeFiles/alignlib.dir/src/core/progress.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object CMakeFiles/alignlib.dir/src/core/progress.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/core/progress.c.o -MF CMakeFiles/alignlib.dir/src/core/progress.c.o.d -o CMakeFiles/alignlib.dir/src/core/progress.c.o -c /work/main/src/core/progress.c
 
 CMakeFiles/alignlib.dir/src/core/progress.c.i: cmake_force
@@ -128,7 +142,7 @@ CMakeFiles/alignlib.dir/src/core/progress.c.s: cmake_force
 CMakeFiles/alignlib.dir/src/core/rng.c.o: CMakeFiles/alignlib.dir/flags.make
 CMakeFiles/alignlib.dir/src/core/rng.c.o: /work/main/src/core/rng.c
 CMakeFiles/alignlib.dir/src/core/rng.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object CMakeFiles/alignlib.dir/src/core/rng.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object CMakeFiles/alignlib.dir/src/core/rng.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/core/rng.c.o -MF CMakeFiles/alignlib.dir/src/core/rng.c.o.d -o CMakeFiles/alignlib.dir/src/core/rng.c.o -c /work/main/src/core/rng.c
 
 CMakeFiles/alignlib.dir/src/core/rng.c.i: cmake_force
@@ -142,7 +156,7 @@ CMakeFiles/alignlib.dir/src/core/rng.c.s: cmake_force
 CMakeFiles/alignlib.dir/src/core/utf8.c.o: CMakeFiles/alignlib.dir/flags.make
 CMakeFiles/alignlib.dir/src/core/utf8.c.o: /work/main/src/core/utf8.c
 CMakeFiles/alignlib.dir/src/core/utf8.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object CMakeFiles/alignlib.dir/src/core/utf8.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object CMakeFiles/alignlib.dir/src/core/utf8.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/core/utf8.c.o -MF CMakeFiles/alignlib.dir/src/core/utf8.c.o.d -o CMakeFiles/alignlib.dir/src/core/utf8.c.o -c /work/main/src/core/utf8.c
 
 CMakeFiles/alignlib.dir/src/core/utf8.c.i: cmake_force
@@ -153,10 +167,164 @@ CMakeFiles/alignlib.dir/src/core/utf8.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/core/utf8.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/core/utf8.c -o CMakeFiles/alignlib.dir/src/core/utf8.c.s
 
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o: /work/main/src/tokenizer/bpe_files.c
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o -MF CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o.d -o CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o -c /work/main/src/tokenizer/bpe_files.c
+
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/tokenizer/bpe_files.c > CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.i
+
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/tokenizer/bpe_files.c -o CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.s
+
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o: /work/main/src/tokenizer/bpe_train.c
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o -MF CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o.d -o CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o -c /work/main/src/tokenizer/bpe_train.c
+
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/tokenizer/bpe_train.c > CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.i
+
+CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/tokenizer/bpe_train.c -o CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.s
+
+CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o: /work/main/src/tokenizer/bytelevel_bpe.c
+CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building C object CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o -MF CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o.d -o CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o -c /work/main/src/tokenizer/bytelevel_bpe.c
+
+CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/tokenizer/bytelevel_bpe.c > CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.i
+
+CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/tokenizer/bytelevel_bpe.c -o CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.s
+
+CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o: /work/main/src/tokenizer/gguf_vocab.c
+CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Building C object CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o -MF CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o.d -o CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o -c /work/main/src/tokenizer/gguf_vocab.c
+
+CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/tokenizer/gguf_vocab.c > CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.i
+
+CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/tokenizer/gguf_vocab.c -o CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.s
+
+CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o: /work/main/src/tokenizer/hashmap.c
+CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_12) "Building C object CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o -MF CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o.d -o CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o -c /work/main/src/tokenizer/hashmap.c
+
+CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/tokenizer/hashmap.c > CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.i
+
+CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/tokenizer/hashmap.c -o CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.s
+
+CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o: /work/main/src/tokenizer/merge.c
+CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_13) "Building C object CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o -MF CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o.d -o CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o -c /work/main/src/tokenizer/merge.c
+
+CMakeFiles/alignlib.dir/src/tokenizer/merge.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/tokenizer/merge.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/tokenizer/merge.c > CMakeFiles/alignlib.dir/src/tokenizer/merge.c.i
+
+CMakeFiles/alignlib.dir/src/tokenizer/merge.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/tokenizer/merge.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/tokenizer/merge.c -o CMakeFiles/alignlib.dir/src/tokenizer/merge.c.s
+
+CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o: /work/main/src/tokenizer/sentencepiece.c
+CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_14) "Building C object CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o -MF CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o.d -o CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o -c /work/main/src/tokenizer/sentencepiece.c
+
+CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/tokenizer/sentencepiece.c > CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.i
+
+CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/tokenizer/sentencepiece.c -o CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.s
+
+CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o: /work/main/src/tokenizer/tokenizer.c
+CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_15) "Building C object CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o -MF CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o.d -o CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o -c /work/main/src/tokenizer/tokenizer.c
+
+CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/tokenizer/tokenizer.c > CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.i
+
+CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/tokenizer/tokenizer.c -o CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.s
+
+CMakeFiles/alignlib.dir/src/model/decoder.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/model/decoder.c.o: /work/main/src/model/decoder.c
+CMakeFiles/alignlib.dir/src/model/decoder.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_16) "Building C object CMakeFiles/alignlib.dir/src/model/decoder.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/decoder.c.o -MF CMakeFiles/alignlib.dir/src/model/decoder.c.o.d -o CMakeFiles/alignlib.dir/src/model/decoder.c.o -c /work/main/src/model/decoder.c
+
+CMakeFiles/alignlib.dir/src/model/decoder.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/model/decoder.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/model/decoder.c > CMakeFiles/alignlib.dir/src/model/decoder.c.i
+
+CMakeFiles/alignlib.dir/src/model/decoder.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/decoder.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/decoder.c -o CMakeFiles/alignlib.dir/src/model/decoder.c.s
+
+CMakeFiles/alignlib.dir/src/model/generate.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/model/generate.c.o: /work/main/src/model/generate.c
+CMakeFiles/alignlib.dir/src/model/generate.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_17) "Building C object CMakeFiles/alignlib.dir/src/model/generate.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/generate.c.o -MF CMakeFiles/alignlib.dir/src/model/generate.c.o.d -o CMakeFiles/alignlib.dir/src/model/generate.c.o -c /work/main/src/model/generate.c
+
+CMakeFiles/alignlib.dir/src/model/generate.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/model/generate.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/model/generate.c > CMakeFiles/alignlib.dir/src/model/generate.c.i
+
+CMakeFiles/alignlib.dir/src/model/generate.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/generate.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/generate.c -o CMakeFiles/alignlib.dir/src/model/generate.c.s
+
+CMakeFiles/alignlib.dir/src/model/hf_config.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/model/hf_config.c.o: /work/main/src/model/hf_config.c
+CMakeFiles/alignlib.dir/src/model/hf_config.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_18) "Building C object CMakeFiles/alignlib.dir/src/model/hf_config.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/hf_config.c.o -MF CMakeFiles/alignlib.dir/src/model/hf_config.c.o.d -o CMakeFiles/alignlib.dir/src/model/hf_config.c.o -c /work/main/src/model/hf_config.c
+
+CMakeFiles/alignlib.dir/src/model/hf_config.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/model/hf_config.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/model/hf_config.c > CMakeFiles/alignlib.dir/src/model/hf_config.c.i
+
+CMakeFiles/alignlib.dir/src/model/hf_config.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/hf_config.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/hf_config.c -o CMakeFiles/alignlib.dir/src/model/hf_config.c.s
+
 CMakeFiles/alignlib.dir/src/model/layout.c.o: CMakeFiles/alignlib.dir/flags.make
 CMakeFiles/alignlib.dir/src/model/layout.c.o: /work/main/src/model/layout.c
 CMakeFiles/alignlib.dir/src/model/layout.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object CMakeFiles/alignlib.dir/src/model/layout.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_19) "Building C object CMakeFiles/alignlib.dir/src/model/layout.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/layout.c.o -MF CMakeFiles/alignlib.dir/src/model/layout.c.o.d -o CMakeFiles/alignlib.dir/src/model/layout.c.o -c /work/main/src/model/layout.c
 
 CMakeFiles/alignlib.dir/src/model/layout.c.i: cmake_force
@@ -170,7 +338,7 @@ CMakeFiles/alignlib.dir/src/model/layout.c.s: cmake_force
 CMakeFiles/alignlib.dir/src/model/llama2c.c.o: CMakeFiles/alignlib.dir/flags.make
 CMakeFiles/alignlib.dir/src/model/llama2c.c.o: /work/main/src/model/llama2c.c
 CMakeFiles/alignlib.dir/src/model/llama2c.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object CMakeFiles/alignlib.dir/src/model/llama2c.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_20) "Building C object CMakeFiles/alignlib.dir/src/model/llama2c.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/llama2c.c.o -MF CMakeFiles/alignlib.dir/src/model/llama2c.c.o.d -o CMakeFiles/alignlib.dir/src/model/llama2c.c.o -c /work/main/src/model/llama2c.c
 
 CMakeFiles/alignlib.dir/src/model/llama2c.c.i: cmake_force
@@ -181,31 +349,135 @@ CMakeFiles/alignlib.dir/src/model/llama2c.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/llama2c.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/llama2c.c -o CMakeFiles/alignlib.dir/src/model/llama2c.c.s
 
+CMakeFiles/alignlib.dir/src/model/load.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/model/load.c.o: /work/main/src/model/load.c
+CMakeFiles/alignlib.dir/src/model/load.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_21) "Building C object CMakeFiles/alignlib.dir/src/model/load.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/load.c.o -MF CMakeFiles/alignlib.dir/src/model/load.c.o.d -o CMakeFiles/alignlib.dir/src/model/load.c.o -c /work/main/src/model/load.c
+
+CMakeFiles/alignlib.dir/src/model/load.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/model/load.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/model/load.c > CMakeFiles/alignlib.dir/src/model/load.c.i
+
+CMakeFiles/alignlib.dir/src/model/load.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/load.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/load.c -o CMakeFiles/alignlib.dir/src/model/load.c.s
+
+CMakeFiles/alignlib.dir/src/model/ops.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/model/ops.c.o: /work/main/src/model/ops.c
+CMakeFiles/alignlib.dir/src/model/ops.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_22) "Building C object CMakeFiles/alignlib.dir/src/model/ops.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/ops.c.o -MF CMakeFiles/alignlib.dir/src/model/ops.c.o.d -o CMakeFiles/alignlib.dir/src/model/ops.c.o -c /work/main/src/model/ops.c
+
+CMakeFiles/alignlib.dir/src/model/ops.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/model/ops.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/model/ops.c > CMakeFiles/alignlib.dir/src/model/ops.c.i
+
+CMakeFiles/alignlib.dir/src/model/ops.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/ops.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/ops.c -o CMakeFiles/alignlib.dir/src/model/ops.c.s
+
+CMakeFiles/alignlib.dir/src/model/safetensors.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/model/safetensors.c.o: /work/main/src/model/safetensors.c
+CMakeFiles/alignlib.dir/src/model/safetensors.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_23) "Building C object CMakeFiles/alignlib.dir/src/model/safetensors.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/safetensors.c.o -MF CMakeFiles/alignlib.dir/src/model/safetensors.c.o.d -o CMakeFiles/alignlib.dir/src/model/safetensors.c.o -c /work/main/src/model/safetensors.c
+
+CMakeFiles/alignlib.dir/src/model/safetensors.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/model/safetensors.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/model/safetensors.c > CMakeFiles/alignlib.dir/src/model/safetensors.c.i
+
+CMakeFiles/alignlib.dir/src/model/safetensors.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/safetensors.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/safetensors.c -o CMakeFiles/alignlib.dir/src/model/safetensors.c.s
+
+CMakeFiles/alignlib.dir/src/model/sampler.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/model/sampler.c.o: /work/main/src/model/sampler.c
+CMakeFiles/alignlib.dir/src/model/sampler.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_24) "Building C object CMakeFiles/alignlib.dir/src/model/sampler.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/sampler.c.o -MF CMakeFiles/alignlib.dir/src/model/sampler.c.o.d -o CMakeFiles/alignlib.dir/src/model/sampler.c.o -c /work/main/src/model/sampler.c
+
+CMakeFiles/alignlib.dir/src/model/sampler.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/model/sampler.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/model/sampler.c > CMakeFiles/alignlib.dir/src/model/sampler.c.i
+
+CMakeFiles/alignlib.dir/src/model/sampler.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/sampler.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/sampler.c -o CMakeFiles/alignlib.dir/src/model/sampler.c.s
+
+CMakeFiles/alignlib.dir/src/model/train_ctx.c.o: CMakeFiles/alignlib.dir/flags.make
+CMakeFiles/alignlib.dir/src/model/train_ctx.c.o: /work/main/src/model/train_ctx.c
+CMakeFiles/alignlib.dir/src/model/train_ctx.c.o: CMakeFiles/alignlib.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_25) "Building C object CMakeFiles/alignlib.dir/src/model/train_ctx.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/alignlib.dir/src/model/train_ctx.c.o -MF CMakeFiles/alignlib.dir/src/model/train_ctx.c.o.d -o CMakeFiles/alignlib.dir/src/model/train_ctx.c.o -c /work/main/src/model/train_ctx.c
+
+CMakeFiles/alignlib.dir/src/model/train_ctx.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/alignlib.dir/src/model/train_ctx.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/model/train_ctx.c > CMakeFiles/alignlib.dir/src/model/train_ctx.c.i
+
+CMakeFiles/alignlib.dir/src/model/train_ctx.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/alignlib.dir/src/model/train_ctx.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/model/train_ctx.c -o CMakeFiles/alignlib.dir/src/model/train_ctx.c.s
+
 # Object files for target alignlib
 alignlib_OBJECTS = \
 "CMakeFiles/alignlib.dir/src/core/error.c.o" \
 "CMakeFiles/alignlib.dir/src/core/file.c.o" \
+"CMakeFiles/alignlib.dir/src/core/gguf.c.o" \
 "CMakeFiles/alignlib.dir/src/core/mem.c.o" \
 "CMakeFiles/alignlib.dir/src/core/progress.c.o" \
 "CMakeFiles/alignlib.dir/src/core/rng.c.o" \
 "CMakeFiles/alignlib.dir/src/core/utf8.c.o" \
+"CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o" \
+"CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o" \
+"CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o" \
+"CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o" \
+"CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o" \
+"CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o" \
+"CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o" \
+"CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o" \
+"CMakeFiles/alignlib.dir/src/model/decoder.c.o" \
+"CMakeFiles/alignlib.dir/src/model/generate.c.o" \
+"CMakeFiles/alignlib.dir/src/model/hf_config.c.o" \
 "CMakeFiles/alignlib.dir/src/model/layout.c.o" \
-"CMakeFiles/alignlib.dir/src/model/llama2c.c.o"
+"CMakeFiles/alignlib.dir/src/model/llama2c.c.o" \
+"CMakeFiles/alignlib.dir/src/model/load.c.o" \
+"CMakeFiles/alignlib.dir/src/model/ops.c.o" \
+"CMakeFiles/alignlib.dir/src/model/safetensors.c.o" \
+"CMakeFiles/alignlib.dir/src/model/sampler.c.o" \
+"CMakeFiles/alignlib.dir/src/model/train_ctx.c.o"
 
 # External object files for target alignlib
 alignlib_EXTERNAL_OBJECTS =
 
 libalign.a: CMakeFiles/alignlib.dir/src/core/error.c.o
 libalign.a: CMakeFiles/alignlib.dir/src/core/file.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/core/gguf.c.o
 libalign.a: CMakeFiles/alignlib.dir/src/core/mem.c.o
 libalign.a: CMakeFiles/alignlib.dir/src/core/progress.c.o
 libalign.a: CMakeFiles/alignlib.dir/src/core/rng.c.o
 libalign.a: CMakeFiles/alignlib.dir/src/core/utf8.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/tokenizer/bpe_files.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/tokenizer/bpe_train.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/tokenizer/bytelevel_bpe.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/tokenizer/gguf_vocab.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/tokenizer/hashmap.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/tokenizer/merge.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/tokenizer/sentencepiece.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/tokenizer/tokenizer.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/model/decoder.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/model/generate.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/model/hf_config.c.o
 libalign.a: CMakeFiles/alignlib.dir/src/model/layout.c.o
 libalign.a: CMakeFiles/alignlib.dir/src/model/llama2c.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/model/load.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/model/ops.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/model/safetensors.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/model/sampler.c.o
+libalign.a: CMakeFiles/alignlib.dir/src/model/train_ctx.c.o
 libalign.a: CMakeFiles/alignlib.dir/build.make
 libalign.a: CMakeFiles/alignlib.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Linking C static library libalign.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_26) "Linking C static library libalign.a"
 	$(CMAKE_COMMAND) -P CMakeFiles/alignlib.dir/cmake_clean_target.cmake
 	$(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/alignlib.dir/link.txt --verbose=$(VERBOSE)
 

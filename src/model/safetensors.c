@@ -1,0 +1,623 @@
+/* Hugging Face safetensors (single file, F32/F16/BF16) with config.json beside it.
+ *
+ * File layout: u64 little-endian N, N bytes of JSON header, then the data area.  The
+ * header maps tensor names to {"dtype", "shape", "data_offsets": [begin, end]} with
+ * offsets relative to the data area; an optional "__metadata__" maps strings to strings.
+ * Loading validates the whole header (types, dtypes, sizes, ranges, overlaps, names and
+ * shapes against config.json, completeness) before a single tensor byte is read.
+ * Saving writes F32 in HF's names and half-split rotary layout; see docs/formats.md. */
+#include "align/model.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors.c assumes a little-endian host"
+#endif
+
+/* Defined in hf_config.c (not public yet). */
+int al_config_to_hf_json(const al_config *c, al_buf *out);
+
+#define ST_MAX_HEADER (100u * 1000u * 1000u) /* the format's own limit */
+
+typedef enum { DT_F32, DT_F16, DT_BF16 } st_dtype;
+static const size_t dt_size[] = {4, 2, 2};
+
+/* align's tensor kinds and their HF names (per-layer ones under model.layers.N.). */
+typedef struct hf_name {
+    const char *kind, *hf;
+    bool per_layer;
+} hf_name;
+static const hf_name hf_names[] = {
+    {"tok_emb", "model.embed_tokens.weight", false},
+    {"rms_att", "input_layernorm.weight", true},
+    {"wq", "self_attn.q_proj.weight", true},
+    {"wk", "self_attn.k_proj.weight", true},
+    {"wv", "self_attn.v_proj.weight", true},
+    {"wo", "self_attn.o_proj.weight", true},
+    {"rms_ffn", "post_attention_layernorm.weight", true},
+    {"w1", "mlp.gate_proj.weight", true},
+    {"w2", "mlp.down_proj.weight", true},
+    {"w3", "mlp.up_proj.weight", true},
+    {"rms_final", "model.norm.weight", false},
+    {"wcls", "lm_head.weight", false},
+    {"bq", "self_attn.q_proj.bias", true},
+    {"bk", "self_attn.k_proj.bias", true},
+    {"bv", "self_attn.v_proj.bias", true},
+};
+#define N_KINDS ((int)(sizeof hf_names / sizeof hf_names[0]))
+
+/* The layout of a config with, per kind, the index of its first descriptor (or -1). */
+typedef struct layout {
+    al_tensor_desc *d;
+    int n;
+    int kind_start[N_KINDS];
+} layout;
+
+static int layout_build(layout *lo, const al_config *c)
+{
+    lo->n = al_tensor_layout(c, NULL, 0);
+    lo->d = malloc((size_t)lo->n * sizeof *lo->d);
+    if (!lo->d)
+        return al_fail("out of memory");
+    al_tensor_layout(c, lo->d, lo->n);
+    for (int k = 0; k < N_KINDS; k++) {
+        lo->kind_start[k] = -1;
+        for (int i = 0; i < lo->n; i++)
+            if (!strcmp(lo->d[i].kind, hf_names[k].kind)) {
+                lo->kind_start[k] = i;
+                break;
+            }
+    }
+    return 0;
+}
+
+static int kind_of(const char *kind)
+{
+    for (int k = 0; k < N_KINDS; k++)
+        if (!strcmp(hf_names[k].kind, kind))
+            return k;
+    return -1;
+}
+
+static void hf_tensor_name(char *buf, size_t n, const al_tensor_desc *d)
+{
+    const hf_name *h = &hf_names[kind_of(d->kind)];
+    if (h->per_layer)
+        snprintf(buf, n, "model.layers.%d.%s", d->layer, h->hf);
+    else
+        snprintf(buf, n, "%s", h->hf);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* Maps an HF tensor name to a descriptor index: >= 0, -1 for a buffer to ignore, or -2
+ * (error recorded) for a name this config has no place for. */
+static int map_name(const layout *lo, const al_config *c, const char *name)
+{
+    if (ends_with(name, "rotary_emb.inv_freq"))
+        return -1;
+    int kind = -1, layer = -1;
+    if (!strncmp(name, "model.layers.", 13)) {
+        const char *p = name + 13;
+        long v = 0;
+        const char *q = p;
+        while (*q >= '0' && *q <= '9' && q - p < 7)
+            v = v * 10 + (*q++ - '0');
+        if (q == p || *q != '.' || (q - p > 1 && *p == '0'))
+            goto unknown;
+        for (int k = 0; k < N_KINDS; k++)
+            if (hf_names[k].per_layer && !strcmp(q + 1, hf_names[k].hf))
+                kind = k;
+        if (kind < 0)
+            goto unknown;
+        if (v >= c->n_layers) {
+            al_fail("tensor '%s': layer %ld is out of range (config.json has num_hidden_layers %d)", name, v,
+                    c->n_layers);
+            return -2;
+        }
+        layer = (int)v;
+    } else {
+        for (int k = 0; k < N_KINDS; k++)
+            if (!hf_names[k].per_layer && !strcmp(name, hf_names[k].hf))
+                kind = k;
+        if (kind < 0)
+            goto unknown;
+    }
+    if (lo->kind_start[kind] < 0) {
+        if (!strcmp(hf_names[kind].kind, "wcls"))
+            al_fail("tensor '%s': unexpected: config.json has tie_word_embeddings true", name);
+        else
+            al_fail("tensor '%s': unexpected: a q/k/v bias, but the config has none (only Qwen2 has them)", name);
+        return -2;
+    }
+    return lo->kind_start[kind] + (layer < 0 ? 0 : layer);
+unknown:
+    al_fail("tensor '%s': unexpected tensor name (not part of a Llama/Qwen2 model align supports)", name);
+    return -2;
+}
+
+typedef struct st_entry {
+    const char *name;
+    st_dtype dt;
+    uint64_t begin, end;
+    int desc; /* layout index, or -1 when ignored */
+} st_entry;
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const st_entry *x = a, *y = b;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int parse_dtype(const char *s, st_dtype *dt)
+{
+    if (!strcmp(s, "F32"))
+        *dt = DT_F32;
+    else if (!strcmp(s, "F16"))
+        *dt = DT_F16;
+    else if (!strcmp(s, "BF16"))
+        *dt = DT_BF16;
+    else
+        return -1;
+    return 0;
+}
+
+/* A JSON integer in [0, 2^63); -1 otherwise. */
+static int get_u64(json_t *v, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+/* Checks one header entry's structure and byte range (relative to a data area of
+ * data_size bytes); fills e and the shape (rank up to 8). */
+static int check_entry(const char *name, json_t *v, uint64_t data_size, st_entry *e, uint64_t shape[8],
+                       int *rank)
+{
+    if (!json_is_object(v))
+        return al_fail("tensor '%s': expected an object with dtype, shape and data_offsets", name);
+    json_t *dt = json_object_get(v, "dtype"), *sh = json_object_get(v, "shape"),
+           *off = json_object_get(v, "data_offsets");
+    if (!dt)
+        return al_fail("tensor '%s': missing dtype", name);
+    if (!json_is_string(dt))
+        return al_fail("tensor '%s': dtype: expected a string", name);
+    if (!sh)
+        return al_fail("tensor '%s': missing shape", name);
+    if (!json_is_array(sh))
+        return al_fail("tensor '%s': shape: expected an array of non-negative integers", name);
+    if (!off)
+        return al_fail("tensor '%s': missing data_offsets", name);
+    if (!json_is_array(off) || json_array_size(off) != 2)
+        return al_fail("tensor '%s': data_offsets: expected an array of two non-negative integers", name);
+    if (parse_dtype(json_string_value(dt), &e->dt))
+        return al_fail("tensor '%s': unsupported dtype '%s' (F32, F16 and BF16 are supported)", name,
+                       json_string_value(dt));
+    size_t r = json_array_size(sh);
+    if (r > 8)
+        return al_fail("tensor '%s': shape: rank %zu is too large", name, r);
+    uint64_t numel = 1;
+    bool overflow = false;
+    for (size_t i = 0; i < r; i++) {
+        if (get_u64(json_array_get(sh, i), &shape[i]))
+            return al_fail("tensor '%s': shape: expected an array of non-negative integers", name);
+        if (shape[i] && numel > UINT64_MAX / shape[i])
+            overflow = true;
+        else
+            numel *= shape[i];
+    }
+    *rank = (int)r;
+    if (get_u64(json_array_get(off, 0), &e->begin) || get_u64(json_array_get(off, 1), &e->end))
+        return al_fail("tensor '%s': data_offsets: expected an array of two non-negative integers", name);
+    if (e->end < e->begin)
+        return al_fail("tensor '%s': data_offsets: end %llu is before begin %llu", name,
+                       (unsigned long long)e->end, (unsigned long long)e->begin);
+    if (e->end > data_size)
+        return al_fail("tensor '%s': data_offsets: end %llu is beyond the data area (%llu bytes; file truncated?)",
+                       name, (unsigned long long)e->end, (unsigned long long)data_size);
+    if (overflow || numel > UINT64_MAX / dt_size[e->dt] || numel * dt_size[e->dt] != e->end - e->begin)
+        return al_fail("tensor '%s': data_offsets span %llu bytes, but the shape and dtype need %s", name,
+                       (unsigned long long)(e->end - e->begin), overflow ? "more than 2^64" : "a different size");
+    e->name = name;
+    return 0;
+}
+
+static void format_shape(char *buf, size_t n, const uint64_t *shape, int rank)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < rank && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%llu", i ? ", " : "", (unsigned long long)shape[i]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+}
+
+static uint64_t header_len(const al_mapped *f)
+{
+    uint64_t h = 0;
+    for (int i = 7; i >= 0; i--)
+        h = h << 8 | f->data[i];
+    return h;
+}
+
+/* Validates the header of a mapped file against c and fills entries (count *n).
+ * Nothing beyond the header is read. */
+static int validate(const al_mapped *f, const al_config *c, const layout *lo, json_t **root_out,
+                    st_entry **entries_out, int *n_out)
+{
+    *root_out = NULL;
+    *entries_out = NULL;
+    *n_out = 0;
+    if (f->size < 8)
+        return al_fail("file is %zu bytes, shorter than the 8-byte header length", f->size);
+    const uint64_t hlen = header_len(f);
+    if (hlen > f->size - 8)
+        return al_fail("header length %llu is larger than the rest of the file (%zu bytes; truncated or not "
+                       "safetensors?)",
+                       (unsigned long long)hlen, f->size - 8);
+    if (hlen > ST_MAX_HEADER)
+        return al_fail("header length %llu exceeds the format's 100 MB limit", (unsigned long long)hlen);
+    const uint64_t data_size = f->size - 8 - hlen;
+    json_error_t err;
+    json_t *root = json_loadb((const char *)f->data + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &err);
+    if (!root)
+        return al_fail("header is not valid JSON (at byte %d): %s", err.position, err.text);
+    *root_out = root;
+    if (!json_is_object(root))
+        return al_fail("header is not a JSON object");
+
+    size_t n_keys = json_object_size(root);
+    st_entry *e = calloc(n_keys ? n_keys : 1, sizeof *e);
+    char *seen = calloc((size_t)lo->n, 1);
+    if (!e || !seen) {
+        free(e);
+        free(seen);
+        return al_fail("out of memory");
+    }
+    *entries_out = e;
+    int n = 0, rc = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        if (!strcmp(key, "__metadata__")) {
+            const char *k2;
+            json_t *v2;
+            if (!json_is_object(v)) {
+                rc = al_fail("__metadata__: expected an object of strings");
+                break;
+            }
+            json_object_foreach(v, k2, v2)
+            {
+                if (!json_is_string(v2)) {
+                    rc = al_fail("__metadata__: '%s': expected a string", k2);
+                    break;
+                }
+            }
+            if (rc)
+                break;
+            continue;
+        }
+        uint64_t shape[8] = {0};
+        int rank = 0;
+        if ((rc = check_entry(key, v, data_size, &e[n], shape, &rank)))
+            break;
+        int d = map_name(lo, c, key);
+        if (d == -2) {
+            rc = -1;
+            break;
+        }
+        e[n].desc = d;
+        if (d >= 0) {
+            const al_tensor_desc *t = &lo->d[d];
+            bool ok = t->cols ? rank == 2 && shape[0] == (uint64_t)t->rows && shape[1] == (uint64_t)t->cols
+                              : rank == 1 && shape[0] == (uint64_t)t->rows;
+            if (!ok) {
+                char got[128];
+                format_shape(got, sizeof got, shape, rank);
+                if (t->cols)
+                    rc = al_fail("tensor '%s': shape %s, but config.json implies [%d, %d]", key, got, t->rows,
+                                 t->cols);
+                else
+                    rc = al_fail("tensor '%s': shape %s, but config.json implies [%d]", key, got, t->rows);
+                break;
+            }
+            if (seen[d]) {
+                rc = al_fail("tensor '%s': stored twice", key);
+                break;
+            }
+            seen[d] = 1;
+        }
+        n++;
+    }
+    if (rc == 0) {
+        /* Byte ranges must not overlap (empty tensors occupy nothing). */
+        qsort(e, (size_t)n, sizeof *e, cmp_entry);
+        int prev = -1;
+        for (int i = 0; i < n && rc == 0; i++) {
+            if (e[i].end == e[i].begin)
+                continue;
+            if (prev >= 0 && e[i].begin < e[prev].end)
+                rc = al_fail("tensors '%s' and '%s' overlap (bytes %llu..%llu and %llu..%llu)", e[prev].name,
+                             e[i].name, (unsigned long long)e[prev].begin, (unsigned long long)e[prev].end,
+                             (unsigned long long)e[i].begin, (unsigned long long)e[i].end);
+            if (prev < 0 || e[i].end > e[prev].end)
+                prev = i;
+        }
+    }
+    for (int d = 0; d < lo->n && rc == 0; d++)
+        if (!seen[d]) {
+            char name[128];
+            hf_tensor_name(name, sizeof name, &lo->d[d]);
+            rc = al_fail("missing tensor '%s'", name);
+        }
+    free(seen);
+    *n_out = n;
+    return rc;
+}
+
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    if (exp == 0) {
+        float x = (float)man * 0x1p-24f; /* zero or subnormal: exact */
+        return sign ? -x : x;
+    }
+    if (exp == 31)
+        bits = sign | 0x7f800000u | man << 13; /* inf, nan (payload kept) */
+    else
+        bits = sign | (exp + 112) << 23 | man << 13;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void convert(float *dst, const uint8_t *src, size_t n, st_dtype dt)
+{
+    if (dt == DT_F32) {
+        memcpy(dst, src, n * 4);
+    } else if (dt == DT_F16) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = f16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t bits = (uint32_t)(src[2 * i] | src[2 * i + 1] << 8) << 16;
+            memcpy(&dst[i], &bits, 4);
+        }
+    }
+}
+
+/* Resolves the .safetensors and config.json paths (malloc'd). */
+static int resolve_paths(const char *path, char **st, char **cfg)
+{
+    *st = *cfg = NULL;
+    if (al_is_dir(path)) {
+        *st = al_path_join(path, "model.safetensors");
+        *cfg = al_path_join(path, "config.json");
+        if (!*st || !*cfg)
+            return al_fail("out of memory");
+        if (!al_file_exists(*st)) {
+            char *idx = al_path_join(path, "model.safetensors.index.json");
+            bool sharded = idx && al_file_exists(idx);
+            free(idx);
+            if (sharded)
+                return al_fail("%s: sharded safetensors checkpoints (model.safetensors.index.json) are not "
+                               "supported yet",
+                               path);
+            return al_fail("%s: directory has no model.safetensors", path);
+        }
+        return 0;
+    }
+    *st = strdup(path);
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        size_t k = (size_t)(slash - path);
+        char *dir = malloc(k + 2);
+        if (dir) {
+            memcpy(dir, path, k ? k : 1);
+            dir[k ? k : 1] = 0;
+            *cfg = al_path_join(dir, "config.json");
+            free(dir);
+        }
+    } else {
+        *cfg = strdup("config.json");
+    }
+    if (!*st || !*cfg)
+        return al_fail("out of memory");
+    return 0;
+}
+
+int al_model_load_safetensors(al_model *m, const char *path)
+{
+    memset(m, 0, sizeof *m);
+    char *st_path, *cfg_path;
+    if (resolve_paths(path, &st_path, &cfg_path)) {
+        free(st_path);
+        free(cfg_path);
+        return -1;
+    }
+    int rc = -1;
+    al_buf cfg_text = {0};
+    al_mapped f = {0};
+    json_t *root = NULL;
+    st_entry *e = NULL;
+    int n = 0;
+    layout lo = {0};
+    al_config c;
+
+    if (!al_file_exists(cfg_path)) {
+        al_fail("%s: config.json not found beside the safetensors file (expected %s)", st_path, cfg_path);
+        goto done;
+    }
+    if (al_read_file(cfg_path, &cfg_text) || al_config_from_hf_json(&c, cfg_text.data, cfg_text.len, cfg_path))
+        goto done;
+    if (layout_build(&lo, &c) || al_map_file(st_path, &f))
+        goto done;
+    if (validate(&f, &c, &lo, &root, &e, &n)) {
+        al_fail_prefix("%s: safetensors header", st_path);
+        goto done;
+    }
+    if (al_model_init(m, &c))
+        goto done;
+    const uint8_t *data = f.data + 8 + header_len(&f);
+    for (int i = 0; i < n; i++)
+        if (e[i].desc >= 0) {
+            const al_tensor_desc *t = &lo.d[e[i].desc];
+            size_t numel = (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
+            convert(m->params + t->offset, data + e[i].begin, numel, e[i].dt);
+        }
+    rc = 0;
+done:
+    if (rc && m->params)
+        al_model_free(m);
+    json_decref(root);
+    free(e);
+    free(lo.d);
+    al_unmap_file(&f);
+    al_buf_free(&cfg_text);
+    free(st_path);
+    free(cfg_path);
+    return rc;
+}
+
+/* ---- saving ---- */
+
+typedef struct out_tensor {
+    char name[96];
+    const al_tensor_desc *d;
+} out_tensor;
+
+static int cmp_out(const void *a, const void *b)
+{
+    return strcmp(((const out_tensor *)a)->name, ((const out_tensor *)b)->name);
+}
+
+static bool needs_permute(const al_config *c, const al_tensor_desc *d)
+{
+    return c->rope == AL_ROPE_INTERLEAVED &&
+           (!strcmp(d->kind, "wq") || !strcmp(d->kind, "wk") || !strcmp(d->kind, "bq") || !strcmp(d->kind, "bk"));
+}
+
+/* Writes one tensor; q/k rows of an interleaved model go out in half-split order:
+ * per head, new row j < hd/2 is old row 2j, new row hd/2 + j is old row 2j + 1. */
+static void write_tensor(FILE *fp, const al_model *m, const al_tensor_desc *d)
+{
+    const float *src = m->params + d->offset;
+    size_t cols = (size_t)(d->cols ? d->cols : 1);
+    if (!needs_permute(&m->cfg, d)) {
+        fwrite(src, sizeof(float), (size_t)d->rows * cols, fp);
+        return;
+    }
+    const int hd = m->cfg.head_dim, half = hd / 2;
+    for (int r = 0; r < d->rows; r++) {
+        int h = r / hd, j = r % hd;
+        int old = h * hd + (j < half ? 2 * j : 2 * (j - half) + 1);
+        fwrite(src + (size_t)old * cols, sizeof(float), cols, fp);
+    }
+}
+
+int al_model_save_safetensors(const al_model *m, const char *dir)
+{
+    if (!m->params)
+        return al_fail("%s: cannot save an empty model", dir);
+    const al_config *c = &m->cfg;
+    layout lo = {0};
+    out_tensor *t = NULL;
+    al_buf hdr = {0}, cfg_json = {0};
+    char *st_path = NULL, *cfg_path = NULL;
+    al_atomic_file af = {0};
+    int rc = -1;
+
+    if (layout_build(&lo, c))
+        goto done;
+    t = calloc((size_t)lo.n, sizeof *t);
+    st_path = al_path_join(dir, "model.safetensors");
+    cfg_path = al_path_join(dir, "config.json");
+    if (!t || !st_path || !cfg_path) {
+        al_fail("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < lo.n; i++) {
+        hf_tensor_name(t[i].name, sizeof t[i].name, &lo.d[i]);
+        t[i].d = &lo.d[i];
+    }
+    qsort(t, (size_t)lo.n, sizeof *t, cmp_out);
+
+    /* Header: metadata first, tensors in name order, data in the same order. */
+    if (al_buf_printf(&hdr, "{\"__metadata__\":{\"format\":\"pt\"}"))
+        goto done;
+    uint64_t off = 0;
+    for (int i = 0; i < lo.n; i++) {
+        const al_tensor_desc *d = t[i].d;
+        uint64_t bytes = (uint64_t)d->rows * (uint64_t)(d->cols ? d->cols : 1) * 4;
+        char shape[32];
+        if (d->cols)
+            snprintf(shape, sizeof shape, "%d,%d", d->rows, d->cols);
+        else
+            snprintf(shape, sizeof shape, "%d", d->rows);
+        int e = al_buf_printf(&hdr, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
+                              t[i].name, shape, (unsigned long long)off, (unsigned long long)(off + bytes));
+        if (e)
+            goto done;
+        off += bytes;
+    }
+    if (al_buf_append(&hdr, "}", 1))
+        goto done;
+    while ((8 + hdr.len) % 8) /* the data area starts 8-byte aligned; spaces are valid JSON padding */
+        if (al_buf_append(&hdr, " ", 1))
+            goto done;
+
+    al_config hc = *c;
+    hc.rope = AL_ROPE_HALF;
+    if (al_config_to_hf_json(&hc, &cfg_json))
+        goto done;
+
+    if (al_mkdir_p(dir) || al_atomic_open(&af, st_path))
+        goto done;
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (uint8_t)((uint64_t)hdr.len >> (8 * i));
+    fwrite(len8, 1, 8, af.fp);
+    fwrite(hdr.data, 1, hdr.len, af.fp);
+    for (int i = 0; i < lo.n; i++)
+        write_tensor(af.fp, m, t[i].d);
+    if (ferror(af.fp)) {
+        al_atomic_abort(&af);
+        al_fail("%s: write failed", st_path);
+        goto done;
+    }
+    if (al_atomic_commit(&af))
+        goto done;
+
+    if (al_atomic_open(&af, cfg_path))
+        goto done;
+    fwrite(cfg_json.data, 1, cfg_json.len, af.fp);
+    if (ferror(af.fp)) {
+        al_atomic_abort(&af);
+        al_fail("%s: write failed", cfg_path);
+        goto done;
+    }
+    if (al_atomic_commit(&af))
+        goto done;
+    rc = 0;
+done:
+    free(lo.d);
+    free(t);
+    al_buf_free(&hdr);
+    al_buf_free(&cfg_json);
+    free(st_path);
+    free(cfg_path);
+    return rc;
+}

@@ -1,0 +1,195 @@
+/* The align binary end to end: `generate --compat llama2c` against run.c's stdout byte for
+ * byte, the HF copy of the model against the same references, and malformed checkpoints
+ * refused with a clear message, exit code 1 and no sanitizer report. */
+#include <sys/wait.h>
+
+#include "test.h"
+
+typedef struct run_result {
+    int code;
+    al_buf out, err;
+} run_result;
+
+/* Runs `align ARGS` through the shell, capturing stdout and stderr. */
+static run_result run_align(const char *args)
+{
+    run_result r = {0};
+    char out_path[256], err_path[256], cmd[8192];
+    snprintf(out_path, sizeof out_path, "/tmp/align-cli-%d.out", (int)getpid());
+    snprintf(err_path, sizeof err_path, "/tmp/align-cli-%d.err", (int)getpid());
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", ALIGN_BINARY, args, out_path, err_path);
+    int st = system(cmd);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    al_read_file(out_path, &r.out);
+    al_read_file(err_path, &r.err);
+    unlink(out_path);
+    unlink(err_path);
+    return r;
+}
+
+static void free_result(run_result *r)
+{
+    al_buf_free(&r->out);
+    al_buf_free(&r->err);
+}
+
+static bool sanitizer_clean(const run_result *r)
+{
+    const char *e = r->err.data ? r->err.data : "";
+    return !strstr(e, "AddressSanitizer") && !strstr(e, "runtime error:") && !strstr(e, "LeakSanitizer");
+}
+
+static void check_reference(const char *model, const char *tok, const char *flags, const char *ref_rel)
+{
+    char args[4096];
+    snprintf(args, sizeof args, "generate -m %s -z %s %s --compat llama2c", model, tok, flags);
+    run_result r = run_align(args);
+    al_buf want = {0};
+    CHECK_OK(al_read_file(shared_path(ref_rel), &want));
+    bool same = r.code == 0 && r.out.len == want.len && memcmp(r.out.data, want.data, want.len) == 0;
+    CHECKF(same, "%s: output differs from %s (exit %d)\n--- got ---\n%s", args, ref_rel, r.code,
+           r.out.data ? r.out.data : "");
+    al_buf_free(&want);
+    free_result(&r);
+}
+
+static void test_llama2c_references(void)
+{
+    char model[1024], tok[1024];
+    snprintf(model, sizeof model, "%s", shared_path("models/stories260K/stories260K.bin"));
+    snprintf(tok, sizeof tok, "%s", shared_path("models/stories260K/tok512.bin"));
+    const char *R = "models/stories260K/reference/";
+    char ref[256];
+    snprintf(ref, sizeof ref, "%srun_c_t0_default_prompt_empty_n256.txt", R);
+    check_reference(model, tok, "-t 0.0", ref);
+    snprintf(ref, sizeof ref, "%srun_c_t0_prompt_once_upon_a_time_n128.txt", R);
+    check_reference(model, tok, "-t 0.0 -n 128 -i 'Once upon a time'", ref);
+    snprintf(ref, sizeof ref, "%srun_c_t1_p0.9_seed133742_n256.txt", R);
+    check_reference(model, tok, "-t 1.0 -p 0.9 -s 133742", ref);
+    snprintf(ref, sizeof ref, "%srun_c_t0.8_p1.0_seed42_n200_prompt_Lily.txt", R);
+    check_reference(model, tok, "-t 0.8 -p 1.0 -s 42 -n 200 -i Lily", ref);
+
+    /* The same weights as HF safetensors (half-split rotary layout). */
+    char hf[1024];
+    snprintf(hf, sizeof hf, "%s", shared_path("models/stories260K-hf/model.safetensors"));
+    char *slash = strrchr(hf, '/');
+    *slash = 0;
+    snprintf(ref, sizeof ref, "%srun_c_t0_default_prompt_empty_n256.txt", R);
+    check_reference(hf, tok, "-t 0.0", ref);
+    snprintf(ref, sizeof ref, "%srun_c_t1_p0.9_seed133742_n256.txt", R);
+    check_reference(hf, tok, "-t 1.0 -p 0.9 -s 133742", ref);
+
+    snprintf(model, sizeof model, "%s", shared_path("models/aidreams260K/aidreams260K.bin"));
+    snprintf(tok, sizeof tok, "%s", shared_path("models/aidreams260K/tok512.bin"));
+    check_reference(model, tok, "-t 0 -n 128", "models/aidreams260K/reference/run_c_t0_prompt_empty_n128.txt");
+    check_reference(model, tok, "-t 0 -n 128 -i 'I was flying'",
+                    "models/aidreams260K/reference/run_c_t0_prompt_I_was_flying_n128.txt");
+}
+
+/* Seeded sampling is reproducible and batching does not change a sequence. */
+static void test_generate_modes(void)
+{
+    char args[4096];
+    const char *model = shared_path("models/stories260K/stories260K.bin");
+    snprintf(args, sizeof args, "generate -m %s -t 0.8 -k 40 -p 0.95 --min-p 0.02 --repeat-penalty 1.1 -s 5 -n 40 -i Tom", model);
+    run_result a = run_align(args), b = run_align(args);
+    CHECK(a.code == 0 && b.code == 0);
+    CHECK(a.out.len > 3 && a.out.len == b.out.len && memcmp(a.out.data, b.out.data, a.out.len) == 0);
+    /* sample 1 of a batch of 3 equals the single run with the same seed */
+    snprintf(args, sizeof args, "generate -m %s -t 0.8 -k 40 -p 0.95 --min-p 0.02 --repeat-penalty 1.1 -s 5 -n 40 -i Tom --num-samples 3", model);
+    run_result c = run_align(args);
+    CHECK(c.code == 0);
+    const char *first = c.out.data ? strstr(c.out.data, "--- sample 1 ---\n") : NULL;
+    CHECK(first && a.out.data && strncmp(first + strlen("--- sample 1 ---\n"), a.out.data, a.out.len) == 0);
+    /* a stop string ends the text right after it */
+    snprintf(args, sizeof args, "generate -m %s -t 0 -n 200 -i 'Once upon a time' --stop .", model);
+    run_result d = run_align(args);
+    CHECK(d.code == 0 && d.out.data && strcmp(d.out.data, "Once upon a time, there was a little girl named Lily.\n") == 0);
+    free_result(&a), free_result(&b), free_result(&c), free_result(&d);
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (n)
+        fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+/* A malformed checkpoint must give exit 1, a message naming the problem, no sanitizer report. */
+static void expect_refused(const char *path, const char *needle)
+{
+    char args[2048];
+    snprintf(args, sizeof args, "info -m %s", path);
+    run_result r = run_align(args);
+    const char *e = r.err.data ? r.err.data : "";
+    CHECKF(r.code == 1 && sanitizer_clean(&r) && strstr(e, needle), "%s: exit %d, stderr: %s", path, r.code, e);
+    free_result(&r);
+}
+
+static void test_malformed_checkpoints(void)
+{
+    const char *dir = test_tmpdir("cli");
+    al_buf good = {0};
+    CHECK_OK(al_read_file(shared_path("models/stories260K/stories260K.bin"), &good));
+    char path[1200];
+    /* truncated at many points, including inside the header */
+    size_t cuts[] = {0, 3, 27, 28, 1000, good.len / 2, good.len - 4, good.len - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        snprintf(path, sizeof path, "%s/cut%zu.bin", dir, cuts[i]);
+        write_bytes(path, good.data, cuts[i]);
+        expect_refused(path, cuts[i] < 28 ? "header" : "expected");
+    }
+    /* header fields that cannot describe a model */
+    int32_t hdr[7];
+    memcpy(hdr, good.data, sizeof hdr);
+    int32_t bad[][7] = {
+        {0, 172, 5, 8, 4, 512, 512},         {64, 172, 5, 8, 3, 512, 512},
+        {64, 172, 5, 7, 4, 512, 512},        {64, -1, 5, 8, 4, 512, 512},
+        {64, 172, 5, 8, 4, 512, 0},          {1 << 30, 1 << 30, 1 << 30, 8, 4, 512, 512},
+        {64, 172, 5, 8, 4, (int32_t)0x80000000, 512},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "%s/hdr%zu.bin", dir, i);
+        char *copy = malloc(good.len);
+        memcpy(copy, good.data, good.len);
+        memcpy(copy, bad[i], sizeof bad[i]);
+        write_bytes(path, copy, good.len);
+        free(copy);
+        expect_refused(path, "llama2.c checkpoint");
+    }
+    snprintf(path, sizeof path, "%s/does-not-exist.bin", dir);
+    expect_refused(path, "no such");
+    al_buf_free(&good);
+}
+
+static void test_usage_errors(void)
+{
+    run_result r = run_align("generate");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "-m MODEL is required"));
+    free_result(&r);
+    r = run_align("generate -m x --bogus");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "unknown option"));
+    free_result(&r);
+    r = run_align("generate -m x -t abc");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "expected a number"));
+    free_result(&r);
+    r = run_align("frobnicate");
+    CHECK(r.code == 2);
+    free_result(&r);
+    const char *cmds[] = {"generate --help", "info --help", "convert --help", "tokenizer --help"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        r = run_align(cmds[i]);
+        CHECKF(r.code == 0 && r.out.data && strstr(r.out.data, "usage:"), "%s", cmds[i]);
+        free_result(&r);
+    }
+}
+
+int main(void)
+{
+    test_llama2c_references();
+    test_generate_modes();
+    test_malformed_checkpoints();
+    test_usage_errors();
+    return test_report();
+}
