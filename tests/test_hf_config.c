@@ -3,9 +3,6 @@
 #include "align/model.h"
 #include "test.h"
 
-/* hf_config.c's writer (not public yet). */
-int al_config_to_hf_json(const al_config *c, al_buf *out);
-
 static bool config_eq(const al_config *a, const al_config *b)
 {
     return a->dim == b->dim && a->hidden_dim == b->hidden_dim && a->n_layers == b->n_layers &&

@@ -127,6 +127,75 @@ static void test_aidreams_logits(void)
     al_model_free(&m);
 }
 
+/* The HF copy (half-split rotary layout, safetensors) gives the same logits. */
+static void test_stories_hf_logits(void)
+{
+    al_model m;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", shared_path("models/stories260K-hf/config.json"));
+    *strrchr(dir, '/') = 0;
+    CHECK_OK(al_model_load(&m, dir));
+    CHECK(m.cfg.rope == AL_ROPE_HALF);
+    json_t *ref = load_json("models/stories260K/reference/reference.json");
+    json_t *enc = json_object_get(ref, "encodings");
+    int n;
+    int *ids = json_ints(json_object_get(json_array_get(enc, 0), "ids"), &n);
+    check_logits(&m, ids, n, "models/stories260K/reference/logits_prompt0_f32le_5x512.bin", "stories-hf prompt0");
+    free(ids);
+    ids = json_ints(json_object_get(json_array_get(enc, 1), "ids"), &n);
+    check_logits(&m, ids, n, "models/stories260K/reference/logits_prompt1_f32le_20x512.bin", "stories-hf prompt1");
+    free(ids);
+    check_greedy(&m, ref);
+    json_decref(ref);
+    al_model_free(&m);
+}
+
+static float *logits_of(const al_model *m, const int *ids, int n)
+{
+    al_train_ctx *ctx = al_train_ctx_new(m, 1, n);
+    if (!ctx || al_forward(ctx, ids, NULL, NULL, NULL)) {
+        fprintf(stderr, "forward: %s\n", al_errmsg());
+        exit(1);
+    }
+    size_t bytes = (size_t)n * m->cfg.vocab_size * sizeof(float);
+    float *out = malloc(bytes);
+    memcpy(out, al_ctx_logits(ctx), bytes);
+    al_train_ctx_free(ctx);
+    return out;
+}
+
+/* Save to safetensors and load again: bit-identical logits when the model already uses
+ * HF's layout; from llama2.c the q/k rows are permuted on the way out, which reorders the
+ * attention dot products, so there the logits agree to float rounding. */
+static void test_save_load_logits(void)
+{
+    int ids[12] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315};
+    const char *dir = test_tmpdir("roundtrip");
+    char hf_dir[1024], a[1100], b[1100];
+    snprintf(hf_dir, sizeof hf_dir, "%s", shared_path("models/stories260K-hf/config.json"));
+    *strrchr(hf_dir, '/') = 0;
+    snprintf(a, sizeof a, "%s/from-hf", dir);
+    snprintf(b, sizeof b, "%s/from-bin", dir);
+
+    al_model hf, hf2, bin, bin2;
+    CHECK_OK(al_model_load(&hf, hf_dir));
+    CHECK_OK(al_model_save_safetensors(&hf, a));
+    CHECK_OK(al_model_load(&hf2, a));
+    float *la = logits_of(&hf, ids, 12), *lb = logits_of(&hf2, ids, 12);
+    CHECK(memcmp(la, lb, sizeof(float) * 12 * 512) == 0);
+    free(la), free(lb);
+
+    CHECK_OK(al_model_load(&bin, shared_path("models/stories260K/stories260K.bin")));
+    CHECK_OK(al_model_save_safetensors(&bin, b));
+    CHECK_OK(al_model_load(&bin2, b));
+    la = logits_of(&bin, ids, 12), lb = logits_of(&bin2, ids, 12);
+    /* logits reach ~20, where one float ulp is 1.9e-6: allow a few ulp of reordering */
+    float d = max_abs_diff(la, lb, 12 * 512);
+    CHECKF(d < 2e-5f, "llama2.c -> safetensors -> load: logits differ by %g", (double)d);
+    free(la), free(lb);
+    al_model_free(&hf), al_model_free(&hf2), al_model_free(&bin), al_model_free(&bin2);
+}
+
 /* Mean next-token cross-entropy of the reference text, and its full gradient. */
 static void test_sft_gradient(void)
 {
@@ -226,6 +295,8 @@ int main(void)
 {
     test_stories_logits();
     test_aidreams_logits();
+    test_stories_hf_logits();
+    test_save_load_logits();
     test_sft_gradient();
     test_dpo_gradient();
     return test_report();

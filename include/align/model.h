@@ -98,6 +98,8 @@ int al_model_load_safetensors(al_model *m, const char *path);
 int al_model_save_safetensors(const al_model *m, const char *dir);
 /* Parses an HF config.json (LlamaForCausalLM / Qwen2ForCausalLM) into c. */
 int al_config_from_hf_json(al_config *c, const char *json_text, size_t len, const char *origin);
+/* Writes c as an HF config.json (LlamaForCausalLM, or Qwen2ForCausalLM with qkv_bias). */
+int al_config_to_hf_json(const al_config *c, al_buf *out);
 
 /* ---- training forward / backward ----
  * A training context owns the activation block for a fixed (B, T).  The forward pass

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Not in model.h yet; safetensors.c declares it too. */
-int al_config_to_hf_json(const al_config *c, al_buf *out);
-
 typedef enum { FAM_LLAMA, FAM_MISTRAL, FAM_QWEN2 } family;
 
 static int family_from_arch(const char *s, family *f)

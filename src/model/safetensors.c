@@ -16,9 +16,6 @@
 #error "safetensors.c assumes a little-endian host"
 #endif
 
-/* Defined in hf_config.c (not public yet). */
-int al_config_to_hf_json(const al_config *c, al_buf *out);
-
 #define ST_MAX_HEADER (100u * 1000u * 1000u) /* the format's own limit */
 
 typedef enum { DT_F32, DT_F16, DT_BF16 } st_dtype;
