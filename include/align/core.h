@@ -70,6 +70,10 @@ void al_atomic_abort(al_atomic_file *f);
 uint32_t al_xorshift_u32(uint64_t *state);
 float al_xorshift_f32(uint64_t *state); /* [0, 1) */
 
+/* ---- hashing ---- */
+/* A fast non-cryptographic 64-bit hash, for checksums and cache keys (not for security). */
+uint64_t al_hash64(const void *data, size_t n, uint64_t seed);
+
 /* ---- time and progress ---- */
 double al_now(void); /* monotonic seconds */
 typedef struct al_progress {

@@ -96,6 +96,10 @@ int al_model_load_safetensors(al_model *m, const char *path);
 /* Writes DIR/model.safetensors (F32) and DIR/config.json atomically, in HF naming and
  * HF's half-split rotary layout (q/k rows permuted if the model is interleaved). */
 int al_model_save_safetensors(const al_model *m, const char *dir);
+/* Permutes q/k rows (and biases) of an interleaved model into HF's half-split order in
+ * place and switches its rope layout; the function computed is unchanged.  Trainers do
+ * this first so checkpoints (HF layout) and optimizer state agree. */
+int al_model_to_half_rope(al_model *m);
 /* Parses an HF config.json (LlamaForCausalLM / Qwen2ForCausalLM) into c. */
 int al_config_from_hf_json(al_config *c, const char *json_text, size_t len, const char *origin);
 /* Writes c as an HF config.json (LlamaForCausalLM, or Qwen2ForCausalLM with qkv_bias). */

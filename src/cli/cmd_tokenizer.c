@@ -393,6 +393,20 @@ static int parse_train(int argc, char **argv, train_args *ta, char ***owned, int
     return 0;
 }
 
+/* So --out can name a new directory. */
+static int make_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char *dir = strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return al_fail("out of memory");
+    int rc = al_mkdir_p(dir);
+    free(dir);
+    return rc;
+}
+
 static int train(const train_args *ta)
 {
     const char *cmd = "align tokenizer train";
@@ -414,7 +428,7 @@ static int train(const train_args *ta)
         rc = fail(cmd);
     if (prog.stage)
         al_progress_end(&prog.bar);
-    if (rc == 0 && al_tokenizer_save_json(t, ta->out))
+    if (rc == 0 && (make_parent(ta->out) || al_tokenizer_save_json(t, ta->out)))
         rc = fail(cmd);
     if (rc == 0)
         fprintf(stderr, "%s: %d tokens (%d merges) in %.2fs -> %s\n", cmd, al_tokenizer_vocab_size(t),

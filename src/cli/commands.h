@@ -6,5 +6,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 #endif

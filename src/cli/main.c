@@ -14,6 +14,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate text from a model (llama2.c-compatible with --compat llama2c)"},
     {"info", cmd_info, "print a model's configuration, parameter count and memory plan"},
     {"convert", cmd_convert, "convert a checkpoint (llama2.c .bin, safetensors) to HF safetensors"},
+    {"pretrain", cmd_pretrain, "train a model on next-token prediction (from scratch or --init)"},
     {"tokenizer", cmd_tokenizer, "encode, decode, inspect and train tokenizers"},
 };
 

@@ -1,6 +1,7 @@
 /* Configuration checks and the single parameter block's layout. */
 #include "align/model.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int al_config_validate(const al_config *c)
@@ -157,4 +158,42 @@ void al_model_free(al_model *m)
     al_free(m->params);
     al_free(m->grads);
     memset(m, 0, sizeof *m);
+}
+
+/* Per head: new row j < hd/2 is old row 2j, new row hd/2 + j is old row 2j + 1. */
+static int permute_heads(float *w, int n_heads, int hd, int cols)
+{
+    size_t head = (size_t)hd * cols;
+    float *tmp = malloc(head * sizeof *tmp);
+    if (!tmp)
+        return al_fail("out of memory");
+    for (int h = 0; h < n_heads; h++) {
+        float *base = w + (size_t)h * head;
+        memcpy(tmp, base, head * sizeof *tmp);
+        for (int j = 0; j < hd; j++) {
+            int old = j < hd / 2 ? 2 * j : 2 * (j - hd / 2) + 1;
+            memcpy(base + (size_t)j * cols, tmp + (size_t)old * cols, (size_t)cols * sizeof *tmp);
+        }
+    }
+    free(tmp);
+    return 0;
+}
+
+int al_model_to_half_rope(al_model *m)
+{
+    al_config *c = &m->cfg;
+    if (c->rope == AL_ROPE_HALF)
+        return 0;
+    const int L = c->n_layers, D = c->dim, hd = c->head_dim;
+    const int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    for (int l = 0; l < L; l++) {
+        if (permute_heads(m->w.wq + (size_t)l * qd * D, c->n_heads, hd, D) ||
+            permute_heads(m->w.wk + (size_t)l * kvd * D, c->n_kv_heads, hd, D))
+            return -1;
+        if (c->qkv_bias && (permute_heads(m->w.bq + (size_t)l * qd, c->n_heads, hd, 1) ||
+                            permute_heads(m->w.bk + (size_t)l * kvd, c->n_kv_heads, hd, 1)))
+            return -1;
+    }
+    c->rope = AL_ROPE_HALF;
+    return 0;
 }

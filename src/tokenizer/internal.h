@@ -74,6 +74,7 @@ struct al_tokenizer {
 
     /* special tokens split out of the text before anything else, longest first */
     int *specials, n_specials;
+    bool special_first[256]; /* bytes some special starts with: a quick filter while scanning */
 };
 
 /* Allocation of the per-piece tables for n pieces; pieces are added with tok_set_piece. */

@@ -54,8 +54,8 @@ void spm_finish_load(al_tokenizer *t)
         const char *s = t->arena + t->off[i];
         /* llama2.c's .bin carries no piece types, so every "<0x..>" piece decodes to its byte
          * there; GGUF marks byte pieces explicitly. */
-        if (!t->sp_semantics || t->type[i] == TT_BYTE)
-            t->byte_of[i] = (int16_t)parse_byte_piece(s, t->len[i]);
+        bool byte_piece = !t->sp_semantics || t->type[i] == TT_BYTE;
+        t->byte_of[i] = (int16_t)(byte_piece ? parse_byte_piece(s, t->len[i]) : -1);
     }
     t->dummy_prefix = true;
     t->space_cuts = spaces_only_lead(t);

@@ -85,6 +85,9 @@ int tok_set_specials(al_tokenizer *t, const int *ids, int n)
             t->specials[t->n_specials++] = ids[i];
     /* Longest first, so "<|endoftext|>" wins over a shorter special that prefixes it. */
     qsort_r(t->specials, (size_t)t->n_specials, sizeof *t->specials, cmp_special_len_desc, t);
+    memset(t->special_first, 0, sizeof t->special_first);
+    for (int i = 0; i < t->n_specials; i++)
+        t->special_first[(unsigned char)t->arena[t->off[t->specials[i]]]] = true;
     return 0;
 }
 
@@ -276,6 +279,9 @@ int al_tokenizer_set_sentencepiece(al_tokenizer *t, bool on)
     if (t->algo != TOK_SPM)
         return al_fail("%s tokenizer: the SentencePiece option applies to SentencePiece kinds only", t->kind);
     t->sp_semantics = on;
+    bool prefix = t->dummy_prefix;
+    spm_finish_load(t); /* which pieces merge, and so where text may be cut, depends on the mode */
+    t->dummy_prefix = prefix;
     return 0;
 }
 
@@ -284,6 +290,8 @@ int al_tokenizer_set_sentencepiece(al_tokenizer *t, bool on)
 /* The special whose text starts at s, longest first; -1 if none. */
 static int special_at(const al_tokenizer *t, const char *s, size_t n)
 {
+    if (!t->special_first[(unsigned char)s[0]])
+        return -1;
     for (int i = 0; i < t->n_specials; i++) {
         int id = t->specials[i];
         size_t k = t->len[id];

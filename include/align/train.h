@@ -1,0 +1,112 @@
+/* align train: the optimizer, schedules, clipping, accumulation, outlier skipping,
+ * checkpoints and the pretraining loop.  See docs/training.md. */
+#ifndef ALIGN_TRAIN_H
+#define ALIGN_TRAIN_H
+
+#include "align/data.h"
+#include "align/model.h"
+
+/* ---- learning-rate schedules ---- */
+typedef enum { AL_SCHED_CONSTANT, AL_SCHED_LINEAR, AL_SCHED_COSINE, AL_SCHED_WSD } al_schedule_kind;
+typedef struct al_schedule {
+    al_schedule_kind kind;
+    float peak_lr, min_lr;
+    long warmup, total;
+    float wsd_decay; /* fraction of total steps spent decaying (wsd) */
+} al_schedule;
+float al_schedule_lr(const al_schedule *s, long step);
+int al_schedule_parse(const char *name, al_schedule_kind *out);
+const char *al_schedule_name(al_schedule_kind k);
+
+/* ---- AdamW ---- */
+typedef struct al_adamw_opts {
+    float beta1, beta2, eps, weight_decay;
+} al_adamw_opts;
+
+typedef struct al_adamw {
+    al_adamw_opts o;
+    size_t n;
+    float *m, *v;    /* one allocation of 2n floats */
+    uint8_t *decay;  /* per parameter: 1 if weight decay applies */
+    long t;          /* updates taken */
+} al_adamw;
+al_adamw_opts al_adamw_defaults(void);
+/* decay mask from the model layout: matrices decay, norms and biases do not. */
+int al_adamw_init(al_adamw *opt, const al_model *m, const al_adamw_opts *o);
+void al_adamw_step(al_adamw *opt, float *params, const float *grads, float lr);
+void al_adamw_free(al_adamw *opt);
+
+/* ---- gradients ---- */
+/* L2 norm of the whole gradient (double accumulation, fixed order: deterministic). */
+double al_grad_norm(const float *g, size_t n);
+/* Scales g to max_norm when its norm exceeds it; returns the norm before clipping. */
+double al_grad_clip(float *g, size_t n, double max_norm);
+
+/* ---- outlier steps ---- */
+#define AL_OUTLIER_WINDOW 100
+typedef struct al_outlier {
+    float z;       /* 0 = off */
+    int min_count; /* accepted steps before the check starts (20) */
+    int count, head;
+    double loss[AL_OUTLIER_WINDOW], norm[AL_OUTLIER_WINDOW];
+} al_outlier;
+void al_outlier_init(al_outlier *o, float z);
+/* True if the step should be skipped (why gets a short reason); accepted steps join the history. */
+bool al_outlier_check(al_outlier *o, double loss, double grad_norm, char *why, size_t why_len);
+
+/* ---- checkpoints ---- */
+typedef struct al_train_state {
+    long step;         /* optimizer steps completed */
+    al_batch_cursor cursor;
+    uint64_t rng;
+    double tokens;     /* tokens trained on */
+    al_outlier outlier;
+} al_train_state;
+/* Writes OUT/checkpoints/step_N atomically, points latest at it, keeps the newest keep. */
+int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *opt, const al_train_state *st,
+                       int keep);
+/* path: a run directory (newest valid checkpoint, falling back past damaged ones with a
+ * warning on stderr) or one checkpoint directory (exactly it).  Loads model, optimizer
+ * and state; the model is (re)initialized from the checkpoint's config. */
+int al_checkpoint_load(const char *path, al_model *m, al_adamw *opt, al_train_state *st, char *used,
+                       size_t used_len);
+
+/* ---- initialization ---- */
+/* Normal(0, 0.02) matrices, residual projections (wo, w2) scaled by 1/sqrt(2L), norms 1,
+ * biases 0; xorshift + Box-Muller from seed, so the same seed gives the same model. */
+void al_model_init_weights(al_model *m, uint64_t seed);
+
+/* ---- metrics ---- */
+typedef struct al_metrics {
+    FILE *fp;
+} al_metrics;
+int al_metrics_open(al_metrics *mt, const char *out_dir, bool append);
+/* Appends one JSON object line (json_text without newline) and flushes. */
+int al_metrics_write(al_metrics *mt, const char *json_text);
+void al_metrics_close(al_metrics *mt);
+
+/* ---- pretraining ---- */
+typedef struct al_pretrain_opts {
+    const char *data, *val_data, *tokenizer, *out_dir, *init_model, *cache_dir, *doc_sep;
+    al_config model;    /* used when init_model is NULL */
+    double val_fraction;
+    int batch_size, seq_len, grad_accum;
+    long steps;         /* optimizer steps (0: from tokens) */
+    double tokens;      /* token budget when steps is 0 */
+    al_schedule sched;  /* total is set from steps */
+    float min_lr_ratio;
+    al_adamw_opts adamw;
+    float grad_clip, skip_outliers;
+    int eval_every, eval_batches, sample_every, save_every, keep;
+    uint64_t seed;
+    bool quiet;
+} al_pretrain_opts;
+
+void al_pretrain_defaults(al_pretrain_opts *o);
+/* Trains from scratch (or from init_model) as the options say; with resume set, continues
+ * the run in resume (its train_args.json supplies every setting but steps). */
+int al_pretrain(const al_pretrain_opts *o, const char *resume);
+/* Writes the settings of a run (OUT/train_args.json); al_pretrain reads them on resume. */
+int al_pretrain_args_write(const al_pretrain_opts *o, const char *out_dir);
+
+#endif

@@ -1,0 +1,485 @@
+/* The pretraining loop: next-token prediction over a token stream, with gradient
+ * accumulation, clipping, outlier skipping, evaluation, samples, metrics and checkpoints. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "align/train.h"
+
+void al_pretrain_defaults(al_pretrain_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->val_fraction = 0.05;
+    o->doc_sep = "<|endoftext|>";
+    o->batch_size = 8;
+    o->seq_len = 256;
+    o->grad_accum = 1;
+    o->steps = 0;
+    o->tokens = 0;
+    o->sched = (al_schedule){.kind = AL_SCHED_COSINE, .peak_lr = 3e-4f, .warmup = 100, .wsd_decay = 0.2f};
+    o->min_lr_ratio = 0.1f;
+    o->adamw = al_adamw_defaults();
+    o->grad_clip = 1.0f;
+    o->skip_outliers = 0;
+    o->eval_every = 100;
+    o->eval_batches = 20;
+    o->sample_every = 0;
+    o->save_every = 100;
+    o->keep = 3;
+    o->seed = 1337;
+}
+
+/* ---- train_args.json ---- */
+
+static json_t *config_json(const al_config *c)
+{
+    return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:b,s:b,s:i,s:i}", "hidden_size", c->dim,
+                     "intermediate_size", c->hidden_dim, "num_hidden_layers", c->n_layers, "num_attention_heads",
+                     c->n_heads, "num_key_value_heads", c->n_kv_heads, "head_dim", c->head_dim, "vocab_size",
+                     c->vocab_size, "max_position_embeddings", c->seq_len, "rms_norm_eps", (double)c->norm_eps,
+                     "rope_theta", (double)c->rope_theta, "tie_word_embeddings", c->tied_embeddings,
+                     "attention_bias", c->qkv_bias, "bos_token_id", c->bos_id, "eos_token_id", c->eos_id);
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+    json_object_set_new(o, k, v ? json_string(v) : json_null());
+}
+
+int al_pretrain_args_write(const al_pretrain_opts *o, const char *out_dir)
+{
+    json_t *j = json_object();
+    set_str(j, "data", o->data);
+    set_str(j, "val_data", o->val_data);
+    set_str(j, "tokenizer", o->tokenizer);
+    set_str(j, "init", o->init_model);
+    set_str(j, "cache_dir", o->cache_dir);
+    set_str(j, "doc_sep", o->doc_sep);
+    json_object_set_new(j, "model", config_json(&o->model));
+    json_object_set_new(j, "val_fraction", json_real(o->val_fraction));
+    json_object_set_new(j, "batch_size", json_integer(o->batch_size));
+    json_object_set_new(j, "seq_len", json_integer(o->seq_len));
+    json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
+    json_object_set_new(j, "steps", json_integer(o->steps));
+    json_object_set_new(j, "lr", json_real(o->sched.peak_lr));
+    json_object_set_new(j, "min_lr_ratio", json_real(o->min_lr_ratio));
+    json_object_set_new(j, "warmup", json_integer(o->sched.warmup));
+    json_object_set_new(j, "schedule", json_string(al_schedule_name(o->sched.kind)));
+    json_object_set_new(j, "wsd_decay", json_real(o->sched.wsd_decay));
+    json_object_set_new(j, "weight_decay", json_real(o->adamw.weight_decay));
+    json_object_set_new(j, "beta1", json_real(o->adamw.beta1));
+    json_object_set_new(j, "beta2", json_real(o->adamw.beta2));
+    json_object_set_new(j, "eps", json_real(o->adamw.eps));
+    json_object_set_new(j, "grad_clip", json_real(o->grad_clip));
+    json_object_set_new(j, "skip_outliers", json_real(o->skip_outliers));
+    json_object_set_new(j, "eval_every", json_integer(o->eval_every));
+    json_object_set_new(j, "eval_batches", json_integer(o->eval_batches));
+    json_object_set_new(j, "sample_every", json_integer(o->sample_every));
+    json_object_set_new(j, "save_every", json_integer(o->save_every));
+    json_object_set_new(j, "keep", json_integer(o->keep));
+    json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(j);
+    char *path = al_path_join(out_dir, "train_args.json");
+    al_atomic_file f;
+    int rc = -1;
+    if (text && path && al_atomic_open(&f, path) == 0) {
+        fputs(text, f.fp);
+        fputc('\n', f.fp);
+        rc = al_atomic_commit(&f);
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+static const char *jstr(json_t *j, const char *k)
+{
+    json_t *v = json_object_get(j, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static double jnum(json_t *j, const char *k, double dflt)
+{
+    json_t *v = json_object_get(j, k);
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+/* The saved settings of a run; strings point into the returned JSON, kept until the end. */
+static json_t *read_args(al_pretrain_opts *o, const char *out_dir)
+{
+    char *path = al_path_join(out_dir, "train_args.json");
+    json_error_t err;
+    json_t *j = path ? json_load_file(path, 0, &err) : NULL;
+    if (!j) {
+        al_fail("%s:%d: %s", path ? path : out_dir, path ? err.line : 0, path ? err.text : "out of memory");
+        free(path);
+        return NULL;
+    }
+    free(path);
+    al_pretrain_defaults(o);
+    o->data = jstr(j, "data");
+    o->val_data = jstr(j, "val_data");
+    o->tokenizer = jstr(j, "tokenizer");
+    o->init_model = jstr(j, "init");
+    o->cache_dir = jstr(j, "cache_dir");
+    o->doc_sep = jstr(j, "doc_sep") ? jstr(j, "doc_sep") : o->doc_sep;
+    o->val_fraction = jnum(j, "val_fraction", o->val_fraction);
+    o->batch_size = (int)jnum(j, "batch_size", o->batch_size);
+    o->seq_len = (int)jnum(j, "seq_len", o->seq_len);
+    o->grad_accum = (int)jnum(j, "grad_accum", o->grad_accum);
+    o->steps = (long)jnum(j, "steps", 0);
+    o->sched.peak_lr = (float)jnum(j, "lr", o->sched.peak_lr);
+    o->min_lr_ratio = (float)jnum(j, "min_lr_ratio", o->min_lr_ratio);
+    o->sched.warmup = (long)jnum(j, "warmup", (double)o->sched.warmup);
+    if (jstr(j, "schedule") && al_schedule_parse(jstr(j, "schedule"), &o->sched.kind)) {
+        json_decref(j);
+        return NULL;
+    }
+    o->sched.wsd_decay = (float)jnum(j, "wsd_decay", o->sched.wsd_decay);
+    o->adamw.weight_decay = (float)jnum(j, "weight_decay", o->adamw.weight_decay);
+    o->adamw.beta1 = (float)jnum(j, "beta1", o->adamw.beta1);
+    o->adamw.beta2 = (float)jnum(j, "beta2", o->adamw.beta2);
+    o->adamw.eps = (float)jnum(j, "eps", o->adamw.eps);
+    o->grad_clip = (float)jnum(j, "grad_clip", o->grad_clip);
+    o->skip_outliers = (float)jnum(j, "skip_outliers", o->skip_outliers);
+    o->eval_every = (int)jnum(j, "eval_every", o->eval_every);
+    o->eval_batches = (int)jnum(j, "eval_batches", o->eval_batches);
+    o->sample_every = (int)jnum(j, "sample_every", o->sample_every);
+    o->save_every = (int)jnum(j, "save_every", o->save_every);
+    o->keep = (int)jnum(j, "keep", o->keep);
+    o->seed = (uint64_t)jnum(j, "seed", (double)o->seed);
+    if (!o->data || !o->tokenizer) {
+        al_fail("train_args.json: missing data or tokenizer");
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Drops metrics lines of steps after the checkpoint a run resumes from, so a killed and
+ * resumed run's metrics.jsonl reads as if it had never stopped. */
+static int truncate_metrics(const char *out_dir, long step)
+{
+    char *path = al_path_join(out_dir, "metrics.jsonl");
+    al_buf in = {0};
+    if (!path || !al_file_exists(path) || al_read_file(path, &in)) {
+        free(path);
+        return 0;
+    }
+    al_atomic_file f;
+    int rc = al_atomic_open(&f, path);
+    for (char *line = in.data; rc == 0 && line && *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        json_t *j = json_loadb(line, len, 0, NULL);
+        json_t *s = j ? json_object_get(j, "step") : NULL;
+        if (j && json_is_integer(s) && json_integer_value(s) <= step) {
+            fwrite(line, 1, len, f.fp);
+            fputc('\n', f.fp);
+        }
+        json_decref(j);
+        line = nl ? nl + 1 : NULL;
+    }
+    if (rc == 0)
+        rc = al_atomic_commit(&f);
+    al_buf_free(&in);
+    free(path);
+    return rc;
+}
+
+/* ---- evaluation and samples ---- */
+
+static double eval_loss(const al_model *m, al_train_ctx *ctx, const al_token_stream *val, int B, int T, int batches,
+                        int *tok, int *tgt)
+{
+    double sum = 0;
+    long count = 0;
+    for (int e = 0; e < batches; e++) {
+        int n = al_eval_batch(val, e, B, T, tok, tgt);
+        if (n <= 0 || al_forward(ctx, tok, tgt, NULL, NULL))
+            break;
+        const float *lp = al_ctx_logp(ctx);
+        for (int i = 0; i < B * T; i++)
+            if (tgt[i] >= 0)
+                sum -= lp[i], count++;
+    }
+    (void)m;
+    return count ? sum / (double)count : NAN;
+}
+
+static char *sample_text(const al_model *m, const al_tokenizer *tok, uint64_t seed, int n)
+{
+    al_ints prompt = {0};
+    int bos = al_tokenizer_bos(tok);
+    if (al_ints_push(&prompt, bos >= 0 ? bos : 0))
+        return NULL;
+    al_gen_opts go = {.max_new_tokens = n, .sampling = al_sampler_defaults()};
+    go.sampling.temperature = 0.8f;
+    go.sampling.top_p = 0.95f;
+    go.sampling.seed = seed;
+    int eos = al_tokenizer_eos(tok);
+    go.stop_ids = &eos;
+    go.n_stop_ids = eos >= 0 ? 1 : 0;
+    al_gen_result r = {0};
+    al_buf text = {0};
+    if (al_generate(m, tok, &prompt, 1, &go, &r, NULL, NULL) == 0)
+        al_tokenizer_decode(tok, r.ids.v, r.ids.n, &text);
+    al_gen_results_free(&r, 1);
+    al_ints_free(&prompt);
+    return text.data;
+}
+
+/* ---- the loop ---- */
+
+typedef struct run {
+    al_pretrain_opts o;
+    al_tokenizer *tok;
+    al_token_data data;
+    al_model m;
+    al_adamw opt;
+    al_train_state st;
+    al_train_ctx *ctx;
+    al_metrics mt;
+    int *tok_buf, *tgt_buf; /* [K][B*T] */
+    json_t *saved_args;
+} run;
+
+static int log_json(run *r, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+    json_decref(j);
+    int rc = s ? al_metrics_write(&r->mt, s) : al_fail("out of memory");
+    free(s);
+    return rc;
+}
+
+static int setup_model(run *r)
+{
+    al_pretrain_opts *o = &r->o;
+    if (o->init_model) {
+        if (al_model_load(&r->m, o->init_model))
+            return al_fail_prefix("--init %s", o->init_model);
+    } else {
+        if (al_model_init(&r->m, &o->model))
+            return -1;
+        al_model_init_weights(&r->m, o->seed);
+    }
+    if (r->m.cfg.vocab_size < al_tokenizer_vocab_size(r->tok))
+        return al_fail("model vocabulary (%d) is smaller than the tokenizer's (%d)", r->m.cfg.vocab_size,
+                       al_tokenizer_vocab_size(r->tok));
+    if (o->seq_len > r->m.cfg.seq_len)
+        return al_fail("--seq-len %d exceeds the model's %d positions", o->seq_len, r->m.cfg.seq_len);
+    o->model = r->m.cfg;
+    return al_model_to_half_rope(&r->m);
+}
+
+static int train_step(run *r, double *loss_out, double *norm_out, bool *skipped, char *why, size_t why_len)
+{
+    const int B = r->o.batch_size, T = r->o.seq_len, K = r->o.grad_accum, BT = B * T;
+    long n_targets = 0;
+    for (int k = 0; k < K; k++) {
+        if (al_next_batch(&r->data.train, &r->st.cursor, B, T, r->tok_buf + (size_t)k * BT,
+                          r->tgt_buf + (size_t)k * BT))
+            return -1;
+        for (int i = 0; i < BT; i++)
+            n_targets += r->tgt_buf[(size_t)k * BT + i] >= 0;
+    }
+    /* Every micro-batch scales by the step's total count: the mean over all K micro-batches. */
+    float *dlogp = malloc((size_t)BT * sizeof *dlogp);
+    if (!dlogp)
+        return al_fail("out of memory");
+    for (int i = 0; i < BT; i++)
+        dlogp[i] = -1.0f / (float)(n_targets ? n_targets : 1);
+    al_model_zero_grads(&r->m);
+    double loss = 0;
+    for (int k = 0; k < K; k++) {
+        const int *tk = r->tok_buf + (size_t)k * BT, *tg = r->tgt_buf + (size_t)k * BT;
+        if (al_forward(r->ctx, tk, tg, NULL, NULL)) {
+            free(dlogp);
+            return -1;
+        }
+        const float *lp = al_ctx_logp(r->ctx);
+        for (int i = 0; i < BT; i++)
+            loss -= tg[i] >= 0 ? lp[i] : 0.0f;
+        al_backward(r->ctx, &r->m, dlogp);
+    }
+    free(dlogp);
+    loss /= (double)(n_targets ? n_targets : 1);
+    double norm = al_grad_clip(r->m.grads, r->m.n_params, r->o.grad_clip);
+    *skipped = al_outlier_check(&r->st.outlier, loss, norm, why, why_len);
+    if (!*skipped)
+        al_adamw_step(&r->opt, r->m.params, r->m.grads, al_schedule_lr(&r->o.sched, r->st.step));
+    r->st.tokens += (double)n_targets;
+    *loss_out = loss;
+    *norm_out = norm;
+    return 0;
+}
+
+static int evaluate(run *r)
+{
+    double vl = eval_loss(&r->m, r->ctx, &r->data.val, r->o.batch_size, r->o.seq_len, r->o.eval_batches,
+                          r->tok_buf, r->tgt_buf);
+    if (!r->o.quiet)
+        fprintf(stderr, "%sstep %ld: eval_loss %.4f\n", isatty(2) ? "\r\033[K" : "", r->st.step, vl);
+    return log_json(r, json_pack("{s:I,s:f}", "step", (json_int_t)r->st.step, "eval_loss", vl));
+}
+
+static int sample(run *r)
+{
+    char *text = sample_text(&r->m, r->tok, r->o.seed + (uint64_t)r->st.step, 64);
+    if (!text)
+        return 0;
+    if (!r->o.quiet)
+        fprintf(stderr, "%sstep %ld sample: %s\n", isatty(2) ? "\r\033[K" : "", r->st.step, text);
+    int rc = log_json(r, json_pack("{s:I,s:s}", "step", (json_int_t)r->st.step, "sample", text));
+    free(text);
+    return rc;
+}
+
+static int loop(run *r)
+{
+    al_pretrain_opts *o = &r->o;
+    al_progress bar;
+    al_progress_begin(&bar, "pretrain", o->steps);
+    bar.enabled = bar.enabled && !o->quiet;
+    double t_last = al_now();
+    int rc = 0;
+    while (rc == 0 && r->st.step < o->steps) {
+        double loss = 0, norm = 0;
+        bool skipped = false;
+        char why[96];
+        double t0 = al_now();
+        if ((rc = train_step(r, &loss, &norm, &skipped, why, sizeof why)))
+            break;
+        long step = ++r->st.step;
+        double dt = al_now() - t0;
+        double tps = (double)o->batch_size * o->seq_len * o->grad_accum / (dt > 0 ? dt : 1e-9);
+        json_t *j = json_pack("{s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:b}", "step", (json_int_t)step, "loss", loss,
+                              "grad_norm", norm, "learning_rate", (double)al_schedule_lr(&o->sched, step - 1),
+                              "epoch", (json_int_t)r->st.cursor.epoch, "tokens", r->st.tokens,
+                              "tokens_per_second", tps, "skipped", skipped);
+        if (skipped)
+            json_object_set_new(j, "skip_reason", json_string(why));
+        if ((rc = log_json(r, j)))
+            break;
+        if (al_now() - t_last > 0.1 || step == o->steps) {
+            char extra[160];
+            snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s%s", loss, tps, skipped ? "  (skipped)" : "");
+            al_progress_update(&bar, step, extra);
+            t_last = al_now();
+        }
+        if (o->eval_every > 0 && (step % o->eval_every == 0 || step == o->steps))
+            rc = evaluate(r);
+        if (rc == 0 && o->sample_every > 0 && step % o->sample_every == 0)
+            rc = sample(r);
+        if (rc == 0 && o->save_every > 0 && (step % o->save_every == 0 || step == o->steps))
+            rc = al_checkpoint_save(o->out_dir, &r->m, &r->opt, &r->st, o->keep);
+    }
+    al_progress_end(&bar);
+    return rc;
+}
+
+static int save_model_dir(const al_model *m, const char *out_dir, const char *name)
+{
+    char *dir = al_path_join(out_dir, name);
+    int rc = dir ? al_model_save_safetensors(m, dir) : al_fail("out of memory");
+    free(dir);
+    return rc;
+}
+
+static int start(run *r, const al_pretrain_opts *given, const char *resume)
+{
+    if (resume) {
+        r->saved_args = read_args(&r->o, resume);
+        if (!r->saved_args)
+            return -1;
+        r->o.out_dir = resume;
+        if (given && given->steps > 0)
+            r->o.steps = given->steps;
+        r->o.quiet = given ? given->quiet : false;
+    } else {
+        r->o = *given;
+    }
+    al_pretrain_opts *o = &r->o;
+    if (!o->data || !o->tokenizer || !o->out_dir)
+        return al_fail("pretrain: --data, --tokenizer and --out are required");
+    if (o->batch_size <= 0 || o->seq_len <= 0 || o->grad_accum <= 0)
+        return al_fail("pretrain: batch size, sequence length and accumulation must be positive");
+    if (al_tokenizer_load(&r->tok, o->tokenizer) || al_mkdir_p(o->out_dir))
+        return -1;
+    if (resume) {
+        char used[1024];
+        if (al_checkpoint_load(resume, &r->m, &r->opt, &r->st, used, sizeof used))
+            return -1;
+        r->opt.o = o->adamw;
+        if (!o->quiet)
+            fprintf(stderr, "resuming from %s (step %ld)\n", used, r->st.step);
+        if (truncate_metrics(o->out_dir, r->st.step))
+            return -1;
+    } else {
+        if (setup_model(r) || al_adamw_init(&r->opt, &r->m, &o->adamw))
+            return -1;
+        r->st = (al_train_state){.rng = o->seed};
+        al_outlier_init(&r->st.outlier, o->skip_outliers);
+        if (save_model_dir(&r->m, o->out_dir, "init"))
+            return -1;
+    }
+    al_data_opts d;
+    al_data_opts_defaults(&d);
+    d.train_path = o->data;
+    d.val_path = o->val_data;
+    d.val_fraction = o->val_fraction;
+    d.doc_sep = o->doc_sep;
+    d.cache_dir = o->cache_dir;
+    d.tokenizer_path = o->tokenizer;
+    d.quiet = o->quiet;
+    if (al_token_data_load(&r->data, &d, r->tok) || al_token_data_describe(&r->data, o->out_dir))
+        return -1;
+    if (o->steps <= 0) {
+        double per_step = (double)o->batch_size * o->seq_len * o->grad_accum;
+        o->steps = o->tokens > 0 ? (long)ceil(o->tokens / per_step) : (long)(r->data.train.n / per_step);
+        if (o->steps <= 0)
+            o->steps = 1;
+    }
+    o->sched.total = o->steps;
+    o->sched.min_lr = o->sched.peak_lr * o->min_lr_ratio;
+    if (!resume && al_pretrain_args_write(o, o->out_dir))
+        return -1;
+    if (al_model_alloc_grads(&r->m))
+        return -1;
+    r->ctx = al_train_ctx_new(&r->m, o->batch_size, o->seq_len);
+    size_t bt = (size_t)o->batch_size * o->seq_len * o->grad_accum;
+    r->tok_buf = malloc(bt * sizeof(int));
+    r->tgt_buf = malloc(bt * sizeof(int));
+    if (!r->ctx || !r->tok_buf || !r->tgt_buf)
+        return r->ctx ? al_fail("out of memory") : -1;
+    return al_metrics_open(&r->mt, o->out_dir, resume != NULL);
+}
+
+int al_pretrain(const al_pretrain_opts *opts, const char *resume)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    int rc = start(&r, opts, resume);
+    if (rc == 0 && !r.o.quiet)
+        fprintf(stderr, "model: %zu parameters; data: %zu train / %zu val tokens; %ld steps of %d x %d x %d tokens\n",
+                r.m.n_params, r.data.train.n, r.data.val.n, r.o.steps, r.o.grad_accum, r.o.batch_size,
+                r.o.seq_len);
+    if (rc == 0)
+        rc = loop(&r);
+    if (rc == 0)
+        rc = save_model_dir(&r.m, r.o.out_dir, "final");
+    al_metrics_close(&r.mt);
+    free(r.tok_buf);
+    free(r.tgt_buf);
+    al_train_ctx_free(r.ctx);
+    al_adamw_free(&r.opt);
+    al_model_free(&r.m);
+    al_token_data_free(&r.data);
+    al_tokenizer_free(r.tok);
+    json_decref(r.saved_args);
+    return rc;
+}
