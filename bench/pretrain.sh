@@ -53,7 +53,7 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
 diff=$(sed -n 's/^RESULT final eval_loss .* diff=\([-+0-9.e]*\)$/\1/p' "$tmp/compare.txt")
 [ -n "$diff" ] || { echo "no final eval_loss to compare"; exit 1; }
 awk -v d="$diff" 'BEGIN {
-  ad = d < 0 ? -d : d
-  printf "final eval_loss |align - PyTorch| = %.6f nats/token (acceptance: < 0.02): %s\n", ad,
+  ad = (d < 0 ? -d : d) + 0
+  printf "final eval_loss |align - PyTorch| = %.2e nats/token (acceptance: < 0.02): %s\n", ad,
          ad < 0.02 ? "PASS" : "FAIL"
   exit ad < 0.02 ? 0 : 1 }'

@@ -463,7 +463,8 @@ def compare(run, torch_path):
     lr_d = max((abs(a_lr[s] - t_lr[s]) / max(1e-30, abs(t_lr[s])) for s in common if s in a_lr and s in t_lr),
                default=float("nan"))
     print(f"RESULT learning_rate max_rel_diff={lr_d:.2e} over {len(common)} steps")
-    for lo, hi in ((1, 10), (1, 100), (1, max(common))):
+    last = max(common)
+    for lo, hi in sorted({(1, min(10, last)), (1, min(100, last)), (1, last)}):
         d = [abs(a_loss[s] - t_loss[s]) for s in common if lo <= s <= hi]
         if d:
             print(f"RESULT loss steps {lo}-{hi}: max|diff|={max(d):.2e} mean|diff|={sum(d) / len(d):.2e}")
@@ -472,7 +473,7 @@ def compare(run, torch_path):
     if a_ev and t_ev:
         ea, et = a_ev[-1]["eval_loss"], t_ev[-1]["eval_loss"]
         print(f"RESULT final eval_loss align={ea:.6f} (step {a_ev[-1]['step']}) torch={et:.6f} "
-              f"(step {t_ev[-1]['step']}) diff={ea - et:+.6f}")
+              f"(step {t_ev[-1]['step']}) diff={ea - et:+.3e}")
 
 
 # ---------------------------------------------------------------------------------------

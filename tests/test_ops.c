@@ -149,14 +149,14 @@ static void test_rope(al_rope_layout layout)
 /* ---- attention ---- */
 typedef struct {
     int B, T, H, KVH, hd;
-    float *q, *k, *v, *out, *att, *r;
+    float *q, *k, *v, *out, *att, *r, *scratch;
     const int *seg;
 } att_state;
 
 static double att_loss(void *p)
 {
     att_state *s = p;
-    op_attention_forward(s->out, s->att, s->q, s->k, s->v, s->seg, s->B, s->T, s->H, s->KVH, s->hd);
+    op_attention_forward(s->out, s->att, s->q, s->k, s->v, s->seg, s->B, s->T, s->H, s->KVH, s->hd, s->scratch, 2);
     return weighted_sum(s->out, s->r, (size_t)s->B * s->T * s->H * s->hd);
 }
 
@@ -166,11 +166,12 @@ static void test_attention(int H, int KVH, bool packed)
     size_t nq = (size_t)s.B * s.T * H * s.hd, nkv = (size_t)s.B * s.T * KVH * s.hd;
     s.q = rand_vec(nq, 1), s.k = rand_vec(nkv, 1), s.v = rand_vec(nkv, 1), s.r = rand_vec(nq, 1);
     s.out = zeros(nq), s.att = zeros((size_t)s.B * H * s.T * s.T);
+    s.scratch = zeros(op_attention_scratch_floats(s.T, s.hd, 2));
     int seg[14] = {0, 0, 0, 3, 3, 3, 3, 0, 0, 2, 2, 2, 5, 5};
     s.seg = packed ? seg : NULL;
     float *dq = zeros(nq), *dk = zeros(nkv), *dv = zeros(nkv);
     att_loss(&s);
-    op_attention_backward(dq, dk, dv, s.r, s.att, s.q, s.k, s.v, s.seg, s.B, s.T, H, KVH, s.hd);
+    op_attention_backward(dq, dk, dv, s.r, s.att, s.q, s.k, s.v, s.seg, s.B, s.T, H, KVH, s.hd, s.scratch, 2);
     char name[64];
     snprintf(name, sizeof name, "attention H%d KV%d%s", H, KVH, packed ? " packed" : "");
     fd_check(name, att_loss, &s, s.q, dq, nq, 80, 1e-2f, 2e-2f);
@@ -186,7 +187,7 @@ static void test_attention(int H, int KVH, bool packed)
                         leak += s.att[(((size_t)b * H + h) * s.T + t) * s.T + u];
         CHECK(leak == 0);
     }
-    free(s.q), free(s.k), free(s.v), free(s.r), free(s.out), free(s.att), free(dq), free(dk), free(dv);
+    free(s.q), free(s.k), free(s.v), free(s.r), free(s.out), free(s.att), free(s.scratch), free(dq), free(dk), free(dv);
 }
 
 /* ---- swiglu ---- */

@@ -224,31 +224,6 @@ void al_decoder_reset(al_decoder *d, int seq)
 
 int al_decoder_pos(const al_decoder *d, int seq) { return d->pos[seq]; }
 
-/* exp(x) for x <= 0 (softmax after subtracting the max), in a form loops over it
- * vectorize: round-to-nearest by the 1.5 * 2^23 trick, Cody-Waite reduction and Cephes'
- * degree-6 polynomial, within 2 ulp of expf; inputs below -87 give about 1e-38, not 0. */
-static inline float exp_nonpositive(float x)
-{
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    x = x < -87.0f ? -87.0f : x;
-    float t = x * 1.44269504088896341f + magic;
-    float n = t - magic;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t ti, si;
-    memcpy(&ti, &t, sizeof ti);
-    si = (ti - 0x4B400000 + 127) << 23; /* the integer n, moved into the exponent field */
-    float scale;
-    memcpy(&scale, &si, sizeof scale);
-    return p * scale;
-}
-
 /* Attention of one new query row for G query heads that share one cached key/value
  * head (grouped-query attention), so the cache is read once per group, not per head.
  * Positions are processed in chunks of ATT_CHUNK whose partial scores stay in
@@ -286,7 +261,7 @@ static inline __attribute__((always_inline)) void attend_group(float *out, float
             maxv = sc[s] > maxv ? sc[s] : maxv;
 #pragma omp simd
         for (int s = 0; s < len; s++)
-            sc[s] = exp_nonpositive(sc[s] - maxv);
+            sc[s] = op_exp_nonpositive(sc[s] - maxv);
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int s = 0; s < len; s++)

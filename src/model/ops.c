@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
@@ -210,42 +211,108 @@ void op_rope_backward(float *dx, const int *pos, int N, int n_heads, int head_di
     rope_apply(dx, pos, N, n_heads, head_dim, cos_t, sin_t, layout, -1.0f);
 }
 
-/* ---- attention ---- */
+/* ---- attention ----
+ * Work is split by (batch row, kv head).  Each task copies its keys and values transposed
+ * to [head_dim][T] (positions contiguous), so every inner loop runs along positions and
+ * vectorizes whatever the head size, and the query heads of a GQA group share the copy.
+ * The backward pass accumulates key and value gradients in the same transposed form. */
+
+#define ATT_PAD 32 /* slack after each transposed row: vector loops may overrun by < 32 */
+
+typedef struct att_scratch {
+    float *kt, *vt, *dkt, *dvt; /* [hd][Tp] */
+    float *sc;                  /* [Tp] */
+} att_scratch;
+
+static size_t per_thread_floats(int T, int hd)
+{
+    size_t Tp = (size_t)T + ATT_PAD;
+    return (4 * (size_t)hd * Tp + Tp + 15) & ~(size_t)15;
+}
+
+size_t op_attention_scratch_floats(int T, int hd, int threads)
+{
+    return per_thread_floats(T, hd) * (size_t)(threads > 0 ? threads : 1);
+}
+
+static att_scratch thread_scratch(float *scratch, int T, int hd)
+{
+    size_t Tp = (size_t)T + ATT_PAD, row = (size_t)hd * Tp;
+    float *base = scratch + per_thread_floats(T, hd) * (size_t)omp_get_thread_num();
+    return (att_scratch){base, base + row, base + 2 * row, base + 3 * row, base + 4 * row};
+}
+
+static int team_size(long work, int threads)
+{
+    return work > 2 * PAR_MIN_WORK && threads > 1 ? threads : 1;
+}
+
+/* Rows [0, T) of head kh of x (row stride `stride`) into xt[hd][Tp]. */
+static void transpose_head(float *xt, const float *x, int T, int hd, int stride, int Tp)
+{
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < hd; i++)
+            xt[(size_t)i * Tp + t] = x[(size_t)t * stride + i];
+}
+
+/* sc[0..n) = scale * sum_i q[i] * kt[i][0..n) */
+static inline void scores_row(float *sc, const float *q, const float *kt, int n, int hd, int Tp, float scale)
+{
+    memset(sc, 0, (size_t)n * sizeof *sc);
+    for (int i = 0; i < hd; i++) {
+        const float *kr = kt + (size_t)i * Tp;
+        float qi = q[i] * scale;
+#pragma omp simd
+        for (int s = 0; s < n; s++)
+            sc[s] += qi * kr[s];
+    }
+}
 
 void op_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                          const int *seg_start, int B, int T, int H, int KVH, int hd)
+                          const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch, int threads)
 {
-    const int qd = H * hd, kvd = KVH * hd, group = H / KVH;
+    const int qd = H * hd, kvd = KVH * hd, group = H / KVH, Tp = T + ATT_PAD;
     const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) if ((long)B * H * T * T * hd > 2 * PAR_MIN_WORK)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < H; h++) {
-            const int kh = h / group;
-            for (int t = 0; t < T; t++) {
-                const size_t row = (size_t)b * T + t;
-                const float *qt = q + row * qd + (size_t)h * hd;
-                float *a = att + (((size_t)b * H + h) * T + t) * T;
-                int s0 = seg_start ? seg_start[row] : 0;
-                float maxv = -INFINITY;
-                for (int s = s0; s <= t; s++) {
-                    a[s] = dot(qt, k + ((size_t)b * T + s) * kvd + (size_t)kh * hd, hd) * scale;
-                    if (a[s] > maxv)
-                        maxv = a[s];
-                }
-                float sum = 0.0f;
-                for (int s = s0; s <= t; s++) {
-                    a[s] = expf(a[s] - maxv);
-                    sum += a[s];
-                }
-                for (int s = 0; s < s0; s++)
-                    a[s] = 0.0f;
-                for (int s = t + 1; s < T; s++)
-                    a[s] = 0.0f;
-                float *o = out + row * qd + (size_t)h * hd;
-                memset(o, 0, (size_t)hd * sizeof *o);
-                for (int s = s0; s <= t; s++) {
-                    a[s] /= sum;
-                    axpy(o, a[s], v + ((size_t)b * T + s) * kvd + (size_t)kh * hd, hd);
+#pragma omp parallel num_threads(team_size((long)B * H * T * T * hd, threads))
+    {
+        att_scratch w = thread_scratch(scratch, T, hd);
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++) {
+            for (int kh = 0; kh < KVH; kh++) {
+                transpose_head(w.kt, k + (size_t)b * T * kvd + (size_t)kh * hd, T, hd, kvd, Tp);
+                transpose_head(w.vt, v + (size_t)b * T * kvd + (size_t)kh * hd, T, hd, kvd, Tp);
+                for (int h = kh * group; h < (kh + 1) * group; h++) {
+                    for (int t = 0; t < T; t++) {
+                        const size_t row = (size_t)b * T + t;
+                        const int s0 = seg_start ? seg_start[row] : 0, n = t + 1 - s0;
+                        float *a = att + (((size_t)b * H + h) * T + t) * T;
+                        scores_row(a + s0, q + row * qd + (size_t)h * hd, w.kt + s0, n, hd, Tp, scale);
+                        float maxv = -INFINITY;
+#pragma omp simd reduction(max : maxv)
+                        for (int s = s0; s <= t; s++)
+                            maxv = a[s] > maxv ? a[s] : maxv;
+                        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+                        for (int s = s0; s <= t; s++) {
+                            a[s] = op_exp_nonpositive(a[s] - maxv);
+                            sum += a[s];
+                        }
+                        float inv = 1.0f / sum;
+#pragma omp simd
+                        for (int s = s0; s <= t; s++)
+                            a[s] *= inv;
+                        memset(a, 0, (size_t)s0 * sizeof *a);
+                        memset(a + t + 1, 0, (size_t)(T - t - 1) * sizeof *a);
+                        float *o = out + row * qd + (size_t)h * hd;
+                        for (int i = 0; i < hd; i++) {
+                            const float *vr = w.vt + (size_t)i * Tp;
+                            float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+                            for (int s = s0; s <= t; s++)
+                                acc += a[s] * vr[s];
+                            o[i] = acc;
+                        }
+                    }
                 }
             }
         }
@@ -253,40 +320,60 @@ void op_attention_forward(float *out, float *att, const float *q, const float *k
 }
 
 /* With p = softmax(scale * q.k):  dv_s += p_s g,  dp_s = g.v_s,
- * dz_s = p_s (dp_s - sum_s' p_s' dp_s'),  dq += scale sum_s dz_s k_s,  dk_s += scale dz_s q.
- * Work is split by (batch, kv head) so the heads sharing a k/v never race. */
+ * dz_s = p_s (dp_s - sum_s' p_s' dp_s'),  dq += scale sum_s dz_s k_s,  dk_s += scale dz_s q. */
 void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                            const float *k, const float *v, const int *seg_start, int B, int T, int H, int KVH,
-                           int hd)
+                           int hd, float *scratch, int threads)
 {
-    const int qd = H * hd, kvd = KVH * hd, group = H / KVH;
+    const int qd = H * hd, kvd = KVH * hd, group = H / KVH, Tp = T + ATT_PAD;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int b = 0; b < B; b++) {
-        memset(dk + (size_t)b * T * kvd, 0, (size_t)T * kvd * sizeof(float));
-        memset(dv + (size_t)b * T * kvd, 0, (size_t)T * kvd * sizeof(float));
-    }
-#pragma omp parallel for collapse(2) if ((long)B * H * T * T * hd > 2 * PAR_MIN_WORK)
-    for (int b = 0; b < B; b++) {
-        for (int kh = 0; kh < KVH; kh++) {
-            for (int h = kh * group; h < (kh + 1) * group; h++) {
+#pragma omp parallel num_threads(team_size((long)B * H * T * T * hd, threads))
+    {
+        att_scratch w = thread_scratch(scratch, T, hd);
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++) {
+            for (int kh = 0; kh < KVH; kh++) {
+                transpose_head(w.kt, k + (size_t)b * T * kvd + (size_t)kh * hd, T, hd, kvd, Tp);
+                transpose_head(w.vt, v + (size_t)b * T * kvd + (size_t)kh * hd, T, hd, kvd, Tp);
+                memset(w.dkt, 0, (size_t)hd * Tp * sizeof(float));
+                memset(w.dvt, 0, (size_t)hd * Tp * sizeof(float));
+                for (int h = kh * group; h < (kh + 1) * group; h++) {
+                    for (int t = 0; t < T; t++) {
+                        const size_t row = (size_t)b * T + t;
+                        const int s0 = seg_start ? seg_start[row] : 0, n = t + 1 - s0;
+                        const float *g = dout + row * qd + (size_t)h * hd;
+                        const float *qt = q + row * qd + (size_t)h * hd;
+                        const float *p = att + (((size_t)b * H + h) * T + t) * T + s0;
+                        float *dqt = dq + row * qd + (size_t)h * hd;
+                        float *dz = w.sc;
+                        scores_row(dz, g, w.vt + s0, n, hd, Tp, 1.0f); /* dp_s = g . v_s */
+                        float pdp = 0.0f;
+#pragma omp simd reduction(+ : pdp)
+                        for (int s = 0; s < n; s++)
+                            pdp += p[s] * dz[s];
+#pragma omp simd
+                        for (int s = 0; s < n; s++)
+                            dz[s] = p[s] * (dz[s] - pdp) * scale;
+                        for (int i = 0; i < hd; i++) {
+                            const float *kr = w.kt + (size_t)i * Tp + s0;
+                            float *dkr = w.dkt + (size_t)i * Tp + s0, *dvr = w.dvt + (size_t)i * Tp + s0;
+                            float qi = qt[i], gi = g[i], acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+                            for (int s = 0; s < n; s++) {
+                                acc += dz[s] * kr[s];
+                                dkr[s] += dz[s] * qi;
+                                dvr[s] += p[s] * gi;
+                            }
+                            dqt[i] = acc;
+                        }
+                    }
+                }
                 for (int t = 0; t < T; t++) {
-                    const size_t row = (size_t)b * T + t;
-                    const float *g = dout + row * qd + (size_t)h * hd;
-                    const float *qt = q + row * qd + (size_t)h * hd;
-                    const float *a = att + (((size_t)b * H + h) * T + t) * T;
-                    float *dqt = dq + row * qd + (size_t)h * hd;
-                    int s0 = seg_start ? seg_start[row] : 0;
-                    float pdp = 0.0f;
-                    for (int s = s0; s <= t; s++)
-                        pdp += a[s] * dot(g, v + ((size_t)b * T + s) * kvd + (size_t)kh * hd, hd);
-                    memset(dqt, 0, (size_t)hd * sizeof *dqt);
-                    for (int s = s0; s <= t; s++) {
-                        const size_t srow = ((size_t)b * T + s) * kvd + (size_t)kh * hd;
-                        float dp = dot(g, v + srow, hd);
-                        float dz = a[s] * (dp - pdp) * scale;
-                        axpy(dv + srow, a[s], g, hd);
-                        axpy(dqt, dz, k + srow, hd);
-                        axpy(dk + srow, dz, qt, hd);
+                    float *dkr = dk + ((size_t)b * T + t) * kvd + (size_t)kh * hd;
+                    float *dvr = dv + ((size_t)b * T + t) * kvd + (size_t)kh * hd;
+                    for (int i = 0; i < hd; i++) {
+                        dkr[i] = w.dkt[(size_t)i * Tp + t];
+                        dvr[i] = w.dvt[(size_t)i * Tp + t];
                     }
                 }
             }

@@ -6,8 +6,35 @@
 #define ALIGN_MODEL_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "align/model.h"
+
+/* exp(x) for x <= 0 (softmax after subtracting the max), in a form loops over it
+ * vectorize: round-to-nearest by the 1.5 * 2^23 trick, Cody-Waite reduction and Cephes'
+ * degree-6 polynomial, within 2 ulp of expf; inputs below -87 give about 1e-38, not 0. */
+static inline float op_exp_nonpositive(float x)
+{
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    x = x < -87.0f ? -87.0f : x;
+    float t = x * 1.44269504088896341f + magic;
+    float n = t - magic;
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t ti, si;
+    memcpy(&ti, &t, sizeof ti);
+    si = (ti - 0x4B400000 + 127) << 23; /* the integer n, moved into the exponent field */
+    float scale;
+    memcpy(&scale, &si, sizeof scale);
+    return p * scale;
+}
 
 /* out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps); rstd[N] is saved for backward. */
 void op_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int D, float eps);
@@ -33,12 +60,15 @@ void op_rope_backward(float *dx, const int *pos, int N, int n_heads, int head_di
 /* Causal grouped-query attention over B rows of T positions.
  * q[B*T][H*hd], k, v[B*T][KVH*hd]; out[B*T][H*hd]; att[B][H][T][T] saved probabilities.
  * seg_start[B*T] (or NULL): first position a query may attend to (packing). */
+/* scratch: op_attention_scratch_floats(T, hd, threads) floats, for at most `threads`
+ * threads (the caller's plan; the kernels use no more). */
+size_t op_attention_scratch_floats(int T, int hd, int threads);
 void op_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                          const int *seg_start, int B, int T, int H, int KVH, int hd);
-/* dq is overwritten; dk, dv are overwritten.  scratch needs B*H*T floats. */
+                          const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch, int threads);
+/* dq, dk and dv are overwritten. */
 void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                            const float *k, const float *v, const int *seg_start, int B, int T, int H, int KVH,
-                           int hd);
+                           int hd, float *scratch, int threads);
 
 /* out = silu(h1) * h3 (gate, up). */
 void op_swiglu_forward(float *out, const float *h1, const float *h3, size_t n);

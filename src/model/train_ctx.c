@@ -1,6 +1,7 @@
 /* Training forward and backward over a batch of B rows of T tokens.
  * Every activation the backward pass needs is kept, per layer, in one block whose size
  * al_train_ctx_bytes() computes from the config before anything is allocated. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,13 +34,15 @@ struct al_train_ctx {
     float *rope_cos, *rope_sin;
     /* backward scratch */
     float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_atty, *d_h1, *d_h3, *d_hh;
+    float *att_scratch; /* per-thread transposed keys/values for the attention kernels */
+    int threads;
     /* inputs of the last forward, needed by backward */
     int *tokens, *targets, *pos, *seg_start;
     bool has_seg;
 };
 
 /* One walker computes both the size and the pointers, so they cannot disagree. */
-static size_t carve(struct al_train_ctx *ctx, const al_config *c, int B, int T, float *base)
+static size_t carve(struct al_train_ctx *ctx, const al_config *c, int B, int T, int threads, float *base)
 {
     const size_t N = (size_t)B * T, D = (size_t)c->dim, Hd = (size_t)c->hidden_dim;
     const size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
@@ -90,13 +93,14 @@ static size_t carve(struct al_train_ctx *ctx, const al_config *c, int B, int T, 
     CT(d_h1, N * Hd);
     CT(d_h3, N * Hd);
     CT(d_hh, N * Hd);
+    CT(att_scratch, op_attention_scratch_floats(T, c->head_dim, threads));
 #undef CT
 #undef TAKE
     (void)dummy;
     return off * sizeof(float) + 4 * N * sizeof(int);
 }
 
-size_t al_train_ctx_bytes(const al_config *c, int B, int T) { return carve(NULL, c, B, T, NULL); }
+size_t al_train_ctx_bytes(const al_config *c, int B, int T) { return carve(NULL, c, B, T, omp_get_max_threads(), NULL); }
 
 al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
 {
@@ -115,14 +119,16 @@ al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
         return NULL;
     }
     ctx->layers = calloc((size_t)c->n_layers, sizeof *ctx->layers);
-    size_t bytes = al_train_ctx_bytes(c, B, T);
+    int threads = omp_get_max_threads();
+    size_t bytes = carve(NULL, c, B, T, threads, NULL);
     ctx->block = ctx->layers ? al_alloc(bytes) : NULL;
     if (!ctx->block) {
         free(ctx->layers);
         free(ctx);
         return NULL;
     }
-    size_t float_bytes = carve(ctx, c, B, T, ctx->block);
+    size_t float_bytes = carve(ctx, c, B, T, threads, ctx->block);
+    ctx->threads = threads;
     int *ints = (int *)((char *)ctx->block + float_bytes - 4 * (size_t)B * T * sizeof(int));
     ctx->tokens = ints;
     ctx->targets = ints + (size_t)B * T;
@@ -190,7 +196,8 @@ int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const i
                           kvd);
         op_rope_forward(a->q, ctx->pos, N, c->n_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
         op_rope_forward(a->k, ctx->pos, N, c->n_kv_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
-        op_attention_forward(a->atty, a->att, a->q, a->k, a->v, seg, ctx->B, T, c->n_heads, c->n_kv_heads, hd);
+        op_attention_forward(a->atty, a->att, a->q, a->k, a->v, seg, ctx->B, T, c->n_heads, c->n_kv_heads, hd,
+                             ctx->att_scratch, ctx->threads);
         op_matmul_forward(a->x_mid, a->atty, w->wo + (size_t)l * D * qd, NULL, N, qd, D);
         for (size_t i = 0; i < (size_t)N * D; i++)
             a->x_mid[i] += a->x_in[i];
@@ -254,7 +261,7 @@ void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp)
         op_matmul_backward(ctx->d_atty, g->wo + (size_t)l * D * qd, NULL, ctx->d_resid, a->atty,
                            w->wo + (size_t)l * D * qd, N, qd, D, 0);
         op_attention_backward(ctx->d_q, ctx->d_k, ctx->d_v, ctx->d_atty, a->att, a->q, a->k, a->v, seg, ctx->B, T,
-                              c->n_heads, c->n_kv_heads, hd);
+                              c->n_heads, c->n_kv_heads, hd, ctx->att_scratch, ctx->threads);
         op_rope_backward(ctx->d_q, ctx->pos, N, c->n_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
         op_rope_backward(ctx->d_k, ctx->pos, N, c->n_kv_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
         op_matmul_backward(ctx->d_ln, g->wq + (size_t)l * qd * D, g->bq ? g->bq + (size_t)l * qd : NULL, ctx->d_q,
