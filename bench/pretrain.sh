@@ -27,14 +27,14 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 out="${2:-$tmp/run}"
 if [ -e "$out" ]; then echo "$out exists: give a new directory"; exit 2; fi
-steps="${PRETRAIN_STEPS:-300}"
+steps="${PRETRAIN_STEPS:-300}"   # PRETRAIN_LR overrides the peak lr (1e-3)
 cat > "$tmp/cfg.json" <<EOF
 {"model": {"hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 5,
            "num_attention_heads": 8, "num_key_value_heads": 4, "vocab_size": 512,
            "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
            "tie_word_embeddings": true},
  "batch_size": 16, "seq_len": 256, "grad_accum": 1, "steps": $steps,
- "lr": 3e-3, "min_lr_ratio": 0.1, "warmup": 30, "schedule": "cosine",
+ "lr": ${PRETRAIN_LR:-1e-3}, "min_lr_ratio": 0.1, "warmup": 30, "schedule": "cosine",
  "weight_decay": 0.1, "grad_clip": 1.0,
  "eval_every": 100, "eval_batches": 20, "save_every": 0, "seed": 1337}
 EOF

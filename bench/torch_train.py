@@ -433,6 +433,8 @@ def reference(opts):
           "seconds": round(time.perf_counter() - t0, 3)})
     if opts.out:
         out.close()
+    if opts.dump:
+        torch.save({n: t.detach() for n, t in model.p.items()}, opts.dump)
     if opts.compare:
         compare(run, opts.out)
 
@@ -538,6 +540,7 @@ def main():
     ap.add_argument("--out", help="write JSON lines here instead of stdout")
     ap.add_argument("--compare", action="store_true", help="compare with RUN/metrics.jsonl (needs --out)")
     ap.add_argument("--steps", type=int, help="reference: stop after this many steps; throughput: timed steps")
+    ap.add_argument("--dump", help="reference: torch.save the final parameters (HF names) here")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--throughput", action="store_true")
     for n, d in (("dim", 256), ("layers", 4), ("heads", 4), ("kv-heads", 0), ("hidden", 688), ("vocab", 8192),

@@ -383,64 +383,102 @@ void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
 
 /* ---- SwiGLU ---- */
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* sigmoid through exp of a non-positive argument only, so it vectorizes and never overflows */
+static inline float sigmoid_fast(float x)
+{
+    float e = op_exp_nonpositive(x < 0 ? x : -x);
+    return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+static void swiglu_range(float *out, const float *h1, const float *h3, size_t lo, size_t hi)
+{
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        out[i] = h1[i] * sigmoid_fast(h1[i]) * h3[i];
+}
 
 void op_swiglu_forward(float *out, const float *h1, const float *h3, size_t n)
 {
     if (n > PAR_MIN_WORK) {
-#pragma omp parallel for simd
-        for (size_t i = 0; i < n; i++)
-            out[i] = h1[i] * sigmoidf(h1[i]) * h3[i];
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < n; c += 4096)
+            swiglu_range(out, h1, h3, c, c + 4096 < n ? c + 4096 : n);
     } else {
-        for (size_t i = 0; i < n; i++)
-            out[i] = h1[i] * sigmoidf(h1[i]) * h3[i];
+        swiglu_range(out, h1, h3, 0, n);
     }
 }
 
-void op_swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1, const float *h3, size_t n)
+static void swiglu_backward_range(float *dh1, float *dh3, const float *dout, const float *h1, const float *h3,
+                                  size_t lo, size_t hi)
 {
-#pragma omp parallel for simd if (n > PAR_MIN_WORK)
-    for (size_t i = 0; i < n; i++) {
-        float sg = sigmoidf(h1[i]);
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++) {
+        float sg = sigmoid_fast(h1[i]);
         float silu = h1[i] * sg;
         dh3[i] = dout[i] * silu;
         dh1[i] = dout[i] * h3[i] * (sg * (1.0f + h1[i] * (1.0f - sg)));
     }
 }
 
+void op_swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1, const float *h3, size_t n)
+{
+    if (n > PAR_MIN_WORK) {
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < n; c += 4096)
+            swiglu_backward_range(dh1, dh3, dout, h1, h3, c, c + 4096 < n ? c + 4096 : n);
+    } else {
+        swiglu_backward_range(dh1, dh3, dout, h1, h3, 0, n);
+    }
+}
+
 /* ---- log-probabilities of targets ---- */
+
+static void logprob_row(float *logp, float *lse, const float *l, int target, int V)
+{
+    float maxv = l[0];
+#pragma omp simd reduction(max : maxv)
+    for (int i = 0; i < V; i++)
+        maxv = l[i] > maxv ? l[i] : maxv;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < V; i++)
+        s += op_exp_nonpositive(l[i] - maxv);
+    *lse = maxv + logf(s);
+    *logp = target >= 0 ? l[target] - *lse : 0.0f;
+}
 
 void op_logprob_forward(float *logp, float *lse, const float *logits, const int *targets, int N, int V)
 {
-#pragma omp parallel for if ((long)N * V > PAR_MIN_WORK)
-    for (int n = 0; n < N; n++) {
-        const float *l = logits + (size_t)n * V;
-        float maxv = l[0];
-        for (int i = 1; i < V; i++)
-            maxv = l[i] > maxv ? l[i] : maxv;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int i = 0; i < V; i++)
-            s += expf(l[i] - maxv);
-        lse[n] = maxv + logf(s);
-        logp[n] = targets[n] >= 0 ? l[targets[n]] - lse[n] : 0.0f;
+    if ((long)N * V > PAR_MIN_WORK) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++)
+            logprob_row(logp + n, lse + n, logits + (size_t)n * V, targets[n], V);
+    } else {
+        for (int n = 0; n < N; n++)
+            logprob_row(logp + n, lse + n, logits + (size_t)n * V, targets[n], V);
     }
+}
+
+static void logprob_backward_row(float *d, const float *l, float lse, int target, float dlogp, int V)
+{
+    float g = target >= 0 ? dlogp : 0.0f;
+#pragma omp simd
+    for (int i = 0; i < V; i++)
+        d[i] = -g * op_exp_nonpositive(l[i] - lse);
+    if (target >= 0)
+        d[target] += g;
 }
 
 void op_logprob_backward(float *dlogits, const float *logits, const float *lse, const int *targets,
                          const float *dlogp, int N, int V)
 {
-#pragma omp parallel for if ((long)N * V > PAR_MIN_WORK)
-    for (int n = 0; n < N; n++) {
-        const float *l = logits + (size_t)n * V;
-        float *d = dlogits + (size_t)n * V;
-        float g = targets[n] >= 0 ? dlogp[n] : 0.0f;
-        float m = lse[n];
-#pragma omp simd
-        for (int i = 0; i < V; i++)
-            d[i] = -g * expf(l[i] - m);
-        if (targets[n] >= 0)
-            d[targets[n]] += g;
+    if ((long)N * V > PAR_MIN_WORK) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++)
+            logprob_backward_row(dlogits + (size_t)n * V, logits + (size_t)n * V, lse[n], targets[n], dlogp[n], V);
+    } else {
+        for (int n = 0; n < N; n++)
+            logprob_backward_row(dlogits + (size_t)n * V, logits + (size_t)n * V, lse[n], targets[n], dlogp[n], V);
     }
 }
 
