@@ -65,6 +65,10 @@ int al_atomic_open(al_atomic_file *f, const char *path);
 int al_atomic_commit(al_atomic_file *f);
 void al_atomic_abort(al_atomic_file *f);
 
+/* Writes a jansson value (indented, keys in insertion order) to path atomically. */
+struct json_t;
+int al_write_json_atomic(const char *path, const struct json_t *root);
+
 /* ---- random numbers ---- */
 /* llama2.c's xorshift* generator, bit for bit (state must not be 0). */
 uint32_t al_xorshift_u32(uint64_t *state);

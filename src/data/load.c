@@ -496,16 +496,7 @@ int al_token_data_describe(const al_token_data *d, const char *out_dir)
     json_object_set_new(root, "doc_sep", d->doc_sep ? json_string(d->doc_sep) : json_null());
     json_object_set_new(root, "tokenizer", path_json(d->tokenizer_path));
     json_object_set_new(root, "vocab_size", json_integer(d->vocab_size));
-    al_atomic_file f;
-    int rc = al_atomic_open(&f, path);
-    if (rc == 0) {
-        if (json_dumpf(root, f.fp, JSON_INDENT(2)) != 0 || fputc('\n', f.fp) == EOF) {
-            al_atomic_abort(&f);
-            rc = al_fail("%s: write failed", path);
-        } else {
-            rc = al_atomic_commit(&f);
-        }
-    }
+    int rc = al_write_json_atomic(path, root);
     json_decref(root);
     free(path);
     return rc;

@@ -494,16 +494,7 @@ int al_tokenizer_save_json(const al_tokenizer *t, const char *path)
         json_decref(root);
         return al_fail("%s: out of memory building the JSON", path);
     }
-    al_atomic_file f;
-    int rc = al_atomic_open(&f, path);
-    if (rc == 0) {
-        if (json_dumpf(root, f.fp, JSON_INDENT(2)) != 0 || fputc('\n', f.fp) == EOF) {
-            al_atomic_abort(&f);
-            rc = al_fail("%s: write failed", path);
-        } else {
-            rc = al_atomic_commit(&f);
-        }
-    }
+    int rc = al_write_json_atomic(path, root);
     json_decref(root);
     return rc;
 }

@@ -80,17 +80,9 @@ int al_pretrain_args_write(const al_pretrain_opts *o, const char *out_dir)
     json_object_set_new(j, "save_every", json_integer(o->save_every));
     json_object_set_new(j, "keep", json_integer(o->keep));
     json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
-    char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    json_decref(j);
     char *path = al_path_join(out_dir, "train_args.json");
-    al_atomic_file f;
-    int rc = -1;
-    if (text && path && al_atomic_open(&f, path) == 0) {
-        fputs(text, f.fp);
-        fputc('\n', f.fp);
-        rc = al_atomic_commit(&f);
-    }
-    free(text);
+    int rc = path ? al_write_json_atomic(path, j) : al_fail("out of memory");
+    json_decref(j);
     free(path);
     return rc;
 }
