@@ -99,7 +99,8 @@ int main(int argc, char **argv)
         dlogp[i] = -1.0f / (float)N;
     }
 
-    double timed = 0, best = 0, loss = 0;
+    double timed = 0, best = 0, loss = 0, phase[3] = {0};
+    double *step_tps = malloc(sizeof(double) * (size_t)(steps > 0 ? steps : 1));
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = al_now();
         al_model_zero_grads(&m);
@@ -111,16 +112,31 @@ int main(int argc, char **argv)
         double sum = 0;
         for (int i = 0; i < N; i++)
             sum -= lp[i];
+        double t1 = al_now();
         al_backward(ctx, &m, dlogp);
+        double t2 = al_now();
         al_grad_clip(m.grads, m.n_params, 1.0);
         al_adamw_step(&opt, m.params, m.grads, 3e-4f);
-        double dt = al_now() - t0;
+        double t3 = al_now(), dt = t3 - t0;
         loss = sum / N;
         if (s >= warmup) {
             timed += dt;
             best = N / dt > best ? N / dt : best;
+            step_tps[s - warmup] = N / dt;
+            phase[0] += t1 - t0;
+            phase[1] += t2 - t1;
+            phase[2] += t3 - t2;
         }
     }
+    /* median step: robust against a neighbour stealing the CPU for a moment */
+    for (int i = 1; i < steps; i++)
+        for (int j = i; j > 0 && step_tps[j - 1] > step_tps[j]; j--) {
+            double x = step_tps[j];
+            step_tps[j] = step_tps[j - 1];
+            step_tps[j - 1] = x;
+        }
+    const double median = steps > 0 ? 0.5 * (step_tps[(steps - 1) / 2] + step_tps[steps / 2]) : 0;
+    free(step_tps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru); /* before the sgemm probe allocates its matrices */
     const double rss_mb = ru.ru_maxrss / 1024.0;
@@ -135,14 +151,16 @@ int main(int argc, char **argv)
            c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.vocab_size,
            c.tied_embeddings ? "tied" : "untied", B, T, omp_get_max_threads());
     printf("  params %zu (%.1f M), loss %.4f after %d steps\n", m.n_params, m.n_params / 1e6, loss, warmup + steps);
-    printf("  %.0f tok/s over %d steps after %d warm-up (best step %.0f tok/s)\n", tps, steps, warmup, best);
-    printf("  sgemm 2048^3: %.1f GFLOP/s; flops/token %.4g; MFU %.1f%%\n", peak, fpt, 100 * mfu);
+    printf("  %.0f tok/s over %d steps after %d warm-up (median step %.0f, best %.0f tok/s); "
+           "time: forward %.0f%%, backward %.0f%%, clip + AdamW %.0f%%\n",
+           tps, steps, warmup, median, best, 100 * phase[0] / timed, 100 * phase[1] / timed, 100 * phase[2] / timed);
+    printf("  sgemm 2048^3 (OpenBLAS core %s): %.1f GFLOP/s; flops/token %.4g; MFU %.1f%%\n", openblas_get_corename(), peak, fpt, 100 * mfu);
     printf("  peak RSS %.1f MiB; plan %.1f MiB (params+grads+AdamW %.1f MiB + activations %.1f MiB)\n", rss_mb,
            plan_mb, 4.0 * (double)m.n_params * sizeof(float) / 1048576.0,
            (double)al_train_ctx_bytes(&c, B, T) / 1048576.0);
-    printf("RESULT tps=%.1f best=%.1f flops_per_token=%.0f sgemm_gflops=%.2f mfu=%.5f rss_mb=%.1f plan_mb=%.1f "
+    printf("RESULT tps=%.1f median=%.1f best=%.1f flops_per_token=%.0f sgemm_gflops=%.2f mfu=%.5f rss_mb=%.1f plan_mb=%.1f "
            "n_params=%zu\n",
-           tps, best, fpt, peak, mfu, rss_mb, plan_mb, m.n_params);
+           tps, median, best, fpt, peak, mfu, rss_mb, plan_mb, m.n_params);
 
     free(tok);
     free(tgt);

@@ -507,26 +507,40 @@ def throughput(o):
     targets = torch.randint(0, o.vocab, (o.batch, o.seq), generator=g)
     N = o.batch * o.seq
 
-    def step():
+    phase = [0.0, 0.0, 0.0]
+
+    def step(timed):
+        t0 = time.perf_counter()
         for p in params:
             p.grad = None
         s, _ = model.nll_sum(tokens, targets)
+        loss = float(s) / N
+        t1 = time.perf_counter()
         (s / N).backward()
+        t2 = time.perf_counter()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        return float(s) / N
+        t3 = time.perf_counter()
+        if timed:
+            for i, d in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+                phase[i] += d
+        return loss, t3 - t0
 
     for _ in range(o.warmup_steps):
-        step()
+        step(False)
     times = []
     for _ in range(o.steps):
-        t0 = time.perf_counter()
-        loss = step()
-        times.append(time.perf_counter() - t0)
+        loss, dt = step(True)
+        times.append(dt)
     tps = N * len(times) / sum(times)
+    srt = sorted(N / t for t in times)
+    median = 0.5 * (srt[(len(srt) - 1) // 2] + srt[len(srt) // 2])
     n_params = sum(p.numel() for p in params)
     fpt = 6 * cfg.matmul_params() + 12 * cfg.layers * o.seq * cfg.dim
-    res = {"tokens_per_second": tps, "best_step_tokens_per_second": N / min(times), "steps": len(times),
+    res = {"tokens_per_second": tps, "median_step_tokens_per_second": median,
+           "best_step_tokens_per_second": N / min(times), "steps": len(times),
+           "time_share": {"forward": phase[0] / sum(times), "backward": phase[1] / sum(times),
+                          "clip_adamw": phase[2] / sum(times)},
            "loss": loss, "n_params": n_params, "flops_per_token": fpt,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
            "torch_mm_gflops": mm_gflops() if o.peak else None, "threads": torch.get_num_threads(),
