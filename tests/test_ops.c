@@ -160,9 +160,9 @@ static double att_loss(void *p)
     return weighted_sum(s->out, s->r, (size_t)s->B * s->T * s->H * s->hd);
 }
 
-static void test_attention(int H, int KVH, bool packed)
+static void test_attention(int H, int KVH, bool packed, int hd)
 {
-    att_state s = {.B = 2, .T = 7, .H = H, .KVH = KVH, .hd = 4};
+    att_state s = {.B = 2, .T = 7, .H = H, .KVH = KVH, .hd = hd};
     size_t nq = (size_t)s.B * s.T * H * s.hd, nkv = (size_t)s.B * s.T * KVH * s.hd;
     s.q = rand_vec(nq, 1), s.k = rand_vec(nkv, 1), s.v = rand_vec(nkv, 1), s.r = rand_vec(nq, 1);
     s.out = zeros(nq), s.att = zeros((size_t)s.B * H * s.T * s.T);
@@ -173,7 +173,7 @@ static void test_attention(int H, int KVH, bool packed)
     att_loss(&s);
     op_attention_backward(dq, dk, dv, s.r, s.att, s.q, s.k, s.v, s.seg, s.B, s.T, H, KVH, s.hd, s.scratch, 2);
     char name[64];
-    snprintf(name, sizeof name, "attention H%d KV%d%s", H, KVH, packed ? " packed" : "");
+    snprintf(name, sizeof name, "attention H%d KV%d hd%d%s", H, KVH, hd, packed ? " packed" : "");
     fd_check(name, att_loss, &s, s.q, dq, nq, 80, 1e-2f, 2e-2f);
     fd_check(name, att_loss, &s, s.k, dk, nkv, 80, 1e-2f, 2e-2f);
     fd_check(name, att_loss, &s, s.v, dv, nkv, 80, 1e-2f, 2e-2f);
@@ -274,9 +274,9 @@ static double model_loss(void *p)
     return l;
 }
 
-static void test_model(bool bias, bool tied, al_rope_layout rope, bool packed)
+static void test_model(bool bias, bool tied, al_rope_layout rope, bool packed, int head_dim)
 {
-    al_config c = {.dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 4,
+    al_config c = {.dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = head_dim,
                    .vocab_size = 19, .seq_len = 16, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope = rope,
                    .tied_embeddings = tied, .qkv_bias = bias, .bos_id = 1, .eos_id = 2};
     al_model m;
@@ -303,8 +303,8 @@ static void test_model(bool bias, bool tied, al_rope_layout rope, bool packed)
     al_model_zero_grads(&m);
     al_backward(s.ctx, &m, w);
     char name[96];
-    snprintf(name, sizeof name, "model bias=%d tied=%d rope=%s packed=%d", bias, tied,
-             rope == AL_ROPE_HALF ? "half" : "interleaved", packed);
+    snprintf(name, sizeof name, "model bias=%d tied=%d rope=%s packed=%d hd=%d", bias, tied,
+             rope == AL_ROPE_HALF ? "half" : "interleaved", packed, head_dim);
     fd_check(name, model_loss, &s, m.params, m.grads, m.n_params, 300, 5e-3f, 3e-2f);
     al_train_ctx_free(s.ctx);
     al_model_free(&m);
@@ -353,15 +353,20 @@ int main(void)
     test_matmul(9);
     test_rope(AL_ROPE_INTERLEAVED);
     test_rope(AL_ROPE_HALF);
-    test_attention(4, 4, false);
-    test_attention(4, 2, false);
-    test_attention(4, 1, true);
+    test_attention(4, 4, false, 4);
+    test_attention(4, 2, false, 4);
+    test_attention(4, 1, true, 4);
+    /* head_dim >= 32 takes the sgemm path */
+    test_attention(4, 4, false, 32);
+    test_attention(4, 2, false, 32);
+    test_attention(4, 1, true, 32);
     test_swiglu();
     test_logprob();
     test_embedding();
-    test_model(false, true, AL_ROPE_INTERLEAVED, false);
-    test_model(true, false, AL_ROPE_HALF, false);
-    test_model(true, true, AL_ROPE_HALF, true);
+    test_model(false, true, AL_ROPE_INTERLEAVED, false, 4);
+    test_model(true, false, AL_ROPE_HALF, false, 4);
+    test_model(true, true, AL_ROPE_HALF, true, 4);
+    test_model(true, true, AL_ROPE_HALF, true, 32);
     test_packing_equivalence();
     return test_report();
 }

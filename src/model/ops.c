@@ -224,10 +224,88 @@ typedef struct att_scratch {
     float *sc;                  /* [Tp] */
 } att_scratch;
 
+/* Heads this large go through sgemm; smaller ones through the transposed loops. */
+#define ATT_GEMM_MIN_HD 32
+#define ATT_BLOCK 64 /* query rows per causal block on the sgemm path */
+
 static size_t per_thread_floats(int T, int hd)
 {
     size_t Tp = (size_t)T + ATT_PAD;
-    return (4 * (size_t)hd * Tp + Tp + 15) & ~(size_t)15;
+    size_t loops = 4 * (size_t)hd * Tp + Tp, gemm = (size_t)T * T;
+    return ((hd >= ATT_GEMM_MIN_HD ? gemm : loops) + 15) & ~(size_t)15;
+}
+
+static float *thread_gemm_scratch(float *scratch, int T, int hd)
+{
+    return scratch + per_thread_floats(T, hd) * (size_t)omp_get_thread_num();
+}
+
+/* Row t of P (length T): softmax over [s0, t] of the raw scores in place, zeros elsewhere. */
+static void softmax_causal_row(float *a, int s0, int t, int T)
+{
+    float maxv = -INFINITY;
+#pragma omp simd reduction(max : maxv)
+    for (int s = s0; s <= t; s++)
+        maxv = a[s] > maxv ? a[s] : maxv;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int s = s0; s <= t; s++) {
+        a[s] = op_exp_nonpositive(a[s] - maxv);
+        sum += a[s];
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int s = s0; s <= t; s++)
+        a[s] *= inv;
+    memset(a, 0, (size_t)s0 * sizeof *a);
+    memset(a + t + 1, 0, (size_t)(T - t - 1) * sizeof *a);
+}
+
+/* One (row b, head h) of the forward pass with sgemm: S = scale Q K^T, P = softmax(S),
+ * O = P V, by blocks of query rows so only columns up to each block's last row are formed. */
+static void attention_forward_gemm(float *out, float *P, const float *Q, const float *K, const float *V,
+                                   const int *seg, int T, int hd, int qd, int kvd, float scale)
+{
+    for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+        int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hd, scale, Q + (size_t)r0 * qd, qd, K,
+                    kvd, 0.0f, P + (size_t)r0 * T, T);
+        for (int t = r0; t < r1; t++)
+            softmax_causal_row(P + (size_t)t * T, seg ? seg[t] : 0, t, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, 1.0f, P + (size_t)r0 * T, T, V, kvd,
+                    0.0f, out + (size_t)r0 * qd, qd);
+    }
+}
+
+/* The backward of one (row b, head h), accumulating into dK and dV of its kv head:
+ * dP = dO V^T,  dS = P * (dP - rowsum(P * dP)) * scale,
+ * dQ = dS K,  dK += dS^T Q,  dV += P^T dO.  dS lives in the per-thread scratch. */
+static void attention_backward_gemm(float *dQ, float *dK, float *dV, float *dS, const float *dO, const float *P,
+                                    const float *Q, const float *K, const float *V, int T, int hd, int qd, int kvd,
+                                    float scale)
+{
+    for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
+        int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hd, 1.0f, dO + (size_t)r0 * qd, qd, V,
+                    kvd, 0.0f, dS + (size_t)r0 * T, T);
+        for (int t = r0; t < r1; t++) {
+            float *d = dS + (size_t)t * T;
+            const float *p = P + (size_t)t * T;
+            float pdp = 0.0f;
+#pragma omp simd reduction(+ : pdp)
+            for (int s = 0; s < r1; s++)
+                pdp += p[s] * d[s];
+#pragma omp simd
+            for (int s = 0; s < r1; s++)
+                d[s] = p[s] * (d[s] - pdp) * scale;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, 1.0f, dS + (size_t)r0 * T, T, K, kvd,
+                    0.0f, dQ + (size_t)r0 * qd, qd);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, r1 - r0, 1.0f, dS + (size_t)r0 * T, T,
+                    Q + (size_t)r0 * qd, qd, 1.0f, dK, kvd);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, r1 - r0, 1.0f, P + (size_t)r0 * T, T,
+                    dO + (size_t)r0 * qd, qd, 1.0f, dV, kvd);
+    }
 }
 
 size_t op_attention_scratch_floats(int T, int hd, int threads)
@@ -273,6 +351,17 @@ void op_attention_forward(float *out, float *att, const float *q, const float *k
 {
     const int qd = H * hd, kvd = KVH * hd, group = H / KVH, Tp = T + ATT_PAD;
     const float scale = 1.0f / sqrtf((float)hd);
+    if (hd >= ATT_GEMM_MIN_HD) {
+#pragma omp parallel for collapse(2) schedule(static) num_threads(team_size((long)B * H * T * T * hd, threads))
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                attention_forward_gemm(out + (size_t)b * T * qd + (size_t)h * hd, att + ((size_t)b * H + h) * T * T,
+                                       q + (size_t)b * T * qd + (size_t)h * hd,
+                                       k + (size_t)b * T * kvd + (size_t)(h / group) * hd,
+                                       v + (size_t)b * T * kvd + (size_t)(h / group) * hd,
+                                       seg_start ? seg_start + (size_t)b * T : NULL, T, hd, qd, kvd, scale);
+        return;
+    }
 #pragma omp parallel num_threads(team_size((long)B * H * T * T * hd, threads))
     {
         att_scratch w = thread_scratch(scratch, T, hd);
@@ -327,6 +416,25 @@ void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
 {
     const int qd = H * hd, kvd = KVH * hd, group = H / KVH, Tp = T + ATT_PAD;
     const float scale = 1.0f / sqrtf((float)hd);
+    if (hd >= ATT_GEMM_MIN_HD) {
+#pragma omp parallel for collapse(2) schedule(static) num_threads(team_size((long)B * H * T * T * hd, threads))
+        for (int b = 0; b < B; b++) {
+            for (int kh = 0; kh < KVH; kh++) {
+                float *dS = thread_gemm_scratch(scratch, T, hd);
+                float *dK = dk + (size_t)b * T * kvd + (size_t)kh * hd, *dV = dv + (size_t)b * T * kvd + (size_t)kh * hd;
+                for (int t = 0; t < T; t++) {
+                    memset(dK + (size_t)t * kvd, 0, (size_t)hd * sizeof(float));
+                    memset(dV + (size_t)t * kvd, 0, (size_t)hd * sizeof(float));
+                }
+                for (int h = kh * group; h < (kh + 1) * group; h++)
+                    attention_backward_gemm(dq + (size_t)b * T * qd + (size_t)h * hd, dK, dV, dS,
+                                            dout + (size_t)b * T * qd + (size_t)h * hd, att + ((size_t)b * H + h) * T * T,
+                                            q + (size_t)b * T * qd + (size_t)h * hd, k + (size_t)b * T * kvd + (size_t)kh * hd,
+                                            v + (size_t)b * T * kvd + (size_t)kh * hd, T, hd, qd, kvd, scale);
+            }
+        }
+        return;
+    }
 #pragma omp parallel num_threads(team_size((long)B * H * T * T * hd, threads))
     {
         att_scratch w = thread_scratch(scratch, T, hd);
