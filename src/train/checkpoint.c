@@ -155,6 +155,25 @@ static void free_names(char **names, int n)
     free(names);
 }
 
+/* Temporary directories left by a process killed mid-save.  One run directory has one
+ * writer, so any temporary that is not being written right now is garbage. */
+static void remove_stale_temporaries(const char *ckdir, const char *keep)
+{
+    DIR *d = opendir(ckdir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "step_", 5) != 0 || !strstr(e->d_name, ".tmp.") || !strcmp(e->d_name, keep))
+            continue;
+        char *p = al_path_join(ckdir, e->d_name);
+        if (p)
+            remove_tree(p);
+        free(p);
+    }
+    closedir(d);
+}
+
 int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *opt, const al_train_state *st,
                        int keep)
 {
@@ -171,7 +190,10 @@ int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *o
         goto done;
     }
     uint64_t model_hash;
-    if (al_mkdir_p(ckdir) || remove_tree(tmp) || al_mkdir_p(tmp) || al_model_save_safetensors(m, tmp) ||
+    if (al_mkdir_p(ckdir))
+        goto done;
+    remove_stale_temporaries(ckdir, tmpname);
+    if (remove_tree(tmp) || al_mkdir_p(tmp) || al_model_save_safetensors(m, tmp) ||
         file_hash(model_path, &model_hash) || write_state(st_path, opt, st, model_hash) || fsync_dir(tmp))
         goto done;
     /* A checkpoint of the same step (a resumed run passing it again) is replaced whole. */
