@@ -154,8 +154,8 @@ typedef struct al_sampler {
     al_sampler_opts o;
     int vocab;
     uint64_t rng;
-    float *probs;
-    void *scratch;
+    void *scratch;  /* vocab (prob, index) pairs for the truncating samplers */
+    uint8_t *seen; /* repetition penalty marks */
 } al_sampler;
 al_sampler_opts al_sampler_defaults(void);
 int al_sampler_init(al_sampler *s, int vocab, const al_sampler_opts *o);

@@ -36,9 +36,9 @@ int al_sampler_init(al_sampler *s, int vocab, const al_sampler_opts *o)
     s->vocab = vocab;
     /* xorshift must not start at 0; a zero seed is mapped to a fixed non-zero one. */
     s->rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ull;
-    s->probs = malloc((size_t)vocab * sizeof *s->probs);
     s->scratch = malloc((size_t)vocab * sizeof(prob_index));
-    if (!s->probs || !s->scratch) {
+    s->seen = calloc((size_t)vocab, 1);
+    if (!s->scratch || !s->seen) {
         al_sampler_free(s);
         return al_fail("out of memory");
     }
@@ -47,10 +47,10 @@ int al_sampler_init(al_sampler *s, int vocab, const al_sampler_opts *o)
 
 void al_sampler_free(al_sampler *s)
 {
-    free(s->probs);
     free(s->scratch);
-    s->probs = NULL;
+    free(s->seen);
     s->scratch = NULL;
+    s->seen = NULL;
 }
 
 static int argmax(const float *x, int n)
@@ -147,31 +147,31 @@ static int sample_llama2c(al_sampler *s, float *logits)
 
 /* ---- the general chain ---- */
 
-static void apply_repeat_penalty(float *logits, const int *hist, int n_hist, int last_n, float penalty, int vocab)
+/* A token that occurs several times in the window is penalized once; seen[] (all zero on
+ * entry and on return) marks the ones already done. */
+static void apply_repeat_penalty(float *logits, uint8_t *seen, const int *hist, int n_hist, int last_n,
+                                 float penalty, int vocab)
 {
     if (penalty == 1.0f || !hist || n_hist <= 0)
         return;
     int start = last_n > 0 && n_hist > last_n ? n_hist - last_n : 0;
-    /* A token seen twice is penalized once: mark as we go by a sign-free trick would need
-     * extra memory, so collect and de-duplicate in a small sorted pass instead. */
     for (int i = start; i < n_hist; i++) {
         int t = hist[i];
-        if (t < 0 || t >= vocab)
+        if (t < 0 || t >= vocab || seen[t])
             continue;
-        bool seen = false;
-        for (int j = start; j < i && !seen; j++)
-            seen = hist[j] == t;
-        if (seen)
-            continue;
+        seen[t] = 1;
         logits[t] = logits[t] > 0 ? logits[t] / penalty : logits[t] * penalty;
     }
+    for (int i = start; i < n_hist; i++)
+        if (hist[i] >= 0 && hist[i] < vocab)
+            seen[hist[i]] = 0;
 }
 
 static int sample_chain(al_sampler *s, float *logits, const int *hist, int n_hist)
 {
     const al_sampler_opts *o = &s->o;
     int n = s->vocab;
-    apply_repeat_penalty(logits, hist, n_hist, o->repeat_last_n, o->repeat_penalty, n);
+    apply_repeat_penalty(logits, s->seen, hist, n_hist, o->repeat_last_n, o->repeat_penalty, n);
     if (o->temperature == 0.0f)
         return argmax(logits, n);
     for (int i = 0; i < n; i++)

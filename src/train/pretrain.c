@@ -184,7 +184,7 @@ static int truncate_metrics(const char *out_dir, long step)
 
 /* ---- evaluation and samples ---- */
 
-static double eval_loss(const al_model *m, al_train_ctx *ctx, const al_token_stream *val, int B, int T, int batches,
+static double eval_loss(al_train_ctx *ctx, const al_token_stream *val, int B, int T, int batches,
                         int *tok, int *tgt)
 {
     double sum = 0;
@@ -198,7 +198,6 @@ static double eval_loss(const al_model *m, al_train_ctx *ctx, const al_token_str
             if (tgt[i] >= 0)
                 sum -= lp[i], count++;
     }
-    (void)m;
     return count ? sum / (double)count : NAN;
 }
 
@@ -312,7 +311,7 @@ static int train_step(run *r, double *loss_out, double *norm_out, bool *skipped,
 
 static int evaluate(run *r)
 {
-    double vl = eval_loss(&r->m, r->ctx, &r->data.val, r->o.batch_size, r->o.seq_len, r->o.eval_batches,
+    double vl = eval_loss(r->ctx, &r->data.val, r->o.batch_size, r->o.seq_len, r->o.eval_batches,
                           r->tok_buf, r->tgt_buf);
     if (!r->o.quiet)
         fprintf(stderr, "%sstep %ld: eval_loss %.4f\n", isatty(2) ? "\r\033[K" : "", r->st.step, vl);
