@@ -57,4 +57,8 @@ int al_next_batch(const al_token_stream *s, al_batch_cursor *c, int B, int T, in
  * the end), or -1 with an error for e < 0 or a bad B, T. */
 int al_eval_batch(const al_token_stream *s, int e, int B, int T, int *tokens, int *targets);
 
+/* ---- SFT datasets (src/data/sft_dataset.c) ---- */
+
+/* ---- chat templates and loss masks (src/data/chat.c) ---- */
+
 #endif

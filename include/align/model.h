@@ -192,4 +192,6 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
                 al_gen_result *results, al_gen_callback cb, void *user);
 void al_gen_results_free(al_gen_result *r, int n);
 
+/* ---- LoRA adapters (src/model/lora.c) ---- */
+
 #endif
