@@ -33,6 +33,7 @@ static double run(const al_model *m, int n, int steps, int reps)
         double t0 = al_now();
         for (int s = 0; s < steps; s++) {
             float *lg = al_decoder_step(d, NULL, tok, n);
+#pragma omp parallel for schedule(static) if (n > 1)
             for (int i = 0; i < n; i++)
                 tok[i] = argmax(lg + (size_t)i * m->cfg.vocab_size, m->cfg.vocab_size);
         }

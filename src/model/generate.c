@@ -52,9 +52,10 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
     al_decoder *dec = al_decoder_new(m, n, max_len);
     seq_state *st = calloc((size_t)n, sizeof *st);
     int *seqs = malloc((size_t)n * sizeof(int)), *toks = malloc((size_t)n * sizeof(int));
-    if (!dec || !st || !seqs || !toks) {
+    int *next = malloc((size_t)n * sizeof(int));
+    if (!dec || !st || !seqs || !toks || !next) {
         al_decoder_free(dec);
-        free(st), free(seqs), free(toks);
+        free(st), free(seqs), free(toks), free(next);
         return dec ? al_fail("out of memory") : -1;
     }
     int rc = 0;
@@ -80,6 +81,16 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
             rc = -1;
             break;
         }
+        /* Sampling is independent per sequence (each has its own sampler and RNG), so it
+         * runs in parallel; the bookkeeping after it stays serial and in order. */
+#pragma omp parallel for schedule(static) if (k > 1)
+        for (int j = 0; j < k; j++) {
+            int i = seqs[j];
+            if (st[i].fed + 1 < prompts[i].n)
+                continue;
+            next[j] = al_sample(&st[i].sampler, logits + (size_t)j * m->cfg.vocab_size, results[i].ids.v,
+                                results[i].ids.n);
+        }
         for (int j = 0; j < k; j++) {
             int i = seqs[j];
             seq_state *s = &st[i];
@@ -88,8 +99,7 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
                 s->next = prompts[i].v[s->fed];
                 continue;
             }
-            float *lg = logits + (size_t)j * m->cfg.vocab_size;
-            int id = al_sample(&s->sampler, lg, results[i].ids.v, results[i].ids.n);
+            int id = next[j];
             int finish = -1;
             for (int q = 0; q < opts->n_stop_ids; q++)
                 if (id == opts->stop_ids[q])
@@ -128,7 +138,7 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
         al_buf_free(&st[i].text);
     }
     al_decoder_free(dec);
-    free(st), free(seqs), free(toks);
+    free(st), free(seqs), free(toks), free(next);
     return rc;
 }
 
