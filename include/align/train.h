@@ -33,6 +33,9 @@ typedef struct al_adamw {
 al_adamw_opts al_adamw_defaults(void);
 /* decay mask from the model layout: matrices decay, norms and biases do not. */
 int al_adamw_init(al_adamw *opt, const al_model *m, const al_adamw_opts *o);
+/* An optimizer for any block of n parameters (LoRA adapters, ...); decay[i] != 0 marks
+ * the parameters weight decay applies to, NULL = all of them. */
+int al_adamw_init_block(al_adamw *opt, size_t n, const uint8_t *decay, const al_adamw_opts *o);
 void al_adamw_step(al_adamw *opt, float *params, const float *grads, float lr);
 void al_adamw_free(al_adamw *opt);
 
@@ -84,6 +87,44 @@ int al_metrics_open(al_metrics *mt, const char *out_dir, bool append);
 /* Appends one JSON object line (json_text without newline) and flushes. */
 int al_metrics_write(al_metrics *mt, const char *json_text);
 void al_metrics_close(al_metrics *mt);
+
+/* ---- the training loop shared by every trainer ----
+ * A batch source fills micro-batches of B rows of T tokens.  pos and seg_start are for
+ * packed rows (several samples per row, positions restarting, attention blocked across
+ * samples); a source that does not pack leaves them untouched and sets packed false. */
+typedef struct al_batch {
+    int *tokens, *targets, *pos, *seg_start; /* [B*T] each */
+    bool packed;
+} al_batch;
+
+typedef struct al_batch_source {
+    void *ctx;
+    /* The next training micro-batch; advances the cursor (which checkpoints save). */
+    int (*next)(void *ctx, al_batch_cursor *c, int B, int T, al_batch *b);
+    /* Evaluation micro-batch e: returns the number of targets, 0 past the end, -1 on error. */
+    int (*eval)(void *ctx, int e, int B, int T, al_batch *b);
+} al_batch_source;
+
+typedef struct al_train_loop {
+    const char *out_dir, *label; /* label: the progress bar's name */
+    int batch_size, seq_len, grad_accum;
+    long steps;
+    al_schedule sched; /* total and min_lr set by the caller */
+    float grad_clip;
+    int eval_every, eval_batches, sample_every, save_every, keep;
+    uint64_t seed;
+    bool quiet;
+    al_model *m;       /* trained in full; gradients allocated by the loop */
+    const al_tokenizer *tok;
+    al_adamw *opt;
+    al_train_state *st;
+    al_batch_source train, eval;
+} al_train_loop;
+
+/* Runs steps st->step+1 .. steps: metrics, evaluation, samples and checkpoints as set. */
+int al_train_loop_run(al_train_loop *L);
+/* Drops metrics lines of steps after `step` (a resumed run rewrites them). */
+int al_metrics_truncate_after(const char *out_dir, long step);
 
 /* ---- pretraining ---- */
 typedef struct al_pretrain_opts {

@@ -83,6 +83,25 @@ int al_adamw_init(al_adamw *opt, const al_model *m, const al_adamw_opts *o)
     return 0;
 }
 
+int al_adamw_init_block(al_adamw *opt, size_t n, const uint8_t *decay, const al_adamw_opts *o)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->o = *o;
+    opt->n = n;
+    opt->m = al_alloc((2 * n ? 2 * n : 1) * sizeof(float));
+    opt->decay = al_alloc(n ? n : 1);
+    if (!opt->m || !opt->decay) {
+        al_adamw_free(opt);
+        return -1;
+    }
+    opt->v = opt->m + n;
+    if (decay)
+        memcpy(opt->decay, decay, n);
+    else
+        memset(opt->decay, 1, n);
+    return 0;
+}
+
 /* torch.optim.AdamW's arithmetic, step for step, so PyTorch runs are comparable. */
 void al_adamw_step(al_adamw *opt, float *p, const float *g, float lr)
 {

@@ -151,79 +151,21 @@ static json_t *read_args(al_pretrain_opts *o, const char *out_dir)
     return j;
 }
 
-/* Drops metrics lines of steps after the checkpoint a run resumes from, so a killed and
- * resumed run's metrics.jsonl reads as if it had never stopped. */
-static int truncate_metrics(const char *out_dir, long step)
+/* ---- the token stream as a batch source ---- */
+
+static int stream_next(void *ctx, al_batch_cursor *c, int B, int T, al_batch *b)
 {
-    char *path = al_path_join(out_dir, "metrics.jsonl");
-    al_buf in = {0};
-    if (!path || !al_file_exists(path) || al_read_file(path, &in)) {
-        free(path);
-        return 0;
-    }
-    al_atomic_file f;
-    int rc = al_atomic_open(&f, path);
-    for (char *line = in.data; rc == 0 && line && *line;) {
-        char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        json_t *j = json_loadb(line, len, 0, NULL);
-        json_t *s = j ? json_object_get(j, "step") : NULL;
-        if (j && json_is_integer(s) && json_integer_value(s) <= step) {
-            fwrite(line, 1, len, f.fp);
-            fputc('\n', f.fp);
-        }
-        json_decref(j);
-        line = nl ? nl + 1 : NULL;
-    }
-    if (rc == 0)
-        rc = al_atomic_commit(&f);
-    al_buf_free(&in);
-    free(path);
-    return rc;
+    b->packed = false;
+    return al_next_batch(&((al_token_data *)ctx)->train, c, B, T, b->tokens, b->targets);
 }
 
-/* ---- evaluation and samples ---- */
-
-static double eval_loss(al_train_ctx *ctx, const al_token_stream *val, int B, int T, int batches,
-                        int *tok, int *tgt)
+static int stream_eval(void *ctx, int e, int B, int T, al_batch *b)
 {
-    double sum = 0;
-    long count = 0;
-    for (int e = 0; e < batches; e++) {
-        int n = al_eval_batch(val, e, B, T, tok, tgt);
-        if (n <= 0 || al_forward(ctx, tok, tgt, NULL, NULL))
-            break;
-        const float *lp = al_ctx_logp(ctx);
-        for (int i = 0; i < B * T; i++)
-            if (tgt[i] >= 0)
-                sum -= lp[i], count++;
-    }
-    return count ? sum / (double)count : NAN;
+    b->packed = false;
+    return al_eval_batch(&((al_token_data *)ctx)->val, e, B, T, b->tokens, b->targets);
 }
 
-static char *sample_text(const al_model *m, const al_tokenizer *tok, uint64_t seed, int n)
-{
-    al_ints prompt = {0};
-    int bos = al_tokenizer_bos(tok);
-    if (al_ints_push(&prompt, bos >= 0 ? bos : 0))
-        return NULL;
-    al_gen_opts go = {.max_new_tokens = n, .sampling = al_sampler_defaults()};
-    go.sampling.temperature = 0.8f;
-    go.sampling.top_p = 0.95f;
-    go.sampling.seed = seed;
-    int eos = al_tokenizer_eos(tok);
-    go.stop_ids = &eos;
-    go.n_stop_ids = eos >= 0 ? 1 : 0;
-    al_gen_result r = {0};
-    al_buf text = {0};
-    if (al_generate(m, tok, &prompt, 1, &go, &r, NULL, NULL) == 0)
-        al_tokenizer_decode(tok, r.ids.v, r.ids.n, &text);
-    al_gen_results_free(&r, 1);
-    al_ints_free(&prompt);
-    return text.data;
-}
-
-/* ---- the loop ---- */
+/* ---- a run ---- */
 
 typedef struct run {
     al_pretrain_opts o;
@@ -232,20 +174,8 @@ typedef struct run {
     al_model m;
     al_adamw opt;
     al_train_state st;
-    al_train_ctx *ctx;
-    al_metrics mt;
-    int *tok_buf, *tgt_buf; /* [K][B*T] */
     json_t *saved_args;
 } run;
-
-static int log_json(run *r, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
-    json_decref(j);
-    int rc = s ? al_metrics_write(&r->mt, s) : al_fail("out of memory");
-    free(s);
-    return rc;
-}
 
 static int setup_model(run *r)
 {
@@ -265,112 +195,6 @@ static int setup_model(run *r)
         return al_fail("--seq-len %d exceeds the model's %d positions", o->seq_len, r->m.cfg.seq_len);
     o->model = r->m.cfg;
     return al_model_to_half_rope(&r->m);
-}
-
-static int train_step(run *r, double *loss_out, double *norm_out, bool *skipped, char *why, size_t why_len)
-{
-    const int B = r->o.batch_size, T = r->o.seq_len, K = r->o.grad_accum, BT = B * T;
-    long n_targets = 0;
-    for (int k = 0; k < K; k++) {
-        if (al_next_batch(&r->data.train, &r->st.cursor, B, T, r->tok_buf + (size_t)k * BT,
-                          r->tgt_buf + (size_t)k * BT))
-            return -1;
-        for (int i = 0; i < BT; i++)
-            n_targets += r->tgt_buf[(size_t)k * BT + i] >= 0;
-    }
-    /* Every micro-batch scales by the step's total count: the mean over all K micro-batches. */
-    float *dlogp = malloc((size_t)BT * sizeof *dlogp);
-    if (!dlogp)
-        return al_fail("out of memory");
-    for (int i = 0; i < BT; i++)
-        dlogp[i] = -1.0f / (float)(n_targets ? n_targets : 1);
-    al_model_zero_grads(&r->m);
-    double loss = 0;
-    for (int k = 0; k < K; k++) {
-        const int *tk = r->tok_buf + (size_t)k * BT, *tg = r->tgt_buf + (size_t)k * BT;
-        if (al_forward(r->ctx, tk, tg, NULL, NULL)) {
-            free(dlogp);
-            return -1;
-        }
-        const float *lp = al_ctx_logp(r->ctx);
-        for (int i = 0; i < BT; i++)
-            loss -= tg[i] >= 0 ? lp[i] : 0.0f;
-        al_backward(r->ctx, &r->m, dlogp);
-    }
-    free(dlogp);
-    loss /= (double)(n_targets ? n_targets : 1);
-    double norm = al_grad_clip(r->m.grads, r->m.n_params, r->o.grad_clip);
-    *skipped = al_outlier_check(&r->st.outlier, loss, norm, why, why_len);
-    if (!*skipped)
-        al_adamw_step(&r->opt, r->m.params, r->m.grads, al_schedule_lr(&r->o.sched, r->st.step));
-    r->st.tokens += (double)n_targets;
-    *loss_out = loss;
-    *norm_out = norm;
-    return 0;
-}
-
-static int evaluate(run *r)
-{
-    double vl = eval_loss(r->ctx, &r->data.val, r->o.batch_size, r->o.seq_len, r->o.eval_batches,
-                          r->tok_buf, r->tgt_buf);
-    if (!r->o.quiet)
-        fprintf(stderr, "%sstep %ld: eval_loss %.4f\n", isatty(2) ? "\r\033[K" : "", r->st.step, vl);
-    return log_json(r, json_pack("{s:I,s:f}", "step", (json_int_t)r->st.step, "eval_loss", vl));
-}
-
-static int sample(run *r)
-{
-    char *text = sample_text(&r->m, r->tok, r->o.seed + (uint64_t)r->st.step, 64);
-    if (!text)
-        return 0;
-    if (!r->o.quiet)
-        fprintf(stderr, "%sstep %ld sample: %s\n", isatty(2) ? "\r\033[K" : "", r->st.step, text);
-    int rc = log_json(r, json_pack("{s:I,s:s}", "step", (json_int_t)r->st.step, "sample", text));
-    free(text);
-    return rc;
-}
-
-static int loop(run *r)
-{
-    al_pretrain_opts *o = &r->o;
-    al_progress bar;
-    al_progress_begin(&bar, "pretrain", o->steps);
-    bar.enabled = bar.enabled && !o->quiet;
-    double t_last = al_now();
-    int rc = 0;
-    while (rc == 0 && r->st.step < o->steps) {
-        double loss = 0, norm = 0;
-        bool skipped = false;
-        char why[96];
-        double t0 = al_now();
-        if ((rc = train_step(r, &loss, &norm, &skipped, why, sizeof why)))
-            break;
-        long step = ++r->st.step;
-        double dt = al_now() - t0;
-        double tps = (double)o->batch_size * o->seq_len * o->grad_accum / (dt > 0 ? dt : 1e-9);
-        json_t *j = json_pack("{s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:b}", "step", (json_int_t)step, "loss", loss,
-                              "grad_norm", norm, "learning_rate", (double)al_schedule_lr(&o->sched, step - 1),
-                              "epoch", (json_int_t)r->st.cursor.epoch, "tokens", r->st.tokens,
-                              "tokens_per_second", tps, "skipped", skipped);
-        if (skipped)
-            json_object_set_new(j, "skip_reason", json_string(why));
-        if ((rc = log_json(r, j)))
-            break;
-        if (al_now() - t_last > 0.1 || step == o->steps) {
-            char extra[160];
-            snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s%s", loss, tps, skipped ? "  (skipped)" : "");
-            al_progress_update(&bar, step, extra);
-            t_last = al_now();
-        }
-        if (o->eval_every > 0 && (step % o->eval_every == 0 || step == o->steps))
-            rc = evaluate(r);
-        if (rc == 0 && o->sample_every > 0 && step % o->sample_every == 0)
-            rc = sample(r);
-        if (rc == 0 && o->save_every > 0 && (step % o->save_every == 0 || step == o->steps))
-            rc = al_checkpoint_save(o->out_dir, &r->m, &r->opt, &r->st, o->keep);
-    }
-    al_progress_end(&bar);
-    return rc;
 }
 
 static int save_model_dir(const al_model *m, const char *out_dir, const char *name)
@@ -408,7 +232,7 @@ static int start(run *r, const al_pretrain_opts *given, const char *resume)
         r->opt.o = o->adamw;
         if (!o->quiet)
             fprintf(stderr, "resuming from %s (step %ld)\n", used, r->st.step);
-        if (truncate_metrics(o->out_dir, r->st.step))
+        if (al_metrics_truncate_after(o->out_dir, r->st.step))
             return -1;
     } else {
         if (setup_model(r) || al_adamw_init(&r->opt, &r->m, &o->adamw))
@@ -439,15 +263,20 @@ static int start(run *r, const al_pretrain_opts *given, const char *resume)
     o->sched.min_lr = o->sched.peak_lr * o->min_lr_ratio;
     if (!resume && al_pretrain_args_write(o, o->out_dir))
         return -1;
-    if (al_model_alloc_grads(&r->m))
-        return -1;
-    r->ctx = al_train_ctx_new(&r->m, o->batch_size, o->seq_len);
-    size_t bt = (size_t)o->batch_size * o->seq_len * o->grad_accum;
-    r->tok_buf = malloc(bt * sizeof(int));
-    r->tgt_buf = malloc(bt * sizeof(int));
-    if (!r->ctx || !r->tok_buf || !r->tgt_buf)
-        return r->ctx ? al_fail("out of memory") : -1;
-    return al_metrics_open(&r->mt, o->out_dir, resume != NULL);
+    return 0;
+}
+
+static int train(run *r)
+{
+    al_pretrain_opts *o = &r->o;
+    al_batch_source src = {&r->data, stream_next, stream_eval};
+    al_train_loop L = {.out_dir = o->out_dir, .label = "pretrain", .batch_size = o->batch_size,
+                       .seq_len = o->seq_len, .grad_accum = o->grad_accum, .steps = o->steps, .sched = o->sched,
+                       .grad_clip = o->grad_clip, .eval_every = o->eval_every, .eval_batches = o->eval_batches,
+                       .sample_every = o->sample_every, .save_every = o->save_every, .keep = o->keep,
+                       .seed = o->seed, .quiet = o->quiet, .m = &r->m, .tok = r->tok, .opt = &r->opt,
+                       .st = &r->st, .train = src, .eval = src};
+    return al_train_loop_run(&L);
 }
 
 int al_pretrain(const al_pretrain_opts *opts, const char *resume)
@@ -460,13 +289,9 @@ int al_pretrain(const al_pretrain_opts *opts, const char *resume)
                 r.m.n_params, r.data.train.n, r.data.val.n, r.o.steps, r.o.grad_accum, r.o.batch_size,
                 r.o.seq_len);
     if (rc == 0)
-        rc = loop(&r);
+        rc = train(&r);
     if (rc == 0)
         rc = save_model_dir(&r.m, r.o.out_dir, "final");
-    al_metrics_close(&r.mt);
-    free(r.tok_buf);
-    free(r.tgt_buf);
-    al_train_ctx_free(r.ctx);
     al_adamw_free(&r.opt);
     al_model_free(&r.m);
     al_token_data_free(&r.data);

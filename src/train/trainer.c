@@ -1,0 +1,203 @@
+/* The training loop every trainer shares: gradient accumulation normalized by the step's
+ * target count, clipping, outlier skipping, AdamW, metrics, evaluation, samples and
+ * checkpoints.  What differs between trainers is only where batches come from. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "align/train.h"
+
+typedef struct loop_state {
+    al_train_loop *L;
+    al_train_ctx *ctx;
+    al_metrics mt;
+    int *buf; /* tokens, targets, pos, seg_start: 4 x [K][B*T] */
+    float *dlogp;
+} loop_state;
+
+static al_batch micro_batch(loop_state *s, int k)
+{
+    const size_t BT = (size_t)s->L->batch_size * s->L->seq_len, KBT = BT * (size_t)s->L->grad_accum;
+    int *base = s->buf + (size_t)k * BT;
+    return (al_batch){base, base + KBT, base + 2 * KBT, base + 3 * KBT, false};
+}
+
+static int log_json(loop_state *s, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+    json_decref(j);
+    int rc = text ? al_metrics_write(&s->mt, text) : al_fail("out of memory");
+    free(text);
+    return rc;
+}
+
+static int forward(loop_state *s, const al_batch *b)
+{
+    return al_forward(s->ctx, b->tokens, b->targets, b->packed ? b->pos : NULL, b->packed ? b->seg_start : NULL);
+}
+
+static int train_step(loop_state *s, double *loss_out, double *norm_out, bool *skipped, char *why, size_t why_len)
+{
+    al_train_loop *L = s->L;
+    const int BT = L->batch_size * L->seq_len, K = L->grad_accum;
+    al_batch mb[K];
+    long n_targets = 0;
+    for (int k = 0; k < K; k++) {
+        mb[k] = micro_batch(s, k);
+        if (L->train.next(L->train.ctx, &L->st->cursor, L->batch_size, L->seq_len, &mb[k]))
+            return -1;
+        for (int i = 0; i < BT; i++)
+            n_targets += mb[k].targets[i] >= 0;
+    }
+    /* Every micro-batch scales by the step's total count: the mean over all K micro-batches. */
+    for (int i = 0; i < BT; i++)
+        s->dlogp[i] = -1.0f / (float)(n_targets ? n_targets : 1);
+    al_model_zero_grads(L->m);
+    double loss = 0;
+    for (int k = 0; k < K; k++) {
+        if (forward(s, &mb[k]))
+            return -1;
+        const float *lp = al_ctx_logp(s->ctx);
+        for (int i = 0; i < BT; i++)
+            loss -= mb[k].targets[i] >= 0 ? lp[i] : 0.0f;
+        al_backward(s->ctx, L->m, s->dlogp);
+    }
+    loss /= (double)(n_targets ? n_targets : 1);
+    double norm = al_grad_clip(L->m->grads, L->m->n_params, L->grad_clip);
+    *skipped = al_outlier_check(&L->st->outlier, loss, norm, why, why_len);
+    if (!*skipped)
+        al_adamw_step(L->opt, L->m->params, L->m->grads, al_schedule_lr(&L->sched, L->st->step));
+    L->st->tokens += (double)n_targets;
+    *loss_out = loss;
+    *norm_out = norm;
+    return 0;
+}
+
+static int evaluate(loop_state *s)
+{
+    al_train_loop *L = s->L;
+    double sum = 0;
+    long count = 0;
+    al_batch b = micro_batch(s, 0);
+    for (int e = 0; e < L->eval_batches; e++) {
+        int n = L->eval.eval(L->eval.ctx, e, L->batch_size, L->seq_len, &b);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (forward(s, &b))
+            return -1;
+        const float *lp = al_ctx_logp(s->ctx);
+        for (int i = 0; i < L->batch_size * L->seq_len; i++)
+            if (b.targets[i] >= 0)
+                sum -= lp[i], count++;
+    }
+    double vl = count ? sum / (double)count : NAN;
+    if (!L->quiet)
+        fprintf(stderr, "%sstep %ld: eval_loss %.4f\n", isatty(2) ? "\r\033[K" : "", L->st->step, vl);
+    return log_json(s, json_pack("{s:I,s:f}", "step", (json_int_t)L->st->step, "eval_loss", vl));
+}
+
+static char *sample_text(const al_model *m, const al_tokenizer *tok, uint64_t seed, int n)
+{
+    al_ints prompt = {0};
+    int bos = al_tokenizer_bos(tok);
+    if (al_ints_push(&prompt, bos >= 0 ? bos : 0))
+        return NULL;
+    al_gen_opts go = {.max_new_tokens = n, .sampling = al_sampler_defaults()};
+    go.sampling.temperature = 0.8f;
+    go.sampling.top_p = 0.95f;
+    go.sampling.seed = seed;
+    int eos = al_tokenizer_eos(tok);
+    go.stop_ids = &eos;
+    go.n_stop_ids = eos >= 0 ? 1 : 0;
+    al_gen_result r = {0};
+    al_buf text = {0};
+    if (al_generate(m, tok, &prompt, 1, &go, &r, NULL, NULL) == 0)
+        al_tokenizer_decode(tok, r.ids.v, r.ids.n, &text);
+    al_gen_results_free(&r, 1);
+    al_ints_free(&prompt);
+    return text.data;
+}
+
+static int sample(loop_state *s)
+{
+    al_train_loop *L = s->L;
+    char *text = sample_text(L->m, L->tok, L->seed + (uint64_t)L->st->step, 64);
+    if (!text)
+        return 0;
+    if (!L->quiet)
+        fprintf(stderr, "%sstep %ld sample: %s\n", isatty(2) ? "\r\033[K" : "", L->st->step, text);
+    int rc = log_json(s, json_pack("{s:I,s:s}", "step", (json_int_t)L->st->step, "sample", text));
+    free(text);
+    return rc;
+}
+
+static int run_steps(loop_state *s)
+{
+    al_train_loop *L = s->L;
+    al_progress bar;
+    al_progress_begin(&bar, L->label ? L->label : "train", L->steps);
+    bar.enabled = bar.enabled && !L->quiet;
+    double t_last = al_now();
+    int rc = 0;
+    while (rc == 0 && L->st->step < L->steps) {
+        double loss = 0, norm = 0;
+        bool skipped = false;
+        char why[96];
+        double t0 = al_now();
+        if ((rc = train_step(s, &loss, &norm, &skipped, why, sizeof why)))
+            break;
+        long step = ++L->st->step;
+        double dt = al_now() - t0;
+        double tps = (double)L->batch_size * L->seq_len * L->grad_accum / (dt > 0 ? dt : 1e-9);
+        json_t *j = json_pack("{s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:b}", "step", (json_int_t)step, "loss", loss,
+                              "grad_norm", norm, "learning_rate", (double)al_schedule_lr(&L->sched, step - 1),
+                              "epoch", (json_int_t)L->st->cursor.epoch, "tokens", L->st->tokens,
+                              "tokens_per_second", tps, "skipped", skipped);
+        if (skipped)
+            json_object_set_new(j, "skip_reason", json_string(why));
+        if ((rc = log_json(s, j)))
+            break;
+        if (al_now() - t_last > 0.1 || step == L->steps) {
+            char extra[160];
+            snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s%s", loss, tps, skipped ? "  (skipped)" : "");
+            al_progress_update(&bar, step, extra);
+            t_last = al_now();
+        }
+        if (L->eval_every > 0 && (step % L->eval_every == 0 || step == L->steps))
+            rc = evaluate(s);
+        if (rc == 0 && L->sample_every > 0 && step % L->sample_every == 0)
+            rc = sample(s);
+        if (rc == 0 && L->save_every > 0 && (step % L->save_every == 0 || step == L->steps))
+            rc = al_checkpoint_save(L->out_dir, L->m, L->opt, L->st, L->keep);
+    }
+    al_progress_end(&bar);
+    return rc;
+}
+
+int al_train_loop_run(al_train_loop *L)
+{
+    if (L->batch_size <= 0 || L->seq_len <= 0 || L->grad_accum <= 0)
+        return al_fail("train: batch size, sequence length and accumulation must be positive");
+    loop_state s = {.L = L};
+    size_t KBT = (size_t)L->batch_size * L->seq_len * L->grad_accum;
+    int rc = al_model_alloc_grads(L->m);
+    if (rc == 0) {
+        s.ctx = al_train_ctx_new(L->m, L->batch_size, L->seq_len);
+        s.buf = calloc(4 * KBT, sizeof(int));
+        s.dlogp = malloc((size_t)L->batch_size * L->seq_len * sizeof(float));
+        rc = !s.ctx ? -1 : (!s.buf || !s.dlogp) ? al_fail("out of memory") : 0;
+    }
+    if (rc == 0)
+        rc = al_metrics_open(&s.mt, L->out_dir, L->st->step > 0);
+    if (rc == 0)
+        rc = run_steps(&s);
+    al_metrics_close(&s.mt);
+    al_train_ctx_free(s.ctx);
+    free(s.buf);
+    free(s.dlogp);
+    return rc;
+}
