@@ -150,4 +150,25 @@ int al_pretrain(const al_pretrain_opts *o, const char *resume);
 /* Writes the settings of a run (OUT/train_args.json); al_pretrain reads them on resume. */
 int al_pretrain_args_write(const al_pretrain_opts *o, const char *out_dir);
 
+/* ---- supervised examples as batches ----
+ * An example is a token sequence with a loss mask (1 = this token is a training target).
+ * Row layout: inputs e[0..L-1) predict e[1..L); a target whose mask is 0 becomes -1.
+ * Examples longer than T+1 tokens are cut to T+1.  Padded: one example per row.  Packed:
+ * consecutive examples share a row while they fit, each with positions from 0 and
+ * attention blocked at its boundaries, so packing never changes the loss.  The order is a
+ * seeded shuffle, reshuffled each epoch. */
+typedef struct al_example_set {
+    al_ints *ids, *mask; /* n of each */
+    int n;
+    bool packed;
+    uint64_t seed;
+    int *order;    /* permutation of the current epoch */
+    long order_epoch;
+} al_example_set;
+
+int al_example_set_init(al_example_set *s, int n, bool packed, uint64_t seed);
+void al_example_set_free(al_example_set *s);
+/* The batch source over s (next: training order; eval: examples in file order). */
+al_batch_source al_example_source(al_example_set *s);
+
 #endif
