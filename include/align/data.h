@@ -58,7 +58,101 @@ int al_next_batch(const al_token_stream *s, al_batch_cursor *c, int B, int T, in
 int al_eval_batch(const al_token_stream *s, int e, int B, int T, int *tokens, int *targets);
 
 /* ---- SFT datasets (src/data/sft_dataset.c) ---- */
+/* Records in TRL's field names, one JSON object per line (JSONL) or a JSON array (a file
+ * whose first non-space byte is '['); the format is detected from the records and all of
+ * them must agree.  docs/datasets.md lists the formats, the checks and the messages. */
+typedef enum al_sft_format {
+    AL_SFT_TEXT,                  /* {"text": "..."} */
+    AL_SFT_PROMPT_COMPLETION,     /* {"prompt": "...", "completion": "..."} */
+    AL_SFT_MESSAGES,              /* {"messages": [{"role": ..., "content": ...}, ...]} */
+    AL_SFT_CONV_PROMPT_COMPLETION /* {"prompt": [messages], "completion": [messages]} */
+} al_sft_format;
+
+typedef enum al_role { AL_ROLE_SYSTEM, AL_ROLE_USER, AL_ROLE_ASSISTANT } al_role;
+
+typedef struct al_message {
+    al_role role;
+    char *content; /* malloc'd, NUL-terminated, valid UTF-8 */
+} al_message;
+
+typedef struct al_sft_example {
+    al_sft_format format;
+    char *text;                  /* AL_SFT_TEXT (else NULL) */
+    char *prompt, *completion;   /* AL_SFT_PROMPT_COMPLETION (else NULL); prompt may be "" */
+    al_message *messages;        /* the conversational formats (else NULL) */
+    int n_messages;
+    int n_prompt_messages;       /* for conversational prompt-completion: the first
+                                  * n_prompt_messages are the prompt (else 0) */
+    long line;                   /* 1-based line of the file where the record starts */
+} al_sft_example;
+
+#define AL_SFT_MAX_SKIPPED_LINES 100
+
+typedef struct al_sft_dataset {
+    al_sft_format format;
+    al_sft_example *ex;
+    int n;
+    int n_skipped;              /* bad records skipped (skip_bad_lines) */
+    long *skipped_lines;        /* their lines, the first AL_SFT_MAX_SKIPPED_LINES of them */
+    int n_skipped_lines_stored;
+} al_sft_dataset;
+
+typedef struct al_sft_load_opts {
+    bool skip_bad_lines; /* skip (count and list) bad records instead of failing; prints nothing */
+    int max_examples;    /* 0 = all */
+} al_sft_load_opts;
+
+/* Loads PATH (o may be NULL for the defaults).  A bad record fails with
+ * "PATH:LINE:COLUMN: what was expected" (columns count bytes, from 1). */
+int al_sft_load(al_sft_dataset *d, const char *path, const al_sft_load_opts *o);
+void al_sft_free(al_sft_dataset *d);
+/* Deterministic split: a shuffle of the indices seeded by seed picks
+ * round(held_out_fraction * n) examples (at least 1 when the fraction is > 0, at most
+ * n - 1) for held_out; both keep the file order and are deep copies (no skip lists). */
+int al_sft_split(const al_sft_dataset *d, double held_out_fraction, uint64_t seed, al_sft_dataset *train,
+                 al_sft_dataset *held_out);
+const char *al_sft_format_name(al_sft_format f); /* "language modelling (\"text\")", ... */
+const char *al_sft_role_name(al_role r);         /* "system", "user", "assistant" */
 
 /* ---- chat templates and loss masks (src/data/chat.c) ---- */
+/* See docs/chat_templates.md for the built-in templates, the template file format and
+ * how masks are computed. */
+
+
+typedef struct al_chat_template al_chat_template; /* opaque */
+
+/* "chatml" (also NULL or "") or "llama2". */
+int al_chat_template_builtin(al_chat_template **out, const char *name);
+/* A template file ("key = value" lines; errors read "FILE:LINE: ..."). */
+int al_chat_template_load(al_chat_template **out, const char *path);
+void al_chat_template_free(al_chat_template *t);
+const char *al_chat_template_name(const al_chat_template *t);
+
+/* Renders n messages, appending to text.  add_generation_prompt appends the assistant
+ * header so that a model continues as the assistant.  span_start/span_end (each NULL or
+ * an array of n) receive per message the [start, end) byte offsets in text->data of its
+ * content plus its end marker: what an assistant-only loss trains on. */
+int al_chat_render(const al_chat_template *t, const al_message *m, int n, bool add_generation_prompt,
+                   al_buf *text, int *span_start, int *span_end);
+
+typedef enum { AL_MASK_ALL, AL_MASK_ASSISTANT, AL_MASK_COMPLETION } al_mask_mode;
+
+/* Renders and tokenizes a conversation; ids and mask (same length, mask 1 = counts in the
+ * loss) are appended to.  AL_MASK_ALL: every token; AL_MASK_ASSISTANT: tokens overlapping
+ * an assistant span (content + end marker, not the header); AL_MASK_COMPLETION: tokens
+ * overlapping the spans of the trailing run of assistant messages (the completion of a
+ * conversational prompt-completion pair).  Template markers become single ids when the
+ * tokenizer has them, else text.  BOS first when the template asks for it and the
+ * tokenizer has one; EOS after the last assistant turn (mask 1) for AL_MASK_ASSISTANT and
+ * AL_MASK_COMPLETION when the template asks for it. */
+int al_chat_tokenize(const al_chat_template *t, const al_tokenizer *tok, const al_message *m, int n,
+                     al_mask_mode mode, al_ints *ids, al_ints *mask);
+/* Plain prompt-completion: ids = BOS (if any) + prompt tokens + completion tokens (+ EOS),
+ * mask 1 on the completion tokens (and EOS) only.  The completion is tokenized as a
+ * continuation (no SentencePiece dummy-prefix space). */
+int al_chat_tokenize_pc(const al_tokenizer *tok, const char *prompt, const char *completion, bool add_eos,
+                        al_ints *ids, al_ints *mask);
+/* The template's marker strings that should become special tokens (owned by t). */
+int al_chat_template_specials(const al_chat_template *t, const char ***out, int *n);
 
 #endif

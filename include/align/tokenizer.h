@@ -80,4 +80,14 @@ int al_bpe_train(al_tokenizer **out, const char *const *texts, const size_t *len
  * added_tokens for the specials) atomically.  Byte-level kinds only. */
 int al_tokenizer_save_json(const al_tokenizer *t, const char *path);
 
+/* ---- added special tokens and continuation encoding (src/tokenizer/special.c) ---- */
+
+/* Adds piece as a special token with the next id (the vocabulary grows by one), split out
+ * of text by encode() as a single id for every kind; never produced by merges.  An
+ * existing piece keeps its id (returned) and becomes split out.  id_out may be NULL. */
+int al_tokenizer_add_special(al_tokenizer *t, const char *piece, int *id_out);
+/* al_tokenizer_encode without BOS/EOS, where first == false means the text continues
+ * earlier text: SentencePiece kinds then add no dummy-prefix space. */
+int al_tokenizer_encode_cont(const al_tokenizer *t, const char *text, size_t len, bool first, al_ints *out);
+
 #endif

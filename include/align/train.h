@@ -171,4 +171,27 @@ void al_example_set_free(al_example_set *s);
 /* The batch source over s (next: training order; eval: examples in file order). */
 al_batch_source al_example_source(al_example_set *s);
 
+/* ---- supervised fine-tuning ---- */
+typedef struct al_sft_opts {
+    const char *data, *val_data, *model, *tokenizer, *out_dir;
+    const char *chat_template; /* "chatml" (default), "llama2", or a template file */
+    int mask;                  /* al_mask_mode, or -1: by format (assistant / completion / all) */
+    bool packing, skip_bad_lines;
+    double held_out;           /* share of examples held out when val_data is NULL (0.1) */
+    int max_examples;
+    int batch_size, seq_len, grad_accum;
+    long steps;                /* 0: epochs */
+    int epochs;
+    al_schedule sched;
+    float min_lr_ratio;
+    al_adamw_opts adamw;
+    float grad_clip, skip_outliers;
+    int eval_every, eval_batches, save_every, keep;
+    uint64_t seed;
+    bool quiet;
+} al_sft_opts;
+
+void al_sft_defaults(al_sft_opts *o);
+int al_sft_train(const al_sft_opts *o);
+
 #endif

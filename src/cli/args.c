@@ -1,5 +1,7 @@
 #include "args.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,4 +73,97 @@ int cli_unknown(cli_args *a, const char *arg)
 {
     fprintf(stderr, "%s: unknown option '%s' (see %s --help)\n", a->cmd, arg, a->cmd);
     return 2;
+}
+
+static char *flag_name(const char *key)
+{
+    size_t n = strlen(key);
+    char *f = malloc(n + 3);
+    if (!f)
+        return NULL;
+    f[0] = f[1] = '-';
+    for (size_t i = 0; i <= n; i++)
+        f[i + 2] = key[i] == '_' ? '-' : key[i];
+    return f;
+}
+
+int cli_expand_config(const char *cmd, int *argc, char ***argv, cli_config_args *keep)
+{
+    memset(keep, 0, sizeof *keep);
+    const char *path = NULL;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp((*argv)[i], "--config") && i + 1 < *argc)
+            path = (*argv)[i + 1];
+        else if (!strncmp((*argv)[i], "--config=", 9))
+            path = (*argv)[i] + 9;
+    }
+    if (!path)
+        return 0;
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    if (!j || !json_is_object(j)) {
+        fprintf(stderr, "%s: %s:%d:%d: %s\n", cmd, path, err.line, err.column, j ? "expected a JSON object" : err.text);
+        json_decref(j);
+        return 2;
+    }
+    size_t cap = 2 * json_object_size(j) + (size_t)*argc + 1;
+    keep->argv = calloc(cap, sizeof(char *));
+    keep->owned = calloc(cap, sizeof(char *));
+    if (!keep->argv || !keep->owned) {
+        json_decref(j);
+        cli_config_free(keep);
+        fprintf(stderr, "%s: out of memory\n", cmd);
+        return 2;
+    }
+    int n = 0;
+    keep->argv[n++] = (*argv)[0];
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v)
+    {
+        char num[64], *val = NULL;
+        if (json_is_false(v) || json_is_null(v))
+            continue;
+        if (json_is_string(v))
+            val = strdup(json_string_value(v));
+        else if (json_is_integer(v))
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v)), val = strdup(num);
+        else if (json_is_real(v))
+            snprintf(num, sizeof num, "%.17g", json_real_value(v)), val = strdup(num);
+        else if (!json_is_true(v)) {
+            fprintf(stderr, "%s: %s: \"%s\": expected a string, number or boolean\n", cmd, path, key);
+            json_decref(j);
+            cli_config_free(keep);
+            return 2;
+        }
+        char *flag = flag_name(key);
+        keep->owned[keep->n_owned++] = flag;
+        keep->argv[n++] = flag;
+        if (val) {
+            keep->owned[keep->n_owned++] = val;
+            keep->argv[n++] = val;
+        }
+    }
+    json_decref(j);
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp((*argv)[i], "--config")) {
+            i++;
+            continue;
+        }
+        if (!strncmp((*argv)[i], "--config=", 9))
+            continue;
+        keep->argv[n++] = (*argv)[i];
+    }
+    *argc = n;
+    *argv = keep->argv;
+    return 0;
+}
+
+void cli_config_free(cli_config_args *keep)
+{
+    for (int i = 0; i < keep->n_owned; i++)
+        free(keep->owned[i]);
+    free(keep->owned);
+    free(keep->argv);
+    memset(keep, 0, sizeof *keep);
 }

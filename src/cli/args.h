@@ -23,4 +23,16 @@ int cli_int(cli_args *a, long min, long max);
 float cli_float(cli_args *a, double min, double max);
 int cli_unknown(cli_args *a, const char *arg); /* prints the error, returns 2 */
 
+/* "--config FILE" (a JSON object) becomes flags: {"batch_size": 8, "packing": true} ->
+ * "--batch-size 8 --packing", placed before the command line's own flags so those win.
+ * Replaces argc and argv with a new array (free with cli_config_free); returns 0, or 2 with
+ * a located message on stderr. */
+typedef struct cli_config_args {
+    char **argv;
+    char **owned;
+    int n_owned;
+} cli_config_args;
+int cli_expand_config(const char *cmd, int *argc, char ***argv, cli_config_args *keep);
+void cli_config_free(cli_config_args *keep);
+
 #endif

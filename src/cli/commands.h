@@ -7,5 +7,7 @@ int cmd_info(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
+int cmd_sft(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@ static const command commands[] = {
     {"info", cmd_info, "print a model's configuration, parameter count and memory plan"},
     {"convert", cmd_convert, "convert a checkpoint (llama2.c .bin, safetensors) to HF safetensors"},
     {"pretrain", cmd_pretrain, "train a model on next-token prediction (from scratch or --init)"},
+    {"sft", cmd_sft, "supervised fine-tuning on prompt/response data (TRL formats, chat templates)"},
+    {"chat", cmd_chat, "talk with a model in the terminal through a chat template"},
     {"tokenizer", cmd_tokenizer, "encode, decode, inspect and train tokenizers"},
 };
 

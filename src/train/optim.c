@@ -88,7 +88,7 @@ int al_adamw_init_block(al_adamw *opt, size_t n, const uint8_t *decay, const al_
     memset(opt, 0, sizeof *opt);
     opt->o = *o;
     opt->n = n;
-    opt->m = al_alloc((2 * n ? 2 * n : 1) * sizeof(float));
+    opt->m = al_alloc((n ? 2 * n : 1) * sizeof(float));
     opt->decay = al_alloc(n ? n : 1);
     if (!opt->m || !opt->decay) {
         al_adamw_free(opt);

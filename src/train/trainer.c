@@ -143,6 +143,9 @@ static int run_steps(loop_state *s)
     bar.enabled = bar.enabled && !L->quiet;
     double t_last = al_now();
     int rc = 0;
+    /* A fresh run reports where it starts from. */
+    if (L->eval_every > 0 && L->st->step == 0)
+        rc = evaluate(s);
     while (rc == 0 && L->st->step < L->steps) {
         double loss = 0, norm = 0;
         bool skipped = false;

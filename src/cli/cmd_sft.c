@@ -1,0 +1,156 @@
+/* align sft: supervised fine-tuning on TRL-format data. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/train.h"
+#include "args.h"
+#include "commands.h"
+
+static const char *usage_text =
+    "usage: align sft --data FILE -m MODEL -z TOKENIZER --out DIR [options]\n"
+    "\n"
+    "Fine-tunes MODEL on prompt/response data. FILE is JSONL (or a JSON array) in TRL's\n"
+    "formats, detected automatically: {\"text\"}, {\"prompt\", \"completion\"},\n"
+    "{\"messages\": [{\"role\", \"content\"}...]}, or conversational prompt/completion.\n"
+    "Conversations are rendered with a chat template; by default only assistant turns\n"
+    "(conversations) or completions (prompt/completion) count in the loss.\n"
+    "Writes DIR/metrics.jsonl, DIR/checkpoints/step_N and DIR/final (HF safetensors).\n"
+    "\n"
+    "data:\n"
+    "  --data FILE            training data (required)\n"
+    "  --val-data FILE        held-out data (default: --held-out of --data)\n"
+    "  --held-out F           share of examples held out (default 0.1)\n"
+    "  --skip-bad-lines       skip malformed records (reported with their line numbers)\n"
+    "  --max-examples N       read at most N records\n"
+    "  --chat-template T      chatml (default), llama2, or a template file (docs/chat_templates.md)\n"
+    "  --mask M               assistant | completion | all (default: by the data's format)\n"
+    "  --packing              several examples per row, attention blocked between them\n"
+    "model:\n"
+    "  -m, --model PATH       the model to fine-tune (required)\n"
+    "  -z, --tokenizer PATH   its tokenizer (required)\n"
+    "  --out DIR              output directory (required)\n"
+    "training:\n"
+    "  --batch-size B (8)  --seq-len T (256)  --grad-accum K (1)\n"
+    "  --epochs N (1)      --steps N (overrides --epochs)\n"
+    "  --lr X (2e-5)  --min-lr-ratio R (0.1)  --warmup N (0)  --schedule constant|linear|cosine|wsd\n"
+    "  --weight-decay X (0)  --grad-clip X (1.0)  --skip-outliers Z (0 = off)  --seed S (42)\n"
+    "  --eval-every N (50)  --eval-batches N (20)  --save-every N (100)  --keep N (2)\n"
+    "  --config FILE          JSON object of these options (\"batch_size\": 8, \"packing\": true);\n"
+    "                         flags override it\n"
+    "  --quiet                no progress output\n"
+    "\n"
+    "example:\n"
+    "  align sft --data support.jsonl -m runs/base/final -z tok512.bin --out runs/sft \\\n"
+    "      --packing --epochs 3 --lr 1e-3\n";
+
+static int parse_mask(const char *v)
+{
+    if (!strcmp(v, "assistant"))
+        return AL_MASK_ASSISTANT;
+    if (!strcmp(v, "completion"))
+        return AL_MASK_COMPLETION;
+    if (!strcmp(v, "all"))
+        return AL_MASK_ALL;
+    return -2;
+}
+
+int cmd_sft(int argc, char **argv)
+{
+    cli_config_args keep;
+    int rc = cli_expand_config("align sft", &argc, &argv, &keep);
+    if (rc)
+        return rc;
+    al_sft_opts o;
+    al_sft_defaults(&o);
+    cli_args a;
+    cli_args_init(&a, "align sft", argc, argv);
+    const char *arg;
+    rc = 2;
+    while ((arg = cli_next(&a)) && !a.error) {
+        if (cli_flag(&a, arg, "-h", "--help")) {
+            fputs(usage_text, stdout);
+            rc = 0;
+            goto out;
+        } else if (cli_opt(&a, arg, NULL, "--data")) {
+            o.data = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--val-data")) {
+            o.val_data = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--held-out")) {
+            o.held_out = cli_float(&a, 0, 0.9);
+        } else if (cli_flag(&a, arg, NULL, "--skip-bad-lines")) {
+            o.skip_bad_lines = true;
+        } else if (cli_opt(&a, arg, NULL, "--max-examples")) {
+            o.max_examples = cli_int(&a, 0, 1 << 30);
+        } else if (cli_opt(&a, arg, NULL, "--chat-template")) {
+            o.chat_template = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--mask")) {
+            o.mask = parse_mask(a.value);
+            if (o.mask == -2) {
+                fprintf(stderr, "align sft: --mask takes assistant, completion or all, got '%s'\n", a.value);
+                goto out;
+            }
+        } else if (cli_flag(&a, arg, NULL, "--packing")) {
+            o.packing = true;
+        } else if (cli_opt(&a, arg, "-m", "--model")) {
+            o.model = a.value;
+        } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
+            o.tokenizer = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--out")) {
+            o.out_dir = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--batch-size")) {
+            o.batch_size = cli_int(&a, 1, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--seq-len")) {
+            o.seq_len = cli_int(&a, 2, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--grad-accum")) {
+            o.grad_accum = cli_int(&a, 1, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--epochs")) {
+            o.epochs = cli_int(&a, 1, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--steps")) {
+            o.steps = cli_int(&a, 1, 1 << 30);
+        } else if (cli_opt(&a, arg, NULL, "--lr")) {
+            o.sched.peak_lr = cli_float(&a, 0, 10);
+        } else if (cli_opt(&a, arg, NULL, "--min-lr-ratio")) {
+            o.min_lr_ratio = cli_float(&a, 0, 1);
+        } else if (cli_opt(&a, arg, NULL, "--warmup")) {
+            o.sched.warmup = cli_int(&a, 0, 1 << 30);
+        } else if (cli_opt(&a, arg, NULL, "--schedule")) {
+            if (al_schedule_parse(a.value, &o.sched.kind)) {
+                fprintf(stderr, "align sft: %s\n", al_errmsg());
+                goto out;
+            }
+        } else if (cli_opt(&a, arg, NULL, "--weight-decay")) {
+            o.adamw.weight_decay = cli_float(&a, 0, 10);
+        } else if (cli_opt(&a, arg, NULL, "--grad-clip")) {
+            o.grad_clip = cli_float(&a, 0, 1e9);
+        } else if (cli_opt(&a, arg, NULL, "--skip-outliers")) {
+            o.skip_outliers = cli_float(&a, 0, 1e9);
+        } else if (cli_opt(&a, arg, NULL, "--seed")) {
+            o.seed = (uint64_t)cli_int(&a, 0, 0x7fffffff);
+        } else if (cli_opt(&a, arg, NULL, "--eval-every")) {
+            o.eval_every = cli_int(&a, 0, 1 << 30);
+        } else if (cli_opt(&a, arg, NULL, "--eval-batches")) {
+            o.eval_batches = cli_int(&a, 1, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--save-every")) {
+            o.save_every = cli_int(&a, 0, 1 << 30);
+        } else if (cli_opt(&a, arg, NULL, "--keep")) {
+            o.keep = cli_int(&a, 1, 1 << 20);
+        } else if (cli_flag(&a, arg, "-q", "--quiet")) {
+            o.quiet = true;
+        } else {
+            rc = cli_unknown(&a, arg);
+            goto out;
+        }
+    }
+    if (a.error)
+        goto out;
+    if (!o.data || !o.model || !o.tokenizer || !o.out_dir) {
+        fprintf(stderr, "align sft: --data, -m MODEL, -z TOKENIZER and --out are required (see --help)\n");
+        goto out;
+    }
+    rc = al_sft_train(&o) ? 1 : 0;
+    if (rc)
+        fprintf(stderr, "align sft: %s\n", al_errmsg());
+out:
+    cli_config_free(&keep);
+    return rc;
+}

@@ -1,0 +1,158 @@
+/* Supervised fine-tuning: TRL-format datasets, chat templates, loss masks, padded or
+ * packed batches, through the shared training loop. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/train.h"
+
+void al_sft_defaults(al_sft_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->chat_template = "chatml";
+    o->mask = -1;
+    o->held_out = 0.1;
+    o->batch_size = 8;
+    o->seq_len = 256;
+    o->grad_accum = 1;
+    o->epochs = 1;
+    o->sched = (al_schedule){.kind = AL_SCHED_COSINE, .peak_lr = 2e-5f, .warmup = 0, .wsd_decay = 0.2f};
+    o->min_lr_ratio = 0.1f;
+    o->adamw = al_adamw_defaults();
+    o->adamw.weight_decay = 0.0f; /* TRL's SFTTrainer default */
+    o->grad_clip = 1.0f;
+    o->eval_every = 50;
+    o->eval_batches = 20;
+    o->save_every = 100;
+    o->keep = 2;
+    o->seed = 42;
+}
+
+/* One dataset record as ids + mask, by its format. */
+static int tokenize_example(const al_sft_example *e, const al_chat_template *t, const al_tokenizer *tok, int mask,
+                            al_ints *ids, al_ints *m)
+{
+    int rc;
+    switch (e->format) {
+    case AL_SFT_TEXT:
+        rc = al_tokenizer_encode(tok, e->text, strlen(e->text), al_tokenizer_bos(tok) >= 0,
+                                 al_tokenizer_eos(tok) >= 0, ids);
+        for (int i = 0; rc == 0 && i < ids->n; i++)
+            rc = al_ints_push(m, 1);
+        return rc;
+    case AL_SFT_PROMPT_COMPLETION:
+        rc = al_chat_tokenize_pc(tok, e->prompt, e->completion, true, ids, m);
+        if (rc == 0 && mask == AL_MASK_ALL)
+            for (int i = 0; i < m->n; i++)
+                m->v[i] = 1;
+        return rc;
+    case AL_SFT_MESSAGES:
+    case AL_SFT_CONV_PROMPT_COMPLETION:
+        return al_chat_tokenize(t, tok, e->messages, e->n_messages, mask == AL_MASK_ALL ? AL_MASK_ALL : AL_MASK_ASSISTANT,
+                                ids, m);
+    }
+    return al_fail("unknown example format");
+}
+
+static int build_set(al_example_set *set, const al_sft_dataset *d, const al_chat_template *t, const al_tokenizer *tok,
+                     const al_sft_opts *o, long *n_tokens, long *n_trained)
+{
+    if (al_example_set_init(set, d->n, o->packing, o->seed))
+        return -1;
+    *n_tokens = *n_trained = 0;
+    for (int i = 0; i < d->n; i++) {
+        if (tokenize_example(&d->ex[i], t, tok, o->mask, &set->ids[i], &set->mask[i]))
+            return al_fail_prefix("%s:%ld", o->data, d->ex[i].line);
+        *n_tokens += set->ids[i].n;
+        for (int j = 1; j < set->mask[i].n && j <= o->seq_len; j++)
+            *n_trained += set->mask[i].v[j];
+    }
+    return 0;
+}
+
+int al_sft_train(const al_sft_opts *o)
+{
+    if (!o->data || !o->model || !o->tokenizer || !o->out_dir)
+        return al_fail("sft: --data, --model, --tokenizer and --out are required");
+    al_tokenizer *tok = NULL;
+    al_chat_template *tmpl = NULL;
+    al_sft_dataset all = {0}, train = {0}, val = {0};
+    al_example_set tset = {0}, vset = {0};
+    al_model m = {0};
+    al_adamw opt = {0};
+    al_train_state st = {.rng = o->seed};
+    al_outlier_init(&st.outlier, o->skip_outliers);
+    al_sft_load_opts lo = {.skip_bad_lines = o->skip_bad_lines, .max_examples = o->max_examples};
+    int rc = -1;
+    if (al_tokenizer_load(&tok, o->tokenizer) || al_mkdir_p(o->out_dir))
+        goto done;
+    bool builtin = !strcmp(o->chat_template, "chatml") || !strcmp(o->chat_template, "llama2");
+    if ((builtin ? al_chat_template_builtin(&tmpl, o->chat_template) : al_chat_template_load(&tmpl, o->chat_template)))
+        goto done;
+    if (al_sft_load(&all, o->data, &lo))
+        goto done;
+    if (all.n_skipped && !o->quiet) {
+        fprintf(stderr, "sft: skipped %d bad record%s in %s (lines", all.n_skipped, all.n_skipped == 1 ? "" : "s",
+                o->data);
+        for (int i = 0; i < all.n_skipped_lines_stored; i++)
+            fprintf(stderr, " %ld", all.skipped_lines[i]);
+        fprintf(stderr, "%s)\n", all.n_skipped > all.n_skipped_lines_stored ? " ..." : "");
+    }
+    if (o->val_data ? al_sft_load(&val, o->val_data, &lo) : al_sft_split(&all, o->held_out, o->seed, &train, &val))
+        goto done;
+    const al_sft_dataset *tr = o->val_data ? &all : &train;
+    if (al_model_load(&m, o->model) || al_model_to_half_rope(&m))
+        goto done;
+    if (m.cfg.vocab_size < al_tokenizer_vocab_size(tok)) {
+        al_fail("model vocabulary (%d) is smaller than the tokenizer's (%d)", m.cfg.vocab_size,
+                al_tokenizer_vocab_size(tok));
+        goto done;
+    }
+    long nt, ntr, vt, vtr;
+    if (build_set(&tset, tr, tmpl, tok, o, &nt, &ntr) || build_set(&vset, &val, tmpl, tok, o, &vt, &vtr))
+        goto done;
+    if (tset.n == 0) {
+        al_fail("%s: no training examples", o->data);
+        goto done;
+    }
+    al_schedule sched = o->sched;
+    long steps = o->steps;
+    if (steps <= 0) {
+        /* an epoch's micro-batches: rows needed, padded or packed */
+        double rows = o->packing ? ceil((double)nt / o->seq_len) : tset.n;
+        steps = (long)ceil(rows * (o->epochs > 0 ? o->epochs : 1) / ((double)o->batch_size * o->grad_accum));
+        if (steps <= 0)
+            steps = 1;
+    }
+    sched.total = steps;
+    sched.min_lr = sched.peak_lr * o->min_lr_ratio;
+    if (!o->quiet)
+        fprintf(stderr,
+                "sft: %d train / %d held-out examples (%s), %ld tokens, %ld trained; template %s; %s; %ld steps\n",
+                tset.n, vset.n, al_sft_format_name(all.format), nt, ntr, al_chat_template_name(tmpl),
+                o->packing ? "packed" : "padded", steps);
+    if (al_adamw_init(&opt, &m, &o->adamw))
+        goto done;
+    al_train_loop L = {.out_dir = o->out_dir, .label = "sft", .batch_size = o->batch_size, .seq_len = o->seq_len,
+                       .grad_accum = o->grad_accum, .steps = steps, .sched = sched, .grad_clip = o->grad_clip,
+                       .eval_every = vset.n ? o->eval_every : 0, .eval_batches = o->eval_batches,
+                       .save_every = o->save_every, .keep = o->keep, .seed = o->seed, .quiet = o->quiet, .m = &m,
+                       .tok = tok, .opt = &opt, .st = &st, .train = al_example_source(&tset),
+                       .eval = al_example_source(&vset)};
+    if (al_train_loop_run(&L))
+        goto done;
+    char *final = al_path_join(o->out_dir, "final");
+    rc = final ? al_model_save_safetensors(&m, final) : al_fail("out of memory");
+    free(final);
+done:
+    al_adamw_free(&opt);
+    al_model_free(&m);
+    al_example_set_free(&tset);
+    al_example_set_free(&vset);
+    al_sft_free(&all);
+    al_sft_free(&train);
+    al_sft_free(&val);
+    al_chat_template_free(tmpl);
+    al_tokenizer_free(tok);
+    return rc;
+}

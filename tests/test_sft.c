@@ -1,0 +1,165 @@
+/* align sft end to end: fine-tuning stories260K on a small instruction set lowers its
+ * held-out loss, the run is deterministic, bad data is refused with a located message or
+ * skipped and reported, and a --config file sets the same options as flags. */
+#include <sys/wait.h>
+
+#include "test.h"
+
+static const char *dir;
+
+static void write_data(const char *path, int n, bool broken)
+{
+    static const char *colors[] = {"red", "blue", "green", "yellow", "pink", "brown"};
+    static const char *things[] = {"ball", "cat", "dog", "car", "hat", "box", "tree", "bird"};
+    FILE *f = fopen(path, "w");
+    uint64_t rng = 7;
+    for (int i = 0; i < n; i++) {
+        const char *c = colors[al_xorshift_u32(&rng) % 6], *t = things[al_xorshift_u32(&rng) % 8];
+        if (broken && i == 3)
+            fputs("{\"prompt\": \"Q: oops\", \"completion\": 5}\n", f);
+        else if (broken && i == 7)
+            fputs("{\"prompt\": \"Q: missing a brace\"\n", f);
+        else if (i % 2)
+            fprintf(f, "{\"prompt\": \"Q: What color is the %s? A:\", \"completion\": \" The %s is %s.\"}\n", t, t, c);
+        else
+            fprintf(f, "{\"prompt\": \"Q: What did Lily find? A:\", \"completion\": \" Lily found a %s %s.\"}\n", c, t);
+    }
+    fclose(f);
+}
+
+static int run(const char *args, const char *log)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s sft %s >/dev/null 2>%s", ALIGN_BINARY, args, log);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void eval_losses(const char *out, double *first, double *last)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", out);
+    al_buf b = {0};
+    al_read_file(path, &b);
+    *first = *last = NAN;
+    for (char *p = b.data; p && (p = strstr(p, "\"eval_loss\":")); p++) {
+        double v = atof(p + 12);
+        if (isnan(*first))
+            *first = v;
+        *last = v;
+    }
+    al_buf_free(&b);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    al_buf x = {0}, y = {0};
+    bool same = al_read_file(a, &x) == 0 && al_read_file(b, &y) == 0 && x.len == y.len &&
+                memcmp(x.data, y.data, x.len) == 0;
+    al_buf_free(&x), al_buf_free(&y);
+    return same;
+}
+
+static void test_finetune(void)
+{
+    char data[1200], args[6000], log[1300], out_a[1200], out_b[1200], out_c[1200];
+    snprintf(data, sizeof data, "%s/data.jsonl", dir);
+    write_data(data, 240, false);
+    const char *common = "-m %s -z %s --data %s --packing --epochs 2 --lr 2e-3 --batch-size 8 --seq-len 128 "
+                         "--eval-every 10 --seed 3 --quiet";
+    char base[4096];
+    snprintf(base, sizeof base, common, shared_path("models/stories260K/stories260K.bin"),
+             shared_path("models/stories260K/tok512.bin"), data);
+    snprintf(out_a, sizeof out_a, "%s/a", dir);
+    snprintf(out_b, sizeof out_b, "%s/b", dir);
+    snprintf(log, sizeof log, "%s/a.log", dir);
+    snprintf(args, sizeof args, "%s --out %s", base, out_a);
+    CHECK(run(args, log) == 0);
+    snprintf(args, sizeof args, "%s --out %s", base, out_b);
+    CHECK(run(args, log) == 0);
+    double first, last;
+    eval_losses(out_a, &first, &last);
+    CHECKF(last < 0.5 * first, "held-out loss %.3f -> %.3f did not fall by half", first, last);
+    char fa[1300], fb[1300];
+    snprintf(fa, sizeof fa, "%s/final/model.safetensors", out_a);
+    snprintf(fb, sizeof fb, "%s/final/model.safetensors", out_b);
+    CHECKF(same_file(fa, fb), "two runs with the same seed differ");
+
+    /* the same options from a --config file give the same model */
+    char cfg[1300];
+    snprintf(cfg, sizeof cfg, "%s/sft.json", dir);
+    FILE *f = fopen(cfg, "w");
+    fprintf(f, "{\"data\": \"%s\", \"packing\": true, \"epochs\": 2, \"lr\": 0.002, \"batch_size\": 8, "
+               "\"seq_len\": 128, \"eval_every\": 10, \"seed\": 3, \"quiet\": true}\n", data);
+    fclose(f);
+    snprintf(out_c, sizeof out_c, "%s/c", dir);
+    snprintf(args, sizeof args, "--config %s -m %s -z %s --out %s", cfg, shared_path("models/stories260K/stories260K.bin"),
+             shared_path("models/stories260K/tok512.bin"), out_c);
+    CHECK(run(args, log) == 0);
+    snprintf(fb, sizeof fb, "%s/final/model.safetensors", out_c);
+    CHECKF(same_file(fa, fb), "--config run differs from the flags run");
+}
+
+static void test_bad_data(void)
+{
+    char data[1200], args[6000], log[1300];
+    snprintf(data, sizeof data, "%s/bad.jsonl", dir);
+    snprintf(log, sizeof log, "%s/bad.log", dir);
+    write_data(data, 40, true);
+    const char *fmt = "-m %s -z %s --data %s --out %s/bad --steps 2 --quiet%s";
+    snprintf(args, sizeof args, fmt, shared_path("models/stories260K/stories260K.bin"),
+             shared_path("models/stories260K/tok512.bin"), data, dir, "");
+    CHECK(run(args, log) == 1);
+    al_buf b = {0};
+    al_read_file(log, &b);
+    char want[1300];
+    snprintf(want, sizeof want, "%s:4:", data); /* the record on line 4 has a number for completion */
+    CHECKF(b.data && strstr(b.data, want), "no located error: %s", b.data ? b.data : "");
+    al_buf_free(&b);
+    snprintf(args, sizeof args, fmt, shared_path("models/stories260K/stories260K.bin"),
+             shared_path("models/stories260K/tok512.bin"), data, dir, " --skip-bad-lines");
+    /* --quiet hides the report; run without it to see the skipped lines */
+    char *q = strstr(args, " --quiet");
+    memmove(q, q + 8, strlen(q + 8) + 1);
+    CHECK(run(args, log) == 0);
+    al_read_file(log, &b);
+    CHECKF(b.data && strstr(b.data, "skipped 2 bad records") && strstr(b.data, "lines 4 8"), "%s",
+           b.data ? b.data : "");
+    al_buf_free(&b);
+    CHECK(run("--data x -m y", log) == 2);
+}
+
+/* align chat through a pipe: a reply per message, /reset clears, /exit ends cleanly;
+ * greedy decoding gives the same replies for the same conversation. */
+static void test_chat(void)
+{
+    char cmd[6000], out[1300];
+    snprintf(out, sizeof out, "%s/chat.out", dir);
+    snprintf(cmd, sizeof cmd,
+             "printf 'What color is the dog?\\n/reset\\nWhat color is the dog?\\n/exit\\nnever read\\n' | "
+             "%s chat -m %s/a/final -z %s -t 0 -n 12 >%s 2>&1",
+             ALIGN_BINARY, dir, shared_path("models/stories260K/tok512.bin"), out);
+    int st = system(cmd);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    al_buf b = {0};
+    al_read_file(out, &b);
+    char *cleared = b.data ? strstr(b.data, "(conversation cleared)\n") : NULL;
+    CHECKF(cleared != NULL, "no /reset acknowledgement: %s", b.data ? b.data : "");
+    if (cleared) {
+        size_t first = (size_t)(cleared - b.data);
+        const char *second = cleared + strlen("(conversation cleared)\n");
+        CHECKF(first > 1 && strlen(second) == first && strncmp(b.data, second, first) == 0,
+               "replies before and after /reset differ:\n%s", b.data);
+    }
+    al_buf_free(&b);
+    CHECK(system(ALIGN_BINARY " chat 2>/dev/null") != 0); /* -m is required */
+}
+
+int main(void)
+{
+    dir = test_tmpdir("sft");
+    test_finetune();
+    test_bad_data();
+    test_chat();
+    return test_report();
+}
