@@ -70,6 +70,7 @@ typedef struct al_model {
     al_params w;
     float *grads;  /* NULL until al_model_alloc_grads */
     al_params g;
+    struct al_lora *lora; /* attached LoRA adapters or NULL (src/model/lora.c) */
 } al_model;
 
 /* ---- configuration and layout ---- */
@@ -118,6 +119,8 @@ typedef struct al_train_ctx al_train_ctx;
 al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T);
 void al_train_ctx_free(al_train_ctx *ctx);
 size_t al_train_ctx_bytes(const al_config *c, int B, int T); /* the activation plan */
+/* The same plan for this model, including its attached LoRA adapters' activations. */
+size_t al_train_ctx_model_bytes(const al_model *m, int B, int T);
 int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const int *pos,
                const int *seg_start);
 const float *al_ctx_logp(const al_train_ctx *ctx);   /* [B*T] */
@@ -192,6 +195,76 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
                 al_gen_result *results, al_gen_callback cb, void *user);
 void al_gen_results_free(al_gen_result *r, int n);
 
-/* ---- LoRA adapters (src/model/lora.c) ---- */
+/* ---- LoRA adapters (src/model/lora.c) ----
+ * Low-rank adapters on the linear projections of every layer: a targeted projection
+ * computes y = W x + (alpha/rank) B A dropout(x), with A [rank][in] and B [out][rank].
+ * The adapters' parameters live in one block (lora->params) and their gradients in
+ * another of the same layout (lora->grads), per layer and target in the order
+ * q, k, v, o, gate, up, down, A before B.  While adapters are attached the base model is
+ * frozen: al_backward computes no base gradients (m->grads may even be NULL) and
+ * accumulates only into lora->grads.  With the adapters disabled, al_forward computes
+ * exactly the base model (bit for bit): the frozen base then serves as the DPO reference
+ * model without a second copy in memory.  A training context plans its LoRA activations
+ * when it is created, so attach adapters before al_train_ctx_new.  The KV-cache decoder
+ * (al_decoder, al_generate) ignores adapters: merge them first (al_lora_merge).
+ * Adapters must be detached (al_lora_detach or al_lora_merge) before al_model_free. */
+enum {
+    AL_LORA_Q = 1u << 0,    /* self_attn.q_proj (wq) */
+    AL_LORA_K = 1u << 1,    /* self_attn.k_proj (wk) */
+    AL_LORA_V = 1u << 2,    /* self_attn.v_proj (wv) */
+    AL_LORA_O = 1u << 3,    /* self_attn.o_proj (wo) */
+    AL_LORA_GATE = 1u << 4, /* mlp.gate_proj (w1) */
+    AL_LORA_UP = 1u << 5,   /* mlp.up_proj (w3) */
+    AL_LORA_DOWN = 1u << 6, /* mlp.down_proj (w2) */
+    AL_LORA_ALL = 0x7fu,
+};
+#define AL_LORA_N_TARGETS 7
+
+typedef struct al_lora_config {
+    int rank;         /* r >= 1 */
+    float alpha;      /* scale = alpha / rank */
+    float dropout;    /* on the adapter input, in [0, 1); 0 = none */
+    unsigned targets; /* AL_LORA_* bitmask */
+    uint64_t seed;    /* initialization of A and the dropout masks */
+} al_lora_config;
+
+/* One adapted projection; A == NULL when the target is not adapted. */
+typedef struct al_lora_adapter {
+    float *A, *B;   /* [rank][in], [out][rank] in lora->params */
+    float *gA, *gB; /* the same places in lora->grads */
+    int in, out;
+} al_lora_adapter;
+
+typedef struct al_lora {
+    al_lora_config c;
+    float scale;          /* alpha / rank */
+    int n_layers;
+    size_t n_params;
+    float *params, *grads;  /* one block each, n_params floats */
+    al_lora_adapter *ad;    /* [n_layers][AL_LORA_N_TARGETS], target index = bit position */
+    bool enabled;           /* false: al_forward computes the base model */
+    bool train;             /* false: no dropout (evaluation); true after attach */
+    uint64_t dropout_step;  /* advanced by every al_forward that applies dropout */
+} al_lora;
+
+/* Names of the targets in PEFT/HF ("q_proj", ...), by bit position. */
+const char *al_lora_target_name(int t);
+/* Parses "q,k,v,o,gate,up,down" (also "q_proj,..." and "all") into a bitmask. */
+int al_lora_parse_targets(const char *list, unsigned *out);
+/* Allocates adapters and their gradients (zeroed): A ~ U(-1/sqrt(in), 1/sqrt(in)) (PEFT's
+ * kaiming_uniform(a=sqrt(5))) from c->seed, B = 0, so the model is unchanged; enabled. */
+int al_lora_attach(al_model *m, const al_lora_config *c);
+void al_lora_set_enabled(al_model *m, bool on);
+void al_lora_detach(al_model *m); /* frees the adapters; no-op without */
+void al_lora_zero_grads(al_model *m);
+/* Writes DIR/adapter_model.safetensors (F32, PEFT names
+ * base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight, ...) and
+ * DIR/adapter_config.json atomically.  q/k lora_B rows of an interleaved-rope model are
+ * permuted to HF's half-split order, as al_model_save_safetensors does for wq/wk. */
+int al_lora_save(const al_model *m, const char *dir);
+/* Attaches the adapters in DIR (PEFT layout; F32, F16 or BF16) to m, which must have none. */
+int al_lora_load(al_model *m, const char *dir);
+/* W += (alpha/rank) B A for every adapted projection, then detaches the adapters. */
+int al_lora_merge(al_model *m);
 
 #endif

@@ -9,5 +9,6 @@ int cmd_convert(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_lora(int argc, char **argv);
 
 #endif

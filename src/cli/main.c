@@ -18,6 +18,7 @@ static const command commands[] = {
     {"sft", cmd_sft, "supervised fine-tuning on prompt/response data (TRL formats, chat templates)"},
     {"chat", cmd_chat, "talk with a model in the terminal through a chat template"},
     {"tokenizer", cmd_tokenizer, "encode, decode, inspect and train tokenizers"},
+    {"lora", cmd_lora, "merge LoRA adapters into their base model (align lora merge)"},
 };
 
 static void usage(FILE *out)

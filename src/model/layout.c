@@ -155,6 +155,7 @@ void al_model_zero_grads(al_model *m)
 
 void al_model_free(al_model *m)
 {
+    al_lora_detach(m);
     al_free(m->params);
     al_free(m->grads);
     memset(m, 0, sizeof *m);

@@ -1,6 +1,7 @@
 /* Training forward and backward over a batch of B rows of T tokens.
  * Every activation the backward pass needs is kept, per layer, in one block whose size
  * al_train_ctx_bytes() computes from the config before anything is allocated. */
+#include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ typedef struct layer_acts {
     float *h1;     /* [N][hidden] gate pre-activation */
     float *h3;     /* [N][hidden] up */
     float *hh;     /* [N][hidden] silu(h1) * h3 */
+    float *lora_u[AL_LORA_N_TARGETS]; /* [N][rank] A dropout(x) per adapted projection */
 } layer_acts;
 
 struct al_train_ctx {
@@ -39,10 +41,31 @@ struct al_train_ctx {
     /* inputs of the last forward, needed by backward */
     int *tokens, *targets, *pos, *seg_start;
     bool has_seg;
+    /* LoRA: the adapters this context was planned for (has_plan), their scratch, and
+     * the state of the last forward */
+    bool has_plan;
+    al_lora_config plan;
+    float *lora_xd, *lora_du, *dw_junk; /* [N][max in] (dropout only), [N][rank], [max(D)] */
+    bool lora_active;                   /* adapters applied in the last forward */
+    bool frozen;                        /* adapters attached: no base gradients */
+    float drop_p;                       /* dropout applied in the last forward (0: none) */
+    uint64_t mask_seed;                 /* its masks' seed */
 };
 
+/* The input and output widths of target t (AL_LORA_* bit position). */
+static void lora_dims(const al_config *c, int t, int *in, int *out)
+{
+    const int D = c->dim, Hd = c->hidden_dim, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    static const int ins[AL_LORA_N_TARGETS] = {0, 0, 0, 1, 0, 0, 2}; /* 0: D, 1: qd, 2: Hd */
+    static const int outs[AL_LORA_N_TARGETS] = {1, 3, 3, 0, 2, 2, 0}; /* 3: kvd */
+    const int w[4] = {D, qd, Hd, kvd};
+    *in = w[ins[t]];
+    *out = w[outs[t]];
+}
+
 /* One walker computes both the size and the pointers, so they cannot disagree. */
-static size_t carve(struct al_train_ctx *ctx, const al_config *c, int B, int T, int threads, float *base)
+static size_t carve(struct al_train_ctx *ctx, const al_config *c, const al_lora_config *lc, int B, int T,
+                    int threads, float *base)
 {
     const size_t N = (size_t)B * T, D = (size_t)c->dim, Hd = (size_t)c->hidden_dim;
     const size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
@@ -73,6 +96,9 @@ static size_t carve(struct al_train_ctx *ctx, const al_config *c, int B, int T, 
         LT(h1, N * Hd);
         LT(h3, N * Hd);
         LT(hh, N * Hd);
+        for (int t = 0; lc && t < AL_LORA_N_TARGETS; t++)
+            if (lc->targets & (1u << t))
+                LT(lora_u[t], N * (size_t)lc->rank);
 #undef LT
     }
 #define CT(field, count) TAKE(*(base ? &ctx->field : &dummy), count)
@@ -94,13 +120,34 @@ static size_t carve(struct al_train_ctx *ctx, const al_config *c, int B, int T, 
     CT(d_h3, N * Hd);
     CT(d_hh, N * Hd);
     CT(att_scratch, op_attention_scratch_floats(T, c->head_dim, threads));
+    if (lc) {
+        size_t max_in = 0;
+        for (int t = 0; t < AL_LORA_N_TARGETS; t++) {
+            int in, out;
+            lora_dims(c, t, &in, &out);
+            if ((lc->targets & (1u << t)) && (size_t)in > max_in)
+                max_in = (size_t)in;
+        }
+        if (lc->dropout > 0)
+            CT(lora_xd, N * max_in);
+        CT(lora_du, N * (size_t)lc->rank);
+        CT(dw_junk, D);
+    }
 #undef CT
 #undef TAKE
     (void)dummy;
     return off * sizeof(float) + 4 * N * sizeof(int);
 }
 
-size_t al_train_ctx_bytes(const al_config *c, int B, int T) { return carve(NULL, c, B, T, omp_get_max_threads(), NULL); }
+size_t al_train_ctx_bytes(const al_config *c, int B, int T)
+{
+    return carve(NULL, c, NULL, B, T, omp_get_max_threads(), NULL);
+}
+
+size_t al_train_ctx_model_bytes(const al_model *m, int B, int T)
+{
+    return carve(NULL, &m->cfg, m->lora ? &m->lora->c : NULL, B, T, omp_get_max_threads(), NULL);
+}
 
 al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
 {
@@ -120,14 +167,19 @@ al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
     }
     ctx->layers = calloc((size_t)c->n_layers, sizeof *ctx->layers);
     int threads = omp_get_max_threads();
-    size_t bytes = carve(NULL, c, B, T, threads, NULL);
+    const al_lora_config *lc = m->lora ? &m->lora->c : NULL;
+    if (lc) {
+        ctx->has_plan = true;
+        ctx->plan = *lc;
+    }
+    size_t bytes = carve(NULL, c, lc, B, T, threads, NULL);
     ctx->block = ctx->layers ? al_alloc(bytes) : NULL;
     if (!ctx->block) {
         free(ctx->layers);
         free(ctx);
         return NULL;
     }
-    size_t float_bytes = carve(ctx, c, B, T, threads, ctx->block);
+    size_t float_bytes = carve(ctx, c, lc, B, T, threads, ctx->block);
     ctx->threads = threads;
     int *ints = (int *)((char *)ctx->block + float_bytes - 4 * (size_t)B * T * sizeof(int));
     ctx->tokens = ints;
@@ -153,6 +205,83 @@ void al_train_ctx_free(al_train_ctx *ctx)
 
 const float *al_ctx_logp(const al_train_ctx *ctx) { return ctx->logp; }
 const float *al_ctx_logits(const al_train_ctx *ctx) { return ctx->logits; }
+
+/* ---- LoRA: y += scale B (A dropout(x)) and its backward ---- */
+
+static inline uint64_t mix64(uint64_t x) /* splitmix64's finalizer */
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* out (=, or += with acc) x * mask / (1 - p): inverted dropout.  The mask of row n
+ * depends only on (seed, n), so it is the same for any thread count and can be
+ * regenerated in the backward pass instead of stored. */
+static void dropout_rows(float *out, const float *x, int N, int cols, float p, uint64_t seed, bool acc)
+{
+    const float keep_scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static) if ((size_t)N * cols > 65536)
+    for (int n = 0; n < N; n++) {
+        uint64_t st = mix64(seed ^ mix64((uint64_t)n)) | 1;
+        const float *xr = x + (size_t)n * cols;
+        float *o = out + (size_t)n * cols;
+        for (int i = 0; i < cols; i++) {
+            float v = al_xorshift_f32(&st) < p ? 0.0f : xr[i] * keep_scale;
+            o[i] = acc ? o[i] + v : v;
+        }
+    }
+}
+
+static uint64_t mask_seed(const struct al_train_ctx *ctx, int l, int t)
+{
+    return mix64(ctx->mask_seed ^ (uint64_t)(l * AL_LORA_N_TARGETS + t + 1) * 0xD1B54A32D192ED03ull);
+}
+
+/* y[N][out] += scale * (dropout(x) A^T) B^T; keeps u = dropout(x) A^T for backward. */
+static void lora_forward(struct al_train_ctx *ctx, const al_lora *lo, int l, int t, float *y, const float *x)
+{
+    const al_lora_adapter *ad = &lo->ad[(size_t)l * AL_LORA_N_TARGETS + t];
+    if (!ad->A)
+        return;
+    const int N = ctx->N, r = lo->c.rank;
+    const float *xin = x;
+    if (ctx->drop_p > 0) {
+        dropout_rows(ctx->lora_xd, x, N, ad->in, ctx->drop_p, mask_seed(ctx, l, t), false);
+        xin = ctx->lora_xd;
+    }
+    float *u = ctx->layers[l].lora_u[t];
+    op_matmul_forward(u, xin, ad->A, NULL, N, ad->in, r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, ad->out, r, lo->scale, u, r, ad->B, r, 1.0f, y, ad->out);
+}
+
+/* dx += dropout'(scale dy B A); gB += scale dy^T u; gA += (scale dy B)^T dropout(x). */
+static void lora_backward(struct al_train_ctx *ctx, al_lora *lo, int l, int t, float *dx, const float *dy,
+                          const float *x)
+{
+    const al_lora_adapter *ad = &lo->ad[(size_t)l * AL_LORA_N_TARGETS + t];
+    if (!ad->A)
+        return;
+    const int N = ctx->N, r = lo->c.rank, in = ad->in, out = ad->out;
+    const float *u = ctx->layers[l].lora_u[t];
+    float *du = ctx->lora_du;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, out, lo->scale, dy, out, ad->B, r, 0.0f, du, r);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, r, N, lo->scale, dy, out, u, r, 1.0f, ad->gB, r);
+    const float *xin = x;
+    if (ctx->drop_p > 0) {
+        dropout_rows(ctx->lora_xd, x, N, in, ctx->drop_p, mask_seed(ctx, l, t), false);
+        xin = ctx->lora_xd;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, in, N, 1.0f, du, r, xin, in, 1.0f, ad->gA, in);
+    if (ctx->drop_p > 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, r, 1.0f, du, r, ad->A, in, 0.0f, ctx->lora_xd,
+                    in);
+        dropout_rows(dx, ctx->lora_xd, N, in, ctx->drop_p, mask_seed(ctx, l, t), true);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, r, 1.0f, du, r, ad->A, in, 1.0f, dx, in);
+    }
+}
 
 int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const int *pos, const int *seg_start)
 {
@@ -184,6 +313,22 @@ int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const i
     ctx->has_seg = seg_start != NULL;
     const int *seg = ctx->has_seg ? ctx->seg_start : NULL;
 
+    /* LoRA: which adapters apply, with which dropout masks */
+    al_lora *lo = m->lora;
+    if (lo && !(ctx->has_plan && lo->n_layers == L && lo->c.rank == ctx->plan.rank &&
+                (lo->c.targets & ~ctx->plan.targets) == 0 && (lo->c.dropout <= 0 || ctx->plan.dropout > 0)))
+        return al_fail("forward: the model's LoRA adapters do not match the training context's plan (attach them "
+                       "before al_train_ctx_new)");
+    ctx->frozen = lo != NULL;
+    ctx->lora_active = lo && lo->enabled;
+    ctx->drop_p = 0;
+    if (ctx->lora_active && lo->train && lo->c.dropout > 0) {
+        ctx->drop_p = lo->c.dropout;
+        ctx->mask_seed = mix64(lo->c.seed ^ mix64(lo->dropout_step++));
+    }
+    if (!ctx->lora_active)
+        lo = NULL;
+
     op_embedding_forward(ctx->layers[0].x_in, ctx->tokens, w->tok_emb, N, D);
     for (int l = 0; l < L; l++) {
         layer_acts *a = &ctx->layers[l];
@@ -194,18 +339,31 @@ int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const i
                           kvd);
         op_matmul_forward(a->v, a->ln1, w->wv + (size_t)l * kvd * D, w->bv ? w->bv + (size_t)l * kvd : NULL, N, D,
                           kvd);
+        if (lo) {
+            lora_forward(ctx, lo, l, 0, a->q, a->ln1);
+            lora_forward(ctx, lo, l, 1, a->k, a->ln1);
+            lora_forward(ctx, lo, l, 2, a->v, a->ln1);
+        }
         op_rope_forward(a->q, ctx->pos, N, c->n_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
         op_rope_forward(a->k, ctx->pos, N, c->n_kv_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
         op_attention_forward(a->atty, a->att, a->q, a->k, a->v, seg, ctx->B, T, c->n_heads, c->n_kv_heads, hd,
                              ctx->att_scratch, ctx->threads);
         op_matmul_forward(a->x_mid, a->atty, w->wo + (size_t)l * D * qd, NULL, N, qd, D);
+        if (lo)
+            lora_forward(ctx, lo, l, 3, a->x_mid, a->atty);
         for (size_t i = 0; i < (size_t)N * D; i++)
             a->x_mid[i] += a->x_in[i];
         op_rmsnorm_forward(a->ln2, a->rstd2, a->x_mid, w->rms_ffn + (size_t)l * D, N, D, c->norm_eps);
         op_matmul_forward(a->h1, a->ln2, w->w1 + (size_t)l * Hd * D, NULL, N, D, Hd);
         op_matmul_forward(a->h3, a->ln2, w->w3 + (size_t)l * Hd * D, NULL, N, D, Hd);
+        if (lo) {
+            lora_forward(ctx, lo, l, 4, a->h1, a->ln2);
+            lora_forward(ctx, lo, l, 5, a->h3, a->ln2);
+        }
         op_swiglu_forward(a->hh, a->h1, a->h3, (size_t)N * Hd);
         op_matmul_forward(x_out, a->hh, w->w2 + (size_t)l * D * Hd, NULL, N, Hd, D);
+        if (lo)
+            lora_forward(ctx, lo, l, 6, x_out, a->hh);
         for (size_t i = 0; i < (size_t)N * D; i++)
             x_out[i] += a->x_mid[i];
     }
@@ -228,8 +386,18 @@ float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets)
     return n ? (float)(s / n) : 0.0f;
 }
 
+/* A cleared sink for the norm-weight gradients a frozen base does not keep
+ * (op_rmsnorm_backward always writes one). */
+static float *rms_junk(struct al_train_ctx *ctx, int D)
+{
+    memset(ctx->dw_junk, 0, (size_t)D * sizeof(float));
+    return ctx->dw_junk;
+}
+
 /* Walks the layers in reverse; d_resid carries dloss/d(residual stream). The logits
- * buffer is reused for their gradient, so al_ctx_logits() is invalid afterwards. */
+ * buffer is reused for their gradient, so al_ctx_logits() is invalid afterwards.
+ * With LoRA adapters attached (at the last forward) the base is frozen: only dx flows
+ * through its weights, and only the adapters' gradients accumulate (into lora->grads). */
 void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp)
 {
     const al_config *c = &m->cfg;
@@ -238,40 +406,63 @@ void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp)
     const int N = ctx->N, T = ctx->T, D = c->dim, Hd = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
     const int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     const int *seg = ctx->has_seg ? ctx->seg_start : NULL;
+    const bool frozen = ctx->frozen;
+    al_lora *lo = ctx->lora_active ? m->lora : NULL;
+    /* gradient destinations: NULL (not computed) for a frozen base */
+#define GW(field, off) (frozen ? NULL : g->field + (off))
+#define GB(field, off) (frozen || !g->field ? NULL : g->field + (off))
+#define GN(field, off) (frozen ? rms_junk(ctx, D) : g->field + (off))
 
     float *dlogits = ctx->logits;
     op_logprob_backward(dlogits, ctx->logits, ctx->lse, ctx->targets, dlogp, N, V);
-    op_matmul_backward(ctx->d_ln, g->wcls, NULL, dlogits, ctx->lnf, w->wcls, N, D, V, 0);
+    op_matmul_backward(ctx->d_ln, GW(wcls, 0), NULL, dlogits, ctx->lnf, w->wcls, N, D, V, 0);
     memset(ctx->d_resid, 0, (size_t)N * D * sizeof(float));
-    op_rmsnorm_backward(ctx->d_resid, g->rms_final, ctx->d_ln, ctx->x_final, w->rms_final, ctx->rstdf, N, D);
+    op_rmsnorm_backward(ctx->d_resid, GN(rms_final, 0), ctx->d_ln, ctx->x_final, w->rms_final, ctx->rstdf, N, D);
 
     for (int l = L - 1; l >= 0; l--) {
         layer_acts *a = &ctx->layers[l];
         /* MLP: x_out = x_mid + W2 (silu(W1 ln2) * W3 ln2) */
-        op_matmul_backward(ctx->d_hh, g->w2 + (size_t)l * D * Hd, NULL, ctx->d_resid, a->hh,
+        op_matmul_backward(ctx->d_hh, GW(w2, (size_t)l * D * Hd), NULL, ctx->d_resid, a->hh,
                            w->w2 + (size_t)l * D * Hd, N, Hd, D, 0);
+        if (lo)
+            lora_backward(ctx, lo, l, 6, ctx->d_hh, ctx->d_resid, a->hh);
         op_swiglu_backward(ctx->d_h1, ctx->d_h3, ctx->d_hh, a->h1, a->h3, (size_t)N * Hd);
-        op_matmul_backward(ctx->d_ln, g->w1 + (size_t)l * Hd * D, NULL, ctx->d_h1, a->ln2, w->w1 + (size_t)l * Hd * D,
+        op_matmul_backward(ctx->d_ln, GW(w1, (size_t)l * Hd * D), NULL, ctx->d_h1, a->ln2, w->w1 + (size_t)l * Hd * D,
                            N, D, Hd, 0);
-        op_matmul_backward(ctx->d_ln, g->w3 + (size_t)l * Hd * D, NULL, ctx->d_h3, a->ln2, w->w3 + (size_t)l * Hd * D,
+        op_matmul_backward(ctx->d_ln, GW(w3, (size_t)l * Hd * D), NULL, ctx->d_h3, a->ln2, w->w3 + (size_t)l * Hd * D,
                            N, D, Hd, 1);
-        op_rmsnorm_backward(ctx->d_resid, g->rms_ffn + (size_t)l * D, ctx->d_ln, a->x_mid, w->rms_ffn + (size_t)l * D,
+        if (lo) {
+            lora_backward(ctx, lo, l, 4, ctx->d_ln, ctx->d_h1, a->ln2);
+            lora_backward(ctx, lo, l, 5, ctx->d_ln, ctx->d_h3, a->ln2);
+        }
+        op_rmsnorm_backward(ctx->d_resid, GN(rms_ffn, (size_t)l * D), ctx->d_ln, a->x_mid, w->rms_ffn + (size_t)l * D,
                             a->rstd2, N, D);
         /* attention: x_mid = x_in + Wo attn(rope(Wq ln1), rope(Wk ln1), Wv ln1) */
-        op_matmul_backward(ctx->d_atty, g->wo + (size_t)l * D * qd, NULL, ctx->d_resid, a->atty,
+        op_matmul_backward(ctx->d_atty, GW(wo, (size_t)l * D * qd), NULL, ctx->d_resid, a->atty,
                            w->wo + (size_t)l * D * qd, N, qd, D, 0);
+        if (lo)
+            lora_backward(ctx, lo, l, 3, ctx->d_atty, ctx->d_resid, a->atty);
         op_attention_backward(ctx->d_q, ctx->d_k, ctx->d_v, ctx->d_atty, a->att, a->q, a->k, a->v, seg, ctx->B, T,
                               c->n_heads, c->n_kv_heads, hd, ctx->att_scratch, ctx->threads);
         op_rope_backward(ctx->d_q, ctx->pos, N, c->n_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
         op_rope_backward(ctx->d_k, ctx->pos, N, c->n_kv_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
-        op_matmul_backward(ctx->d_ln, g->wq + (size_t)l * qd * D, g->bq ? g->bq + (size_t)l * qd : NULL, ctx->d_q,
-                           a->ln1, w->wq + (size_t)l * qd * D, N, D, qd, 0);
-        op_matmul_backward(ctx->d_ln, g->wk + (size_t)l * kvd * D, g->bk ? g->bk + (size_t)l * kvd : NULL, ctx->d_k,
-                           a->ln1, w->wk + (size_t)l * kvd * D, N, D, kvd, 1);
-        op_matmul_backward(ctx->d_ln, g->wv + (size_t)l * kvd * D, g->bv ? g->bv + (size_t)l * kvd : NULL, ctx->d_v,
-                           a->ln1, w->wv + (size_t)l * kvd * D, N, D, kvd, 1);
-        op_rmsnorm_backward(ctx->d_resid, g->rms_att + (size_t)l * D, ctx->d_ln, a->x_in, w->rms_att + (size_t)l * D,
+        op_matmul_backward(ctx->d_ln, GW(wq, (size_t)l * qd * D), GB(bq, (size_t)l * qd), ctx->d_q, a->ln1,
+                           w->wq + (size_t)l * qd * D, N, D, qd, 0);
+        op_matmul_backward(ctx->d_ln, GW(wk, (size_t)l * kvd * D), GB(bk, (size_t)l * kvd), ctx->d_k, a->ln1,
+                           w->wk + (size_t)l * kvd * D, N, D, kvd, 1);
+        op_matmul_backward(ctx->d_ln, GW(wv, (size_t)l * kvd * D), GB(bv, (size_t)l * kvd), ctx->d_v, a->ln1,
+                           w->wv + (size_t)l * kvd * D, N, D, kvd, 1);
+        if (lo) {
+            lora_backward(ctx, lo, l, 0, ctx->d_ln, ctx->d_q, a->ln1);
+            lora_backward(ctx, lo, l, 1, ctx->d_ln, ctx->d_k, a->ln1);
+            lora_backward(ctx, lo, l, 2, ctx->d_ln, ctx->d_v, a->ln1);
+        }
+        op_rmsnorm_backward(ctx->d_resid, GN(rms_att, (size_t)l * D), ctx->d_ln, a->x_in, w->rms_att + (size_t)l * D,
                             a->rstd1, N, D);
     }
-    op_embedding_backward(g->tok_emb, ctx->d_resid, ctx->tokens, N, D);
+    if (!frozen)
+        op_embedding_backward(g->tok_emb, ctx->d_resid, ctx->tokens, N, D);
+#undef GW
+#undef GB
+#undef GN
 }
