@@ -100,6 +100,40 @@ static void test_finetune(void)
     CHECKF(same_file(fa, fb), "--config run differs from the flags run");
 }
 
+/* LoRA: only adapters train, the held-out loss still falls, DIR/final holds PEFT files,
+ * and align lora merge turns them into a model that scores the same held-out loss. */
+static void test_lora(void)
+{
+    char args[6000], log[1300], out[1200], data[1200], merged[1300];
+    snprintf(data, sizeof data, "%s/data.jsonl", dir);
+    snprintf(out, sizeof out, "%s/lora", dir);
+    snprintf(log, sizeof log, "%s/lora.log", dir);
+    snprintf(args, sizeof args,
+             "-m %s -z %s --data %s --packing --epochs 2 --lr 1e-2 --batch-size 8 --seq-len 128 --eval-every 10 "
+             "--seed 3 --quiet --lora --lora-r 4 --lora-targets q,v,up,down --out %s",
+             shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"), data,
+             out);
+    CHECK(run(args, log) == 0);
+    double first, last;
+    eval_losses(out, &first, &last);
+    CHECKF(last < 0.5 * first, "LoRA held-out loss %.3f -> %.3f did not fall by half", first, last);
+    char path[1400];
+    snprintf(path, sizeof path, "%s/final/adapter_model.safetensors", out);
+    CHECK(al_file_exists(path));
+    snprintf(path, sizeof path, "%s/final/adapter_config.json", out);
+    al_buf b = {0};
+    al_read_file(path, &b);
+    CHECK(b.data && strstr(b.data, "\"r\": 4") && strstr(b.data, "q_proj") && !strstr(b.data, "k_proj"));
+    al_buf_free(&b);
+    snprintf(merged, sizeof merged, "%s/merged", dir);
+    char cmd[6000];
+    snprintf(cmd, sizeof cmd, "%s lora merge -m %s -a %s/final -o %s >/dev/null 2>>%s", ALIGN_BINARY,
+             shared_path("models/stories260K/stories260K.bin"), out, merged, log);
+    CHECK(system(cmd) == 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", merged);
+    CHECK(al_file_exists(path));
+}
+
 static void test_bad_data(void)
 {
     char data[1200], args[6000], log[1300];
@@ -159,6 +193,7 @@ int main(void)
 {
     dir = test_tmpdir("sft");
     test_finetune();
+    test_lora();
     test_bad_data();
     test_chat();
     return test_report();

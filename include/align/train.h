@@ -114,7 +114,8 @@ typedef struct al_train_loop {
     int eval_every, eval_batches, sample_every, save_every, keep;
     uint64_t seed;
     bool quiet;
-    al_model *m;       /* trained in full; gradients allocated by the loop */
+    al_model *m;       /* trained in full (gradients allocated by the loop), or only its
+                        * attached LoRA adapters, with opt sized for their block */
     const al_tokenizer *tok;
     al_adamw *opt;
     al_train_state *st;
@@ -189,6 +190,9 @@ typedef struct al_sft_opts {
     int eval_every, eval_batches, save_every, keep;
     uint64_t seed;
     bool quiet;
+    /* LoRA: only adapters train; DIR/final then holds them in PEFT's format */
+    bool lora;
+    al_lora_config lora_cfg;
 } al_sft_opts;
 
 void al_sft_defaults(al_sft_opts *o);

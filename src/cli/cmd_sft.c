@@ -35,6 +35,10 @@ static const char *usage_text =
     "  --lr X (2e-5)  --min-lr-ratio R (0.1)  --warmup N (0)  --schedule constant|linear|cosine|wsd\n"
     "  --weight-decay X (0)  --grad-clip X (1.0)  --skip-outliers Z (0 = off)  --seed S (42)\n"
     "  --eval-every N (50)  --eval-batches N (20)  --save-every N (100)  --keep N (2)\n"
+    "LoRA (only adapters train; DIR/final holds them in PEFT's format; align lora merge):\n"
+    "  --lora                 train LoRA adapters instead of the whole model\n"
+    "  --lora-r R (8)  --lora-alpha A (16)  --lora-dropout P (0.05)\n"
+    "  --lora-targets LIST    of q,k,v,o,gate,up,down or all (default all)\n"
     "  --config FILE          JSON object of these options (\"batch_size\": 8, \"packing\": true);\n"
     "                         flags override it\n"
     "  --quiet                no progress output\n"
@@ -136,6 +140,19 @@ int cmd_sft(int argc, char **argv)
             o.keep = cli_int(&a, 1, 1 << 20);
         } else if (cli_flag(&a, arg, "-q", "--quiet")) {
             o.quiet = true;
+        } else if (cli_flag(&a, arg, NULL, "--lora")) {
+            o.lora = true;
+        } else if (cli_opt(&a, arg, NULL, "--lora-r")) {
+            o.lora_cfg.rank = cli_int(&a, 1, 4096);
+        } else if (cli_opt(&a, arg, NULL, "--lora-alpha")) {
+            o.lora_cfg.alpha = cli_float(&a, 0, 1e6);
+        } else if (cli_opt(&a, arg, NULL, "--lora-dropout")) {
+            o.lora_cfg.dropout = cli_float(&a, 0, 0.99);
+        } else if (cli_opt(&a, arg, NULL, "--lora-targets")) {
+            if (al_lora_parse_targets(a.value, &o.lora_cfg.targets)) {
+                fprintf(stderr, "align sft: --lora-targets: %s\n", al_errmsg());
+                goto out;
+            }
         } else {
             rc = cli_unknown(&a, arg);
             goto out;

@@ -26,6 +26,7 @@ void al_sft_defaults(al_sft_opts *o)
     o->save_every = 100;
     o->keep = 2;
     o->seed = 42;
+    o->lora_cfg = (al_lora_config){.rank = 8, .alpha = 16.0f, .dropout = 0.05f, .targets = AL_LORA_ALL, .seed = 42};
 }
 
 /* One dataset record as ids + mask, by its format. */
@@ -131,8 +132,17 @@ int al_sft_train(const al_sft_opts *o)
                 "sft: %d train / %d held-out examples (%s), %ld tokens, %ld trained; template %s; %s; %ld steps\n",
                 tset.n, vset.n, al_sft_format_name(all.format), nt, ntr, al_chat_template_name(tmpl),
                 o->packing ? "packed" : "padded", steps);
-    if (al_adamw_init(&opt, &m, &o->adamw))
+    if (o->lora) {
+        al_lora_config lc = o->lora_cfg;
+        lc.seed = o->seed;
+        if (al_lora_attach(&m, &lc) || al_adamw_init_block(&opt, m.lora->n_params, NULL, &o->adamw))
+            goto done;
+        if (!o->quiet)
+            fprintf(stderr, "sft: LoRA rank %d, alpha %g, dropout %g: %zu trainable of %zu parameters\n", lc.rank,
+                    (double)lc.alpha, (double)lc.dropout, m.lora->n_params, m.n_params);
+    } else if (al_adamw_init(&opt, &m, &o->adamw)) {
         goto done;
+    }
     al_train_loop L = {.out_dir = o->out_dir, .label = "sft", .batch_size = o->batch_size, .seq_len = o->seq_len,
                        .grad_accum = o->grad_accum, .steps = steps, .sched = sched, .grad_clip = o->grad_clip,
                        .eval_every = vset.n ? o->eval_every : 0, .eval_batches = o->eval_batches,
@@ -142,7 +152,7 @@ int al_sft_train(const al_sft_opts *o)
     if (al_train_loop_run(&L))
         goto done;
     char *final = al_path_join(o->out_dir, "final");
-    rc = final ? al_model_save_safetensors(&m, final) : al_fail("out of memory");
+    rc = !final ? al_fail("out of memory") : o->lora ? al_lora_save(&m, final) : al_model_save_safetensors(&m, final);
     free(final);
 done:
     al_adamw_free(&opt);

@@ -54,7 +54,14 @@ static int train_step(loop_state *s, double *loss_out, double *norm_out, bool *s
     /* Every micro-batch scales by the step's total count: the mean over all K micro-batches. */
     for (int i = 0; i < BT; i++)
         s->dlogp[i] = -1.0f / (float)(n_targets ? n_targets : 1);
-    al_model_zero_grads(L->m);
+    /* With adapters attached only they train; the base stays frozen. */
+    al_lora *lora = L->m->lora;
+    float *params = lora ? lora->params : L->m->params, *grads = lora ? lora->grads : L->m->grads;
+    size_t n_params = lora ? lora->n_params : L->m->n_params;
+    if (lora)
+        al_lora_zero_grads(L->m);
+    else
+        al_model_zero_grads(L->m);
     double loss = 0;
     for (int k = 0; k < K; k++) {
         if (forward(s, &mb[k]))
@@ -65,10 +72,10 @@ static int train_step(loop_state *s, double *loss_out, double *norm_out, bool *s
         al_backward(s->ctx, L->m, s->dlogp);
     }
     loss /= (double)(n_targets ? n_targets : 1);
-    double norm = al_grad_clip(L->m->grads, L->m->n_params, L->grad_clip);
+    double norm = al_grad_clip(grads, n_params, L->grad_clip);
     *skipped = al_outlier_check(&L->st->outlier, loss, norm, why, why_len);
     if (!*skipped)
-        al_adamw_step(L->opt, L->m->params, L->m->grads, al_schedule_lr(&L->sched, L->st->step));
+        al_adamw_step(L->opt, params, grads, al_schedule_lr(&L->sched, L->st->step));
     L->st->tokens += (double)n_targets;
     *loss_out = loss;
     *norm_out = norm;
@@ -81,6 +88,8 @@ static int evaluate(loop_state *s)
     double sum = 0;
     long count = 0;
     al_batch b = micro_batch(s, 0);
+    if (L->m->lora)
+        L->m->lora->train = false; /* no dropout while measuring */
     for (int e = 0; e < L->eval_batches; e++) {
         int n = L->eval.eval(L->eval.ctx, e, L->batch_size, L->seq_len, &b);
         if (n < 0)
@@ -94,6 +103,8 @@ static int evaluate(loop_state *s)
             if (b.targets[i] >= 0)
                 sum -= lp[i], count++;
     }
+    if (L->m->lora)
+        L->m->lora->train = true;
     double vl = count ? sum / (double)count : NAN;
     if (!L->quiet)
         fprintf(stderr, "%sstep %ld: eval_loss %.4f\n", isatty(2) ? "\r\033[K" : "", L->st->step, vl);
@@ -174,7 +185,8 @@ static int run_steps(loop_state *s)
             rc = evaluate(s);
         if (rc == 0 && L->sample_every > 0 && step % L->sample_every == 0)
             rc = sample(s);
-        if (rc == 0 && L->save_every > 0 && (step % L->save_every == 0 || step == L->steps))
+        /* Checkpoints hold the full model and its optimizer; adapter runs save at the end. */
+        if (rc == 0 && !L->m->lora && L->save_every > 0 && (step % L->save_every == 0 || step == L->steps))
             rc = al_checkpoint_save(L->out_dir, L->m, L->opt, L->st, L->keep);
     }
     al_progress_end(&bar);
@@ -187,7 +199,9 @@ int al_train_loop_run(al_train_loop *L)
         return al_fail("train: batch size, sequence length and accumulation must be positive");
     loop_state s = {.L = L};
     size_t KBT = (size_t)L->batch_size * L->seq_len * L->grad_accum;
-    int rc = al_model_alloc_grads(L->m);
+    int rc = L->m->lora ? 0 : al_model_alloc_grads(L->m);
+    if (L->m->lora)
+        L->m->lora->train = true;
     if (rc == 0) {
         s.ctx = al_train_ctx_new(L->m, L->batch_size, L->seq_len);
         s.buf = calloc(4 * KBT, sizeof(int));
