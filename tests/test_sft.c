@@ -3,6 +3,7 @@
  * skipped and reported, and a --config file sets the same options as flags. */
 #include <sys/wait.h>
 
+#include "align/tokenizer.h"
 #include "test.h"
 
 static const char *dir;
@@ -134,6 +135,54 @@ static void test_lora(void)
     CHECK(al_file_exists(path));
 }
 
+/* From scratch: the template's markers join the vocabulary as special tokens, the model
+ * is sized to it, the grown tokenizer is saved beside the model, and chat reloads it. */
+static void test_from_scratch(void)
+{
+    char data[1200], cfg[1200], out[1200], args[6000], log[1300], path[1400];
+    snprintf(data, sizeof data, "%s/conv.jsonl", dir);
+    FILE *f = fopen(data, "w");
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "{\"messages\": [{\"role\": \"user\", \"content\": \"Say %d.\"}, "
+                   "{\"role\": \"assistant\", \"content\": \"%d.\"}]}\n",
+                i % 10, i % 10);
+    fclose(f);
+    snprintf(cfg, sizeof cfg, "%s/arch.json", dir);
+    f = fopen(cfg, "w");
+    fputs("{\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 64, \"num_hidden_layers\": 2,"
+          " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 512,"
+          " \"max_position_embeddings\": 64, \"tie_word_embeddings\": true}\n",
+          f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/scratch", dir);
+    snprintf(log, sizeof log, "%s/scratch.log", dir);
+    snprintf(args, sizeof args, "--model-config %s -z %s --data %s --out %s --steps 30 --lr 3e-3 --batch-size 8 "
+                                "--seq-len 64 --packing --eval-every 10 --quiet",
+             cfg, shared_path("models/stories260K/tok512.bin"), data, out);
+    CHECK(run(args, log) == 0);
+    double first, last;
+    eval_losses(out, &first, &last);
+    CHECKF(last < first, "from-scratch held-out loss %.3f -> %.3f", first, last);
+    al_tokenizer *tok = NULL;
+    snprintf(path, sizeof path, "%s/final/tokenizer.bin", out);
+    CHECK_OK(al_tokenizer_load(&tok, path));
+    if (tok) {
+        CHECK(al_tokenizer_vocab_size(tok) == 514); /* <|im_start|> and <|im_end|> */
+        CHECK(al_tokenizer_find(tok, "<|im_start|>", 12) == 512 && al_tokenizer_find(tok, "<|im_end|>", 10) == 513);
+        al_tokenizer_free(tok);
+    }
+    snprintf(path, sizeof path, "%s/final/config.json", out);
+    al_buf b = {0};
+    al_read_file(path, &b);
+    CHECK(b.data && strstr(b.data, "\"vocab_size\": 514"));
+    al_buf_free(&b);
+    /* chat finds the grown tokenizer beside the model */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "printf 'Say 3.\\n' | %s chat -m %s/final -t 0 -n 4 >/dev/null 2>>%s", ALIGN_BINARY, out,
+             log);
+    CHECK(system(cmd) == 0);
+}
+
 static void test_bad_data(void)
 {
     char data[1200], args[6000], log[1300];
@@ -194,6 +243,7 @@ int main(void)
     dir = test_tmpdir("sft");
     test_finetune();
     test_lora();
+    test_from_scratch();
     test_bad_data();
     test_chat();
     return test_report();

@@ -90,4 +90,10 @@ int al_tokenizer_add_special(al_tokenizer *t, const char *piece, int *id_out);
  * earlier text: SentencePiece kinds then add no dummy-prefix space. */
 int al_tokenizer_encode_cont(const al_tokenizer *t, const char *text, size_t len, bool first, al_ints *out);
 
+/* Writes a SentencePiece-kind tokenizer in llama2.c's .bin format (pieces, scores). */
+int al_tokenizer_save_llama2c(const al_tokenizer *t, const char *path);
+/* Writes t into dir as tokenizer.bin (SentencePiece kinds) or tokenizer.json (byte-level);
+ * written (may be NULL) receives the path. */
+int al_tokenizer_save(const al_tokenizer *t, const char *dir, char *written, size_t written_len);
+
 #endif

@@ -175,6 +175,10 @@ al_batch_source al_example_source(al_example_set *s);
 /* ---- supervised fine-tuning ---- */
 typedef struct al_sft_opts {
     const char *data, *val_data, *model, *tokenizer, *out_dir;
+    /* Without model: train from scratch with this architecture.  The chat template's
+     * markers are then added to the tokenizer as special tokens, the vocabulary sized to
+     * match, and the tokenizer saved beside the model in DIR/final. */
+    const char *model_config; /* an HF config.json */
     const char *chat_template; /* "chatml" (default), "llama2", or a template file */
     int mask;                  /* al_mask_mode, or -1: by format (assistant / completion / all) */
     bool packing, skip_bad_lines;

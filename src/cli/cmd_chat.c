@@ -166,6 +166,13 @@ int cmd_chat(int argc, char **argv)
     const char **stops;
     int n_stops;
     al_chat_template_specials(tmpl, &stops, &n_stops);
+    /* Markers a tokenizer already has (a model trained with this template) are special:
+     * encode must split them out as single ids, as training did. */
+    for (int k = 0; k < n_stops; k++)
+        if (al_tokenizer_find(tok, stops[k], strlen(stops[k])) >= 0 && al_tokenizer_add_special(tok, stops[k], NULL)) {
+            fprintf(stderr, "align chat: %s\n", al_errmsg());
+            goto out;
+        }
     size_t hold = 0;
     for (int k = 0; k < n_stops; k++)
         hold = strlen(stops[k]) > hold ? strlen(stops[k]) : hold;

@@ -26,7 +26,10 @@ static const char *usage_text =
     "  --mask M               assistant | completion | all (default: by the data's format)\n"
     "  --packing              several examples per row, attention blocked between them\n"
     "model:\n"
-    "  -m, --model PATH       the model to fine-tune (required)\n"
+    "  -m, --model PATH       the model to fine-tune\n"
+    "  --model-config FILE    or train a new model with this architecture (an HF config.json);\n"
+    "                         the chat template's markers are added to the tokenizer as special\n"
+    "                         tokens, and DIR/final gets the grown tokenizer\n"
     "  -z, --tokenizer PATH   its tokenizer (required)\n"
     "  --out DIR              output directory (required)\n"
     "training:\n"
@@ -97,6 +100,8 @@ int cmd_sft(int argc, char **argv)
             o.packing = true;
         } else if (cli_opt(&a, arg, "-m", "--model")) {
             o.model = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--model-config")) {
+            o.model_config = a.value;
         } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
             o.tokenizer = a.value;
         } else if (cli_opt(&a, arg, NULL, "--out")) {
@@ -160,8 +165,9 @@ int cmd_sft(int argc, char **argv)
     }
     if (a.error)
         goto out;
-    if (!o.data || !o.model || !o.tokenizer || !o.out_dir) {
-        fprintf(stderr, "align sft: --data, -m MODEL, -z TOKENIZER and --out are required (see --help)\n");
+    if (!o.data || !o.model == !o.model_config || !o.tokenizer || !o.out_dir) {
+        fprintf(stderr, "align sft: --data, -z TOKENIZER, --out and one of -m MODEL or --model-config are "
+                        "required (see --help)\n");
         goto out;
     }
     rc = al_sft_train(&o) ? 1 : 0;

@@ -71,10 +71,39 @@ static int build_set(al_example_set *set, const al_sft_dataset *d, const al_chat
     return 0;
 }
 
+/* A new model for the template: its markers become special tokens of the tokenizer, and
+ * the vocabulary takes the tokenizer's size. */
+static int init_from_scratch(al_model *m, al_tokenizer *tok, const al_chat_template *tmpl, const al_sft_opts *o)
+{
+    const char **markers;
+    int n;
+    al_chat_template_specials(tmpl, &markers, &n);
+    for (int i = 0; i < n; i++)
+        if (al_tokenizer_add_special(tok, markers[i], NULL))
+            return -1;
+    al_buf text = {0};
+    if (al_read_file(o->model_config, &text))
+        return -1;
+    al_config c;
+    int rc = al_config_from_hf_json(&c, text.data, text.len, o->model_config);
+    al_buf_free(&text);
+    if (rc)
+        return -1;
+    c.vocab_size = al_tokenizer_vocab_size(tok);
+    c.bos_id = al_tokenizer_bos(tok);
+    c.eos_id = al_tokenizer_eos(tok);
+    if (c.seq_len < o->seq_len)
+        c.seq_len = o->seq_len;
+    if (al_model_init(m, &c))
+        return -1;
+    al_model_init_weights(m, o->seed);
+    return 0;
+}
+
 int al_sft_train(const al_sft_opts *o)
 {
-    if (!o->data || !o->model || !o->tokenizer || !o->out_dir)
-        return al_fail("sft: --data, --model, --tokenizer and --out are required");
+    if (!o->data || (!o->model == !o->model_config) || !o->tokenizer || !o->out_dir)
+        return al_fail("sft: --data, --tokenizer, --out and one of --model or --model-config are required");
     al_tokenizer *tok = NULL;
     al_chat_template *tmpl = NULL;
     al_sft_dataset all = {0}, train = {0}, val = {0};
@@ -102,8 +131,12 @@ int al_sft_train(const al_sft_opts *o)
     if (o->val_data ? al_sft_load(&val, o->val_data, &lo) : al_sft_split(&all, o->held_out, o->seed, &train, &val))
         goto done;
     const al_sft_dataset *tr = o->val_data ? &all : &train;
-    if (al_model_load(&m, o->model) || al_model_to_half_rope(&m))
+    if (o->model) {
+        if (al_model_load(&m, o->model) || al_model_to_half_rope(&m))
+            goto done;
+    } else if (init_from_scratch(&m, tok, tmpl, o)) {
         goto done;
+    }
     if (m.cfg.vocab_size < al_tokenizer_vocab_size(tok)) {
         al_fail("model vocabulary (%d) is smaller than the tokenizer's (%d)", m.cfg.vocab_size,
                 al_tokenizer_vocab_size(tok));
@@ -153,6 +186,9 @@ int al_sft_train(const al_sft_opts *o)
         goto done;
     char *final = al_path_join(o->out_dir, "final");
     rc = !final ? al_fail("out of memory") : o->lora ? al_lora_save(&m, final) : al_model_save_safetensors(&m, final);
+    /* a vocabulary grown by added markers must travel with the model */
+    if (rc == 0 && !o->model)
+        rc = al_tokenizer_save(tok, final, NULL, 0);
     free(final);
 done:
     al_adamw_free(&opt);
