@@ -104,4 +104,38 @@ static inline const char *test_tmpdir(const char *name)
     return buf;
 }
 
+/* Starts `sh -c cmd` in the background, waits until the run's checkpoints/latest names a
+ * step >= target (120 s at most), waits a further extra_us, then SIGKILLs it.  Returns
+ * true if the process was killed mid-run (false: it had already finished). */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+static inline bool kill_at_checkpoint(const char *cmd, const char *run_dir, int target, long extra_us)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    char latest[1300];
+    snprintf(latest, sizeof latest, "%s/checkpoints/latest", run_dir);
+    for (double start = al_now(); al_now() - start < 120;) {
+        al_buf l = {0};
+        int at = 0;
+        if (al_read_file(latest, &l) == 0 && l.data && strncmp(l.data, "step_", 5) == 0)
+            at = atoi(l.data + 5);
+        al_buf_free(&l);
+        if (at >= target)
+            break;
+        struct timespec poll = {0, 1000000};
+        nanosleep(&poll, NULL);
+    }
+    struct timespec ts = {extra_us / 1000000, (extra_us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status);
+}
+
 #endif

@@ -1,8 +1,6 @@
 /* align pretrain end to end: a run is deterministic, a run killed with SIGKILL at a random
  * moment and resumed ends with bit-identical weights and a metrics.jsonl that reads as if
  * it never stopped, and bad settings are refused with a located message. */
-#include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include "test.h"
@@ -107,36 +105,12 @@ static void test_determinism_and_kill(const char *dir)
     srand(seed);
     char cmd[8192], logp[1300];
     snprintf(logp, sizeof logp, "%s/c.log", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char full[8192];
-        snprintf(full, sizeof full, "exec %s %s --out %s >/dev/null 2>%s", ALIGN_BINARY, base_args, c, logp);
-        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
-        _exit(127);
-    }
-    /* wait for a random step's checkpoint, then a further random 0-30 ms, so the kill
-     * lands anywhere in a step or a checkpoint write */
+    snprintf(cmd, sizeof cmd, "exec %s %s --out %s >/dev/null 2>%s", ALIGN_BINARY, base_args, c, logp);
+    /* a random step's checkpoint, then a further random 0-30 ms: the kill lands anywhere in
+     * a step or a checkpoint write */
     int target = 2 + rand() % 34;
-    char latest[1300];
-    snprintf(latest, sizeof latest, "%s/checkpoints/latest", c);
-    for (double start = al_now(); al_now() - start < 120;) {
-        al_buf l = {0};
-        int at = 0;
-        if (al_read_file(latest, &l) == 0 && l.data && strncmp(l.data, "step_", 5) == 0)
-            at = atoi(l.data + 5);
-        al_buf_free(&l);
-        if (at >= target)
-            break;
-        struct timespec poll = {0, 1000000};
-        nanosleep(&poll, NULL);
-    }
     long us = rand() % 30000;
-    struct timespec ts = {0, us * 1000};
-    nanosleep(&ts, NULL);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    bool killed = WIFSIGNALED(status);
+    bool killed = kill_at_checkpoint(cmd, c, target, us);
     fprintf(stderr, "kill test: seed %u, SIGKILL %ld us after step %d's checkpoint (%s)\n", seed, us, target,
             killed ? "killed mid-run" : "the run had already finished");
     CHECK(killed);

@@ -2,6 +2,7 @@
  * held-out loss, the run is deterministic, bad data is refused with a located message or
  * skipped and reported, and a --config file sets the same options as flags. */
 #include <sys/wait.h>
+#include <time.h>
 
 #include "align/tokenizer.h"
 #include "test.h"
@@ -183,6 +184,37 @@ static void test_from_scratch(void)
     CHECK(system(cmd) == 0);
 }
 
+/* A full fine-tuning run killed with SIGKILL at a random step and resumed ends with the
+ * weights of the uninterrupted run. */
+static void test_kill_resume(void)
+{
+    char data[1200], args[6000], log[1300], a[1200], b[1200], cmd[8192], fa[1300], fb[1300];
+    snprintf(data, sizeof data, "%s/data.jsonl", dir);
+    snprintf(log, sizeof log, "%s/kill.log", dir);
+    snprintf(a, sizeof a, "%s/ka", dir);
+    snprintf(b, sizeof b, "%s/kb", dir);
+    char base[4096];
+    snprintf(base, sizeof base, "-m %s -z %s --data %s --packing --steps 30 --lr 2e-3 --batch-size 4 --seq-len 64 "
+                                "--eval-every 10 --save-every 1 --keep 2 --seed 5 --quiet",
+             shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"), data);
+    snprintf(args, sizeof args, "%s --out %s", base, a);
+    CHECK(run(args, log) == 0);
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    srand(seed);
+    int target = 2 + rand() % 25;
+    long us = rand() % 20000;
+    snprintf(cmd, sizeof cmd, "exec %s sft %s --out %s >/dev/null 2>>%s", ALIGN_BINARY, base, b, log);
+    bool killed = kill_at_checkpoint(cmd, b, target, us);
+    fprintf(stderr, "sft kill test: seed %u, SIGKILL %ld us after step %d's checkpoint (%s)\n", seed, us, target,
+            killed ? "killed mid-run" : "the run had already finished");
+    CHECK(killed);
+    snprintf(args, sizeof args, "--resume %s --quiet", b);
+    CHECK(run(args, log) == 0);
+    snprintf(fa, sizeof fa, "%s/final/model.safetensors", a);
+    snprintf(fb, sizeof fb, "%s/final/model.safetensors", b);
+    CHECKF(same_file(fa, fb), "killed and resumed SFT run differs (seed %u)", seed);
+}
+
 static void test_bad_data(void)
 {
     char data[1200], args[6000], log[1300];
@@ -244,6 +276,7 @@ int main(void)
     test_finetune();
     test_lora();
     test_from_scratch();
+    test_kill_resume();
     test_bad_data();
     test_chat();
     return test_report();

@@ -200,6 +200,9 @@ typedef struct al_sft_opts {
 } al_sft_opts;
 
 void al_sft_defaults(al_sft_opts *o);
+/* Trains as o says; with resume set, continues the run in resume instead (its
+ * sft_args.json supplies every setting; o may then give only steps and quiet). */
 int al_sft_train(const al_sft_opts *o);
+int al_sft_resume(const char *dir, const al_sft_opts *o);
 
 #endif

@@ -44,6 +44,7 @@ static const char *usage_text =
     "  --lora-targets LIST    of q,k,v,o,gate,up,down or all (default all)\n"
     "  --config FILE          JSON object of these options (\"batch_size\": 8, \"packing\": true);\n"
     "                         flags override it\n"
+    "  --resume DIR           continue the run in DIR (its settings are reused; --steps may extend it)\n"
     "  --quiet                no progress output\n"
     "\n"
     "example:\n"
@@ -71,7 +72,7 @@ int cmd_sft(int argc, char **argv)
     al_sft_defaults(&o);
     cli_args a;
     cli_args_init(&a, "align sft", argc, argv);
-    const char *arg;
+    const char *arg, *resume = NULL;
     rc = 2;
     while ((arg = cli_next(&a)) && !a.error) {
         if (cli_flag(&a, arg, "-h", "--help")) {
@@ -145,6 +146,8 @@ int cmd_sft(int argc, char **argv)
             o.keep = cli_int(&a, 1, 1 << 20);
         } else if (cli_flag(&a, arg, "-q", "--quiet")) {
             o.quiet = true;
+        } else if (cli_opt(&a, arg, NULL, "--resume")) {
+            resume = a.value;
         } else if (cli_flag(&a, arg, NULL, "--lora")) {
             o.lora = true;
         } else if (cli_opt(&a, arg, NULL, "--lora-r")) {
@@ -165,6 +168,12 @@ int cmd_sft(int argc, char **argv)
     }
     if (a.error)
         goto out;
+    if (resume) {
+        rc = al_sft_resume(resume, &o) ? 1 : 0;
+        if (rc)
+            fprintf(stderr, "align sft: %s\n", al_errmsg());
+        goto out;
+    }
     if (!o.data || !o.model == !o.model_config || !o.tokenizer || !o.out_dir) {
         fprintf(stderr, "align sft: --data, -z TOKENIZER, --out and one of -m MODEL or --model-config are "
                         "required (see --help)\n");
