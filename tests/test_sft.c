@@ -184,19 +184,21 @@ static void test_from_scratch(void)
     CHECK(system(cmd) == 0);
 }
 
-/* A full fine-tuning run killed with SIGKILL at a random step and resumed ends with the
- * weights of the uninterrupted run. */
-static void test_kill_resume(void)
+/* A fine-tuning run (full, or LoRA with dropout) killed with SIGKILL at a random step and
+ * resumed ends with the weights of the uninterrupted run. */
+static void test_kill_resume(bool lora)
 {
     char data[1200], args[6000], log[1300], a[1200], b[1200], cmd[8192], fa[1300], fb[1300];
+    const char *tag = lora ? "lora" : "full";
     snprintf(data, sizeof data, "%s/data.jsonl", dir);
     snprintf(log, sizeof log, "%s/kill.log", dir);
-    snprintf(a, sizeof a, "%s/ka", dir);
-    snprintf(b, sizeof b, "%s/kb", dir);
+    snprintf(a, sizeof a, "%s/ka-%s", dir, tag);
+    snprintf(b, sizeof b, "%s/kb-%s", dir, tag);
     char base[4096];
     snprintf(base, sizeof base, "-m %s -z %s --data %s --packing --steps 30 --lr 2e-3 --batch-size 4 --seq-len 64 "
-                                "--eval-every 10 --save-every 1 --keep 2 --seed 5 --quiet",
-             shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"), data);
+                                "--eval-every 10 --save-every 1 --keep 2 --seed 5 --quiet%s",
+             shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"), data,
+             lora ? " --lora --lora-r 4 --lora-dropout 0.1" : "");
     snprintf(args, sizeof args, "%s --out %s", base, a);
     CHECK(run(args, log) == 0);
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -205,14 +207,15 @@ static void test_kill_resume(void)
     long us = rand() % 20000;
     snprintf(cmd, sizeof cmd, "exec %s sft %s --out %s >/dev/null 2>>%s", ALIGN_BINARY, base, b, log);
     bool killed = kill_at_checkpoint(cmd, b, target, us);
-    fprintf(stderr, "sft kill test: seed %u, SIGKILL %ld us after step %d's checkpoint (%s)\n", seed, us, target,
-            killed ? "killed mid-run" : "the run had already finished");
+    fprintf(stderr, "sft %s kill test: seed %u, SIGKILL %ld us after step %d's checkpoint (%s)\n", tag, seed, us,
+            target, killed ? "killed mid-run" : "the run had already finished");
     CHECK(killed);
     snprintf(args, sizeof args, "--resume %s --quiet", b);
     CHECK(run(args, log) == 0);
-    snprintf(fa, sizeof fa, "%s/final/model.safetensors", a);
-    snprintf(fb, sizeof fb, "%s/final/model.safetensors", b);
-    CHECKF(same_file(fa, fb), "killed and resumed SFT run differs (seed %u)", seed);
+    const char *w = lora ? "adapter_model.safetensors" : "model.safetensors";
+    snprintf(fa, sizeof fa, "%s/final/%s", a, w);
+    snprintf(fb, sizeof fb, "%s/final/%s", b, w);
+    CHECKF(same_file(fa, fb), "killed and resumed %s SFT run differs (seed %u)", tag, seed);
 }
 
 static void test_bad_data(void)
@@ -276,7 +279,8 @@ int main(void)
     test_finetune();
     test_lora();
     test_from_scratch();
-    test_kill_resume();
+    test_kill_resume(false);
+    test_kill_resume(true);
     test_bad_data();
     test_chat();
     return test_report();

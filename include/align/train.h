@@ -60,6 +60,7 @@ bool al_outlier_check(al_outlier *o, double loss, double grad_norm, char *why, s
 /* ---- checkpoints ---- */
 typedef struct al_train_state {
     long step;         /* optimizer steps completed */
+    uint64_t lora_dropout_step; /* the adapters' dropout counter, when they train */
     al_batch_cursor cursor;
     uint64_t rng;
     double tokens;     /* tokens trained on */
@@ -70,7 +71,11 @@ int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *o
                        int keep);
 /* path: a run directory (newest valid checkpoint, falling back past damaged ones with a
  * warning on stderr) or one checkpoint directory (exactly it).  Loads model, optimizer
- * and state; the model is (re)initialized from the checkpoint's config. */
+ * and state; the model is (re)initialized from the checkpoint's config.  A checkpoint of a
+ * LoRA run holds only the adapters: then m must already hold the base model, which it
+ * keeps, and receives the adapters (opt is sized for them); otherwise m is overwritten
+ * (it must not hold a model).
+ * With LoRA attached, al_checkpoint_save writes the adapters instead of the model. */
 int al_checkpoint_load(const char *path, al_model *m, al_adamw *opt, al_train_state *st, char *used,
                        size_t used_len);
 

@@ -16,7 +16,7 @@
 #include "align/train.h"
 
 #define STATE_MAGIC "ALSTATE1"
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u
 
 /* ---- state.bin serialization ---- */
 
@@ -59,7 +59,8 @@ static int write_state(const char *path, const al_adamw *opt, const al_train_sta
     uint32_t version = STATE_VERSION;
     uint64_t n = opt->n;
     int rc = put(&w, STATE_MAGIC, 8) || put(&w, &version, 4) || put(&w, &model_hash, 8) ||
-             put(&w, &st->step, sizeof st->step) || put(&w, &st->cursor, sizeof st->cursor) ||
+             put(&w, &st->step, sizeof st->step) || put(&w, &st->lora_dropout_step, sizeof st->lora_dropout_step) ||
+             put(&w, &st->cursor, sizeof st->cursor) ||
              put(&w, &st->rng, sizeof st->rng) || put(&w, &st->tokens, sizeof st->tokens) ||
              put(&w, &st->outlier, sizeof st->outlier) || put(&w, &opt->t, sizeof opt->t) || put(&w, &n, 8) ||
              put(&w, opt->m, opt->n * sizeof(float)) || put(&w, opt->v, opt->n * sizeof(float));
@@ -182,7 +183,8 @@ int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *o
     snprintf(name, sizeof name, "step_%08ld", st->step);
     snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", name, (long)getpid());
     char *final = ckdir ? al_path_join(ckdir, name) : NULL, *tmp = ckdir ? al_path_join(ckdir, tmpname) : NULL;
-    char *st_path = tmp ? al_path_join(tmp, "state.bin") : NULL, *model_path = tmp ? al_path_join(tmp, "model.safetensors") : NULL;
+    const char *weights = m->lora ? "adapter_model.safetensors" : "model.safetensors";
+    char *st_path = tmp ? al_path_join(tmp, "state.bin") : NULL, *model_path = tmp ? al_path_join(tmp, weights) : NULL;
     char *latest = ckdir ? al_path_join(ckdir, "latest") : NULL;
     int rc = -1;
     if (!ckdir || !final || !tmp || !st_path || !model_path || !latest) {
@@ -193,8 +195,11 @@ int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *o
     if (al_mkdir_p(ckdir))
         goto done;
     remove_stale_temporaries(ckdir, tmpname);
-    if (remove_tree(tmp) || al_mkdir_p(tmp) || al_model_save_safetensors(m, tmp) ||
-        file_hash(model_path, &model_hash) || write_state(st_path, opt, st, model_hash) || fsync_dir(tmp))
+    al_train_state state = *st;
+    if (m->lora)
+        state.lora_dropout_step = m->lora->dropout_step;
+    if (remove_tree(tmp) || al_mkdir_p(tmp) || (m->lora ? al_lora_save(m, tmp) : al_model_save_safetensors(m, tmp)) ||
+        file_hash(model_path, &model_hash) || write_state(st_path, opt, &state, model_hash) || fsync_dir(tmp))
         goto done;
     /* A checkpoint of the same step (a resumed run passing it again) is replaced whole. */
     if (al_is_dir(final) && remove_tree(final))
@@ -231,12 +236,25 @@ done:
 }
 
 /* Loads exactly one checkpoint directory; on failure nothing is left allocated. */
+/* Loads exactly one checkpoint directory; on failure nothing it allocated is left (a base
+ * model given for adapters stays). */
 static int load_one(const char *dir, al_model *m, al_adamw *opt, al_train_state *st)
 {
-    char *st_path = al_path_join(dir, "state.bin"), *model_path = al_path_join(dir, "model.safetensors");
+    char *adapter_path = al_path_join(dir, "adapter_model.safetensors");
+    bool adapters = adapter_path && al_file_exists(adapter_path);
+    char *st_path = al_path_join(dir, "state.bin"),
+         *model_path = adapters ? adapter_path : al_path_join(dir, "model.safetensors");
     al_mapped f = {0};
     int rc = -1;
-    memset(m, 0, sizeof *m);
+    if (adapters) {
+        if (!m->params) {
+            al_fail("%s: a LoRA checkpoint: load its base model first", dir);
+            goto done;
+        }
+        al_lora_detach(m);
+    } else {
+        memset(m, 0, sizeof *m); /* overwritten: the caller holds no model here */
+    }
     memset(opt, 0, sizeof *opt);
     if (!st_path || !model_path) {
         al_fail("out of memory");
@@ -269,21 +287,21 @@ static int load_one(const char *dir, al_model *m, al_adamw *opt, al_train_state 
         al_fail("%s: does not match its state.bin (truncated or corrupted)", model_path);
         goto done;
     }
-    if (al_model_load_safetensors(m, dir))
-        goto done;
     al_adamw_opts o = al_adamw_defaults();
-    if (al_adamw_init(opt, m, &o))
+    if (adapters ? al_lora_load(m, dir) || al_adamw_init_block(opt, m->lora->n_params, NULL, &o)
+                 : al_model_load_safetensors(m, dir) || al_adamw_init(opt, m, &o))
         goto done;
     get(&r, &st->step, sizeof st->step);
+    get(&r, &st->lora_dropout_step, sizeof st->lora_dropout_step);
     get(&r, &st->cursor, sizeof st->cursor);
     get(&r, &st->rng, sizeof st->rng);
     get(&r, &st->tokens, sizeof st->tokens);
     get(&r, &st->outlier, sizeof st->outlier);
     get(&r, &opt->t, sizeof opt->t);
     get(&r, &n, 8);
-    if (r.bad || n != m->n_params) {
-        al_fail("%s: optimizer state for %llu parameters, the model has %zu", st_path, (unsigned long long)n,
-                m->n_params);
+    if (r.bad || n != opt->n) {
+        al_fail("%s: optimizer state for %llu parameters, the %s has %zu", st_path, (unsigned long long)n,
+                adapters ? "adapter set" : "model", opt->n);
         goto done;
     }
     get(&r, opt->m, opt->n * sizeof(float));
@@ -292,14 +310,22 @@ static int load_one(const char *dir, al_model *m, al_adamw *opt, al_train_state 
         al_fail("%s: size does not match its contents", st_path);
         goto done;
     }
+    if (adapters)
+        m->lora->dropout_step = st->lora_dropout_step;
     rc = 0;
 done:
     if (rc) {
         al_adamw_free(opt);
-        al_model_free(m);
+        if (adapters)
+            al_lora_detach(m);
+        else
+            al_model_free(m);
     }
     al_unmap_file(&f);
-    free(st_path), free(model_path);
+    free(st_path);
+    if (model_path != adapter_path)
+        free(model_path);
+    free(adapter_path);
     return rc;
 }
 

@@ -253,13 +253,12 @@ static int run_sft(const al_sft_opts *o, bool resume)
     if (resume) {
         /* the checkpoint replaces the weights and brings the optimizer and the cursor */
         char used[1024];
-        if (o->lora) {
-            al_fail("sft: LoRA runs do not write checkpoints yet, so they cannot resume");
-            goto done;
-        }
-        al_model_free(&m);
+        if (!o->lora)
+            al_model_free(&m); /* a full checkpoint brings the whole model */
         if (al_checkpoint_load(o->out_dir, &m, &opt, &st, used, sizeof used))
             goto done;
+        if (m.lora)
+            m.lora->c.seed = o->seed; /* dropout masks continue from the same stream */
         opt.o = o->adamw;
         if (!o->quiet)
             fprintf(stderr, "sft: resuming from %s (step %ld)\n", used, st.step);

@@ -185,8 +185,7 @@ static int run_steps(loop_state *s)
             rc = evaluate(s);
         if (rc == 0 && L->sample_every > 0 && step % L->sample_every == 0)
             rc = sample(s);
-        /* Checkpoints hold the full model and its optimizer; adapter runs save at the end. */
-        if (rc == 0 && !L->m->lora && L->save_every > 0 && (step % L->save_every == 0 || step == L->steps))
+        if (rc == 0 && L->save_every > 0 && (step % L->save_every == 0 || step == L->steps))
             rc = al_checkpoint_save(L->out_dir, L->m, L->opt, L->st, L->keep);
     }
     al_progress_end(&bar);
