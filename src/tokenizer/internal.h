@@ -114,4 +114,8 @@ int bbpe_byte_to_cp(int byte);
 int bbpe_unmap(const char *s, size_t n, al_buf *out);
 int bbpe_map(const char *s, size_t n, al_buf *out); /* raw bytes -> mapped UTF-8 */
 
+/* Encodes text with special tokens split out; `first`: the text starts a sequence (a
+ * SentencePiece dummy-prefix space may be added), else it continues earlier text. */
+int tok_encode_text(const al_tokenizer *t, const char *text, size_t len, bool first, al_ints *out);
+
 #endif

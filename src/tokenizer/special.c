@@ -87,43 +87,7 @@ int al_tokenizer_add_special(al_tokenizer *t, const char *piece, int *id_out)
     return 0;
 }
 
-static int special_at(const al_tokenizer *t, const char *s, size_t n)
-{
-    if (!t->special_first[(unsigned char)s[0]])
-        return -1;
-    for (int i = 0; i < t->n_specials; i++) {
-        int id = t->specials[i];
-        size_t k = t->len[id];
-        if (k <= n && memcmp(s, t->arena + t->off[id], k) == 0)
-            return id;
-    }
-    return -1;
-}
-
-static int encode_plain(const al_tokenizer *t, const char *text, size_t len, bool prefix, al_ints *out)
-{
-    if (t->algo == TOK_SPM)
-        return spm_encode(t, text, len, prefix && t->dummy_prefix, out);
-    return bbpe_encode(t, text, len, out);
-}
-
 int al_tokenizer_encode_cont(const al_tokenizer *t, const char *text, size_t len, bool first, al_ints *out)
 {
-    size_t start = 0, i = 0;
-    while (t->n_specials && i < len) {
-        int id = special_at(t, text + i, len - i);
-        if (id < 0) {
-            i++;
-            continue;
-        }
-        if (i > start && encode_plain(t, text + start, i - start, first && start == 0, out))
-            return -1;
-        if (al_ints_push(out, id))
-            return -1;
-        i += t->len[id];
-        start = i;
-    }
-    if (start < len)
-        return encode_plain(t, text + start, len - start, first && start == 0, out);
-    return 0;
+    return tok_encode_text(t, text, len, first, out);
 }

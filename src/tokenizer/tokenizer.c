@@ -309,9 +309,12 @@ static int encode_plain(const al_tokenizer *t, const char *text, size_t len, boo
 }
 
 /* Splits out special tokens, encoding the text between them.  Only a plain segment at
- * the very start of a SentencePiece text gets the dummy-prefix space, as in llama.cpp. */
-static int encode_with_specials(const al_tokenizer *t, const char *text, size_t len, al_ints *out)
+ * the very start of a SentencePiece text gets the dummy-prefix space, as in llama.cpp,
+ * and only when the text is `first` (not a continuation of earlier text). */
+int tok_encode_text(const al_tokenizer *t, const char *text, size_t len, bool first, al_ints *out)
 {
+    if (!t->n_specials)
+        return encode_plain(t, text, len, first, out);
     size_t start = 0, i = 0;
     while (i < len) {
         int id = special_at(t, text + i, len - i);
@@ -319,7 +322,7 @@ static int encode_with_specials(const al_tokenizer *t, const char *text, size_t 
             i++;
             continue;
         }
-        if (i > start && encode_plain(t, text + start, i - start, start == 0, out))
+        if (i > start && encode_plain(t, text + start, i - start, first && start == 0, out))
             return -1;
         if (al_ints_push(out, id))
             return -1;
@@ -327,7 +330,7 @@ static int encode_with_specials(const al_tokenizer *t, const char *text, size_t 
         start = i;
     }
     if (start < len)
-        return encode_plain(t, text + start, len - start, start == 0, out);
+        return encode_plain(t, text + start, len - start, first && start == 0, out);
     return 0;
 }
 
@@ -336,8 +339,7 @@ int al_tokenizer_encode(const al_tokenizer *t, const char *text, size_t len, boo
 {
     if (bos && t->bos >= 0 && al_ints_push(out, t->bos))
         return -1;
-    int rc = t->n_specials ? encode_with_specials(t, text, len, out) : encode_plain(t, text, len, true, out);
-    if (rc)
+    if (tok_encode_text(t, text, len, true, out))
         return -1;
     if (eos && t->eos >= 0 && al_ints_push(out, t->eos))
         return -1;
