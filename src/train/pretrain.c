@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "align/train.h"
+#include "settings.h"
 
 void al_pretrain_defaults(al_pretrain_opts *o)
 {
@@ -43,43 +44,44 @@ static json_t *config_json(const al_config *c)
                      "attention_bias", c->qkv_bias, "bos_token_id", c->bos_id, "eos_token_id", c->eos_id);
 }
 
-static void set_str(json_t *o, const char *k, const char *v)
-{
-    json_object_set_new(o, k, v ? json_string(v) : json_null());
-}
+#define P(KEY, TYPE, MEMBER) SETTING(al_pretrain_opts, KEY, TYPE, MEMBER)
+static const setting pretrain_settings[] = {
+    P("data", SET_STR, data),
+    P("val_data", SET_STR, val_data),
+    P("tokenizer", SET_STR, tokenizer),
+    P("init", SET_STR, init_model),
+    P("cache_dir", SET_STR, cache_dir),
+    P("doc_sep", SET_STR, doc_sep),
+    P("val_fraction", SET_DOUBLE, val_fraction),
+    P("batch_size", SET_INT, batch_size),
+    P("seq_len", SET_INT, seq_len),
+    P("grad_accum", SET_INT, grad_accum),
+    P("steps", SET_LONG, steps),
+    P("lr", SET_FLOAT, sched.peak_lr),
+    P("min_lr_ratio", SET_FLOAT, min_lr_ratio),
+    P("warmup", SET_LONG, sched.warmup),
+    P("schedule", SET_SCHEDULE, sched.kind),
+    P("wsd_decay", SET_FLOAT, sched.wsd_decay),
+    P("weight_decay", SET_FLOAT, adamw.weight_decay),
+    P("beta1", SET_FLOAT, adamw.beta1),
+    P("beta2", SET_FLOAT, adamw.beta2),
+    P("eps", SET_FLOAT, adamw.eps),
+    P("grad_clip", SET_FLOAT, grad_clip),
+    P("skip_outliers", SET_FLOAT, skip_outliers),
+    P("eval_every", SET_INT, eval_every),
+    P("eval_batches", SET_INT, eval_batches),
+    P("sample_every", SET_INT, sample_every),
+    P("save_every", SET_INT, save_every),
+    P("keep", SET_INT, keep),
+    P("seed", SET_U64, seed),
+};
+#undef P
+#define N_PRETRAIN_SETTINGS ((int)(sizeof pretrain_settings / sizeof pretrain_settings[0]))
 
 int al_pretrain_args_write(const al_pretrain_opts *o, const char *out_dir)
 {
-    json_t *j = json_object();
-    set_str(j, "data", o->data);
-    set_str(j, "val_data", o->val_data);
-    set_str(j, "tokenizer", o->tokenizer);
-    set_str(j, "init", o->init_model);
-    set_str(j, "cache_dir", o->cache_dir);
-    set_str(j, "doc_sep", o->doc_sep);
-    json_object_set_new(j, "model", config_json(&o->model));
-    json_object_set_new(j, "val_fraction", json_real(o->val_fraction));
-    json_object_set_new(j, "batch_size", json_integer(o->batch_size));
-    json_object_set_new(j, "seq_len", json_integer(o->seq_len));
-    json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
-    json_object_set_new(j, "steps", json_integer(o->steps));
-    json_object_set_new(j, "lr", json_real(o->sched.peak_lr));
-    json_object_set_new(j, "min_lr_ratio", json_real(o->min_lr_ratio));
-    json_object_set_new(j, "warmup", json_integer(o->sched.warmup));
-    json_object_set_new(j, "schedule", json_string(al_schedule_name(o->sched.kind)));
-    json_object_set_new(j, "wsd_decay", json_real(o->sched.wsd_decay));
-    json_object_set_new(j, "weight_decay", json_real(o->adamw.weight_decay));
-    json_object_set_new(j, "beta1", json_real(o->adamw.beta1));
-    json_object_set_new(j, "beta2", json_real(o->adamw.beta2));
-    json_object_set_new(j, "eps", json_real(o->adamw.eps));
-    json_object_set_new(j, "grad_clip", json_real(o->grad_clip));
-    json_object_set_new(j, "skip_outliers", json_real(o->skip_outliers));
-    json_object_set_new(j, "eval_every", json_integer(o->eval_every));
-    json_object_set_new(j, "eval_batches", json_integer(o->eval_batches));
-    json_object_set_new(j, "sample_every", json_integer(o->sample_every));
-    json_object_set_new(j, "save_every", json_integer(o->save_every));
-    json_object_set_new(j, "keep", json_integer(o->keep));
-    json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    json_t *j = settings_to_json(o, pretrain_settings, N_PRETRAIN_SETTINGS);
+    json_object_set_new(j, "model", config_json(&o->model)); /* for readers such as bench/torch_train.py */
     char *path = al_path_join(out_dir, "train_args.json");
     int rc = path ? al_write_json_atomic(path, j) : al_fail("out of memory");
     json_decref(j);
@@ -87,62 +89,18 @@ int al_pretrain_args_write(const al_pretrain_opts *o, const char *out_dir)
     return rc;
 }
 
-static const char *jstr(json_t *j, const char *k)
-{
-    json_t *v = json_object_get(j, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static double jnum(json_t *j, const char *k, double dflt)
-{
-    json_t *v = json_object_get(j, k);
-    return json_is_number(v) ? json_number_value(v) : dflt;
-}
-
 /* The saved settings of a run; strings point into the returned JSON, kept until the end. */
 static json_t *read_args(al_pretrain_opts *o, const char *out_dir)
 {
-    char *path = al_path_join(out_dir, "train_args.json");
-    json_error_t err;
-    json_t *j = path ? json_load_file(path, 0, &err) : NULL;
-    if (!j) {
-        al_fail("%s:%d: %s", path ? path : out_dir, path ? err.line : 0, path ? err.text : "out of memory");
-        free(path);
+    json_t *j = settings_load(out_dir, "train_args.json");
+    if (!j)
         return NULL;
-    }
-    free(path);
     al_pretrain_defaults(o);
-    o->data = jstr(j, "data");
-    o->val_data = jstr(j, "val_data");
-    o->tokenizer = jstr(j, "tokenizer");
-    o->init_model = jstr(j, "init");
-    o->cache_dir = jstr(j, "cache_dir");
-    o->doc_sep = jstr(j, "doc_sep") ? jstr(j, "doc_sep") : o->doc_sep;
-    o->val_fraction = jnum(j, "val_fraction", o->val_fraction);
-    o->batch_size = (int)jnum(j, "batch_size", o->batch_size);
-    o->seq_len = (int)jnum(j, "seq_len", o->seq_len);
-    o->grad_accum = (int)jnum(j, "grad_accum", o->grad_accum);
-    o->steps = (long)jnum(j, "steps", 0);
-    o->sched.peak_lr = (float)jnum(j, "lr", o->sched.peak_lr);
-    o->min_lr_ratio = (float)jnum(j, "min_lr_ratio", o->min_lr_ratio);
-    o->sched.warmup = (long)jnum(j, "warmup", (double)o->sched.warmup);
-    if (jstr(j, "schedule") && al_schedule_parse(jstr(j, "schedule"), &o->sched.kind)) {
+    o->steps = 0;
+    if (settings_from_json(o, j, pretrain_settings, N_PRETRAIN_SETTINGS, "train_args.json")) {
         json_decref(j);
         return NULL;
     }
-    o->sched.wsd_decay = (float)jnum(j, "wsd_decay", o->sched.wsd_decay);
-    o->adamw.weight_decay = (float)jnum(j, "weight_decay", o->adamw.weight_decay);
-    o->adamw.beta1 = (float)jnum(j, "beta1", o->adamw.beta1);
-    o->adamw.beta2 = (float)jnum(j, "beta2", o->adamw.beta2);
-    o->adamw.eps = (float)jnum(j, "eps", o->adamw.eps);
-    o->grad_clip = (float)jnum(j, "grad_clip", o->grad_clip);
-    o->skip_outliers = (float)jnum(j, "skip_outliers", o->skip_outliers);
-    o->eval_every = (int)jnum(j, "eval_every", o->eval_every);
-    o->eval_batches = (int)jnum(j, "eval_batches", o->eval_batches);
-    o->sample_every = (int)jnum(j, "sample_every", o->sample_every);
-    o->save_every = (int)jnum(j, "save_every", o->save_every);
-    o->keep = (int)jnum(j, "keep", o->keep);
-    o->seed = (uint64_t)jnum(j, "seed", (double)o->seed);
     if (!o->data || !o->tokenizer) {
         al_fail("train_args.json: missing data or tokenizer");
         json_decref(j);

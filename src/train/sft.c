@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "align/train.h"
+#include "settings.h"
 
 void al_sft_defaults(al_sft_opts *o)
 {
@@ -74,44 +75,48 @@ static int build_set(al_example_set *set, const al_sft_dataset *d, const al_chat
 
 /* ---- sft_args.json: every setting of a run, for --resume ---- */
 
-static void put_str(json_t *j, const char *k, const char *v) { json_object_set_new(j, k, v ? json_string(v) : json_null()); }
+#define S(KEY, TYPE, MEMBER) SETTING(al_sft_opts, KEY, TYPE, MEMBER)
+static const setting sft_settings[] = {
+    S("data", SET_STR, data),
+    S("val_data", SET_STR, val_data),
+    S("model", SET_STR, model),
+    S("model_config", SET_STR, model_config),
+    S("tokenizer", SET_STR, tokenizer),
+    S("chat_template", SET_STR, chat_template),
+    S("mask", SET_INT, mask),
+    S("packing", SET_BOOL, packing),
+    S("lora", SET_BOOL, lora),
+    S("skip_bad_lines", SET_BOOL, skip_bad_lines),
+    S("held_out", SET_DOUBLE, held_out),
+    S("max_examples", SET_INT, max_examples),
+    S("batch_size", SET_INT, batch_size),
+    S("seq_len", SET_INT, seq_len),
+    S("grad_accum", SET_INT, grad_accum),
+    S("steps", SET_LONG, steps),
+    S("epochs", SET_INT, epochs),
+    S("schedule", SET_SCHEDULE, sched.kind),
+    S("lr", SET_FLOAT, sched.peak_lr),
+    S("warmup", SET_LONG, sched.warmup),
+    S("wsd_decay", SET_FLOAT, sched.wsd_decay),
+    S("min_lr_ratio", SET_FLOAT, min_lr_ratio),
+    S("beta1", SET_FLOAT, adamw.beta1),
+    S("beta2", SET_FLOAT, adamw.beta2),
+    S("eps", SET_FLOAT, adamw.eps),
+    S("weight_decay", SET_FLOAT, adamw.weight_decay),
+    S("grad_clip", SET_FLOAT, grad_clip),
+    S("skip_outliers", SET_FLOAT, skip_outliers),
+    S("eval_every", SET_INT, eval_every),
+    S("eval_batches", SET_INT, eval_batches),
+    S("save_every", SET_INT, save_every),
+    S("keep", SET_INT, keep),
+    S("seed", SET_U64, seed),
+};
+#undef S
+#define N_SFT_SETTINGS ((int)(sizeof sft_settings / sizeof sft_settings[0]))
 
 static int write_args(const al_sft_opts *o)
 {
-    json_t *j = json_object();
-    put_str(j, "data", o->data);
-    put_str(j, "val_data", o->val_data);
-    put_str(j, "model", o->model);
-    put_str(j, "model_config", o->model_config);
-    put_str(j, "tokenizer", o->tokenizer);
-    put_str(j, "chat_template", o->chat_template);
-    json_object_set_new(j, "mask", json_integer(o->mask));
-    json_object_set_new(j, "packing", json_boolean(o->packing));
-    json_object_set_new(j, "lora", json_boolean(o->lora));
-    json_object_set_new(j, "skip_bad_lines", json_boolean(o->skip_bad_lines));
-    json_object_set_new(j, "held_out", json_real(o->held_out));
-    json_object_set_new(j, "max_examples", json_integer(o->max_examples));
-    json_object_set_new(j, "batch_size", json_integer(o->batch_size));
-    json_object_set_new(j, "seq_len", json_integer(o->seq_len));
-    json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
-    json_object_set_new(j, "steps", json_integer(o->steps));
-    json_object_set_new(j, "epochs", json_integer(o->epochs));
-    json_object_set_new(j, "schedule", json_string(al_schedule_name(o->sched.kind)));
-    json_object_set_new(j, "lr", json_real(o->sched.peak_lr));
-    json_object_set_new(j, "warmup", json_integer(o->sched.warmup));
-    json_object_set_new(j, "wsd_decay", json_real(o->sched.wsd_decay));
-    json_object_set_new(j, "min_lr_ratio", json_real(o->min_lr_ratio));
-    json_object_set_new(j, "beta1", json_real(o->adamw.beta1));
-    json_object_set_new(j, "beta2", json_real(o->adamw.beta2));
-    json_object_set_new(j, "eps", json_real(o->adamw.eps));
-    json_object_set_new(j, "weight_decay", json_real(o->adamw.weight_decay));
-    json_object_set_new(j, "grad_clip", json_real(o->grad_clip));
-    json_object_set_new(j, "skip_outliers", json_real(o->skip_outliers));
-    json_object_set_new(j, "eval_every", json_integer(o->eval_every));
-    json_object_set_new(j, "eval_batches", json_integer(o->eval_batches));
-    json_object_set_new(j, "save_every", json_integer(o->save_every));
-    json_object_set_new(j, "keep", json_integer(o->keep));
-    json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    json_t *j = settings_to_json(o, sft_settings, N_SFT_SETTINGS);
     char *path = al_path_join(o->out_dir, "sft_args.json");
     int rc = path ? al_write_json_atomic(path, j) : al_fail("out of memory");
     free(path);
@@ -119,67 +124,17 @@ static int write_args(const al_sft_opts *o)
     return rc;
 }
 
-static const char *get_str(json_t *j, const char *k)
-{
-    json_t *v = json_object_get(j, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static double get_num(json_t *j, const char *k, double dflt)
-{
-    json_t *v = json_object_get(j, k);
-    return json_is_number(v) ? json_number_value(v) : dflt;
-}
-
 /* The strings of o point into the returned JSON, which must outlive o. */
 static json_t *read_args(al_sft_opts *o, const char *dir)
 {
-    char *path = al_path_join(dir, "sft_args.json");
-    json_error_t err;
-    json_t *j = path ? json_load_file(path, 0, &err) : NULL;
-    if (!j) {
-        al_fail("%s:%d: %s", path ? path : dir, path ? err.line : 0, path ? err.text : "out of memory");
-        free(path);
+    json_t *j = settings_load(dir, "sft_args.json");
+    if (!j)
         return NULL;
-    }
-    free(path);
     al_sft_defaults(o);
-    o->data = get_str(j, "data");
-    o->val_data = get_str(j, "val_data");
-    o->model = get_str(j, "model");
-    o->model_config = get_str(j, "model_config");
-    o->tokenizer = get_str(j, "tokenizer");
-    o->chat_template = get_str(j, "chat_template") ? get_str(j, "chat_template") : o->chat_template;
-    o->mask = (int)get_num(j, "mask", o->mask);
-    o->packing = json_is_true(json_object_get(j, "packing"));
-    o->lora = json_is_true(json_object_get(j, "lora"));
-    o->skip_bad_lines = json_is_true(json_object_get(j, "skip_bad_lines"));
-    o->held_out = get_num(j, "held_out", o->held_out);
-    o->max_examples = (int)get_num(j, "max_examples", 0);
-    o->batch_size = (int)get_num(j, "batch_size", o->batch_size);
-    o->seq_len = (int)get_num(j, "seq_len", o->seq_len);
-    o->grad_accum = (int)get_num(j, "grad_accum", o->grad_accum);
-    o->steps = (long)get_num(j, "steps", 0);
-    o->epochs = (int)get_num(j, "epochs", o->epochs);
-    if (get_str(j, "schedule") && al_schedule_parse(get_str(j, "schedule"), &o->sched.kind)) {
+    if (settings_from_json(o, j, sft_settings, N_SFT_SETTINGS, "sft_args.json")) {
         json_decref(j);
         return NULL;
     }
-    o->sched.peak_lr = (float)get_num(j, "lr", o->sched.peak_lr);
-    o->sched.warmup = (long)get_num(j, "warmup", (double)o->sched.warmup);
-    o->sched.wsd_decay = (float)get_num(j, "wsd_decay", o->sched.wsd_decay);
-    o->min_lr_ratio = (float)get_num(j, "min_lr_ratio", o->min_lr_ratio);
-    o->adamw.beta1 = (float)get_num(j, "beta1", o->adamw.beta1);
-    o->adamw.beta2 = (float)get_num(j, "beta2", o->adamw.beta2);
-    o->adamw.eps = (float)get_num(j, "eps", o->adamw.eps);
-    o->adamw.weight_decay = (float)get_num(j, "weight_decay", o->adamw.weight_decay);
-    o->grad_clip = (float)get_num(j, "grad_clip", o->grad_clip);
-    o->skip_outliers = (float)get_num(j, "skip_outliers", o->skip_outliers);
-    o->eval_every = (int)get_num(j, "eval_every", o->eval_every);
-    o->eval_batches = (int)get_num(j, "eval_batches", o->eval_batches);
-    o->save_every = (int)get_num(j, "save_every", o->save_every);
-    o->keep = (int)get_num(j, "keep", o->keep);
-    o->seed = (uint64_t)get_num(j, "seed", (double)o->seed);
     o->out_dir = dir;
     return j;
 }
