@@ -2,6 +2,8 @@
 
 #include <jansson.h>
 
+#include "align/core.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,4 +168,29 @@ void cli_config_free(cli_config_args *keep)
     free(keep->owned);
     free(keep->argv);
     memset(keep, 0, sizeof *keep);
+}
+
+char *cli_find_tokenizer(const char *model_path)
+{
+    static const char *names[] = {"tokenizer.json", "tokenizer.bin", "tok512.bin"};
+    char *dir = strdup(model_path);
+    if (!dir)
+        return NULL;
+    if (!al_is_dir(model_path)) {
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        else
+            strcpy(dir, ".");
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *p = al_path_join(dir, names[i]);
+        if (p && al_file_exists(p)) {
+            free(dir);
+            return p;
+        }
+        free(p);
+    }
+    free(dir);
+    return NULL;
 }

@@ -35,4 +35,8 @@ typedef struct cli_config_args {
 int cli_expand_config(const char *cmd, int *argc, char ***argv, cli_config_args *keep);
 void cli_config_free(cli_config_args *keep);
 
+/* A tokenizer file beside a model (tokenizer.json, tokenizer.bin, tok512.bin), or NULL.
+ * The path is malloc'd. */
+char *cli_find_tokenizer(const char *model_path);
+
 #endif

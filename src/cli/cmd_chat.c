@@ -131,27 +131,8 @@ int cmd_chat(int argc, char **argv)
     al_tokenizer *tok = NULL;
     al_chat_template *tmpl = NULL;
     char *found = NULL;
-    if (!tok_path) {
-        /* the same search as align generate: a tokenizer file beside the model */
-        static const char *names[] = {"tokenizer.json", "tokenizer.bin", "tok512.bin"};
-        char *d = strdup(model);
-        if (d && !al_is_dir(model)) {
-            char *slash = strrchr(d, '/');
-            if (slash)
-                *slash = 0;
-            else
-                strcpy(d, ".");
-        }
-        for (size_t i = 0; d && !found && i < sizeof names / sizeof names[0]; i++) {
-            char *p = al_path_join(d, names[i]);
-            if (p && al_file_exists(p))
-                found = p;
-            else
-                free(p);
-        }
-        free(d);
-        tok_path = found;
-    }
+    if (!tok_path)
+        tok_path = found = cli_find_tokenizer(model);
     int rc = 1;
     if (!tok_path) {
         fprintf(stderr, "align chat: no tokenizer found beside %s; pass -z TOKENIZER\n", model);

@@ -58,31 +58,6 @@ static void print_piece_llama2c(const char *piece, size_t len)
     fwrite(piece, 1, len, stdout);
 }
 
-static char *find_tokenizer(const char *model_path)
-{
-    static const char *names[] = {"tokenizer.json", "tokenizer.bin", "tok512.bin", "tokenizer.model.bin"};
-    char *dir = strdup(model_path);
-    if (!dir)
-        return NULL;
-    if (!al_is_dir(model_path)) {
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = 0;
-        else
-            strcpy(dir, ".");
-    }
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char *p = al_path_join(dir, names[i]);
-        if (p && al_file_exists(p)) {
-            free(dir);
-            return p;
-        }
-        free(p);
-    }
-    free(dir);
-    return NULL;
-}
-
 /* run.c's generate(), step for step. */
 static int generate_llama2c(const al_model *m, const al_tokenizer *tok, const gen_args *a)
 {
@@ -300,7 +275,7 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "align generate: %s\n", al_errmsg());
         return 1;
     }
-    char *found = g.tokenizer ? NULL : find_tokenizer(g.model);
+    char *found = g.tokenizer ? NULL : cli_find_tokenizer(g.model);
     const char *tok_path = g.tokenizer ? g.tokenizer : found;
     if (!tok_path) {
         fprintf(stderr, "align generate: no tokenizer found beside %s; pass -z TOKENIZER\n", g.model);
