@@ -3,6 +3,7 @@
 #include <jansson.h>
 
 #include "align/model.h"
+#include "align/train.h"
 #include "test.h"
 
 static json_t *load_json(const char *rel)
@@ -254,8 +255,6 @@ static void test_dpo_gradient(void)
             int next = t + 1 < len ? (t + 1 < np ? p[t + 1] : resp[t + 1 - np]) : -1;
             tok[row * T + t] = t < len ? cur : 0;
             tgt[row * T + t] = (t + 1 >= np && t + 1 < len) ? next : -1;
-            if (tgt[row * T + t] >= 0)
-                dlogp[row * T + t] = row ? beta / 2 : -beta / 2;
         }
     }
     al_train_ctx *ctx = al_train_ctx_new(&m, 2, T);
@@ -270,9 +269,18 @@ static void test_dpo_gradient(void)
     double want_r = json_real_value(json_object_get(dpo, "policy_logp_rejected"));
     CHECKF(fabs(lc - want_c) < 1e-4, "logp chosen %.6f want %.6f", lc, want_c);
     CHECKF(fabs(lr - want_r) < 1e-4, "logp rejected %.6f want %.6f", lr, want_r);
-    double margin = beta * ((lc - lc) - (lr - lr));
-    double loss = log1p(exp(-margin));
-    CHECKF(fabs(loss - log(2.0)) < 1e-12, "DPO loss %.9f", loss);
+    /* The loss module: sigmoid DPO with the policy as its own (frozen) reference. */
+    al_pref_opts po;
+    al_pref_defaults(&po);
+    po.beta = beta;
+    al_pref_pair pair = {.pc = lc, .pr = lr, .rc = lc, .rr = lr, .nc = nc, .nr = nr, .label = 1.0};
+    al_pref_out out;
+    CHECK_OK(al_pref_loss(AL_PREF_SIGMOID, &po, &pair, &out));
+    CHECKF(fabs(out.loss - log(2.0)) < 1e-12, "DPO loss %.9f", out.loss);
+    /* each response token's log-prob carries its sequence's gradient */
+    for (int i = 0; i < 2 * T; i++)
+        if (tgt[i] >= 0)
+            dlogp[i] = (float)(i < T ? out.d_pc : out.d_pr);
     al_model_zero_grads(&m);
     al_backward(ctx, &m, dlogp);
     size_t count;

@@ -210,4 +210,98 @@ void al_sft_defaults(al_sft_opts *o);
 int al_sft_train(const al_sft_opts *o);
 int al_sft_resume(const char *dir, const al_sft_opts *o);
 
+/* ---- preference losses (src/train/pref_loss.c) ---- */
+/* The DPO family as pure math over per-example sequence log-probabilities, following
+ * TRL's definitions and names (DPOTrainer.dpo_loss, CPOTrainer.cpo_loss,
+ * ORPOTrainer.odds_ratio_loss, KTOTrainer.kto_loss).  Formulas: docs/preference_losses.md.
+ * Everything is double precision; log-sigmoids use log1p/exp stable forms. */
+typedef enum {
+    AL_PREF_SIGMOID,   /* DPO */
+    AL_PREF_IPO,
+    AL_PREF_HINGE,     /* RSO */
+    AL_PREF_ROBUST,    /* conservative DPO with label smoothing */
+    AL_PREF_BCO_PAIR,
+    AL_PREF_SPPO_HARD,
+    AL_PREF_NCA_PAIR,
+    AL_PREF_APO_ZERO,
+    AL_PREF_APO_DOWN,
+    AL_PREF_SIMPO,     /* reference-free, length-normalized, margin simpo_gamma (TRL CPOTrainer "simpo") */
+    AL_PREF_CPO,       /* reference-free sigmoid on summed log-probs (TRL CPOTrainer "sigmoid") */
+    AL_PREF_ORPO,      /* reference-free odds ratio + NLL, length-normalized (TRL ORPOTrainer) */
+    AL_PREF_N_KINDS
+} al_pref_loss_kind;
+
+/* TRL's names: "sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair",
+ * "apo_zero", "apo_down", "simpo", "cpo", "orpo".  Unknown names fail with the list. */
+int al_pref_loss_parse(const char *name, al_pref_loss_kind *out);
+const char *al_pref_loss_name(al_pref_loss_kind k);
+/* True for the losses that ignore the reference log-probs (simpo, cpo, orpo). */
+bool al_pref_loss_reference_free(al_pref_loss_kind k);
+
+typedef struct al_pref_opts {
+    double beta;            /* TRL beta (0.1); for orpo, the weight of the odds-ratio term (lambda) */
+    double label_smoothing; /* TRL label_smoothing, sigmoid/robust/cpo/simpo; robust needs < 0.5 */
+    double simpo_gamma;     /* TRL CPOConfig.simpo_gamma (0.5): logits = (pc - pr) - simpo_gamma / beta */
+    double rpo_alpha;       /* 0 = off: adds rpo_alpha * (-pc / nc), the chosen NLL per token (TRL
+                             * DPOConfig.rpo_alpha; CPOConfig.cpo_alpha for cpo/simpo) */
+    double bco_delta;       /* bco_pair: the running mean of rewards (detached; see al_bco_running) */
+    bool length_normalize;  /* divide every log-prob by its token count (ipo, simpo, orpo always do, as TRL) */
+} al_pref_opts;
+void al_pref_defaults(al_pref_opts *o); /* beta 0.1, simpo_gamma 0.5, everything else 0 */
+
+/* One pair: summed log-probs of the response tokens under the policy (pc, pr) and the
+ * reference (rc, rr; ignored by reference-free losses), the response token counts (> 0),
+ * and label = probability that chosen is better (1 = hard; in [0, 1]).  A soft label
+ * mixes the loss with the pair swapped: p L(c, r) + (1 - p) L(r, c) (for the sigmoid
+ * family, p L(margin) + (1 - p) L(-margin)); the NLL terms stay on chosen. */
+typedef struct al_pref_pair {
+    double pc, pr, rc, rr;
+    int nc, nr;
+    double label;
+} al_pref_pair;
+
+typedef struct al_pref_out {
+    double loss;
+    double d_pc, d_pr;              /* d loss / d pc, d loss / d pr (summed log-probs) */
+    double reward_chosen, reward_rejected; /* TRL rewards (detached): beta (pc - rc), or beta pc
+                                     * for the reference-free losses (normalized log-probs
+                                     * where the loss normalizes) */
+    double logp_chosen, logp_rejected; /* the policy log-probs the loss saw (TRL logps/...) */
+    double nll;                      /* -pc / nc (whether or not it is in the loss) */
+} al_pref_out;
+
+int al_pref_loss(al_pref_loss_kind k, const al_pref_opts *o, const al_pref_pair *p, al_pref_out *out);
+
+/* TRL's loss_type list with loss_weights: loss = sum_i w_i L_i (gradients likewise), the
+ * RPO term added once; rewards and logps from the first kind. */
+int al_pref_loss_mix(int n, const al_pref_loss_kind *kinds, const double *weights, const al_pref_opts *o,
+                     const al_pref_pair *p, al_pref_out *out);
+
+/* bco_pair's reference point: TRL's RunningMoments fed one value per batch, the mean of
+ * that batch's chosen and rejected rewards (update before computing the batch's losses). */
+typedef struct al_bco_running {
+    double mean, count;
+} al_bco_running;
+void al_bco_running_update(al_bco_running *r, double batch_mean_reward);
+
+/* KTO (unpaired, TRL loss_type "kto"): one example, desirable or not, with logp / ref_logp
+ * summed over its response, the batch reference point z0 (detached KL estimate, see
+ * al_kto_z0) and the weights lambda_d (desirable_weight), lambda_u (undesirable_weight).
+ *   desirable:   loss = lambda_d (1 - sigmoid(beta (logr - z0))),   logr = logp - ref_logp
+ *   undesirable: loss = lambda_u (1 - sigmoid(beta (z0 - logr)))
+ * TRL's batch loss is the mean of these (its rewards: beta logr).  dlogp = d loss / d logp.
+ * Log-probs are used as given (TRL sums them; length_normalize does not apply). */
+int al_kto_loss(const al_pref_opts *o, double logp, double ref_logp, bool desirable, double z0,
+                double lambda_d, double lambda_u, double *loss, double *dlogp);
+/* z0 = max(0, mean(policy_kl - ref_kl)) over the batch's mismatched (KL) completions. */
+double al_kto_z0(const double *policy_kl_logps, const double *ref_kl_logps, int n);
+
+/* TRL's batch metrics from n outputs. */
+typedef struct al_pref_metrics {
+    double rewards_chosen, rewards_rejected, rewards_accuracies, rewards_margins; /* rewards/... */
+    double logps_chosen, logps_rejected;                                          /* logps/... */
+    double loss;                                                                  /* mean loss */
+} al_pref_metrics;
+void al_pref_metrics_compute(const al_pref_out *outs, int n, al_pref_metrics *m);
+
 #endif
