@@ -376,22 +376,7 @@ void op_attention_forward(float *out, float *att, const float *q, const float *k
                         const int s0 = seg_start ? seg_start[row] : 0, n = t + 1 - s0;
                         float *a = att + (((size_t)b * H + h) * T + t) * T;
                         scores_row(a + s0, q + row * qd + (size_t)h * hd, w.kt + s0, n, hd, Tp, scale);
-                        float maxv = -INFINITY;
-#pragma omp simd reduction(max : maxv)
-                        for (int s = s0; s <= t; s++)
-                            maxv = a[s] > maxv ? a[s] : maxv;
-                        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                        for (int s = s0; s <= t; s++) {
-                            a[s] = op_exp_nonpositive(a[s] - maxv);
-                            sum += a[s];
-                        }
-                        float inv = 1.0f / sum;
-#pragma omp simd
-                        for (int s = s0; s <= t; s++)
-                            a[s] *= inv;
-                        memset(a, 0, (size_t)s0 * sizeof *a);
-                        memset(a + t + 1, 0, (size_t)(T - t - 1) * sizeof *a);
+                        softmax_causal_row(a, s0, t, T);
                         float *o = out + row * qd + (size_t)h * hd;
                         for (int i = 0; i < hd; i++) {
                             const float *vr = w.vt + (size_t)i * Tp;
