@@ -91,22 +91,35 @@ static void check_greedy(const al_model *m, json_t *ref)
     free(want);
 }
 
+/* Both teacher-forced prompts of a reference directory (ids from its reference.json,
+ * logits from the named files) and its 64 greedy steps. */
+static void check_reference(const al_model *m, const char *ref_dir, const char *logits0, const char *logits1,
+                            const char *label)
+{
+    char path[512], what[128];
+    snprintf(path, sizeof path, "%s/reference.json", ref_dir);
+    json_t *ref = load_json(path);
+    json_t *enc = json_object_get(ref, "encodings");
+    const char *files[2] = {logits0, logits1};
+    for (int k = 0; k < 2; k++) {
+        int n;
+        int *ids = json_ints(json_object_get(json_array_get(enc, (size_t)k), "ids"), &n);
+        snprintf(path, sizeof path, "%s/%s", ref_dir, files[k]);
+        snprintf(what, sizeof what, "%s prompt%d", label, k);
+        check_logits(m, ids, n, path, what);
+        free(ids);
+    }
+    check_greedy(m, ref);
+    json_decref(ref);
+}
+
 static void test_stories_logits(void)
 {
     al_model m;
     CHECK_OK(al_model_load_llama2c(&m, shared_path("models/stories260K/stories260K.bin")));
     CHECK(m.n_params == 260032);
-    json_t *ref = load_json("models/stories260K/reference/reference.json");
-    json_t *enc = json_object_get(ref, "encodings");
-    int n;
-    int *ids = json_ints(json_object_get(json_array_get(enc, 0), "ids"), &n);
-    check_logits(&m, ids, n, "models/stories260K/reference/logits_prompt0_f32le_5x512.bin", "stories prompt0");
-    free(ids);
-    ids = json_ints(json_object_get(json_array_get(enc, 1), "ids"), &n);
-    check_logits(&m, ids, n, "models/stories260K/reference/logits_prompt1_f32le_20x512.bin", "stories prompt1");
-    free(ids);
-    check_greedy(&m, ref);
-    json_decref(ref);
+    check_reference(&m, "models/stories260K/reference", "logits_prompt0_f32le_5x512.bin",
+                    "logits_prompt1_f32le_20x512.bin", "stories");
     al_model_free(&m);
 }
 
@@ -114,17 +127,8 @@ static void test_aidreams_logits(void)
 {
     al_model m;
     CHECK_OK(al_model_load_llama2c(&m, shared_path("models/aidreams260K/aidreams260K.bin")));
-    json_t *ref = load_json("models/aidreams260K/reference/reference.json");
-    json_t *enc = json_object_get(ref, "encodings");
-    int n;
-    int *ids = json_ints(json_object_get(json_array_get(enc, 0), "ids"), &n);
-    check_logits(&m, ids, n, "models/aidreams260K/reference/logits_prompt0_f32le_13x512.bin", "aidreams prompt0");
-    free(ids);
-    ids = json_ints(json_object_get(json_array_get(enc, 1), "ids"), &n);
-    check_logits(&m, ids, n, "models/aidreams260K/reference/logits_prompt1_f32le_30x512.bin", "aidreams prompt1");
-    free(ids);
-    check_greedy(&m, ref);
-    json_decref(ref);
+    check_reference(&m, "models/aidreams260K/reference", "logits_prompt0_f32le_13x512.bin",
+                    "logits_prompt1_f32le_30x512.bin", "aidreams");
     al_model_free(&m);
 }
 
@@ -137,17 +141,8 @@ static void test_stories_hf_logits(void)
     *strrchr(dir, '/') = 0;
     CHECK_OK(al_model_load(&m, dir));
     CHECK(m.cfg.rope == AL_ROPE_HALF);
-    json_t *ref = load_json("models/stories260K/reference/reference.json");
-    json_t *enc = json_object_get(ref, "encodings");
-    int n;
-    int *ids = json_ints(json_object_get(json_array_get(enc, 0), "ids"), &n);
-    check_logits(&m, ids, n, "models/stories260K/reference/logits_prompt0_f32le_5x512.bin", "stories-hf prompt0");
-    free(ids);
-    ids = json_ints(json_object_get(json_array_get(enc, 1), "ids"), &n);
-    check_logits(&m, ids, n, "models/stories260K/reference/logits_prompt1_f32le_20x512.bin", "stories-hf prompt1");
-    free(ids);
-    check_greedy(&m, ref);
-    json_decref(ref);
+    check_reference(&m, "models/stories260K/reference", "logits_prompt0_f32le_5x512.bin",
+                    "logits_prompt1_f32le_20x512.bin", "stories-hf");
     al_model_free(&m);
 }
 
