@@ -34,16 +34,6 @@ void al_pretrain_defaults(al_pretrain_opts *o)
 
 /* ---- train_args.json ---- */
 
-static json_t *config_json(const al_config *c)
-{
-    return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:b,s:b,s:i,s:i}", "hidden_size", c->dim,
-                     "intermediate_size", c->hidden_dim, "num_hidden_layers", c->n_layers, "num_attention_heads",
-                     c->n_heads, "num_key_value_heads", c->n_kv_heads, "head_dim", c->head_dim, "vocab_size",
-                     c->vocab_size, "max_position_embeddings", c->seq_len, "rms_norm_eps", (double)c->norm_eps,
-                     "rope_theta", (double)c->rope_theta, "tie_word_embeddings", c->tied_embeddings,
-                     "attention_bias", c->qkv_bias, "bos_token_id", c->bos_id, "eos_token_id", c->eos_id);
-}
-
 #define P(KEY, TYPE, MEMBER) SETTING(al_pretrain_opts, KEY, TYPE, MEMBER)
 static const setting pretrain_settings[] = {
     P("data", SET_STR, data),
@@ -81,7 +71,11 @@ static const setting pretrain_settings[] = {
 int al_pretrain_args_write(const al_pretrain_opts *o, const char *out_dir)
 {
     json_t *j = settings_to_json(o, pretrain_settings, N_PRETRAIN_SETTINGS);
-    json_object_set_new(j, "model", config_json(&o->model)); /* for readers such as bench/torch_train.py */
+    /* the architecture, as the HF config.json the model is saved with */
+    al_buf cfg = {0};
+    if (al_config_to_hf_json(&o->model, &cfg) == 0)
+        json_object_set_new(j, "model", json_loadb(cfg.data, cfg.len, 0, NULL));
+    al_buf_free(&cfg);
     char *path = al_path_join(out_dir, "train_args.json");
     int rc = path ? al_write_json_atomic(path, j) : al_fail("out of memory");
     json_decref(j);
