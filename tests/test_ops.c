@@ -310,6 +310,50 @@ static void test_model(bool bias, bool tied, al_rope_layout rope, bool packed, i
     al_model_free(&m);
 }
 
+/* The trunk alone (reward models): loss = sum of w * final hidden states, backward from w. */
+static double hidden_loss(void *p)
+{
+    model_state *s = p;
+    if (al_forward_hidden(s->ctx, s->tok, s->pos, s->seg))
+        return NAN;
+    return weighted_sum(al_ctx_hidden(s->ctx), s->w, (size_t)s->N * s->m->cfg.dim);
+}
+
+static void test_model_hidden(void)
+{
+    al_config c = {.dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 4,
+                   .vocab_size = 19, .seq_len = 16, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope = AL_ROPE_HALF,
+                   .tied_embeddings = true, .bos_id = 1, .eos_id = 2, .n_labels = 1};
+    al_model m;
+    CHECK_OK(al_model_init(&m, &c));
+    CHECK_OK(al_model_alloc_grads(&m));
+    CHECK(m.w.score == m.params + m.n_params - c.dim); /* the head comes last */
+    for (size_t i = 0; i < m.n_params; i++)
+        m.params[i] = frand() * 0.5f;
+    for (int l = 0; l < c.n_layers; l++)
+        for (int i = 0; i < c.dim; i++)
+            m.w.rms_att[l * c.dim + i] += 1.0f, m.w.rms_ffn[l * c.dim + i] += 1.0f;
+    const int B = 2, T = 6, N = B * T;
+    int tok[12];
+    for (int i = 0; i < N; i++)
+        tok[i] = (int)(al_xorshift_u32(&rng_state) % 19);
+    float *w = rand_vec((size_t)N * c.dim, 1.0f);
+    model_state s = {&m, al_train_ctx_new(&m, B, T), tok, NULL, NULL, NULL, w, N};
+    hidden_loss(&s);
+    al_model_zero_grads(&m);
+    al_backward_hidden(s.ctx, &m, w);
+    /* the head's gradient is the caller's: the trunk leaves it untouched */
+    double head = 0;
+    for (int i = 0; i < c.dim; i++)
+        head += fabs(m.g.score[i]);
+    CHECK(head == 0);
+    fd_check("model trunk (hidden states)", hidden_loss, &s, m.params, m.grads, m.n_params - c.dim, 300, 5e-3f,
+             3e-2f);
+    al_train_ctx_free(s.ctx);
+    al_model_free(&m);
+    free(w);
+}
+
 /* Packing must not change the loss: two samples side by side in one row with restarted
  * positions and a segment mask give the same log-probs as each sample in its own row. */
 static void test_packing_equivalence(void)
@@ -367,6 +411,7 @@ int main(void)
     test_model(true, false, AL_ROPE_HALF, false, 4);
     test_model(true, true, AL_ROPE_HALF, true, 4);
     test_model(true, true, AL_ROPE_HALF, true, 32);
+    test_model_hidden();
     test_packing_equivalence();
     return test_report();
 }

@@ -356,8 +356,38 @@ static void test_parse_and_errors(void)
     CHECK(al_pref_loss(AL_PREF_SIGMOID, &o, &BASE, &out) != 0);
 }
 
+/* Reward model pairs: hand-computed values and finite differences. */
+static void test_rm_loss(void)
+{
+    double l, dc, dr;
+    /* d = 2 - 0.5 - 0.5 = 1: loss = -log sigmoid(1) = 0.31326168751822286, dloss/dd = sigmoid(1) - 1 */
+    CHECK_OK(al_rm_loss(2.0, 0.5, 0.5, 1.0, 0.0, &l, &dc, &dr));
+    CHECK(NEAR(l, 0.31326168751822286, 1e-15) && NEAR(dc, sg(1.0) - 1.0, 1e-15) && NEAR(dr, 1.0 - sg(1.0), 1e-15));
+    /* soft label p = 0.25 at d = 0: loss = ln 2 whatever p, dloss/dd = 0.5 - 0.25 */
+    CHECK_OK(al_rm_loss(0.3, 0.3, 0.0, 0.25, 0.0, &l, &dc, &dr));
+    CHECK(NEAR(l, log(2.0), 1e-15) && NEAR(dc, 0.25, 1e-15) && NEAR(dr, -0.25, 1e-15));
+    /* centering c = 0.01: + c (r_c + r_r)^2 = 0.01 * 0.36 at r_c = 0.3, r_r = 0.3 */
+    double l2;
+    CHECK_OK(al_rm_loss(0.3, 0.3, 0.0, 0.25, 0.01, &l2, &dc, &dr));
+    CHECK(NEAR(l2 - l, 0.0036, 1e-15) && NEAR(dc, 0.25 + 0.012, 1e-15));
+    CHECK(al_rm_loss(0, 0, 0, 1.5, 0, &l, &dc, &dr) != 0);
+    const double pts[][5] = {{1.2, -0.7, 0.0, 1.0, 0.0}, {-3.0, 4.0, 1.0, 0.7, 0.05}, {40, -40, 0, 0.9, 0.001}};
+    for (size_t k = 0; k < sizeof pts / sizeof pts[0]; k++) {
+        const double *p = pts[k], h = 1e-6;
+        CHECK_OK(al_rm_loss(p[0], p[1], p[2], p[3], p[4], &l, &dc, &dr));
+        double a, b, x, y;
+        al_rm_loss(p[0] + h, p[1], p[2], p[3], p[4], &a, &x, &y);
+        al_rm_loss(p[0] - h, p[1], p[2], p[3], p[4], &b, &x, &y);
+        CHECKF(fabs((a - b) / (2 * h) - dc) < 1e-6 * (1 + fabs(dc)), "rm d_chosen at point %zu", k);
+        al_rm_loss(p[0], p[1] + h, p[2], p[3], p[4], &a, &x, &y);
+        al_rm_loss(p[0], p[1] - h, p[2], p[3], p[4], &b, &x, &y);
+        CHECKF(fabs((a - b) / (2 * h) - dr) < 1e-6 * (1 + fabs(dr)), "rm d_rejected at point %zu", k);
+    }
+}
+
 int main(void)
 {
+    test_rm_loss();
     test_golden();
     test_gradients();
     test_properties();

@@ -155,4 +155,62 @@ int al_chat_tokenize_pc(const al_tokenizer *tok, const char *prompt, const char 
 /* The template's marker strings that should become special tokens (owned by t). */
 int al_chat_template_specials(const al_chat_template *t, const char ***out, int *n);
 
+/* ---- preference datasets (src/data/pref_dataset.c) ---- */
+/* TRL's preference formats, read with the same file rules and located errors as SFT data:
+ *   paired:   {"prompt": P, "chosen": C, "rejected": R}, strings (standard) or message
+ *             lists (conversational); without "prompt" (HH-RLHF's whole transcripts) the
+ *             shared prefix of chosen and rejected becomes the prompt.
+ *   unpaired: {"prompt": P, "completion": C, "label": true|false} (KTO).
+ * Optional on pairs: "label", the probability that chosen is better (a number in [0, 1],
+ * or true/false; 1 when absent), and "margin", a reward-model margin (0 when absent). */
+typedef struct al_pref_example {
+    bool conversational;
+    char *prompt, *chosen, *rejected;  /* standard; unpaired: the completion is in chosen */
+    al_message *prompt_msgs, *chosen_msgs, *rejected_msgs;
+    int n_prompt_msgs, n_chosen_msgs, n_rejected_msgs;
+    double label;         /* paired: P(chosen better); unpaired: 1 desirable, 0 undesirable */
+    double margin;
+    bool implicit_prompt; /* the prompt was the shared prefix */
+    long line;
+} al_pref_example;
+
+typedef struct al_pref_dataset {
+    bool paired, conversational;
+    al_pref_example *ex;
+    int n;
+    int n_skipped;
+    long *skipped_lines;
+    int n_skipped_lines_stored;
+} al_pref_dataset;
+
+int al_pref_load(al_pref_dataset *d, const char *path, const al_sft_load_opts *o);
+void al_pref_free(al_pref_dataset *d);
+/* The shared prefix of two transcripts that becomes an implicit prompt: TRL's rule (the
+ * common prefix, ending before a space where the texts part), cut back to just after the
+ * last "Assistant:" marker when the prefix holds one (HH-RLHF), so that both answers are
+ * whole.  Returns its length in bytes. */
+size_t al_pref_shared_prefix(const char *a, const char *b);
+/* Deterministic split of n items: a seeded shuffle holds out round(fraction * n) of them
+ * (at least 1 when fraction > 0, at most n - 1); both index lists keep ascending order. */
+int al_split_indices(int n, double held_out_fraction, uint64_t seed, al_ints *train, al_ints *held_out);
+
+/* A tokenized preference example: prompt + answer sequences with their loss masks (1 on the
+ * answer's tokens).  Sequences longer than max_len tokens lose prompt tokens from the
+ * front (after BOS) first, then answer tokens from the end (TRL's keep_end, then
+ * max_completion_length). */
+typedef struct al_pref_tokens {
+    al_ints chosen, chosen_mask, rejected, rejected_mask; /* unpaired: only chosen */
+    bool truncated;
+} al_pref_tokens;
+/* t: the chat template for conversational data (ignored for standard data). */
+int al_pref_tokenize(const al_pref_example *e, const al_chat_template *t, const al_tokenizer *tok, int max_len,
+                     al_pref_tokens *out);
+void al_pref_tokens_free(al_pref_tokens *p);
+
+/* A synthetic preference task (src/data/synth_pref.c): DIR/sft.jsonl (prompt/completion
+ * demonstrations, helpful and rude answers alike), DIR/sft_heldout.jsonl (helpful answers
+ * to held-out prompts), DIR/pref.jsonl and DIR/pref_heldout.jsonl (helpful over rude).  The
+ * same seed writes the same files; held-out prompts never occur in the training files. */
+int al_synth_pref_write(const char *dir, uint64_t seed, int n_train, int n_heldout);
+
 #endif

@@ -5,9 +5,11 @@
  * layout, training activations in a third sized for (batch, length) before use.
  * The parameter order is llama2.c's, grouped by kind across layers, so a gradient
  * compares element for element with llama2.c/PyTorch references:
- *   tok_emb, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final, [wcls], [bq, bk, bv]
+ *   tok_emb, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final, [wcls], [bq, bk, bv], [score]
  * Matrices are row-major [out][in] (y = W x).  w1 is the gate, w3 the up, w2 the down
- * projection.  wcls exists only when embeddings are untied; biases only with qkv_bias. */
+ * projection.  wcls exists only when embeddings are untied; biases only with qkv_bias;
+ * score only for a sequence classifier (n_labels > 0: a reward model keeps the language
+ * model head too, so it can still be read as a causal LM). */
 #ifndef ALIGN_MODEL_H
 #define ALIGN_MODEL_H
 
@@ -34,6 +36,7 @@ typedef struct al_config {
     bool tied_embeddings;
     bool qkv_bias;
     int bos_id, eos_id;
+    int n_labels;    /* > 0: a sequence-classification head (reward model), score [n_labels][dim] */
 } al_config;
 
 /* Views into one parameter (or gradient) block. */
@@ -53,6 +56,7 @@ typedef struct al_params {
     float *bq;        /* [L][n_heads*head_dim] or NULL */
     float *bk;        /* [L][n_kv_heads*head_dim] or NULL */
     float *bv;        /* [L][n_kv_heads*head_dim] or NULL */
+    float *score;     /* [n_labels][dim] or NULL: HF's score.weight, read at a sequence's last token */
 } al_params;
 
 /* One named tensor of the layout, for savers, loaders and `align info`. */
@@ -126,6 +130,12 @@ int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const i
 const float *al_ctx_logp(const al_train_ctx *ctx);   /* [B*T] */
 const float *al_ctx_logits(const al_train_ctx *ctx); /* [B*T][vocab] */
 void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp);
+/* The trunk alone, for heads other than the language model's (reward models): the
+ * forward stops at the final RMSNorm, whose output [B*T][dim] al_ctx_hidden returns; the
+ * backward takes dloss/d(that output).  Heads compute their own weights' gradients. */
+int al_forward_hidden(al_train_ctx *ctx, const int *tokens, const int *pos, const int *seg_start);
+const float *al_ctx_hidden(const al_train_ctx *ctx); /* [B*T][dim] */
+void al_backward_hidden(al_train_ctx *ctx, al_model *m, const float *d_hidden);
 /* Mean cross-entropy over targets >= 0 (forward + convenience). */
 float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets);
 

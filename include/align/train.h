@@ -110,6 +110,21 @@ typedef struct al_batch_source {
     int (*eval)(void *ctx, int e, int B, int T, al_batch *b);
 } al_batch_source;
 
+/* What a trainer minimizes, when it is not next-token cross-entropy over the batch sources
+ * (al_train_loop.objective NULL).  Preference trainers (reward models, DPO, KTO) bring one. */
+struct al_train_loop;
+typedef struct al_objective {
+    void *ctx;
+    int rows; /* rows per micro-batch the training context is planned for (0: batch_size) */
+    /* One optimizer step's gradient into the zeroed gradient block, from grad_accum
+     * micro-batches at L->st->cursor: the step's loss, the items it counted (tokens,
+     * pairs) and its metrics, added to `metrics` (a JSON object) under TRL's names. */
+    int (*step)(void *ctx, struct al_train_loop *L, al_train_ctx *tc, double *loss, double *items,
+                struct json_t *metrics);
+    /* Held-out evaluation: eval_loss and the eval_ metrics, added to `metrics`. */
+    int (*evaluate)(void *ctx, struct al_train_loop *L, al_train_ctx *tc, struct json_t *metrics);
+} al_objective;
+
 typedef struct al_train_loop {
     const char *out_dir, *label; /* label: the progress bar's name */
     int batch_size, seq_len, grad_accum;
@@ -125,6 +140,7 @@ typedef struct al_train_loop {
     al_adamw *opt;
     al_train_state *st;
     al_batch_source train, eval;
+    const al_objective *objective; /* NULL: next-token cross-entropy over train and eval */
 } al_train_loop;
 
 /* Runs steps st->step+1 .. steps: metrics, evaluation, samples and checkpoints as set. */
@@ -172,6 +188,8 @@ typedef struct al_example_set {
     long order_epoch;
 } al_example_set;
 
+/* The training order of epoch `epoch` of n items: a permutation seeded by (seed, epoch). */
+void al_epoch_order(int *perm, int n, uint64_t seed, long epoch);
 int al_example_set_init(al_example_set *s, int n, bool packed, uint64_t seed);
 void al_example_set_free(al_example_set *s);
 /* The batch source over s (next: training order; eval: examples in file order). */
@@ -296,6 +314,13 @@ int al_kto_loss(const al_pref_opts *o, double logp, double ref_logp, bool desira
 /* z0 = max(0, mean(policy_kl - ref_kl)) over the batch's mismatched (KL) completions. */
 double al_kto_z0(const double *policy_kl_logps, const double *ref_kl_logps, int n);
 
+/* A reward model's pair loss (TRL RewardTrainer, per pair; the batch loss is the mean):
+ *   loss = -[p log sigmoid(d) + (1 - p) log sigmoid(-d)] + center (r_c + r_r)^2,
+ *   d = r_c - r_r - margin, p = label (1 for a hard pair),
+ * with its derivatives by r_c and r_r. */
+int al_rm_loss(double r_chosen, double r_rejected, double margin, double label, double center, double *loss,
+               double *d_chosen, double *d_rejected);
+
 /* TRL's batch metrics from n outputs. */
 typedef struct al_pref_metrics {
     double rewards_chosen, rewards_rejected, rewards_accuracies, rewards_margins; /* rewards/... */
@@ -303,5 +328,52 @@ typedef struct al_pref_metrics {
     double loss;                                                                  /* mean loss */
 } al_pref_metrics;
 void al_pref_metrics_compute(const al_pref_out *outs, int n, al_pref_metrics *m);
+
+/* ---- preference trainers: reward models, the DPO family, KTO (src/train/pref_*.c) ---- */
+typedef enum {
+    AL_TRAINER_DPO, /* pairs, a loss of the DPO family (or a weighted mix) */
+    AL_TRAINER_KTO, /* unpaired desirable / undesirable examples */
+    AL_TRAINER_RM,  /* a reward model: scalar head at the last token, Bradley-Terry */
+} al_trainer_kind;
+
+typedef struct al_pref_train_opts {
+    al_trainer_kind trainer;
+    const char *data, *val_data, *model, *ref_model, *tokenizer, *out_dir;
+    const char *chat_template;   /* conversational data: "chatml", "llama2" or a template file */
+    const char *loss;            /* DPO: TRL loss_type, or a comma list ("sigmoid,bco_pair") */
+    const char *loss_weights;    /* comma list of weights for a mix ("1,0.5"), NULL = all 1 */
+    al_pref_opts pref;           /* beta, label_smoothing, simpo_gamma, rpo_alpha, length_normalize */
+    double desirable_weight, undesirable_weight; /* KTO lambda_d, lambda_u */
+    double center_rewards;       /* RM: TRL center_rewards_coefficient (0 = off) */
+    bool precompute_ref;         /* reference log-probs computed once and cached */
+    bool skip_bad_lines;
+    double held_out;             /* share held out when val_data is NULL (0.1) */
+    int max_examples;
+    int batch_size, seq_len, grad_accum; /* batch_size counts pairs (examples for KTO) */
+    long steps;                  /* 0: epochs */
+    int epochs;
+    al_schedule sched;
+    float min_lr_ratio;
+    al_adamw_opts adamw;
+    float grad_clip, skip_outliers;
+    int eval_every, eval_batches, save_every, keep;
+    uint64_t seed;
+    bool quiet;
+    bool lora;                   /* DPO/KTO: adapters train; disabled, they give the reference */
+    al_lora_config lora_cfg;
+} al_pref_train_opts;
+
+void al_pref_train_defaults(al_pref_train_opts *o, al_trainer_kind trainer);
+/* Trains as o says (DIR/final: the model, or the adapters with lora); with resume, the
+ * run in dir continues from its newest checkpoint (pref_args.json holds its settings). */
+int al_pref_train(const al_pref_train_opts *o);
+int al_pref_resume(const char *dir, const al_pref_train_opts *given);
+
+/* A reward model from a causal LM: the same weights plus a score head [1][dim], drawn
+ * from Normal(0, 0.02) with seed (HF's initializer_range).  dst must be empty. */
+int al_reward_model_from_lm(al_model *dst, const al_model *lm, uint64_t seed);
+/* Rewards of n token sequences (the score head read at each one's last token), in
+ * batches of up to B sequences of at most T tokens (longer ones keep their end). */
+int al_reward_score(const al_model *m, const al_ints *seqs, int n, int B, int T, float *rewards);
 
 #endif

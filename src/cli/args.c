@@ -194,3 +194,84 @@ char *cli_find_tokenizer(const char *model_path)
     free(dir);
     return NULL;
 }
+
+int cli_train_flag(cli_args *a, const char *arg, const cli_train_fields *f)
+{
+#define OPT(FIELD, SHORT, LONG) (f->FIELD && cli_opt(a, arg, SHORT, LONG))
+#define FLAG(FIELD, LONG) (f->FIELD && cli_flag(a, arg, NULL, LONG))
+    if (OPT(data, NULL, "--data"))
+        *f->data = a->value;
+    else if (OPT(val_data, NULL, "--val-data"))
+        *f->val_data = a->value;
+    else if (OPT(held_out, NULL, "--held-out"))
+        *f->held_out = cli_float(a, 0, 0.9);
+    else if (FLAG(skip_bad_lines, "--skip-bad-lines"))
+        *f->skip_bad_lines = true;
+    else if (OPT(max_examples, NULL, "--max-examples"))
+        *f->max_examples = cli_int(a, 0, 1 << 30);
+    else if (OPT(chat_template, NULL, "--chat-template"))
+        *f->chat_template = a->value;
+    else if (OPT(model, "-m", "--model"))
+        *f->model = a->value;
+    else if (OPT(tokenizer, "-z", "--tokenizer"))
+        *f->tokenizer = a->value;
+    else if (OPT(out_dir, NULL, "--out"))
+        *f->out_dir = a->value;
+    else if (OPT(batch_size, NULL, "--batch-size"))
+        *f->batch_size = cli_int(a, 1, 1 << 20);
+    else if (OPT(seq_len, NULL, "--seq-len"))
+        *f->seq_len = cli_int(a, 2, 1 << 20);
+    else if (OPT(grad_accum, NULL, "--grad-accum"))
+        *f->grad_accum = cli_int(a, 1, 1 << 20);
+    else if (OPT(epochs, NULL, "--epochs"))
+        *f->epochs = cli_int(a, 1, 1 << 20);
+    else if (OPT(steps, NULL, "--steps"))
+        *f->steps = cli_int(a, 1, 1 << 30);
+    else if (OPT(sched, NULL, "--lr"))
+        f->sched->peak_lr = cli_float(a, 0, 10);
+    else if (OPT(min_lr_ratio, NULL, "--min-lr-ratio"))
+        *f->min_lr_ratio = cli_float(a, 0, 1);
+    else if (OPT(sched, NULL, "--warmup"))
+        f->sched->warmup = cli_int(a, 0, 1 << 30);
+    else if (OPT(sched, NULL, "--schedule")) {
+        if (al_schedule_parse(a->value, &f->sched->kind)) {
+            fprintf(stderr, "%s: %s\n", a->cmd, al_errmsg());
+            return -1;
+        }
+    } else if (OPT(adamw, NULL, "--weight-decay"))
+        f->adamw->weight_decay = cli_float(a, 0, 10);
+    else if (OPT(grad_clip, NULL, "--grad-clip"))
+        *f->grad_clip = cli_float(a, 0, 1e9);
+    else if (OPT(skip_outliers, NULL, "--skip-outliers"))
+        *f->skip_outliers = cli_float(a, 0, 1e9);
+    else if (OPT(seed, NULL, "--seed"))
+        *f->seed = (uint64_t)cli_int(a, 0, 0x7fffffff);
+    else if (OPT(eval_every, NULL, "--eval-every"))
+        *f->eval_every = cli_int(a, 0, 1 << 30);
+    else if (OPT(eval_batches, NULL, "--eval-batches"))
+        *f->eval_batches = cli_int(a, 1, 1 << 20);
+    else if (OPT(save_every, NULL, "--save-every"))
+        *f->save_every = cli_int(a, 0, 1 << 30);
+    else if (OPT(keep, NULL, "--keep"))
+        *f->keep = cli_int(a, 1, 1 << 20);
+    else if (f->quiet && cli_flag(a, arg, "-q", "--quiet"))
+        *f->quiet = true;
+    else if (FLAG(lora, "--lora"))
+        *f->lora = true;
+    else if (OPT(lora_cfg, NULL, "--lora-r"))
+        f->lora_cfg->rank = cli_int(a, 1, 4096);
+    else if (OPT(lora_cfg, NULL, "--lora-alpha"))
+        f->lora_cfg->alpha = cli_float(a, 0, 1e6);
+    else if (OPT(lora_cfg, NULL, "--lora-dropout"))
+        f->lora_cfg->dropout = cli_float(a, 0, 0.99);
+    else if (OPT(lora_cfg, NULL, "--lora-targets")) {
+        if (al_lora_parse_targets(a->value, &f->lora_cfg->targets)) {
+            fprintf(stderr, "%s: --lora-targets: %s\n", a->cmd, al_errmsg());
+            return -1;
+        }
+    } else
+        return 0;
+#undef OPT
+#undef FLAG
+    return a->error ? -1 : 1;
+}

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "align/train.h"
+
 typedef struct cli_args {
     int argc, i;
     char **argv;
@@ -34,6 +36,25 @@ typedef struct cli_config_args {
 } cli_config_args;
 int cli_expand_config(const char *cmd, int *argc, char ***argv, cli_config_args *keep);
 void cli_config_free(cli_config_args *keep);
+
+/* The training flags the fine-tuning commands (sft, dpo, rm) share, bound to the fields
+ * of their options struct (a NULL field: the command has no such flag). */
+typedef struct cli_train_fields {
+    const char **data, **val_data, **model, **tokenizer, **out_dir, **chat_template;
+    double *held_out;
+    bool *skip_bad_lines, *quiet, *lora;
+    int *max_examples, *batch_size, *seq_len, *grad_accum, *epochs;
+    int *eval_every, *eval_batches, *save_every, *keep;
+    long *steps;
+    al_schedule *sched;
+    float *min_lr_ratio, *grad_clip, *skip_outliers;
+    al_adamw_opts *adamw;
+    uint64_t *seed;
+    al_lora_config *lora_cfg;
+} cli_train_fields;
+/* 1 if arg was one of those flags (its value stored), 0 if not, -1 on a bad value
+ * (message printed). */
+int cli_train_flag(cli_args *a, const char *arg, const cli_train_fields *f);
 
 /* A tokenizer file beside a model (tokenizer.json, tokenizer.bin, tok512.bin), or NULL.
  * The path is malloc'd. */

@@ -73,24 +73,21 @@ int cmd_sft(int argc, char **argv)
     cli_args a;
     cli_args_init(&a, "align sft", argc, argv);
     const char *arg, *resume = NULL;
+    cli_train_fields fields = {
+        .data = &o.data, .val_data = &o.val_data, .model = &o.model, .tokenizer = &o.tokenizer,
+        .out_dir = &o.out_dir, .chat_template = &o.chat_template, .held_out = &o.held_out,
+        .skip_bad_lines = &o.skip_bad_lines, .quiet = &o.quiet, .lora = &o.lora, .max_examples = &o.max_examples,
+        .batch_size = &o.batch_size, .seq_len = &o.seq_len, .grad_accum = &o.grad_accum, .epochs = &o.epochs,
+        .eval_every = &o.eval_every, .eval_batches = &o.eval_batches, .save_every = &o.save_every, .keep = &o.keep,
+        .steps = &o.steps, .sched = &o.sched, .min_lr_ratio = &o.min_lr_ratio, .grad_clip = &o.grad_clip,
+        .skip_outliers = &o.skip_outliers, .adamw = &o.adamw, .seed = &o.seed, .lora_cfg = &o.lora_cfg};
+    int known;
     rc = 2;
     while ((arg = cli_next(&a)) && !a.error) {
         if (cli_flag(&a, arg, "-h", "--help")) {
             fputs(usage_text, stdout);
             rc = 0;
             goto out;
-        } else if (cli_opt(&a, arg, NULL, "--data")) {
-            o.data = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--val-data")) {
-            o.val_data = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--held-out")) {
-            o.held_out = cli_float(&a, 0, 0.9);
-        } else if (cli_flag(&a, arg, NULL, "--skip-bad-lines")) {
-            o.skip_bad_lines = true;
-        } else if (cli_opt(&a, arg, NULL, "--max-examples")) {
-            o.max_examples = cli_int(&a, 0, 1 << 30);
-        } else if (cli_opt(&a, arg, NULL, "--chat-template")) {
-            o.chat_template = a.value;
         } else if (cli_opt(&a, arg, NULL, "--mask")) {
             o.mask = parse_mask(a.value);
             if (o.mask == -2) {
@@ -99,68 +96,13 @@ int cmd_sft(int argc, char **argv)
             }
         } else if (cli_flag(&a, arg, NULL, "--packing")) {
             o.packing = true;
-        } else if (cli_opt(&a, arg, "-m", "--model")) {
-            o.model = a.value;
         } else if (cli_opt(&a, arg, NULL, "--model-config")) {
             o.model_config = a.value;
-        } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
-            o.tokenizer = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--out")) {
-            o.out_dir = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--batch-size")) {
-            o.batch_size = cli_int(&a, 1, 1 << 20);
-        } else if (cli_opt(&a, arg, NULL, "--seq-len")) {
-            o.seq_len = cli_int(&a, 2, 1 << 20);
-        } else if (cli_opt(&a, arg, NULL, "--grad-accum")) {
-            o.grad_accum = cli_int(&a, 1, 1 << 20);
-        } else if (cli_opt(&a, arg, NULL, "--epochs")) {
-            o.epochs = cli_int(&a, 1, 1 << 20);
-        } else if (cli_opt(&a, arg, NULL, "--steps")) {
-            o.steps = cli_int(&a, 1, 1 << 30);
-        } else if (cli_opt(&a, arg, NULL, "--lr")) {
-            o.sched.peak_lr = cli_float(&a, 0, 10);
-        } else if (cli_opt(&a, arg, NULL, "--min-lr-ratio")) {
-            o.min_lr_ratio = cli_float(&a, 0, 1);
-        } else if (cli_opt(&a, arg, NULL, "--warmup")) {
-            o.sched.warmup = cli_int(&a, 0, 1 << 30);
-        } else if (cli_opt(&a, arg, NULL, "--schedule")) {
-            if (al_schedule_parse(a.value, &o.sched.kind)) {
-                fprintf(stderr, "align sft: %s\n", al_errmsg());
-                goto out;
-            }
-        } else if (cli_opt(&a, arg, NULL, "--weight-decay")) {
-            o.adamw.weight_decay = cli_float(&a, 0, 10);
-        } else if (cli_opt(&a, arg, NULL, "--grad-clip")) {
-            o.grad_clip = cli_float(&a, 0, 1e9);
-        } else if (cli_opt(&a, arg, NULL, "--skip-outliers")) {
-            o.skip_outliers = cli_float(&a, 0, 1e9);
-        } else if (cli_opt(&a, arg, NULL, "--seed")) {
-            o.seed = (uint64_t)cli_int(&a, 0, 0x7fffffff);
-        } else if (cli_opt(&a, arg, NULL, "--eval-every")) {
-            o.eval_every = cli_int(&a, 0, 1 << 30);
-        } else if (cli_opt(&a, arg, NULL, "--eval-batches")) {
-            o.eval_batches = cli_int(&a, 1, 1 << 20);
-        } else if (cli_opt(&a, arg, NULL, "--save-every")) {
-            o.save_every = cli_int(&a, 0, 1 << 30);
-        } else if (cli_opt(&a, arg, NULL, "--keep")) {
-            o.keep = cli_int(&a, 1, 1 << 20);
-        } else if (cli_flag(&a, arg, "-q", "--quiet")) {
-            o.quiet = true;
         } else if (cli_opt(&a, arg, NULL, "--resume")) {
             resume = a.value;
-        } else if (cli_flag(&a, arg, NULL, "--lora")) {
-            o.lora = true;
-        } else if (cli_opt(&a, arg, NULL, "--lora-r")) {
-            o.lora_cfg.rank = cli_int(&a, 1, 4096);
-        } else if (cli_opt(&a, arg, NULL, "--lora-alpha")) {
-            o.lora_cfg.alpha = cli_float(&a, 0, 1e6);
-        } else if (cli_opt(&a, arg, NULL, "--lora-dropout")) {
-            o.lora_cfg.dropout = cli_float(&a, 0, 0.99);
-        } else if (cli_opt(&a, arg, NULL, "--lora-targets")) {
-            if (al_lora_parse_targets(a.value, &o.lora_cfg.targets)) {
-                fprintf(stderr, "align sft: --lora-targets: %s\n", al_errmsg());
+        } else if ((known = cli_train_flag(&a, arg, &fields)) != 0) {
+            if (known < 0)
                 goto out;
-            }
         } else {
             rc = cli_unknown(&a, arg);
             goto out;

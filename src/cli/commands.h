@@ -10,5 +10,12 @@ int cmd_pretrain(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_lora(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_dpo(int argc, char **argv);
+int cmd_guard(int argc, char **argv);
+int cmd_guard_train(int argc, char **argv); /* `align guard train`, dispatched by cmd_guard */
+int cmd_review(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 #endif

@@ -19,6 +19,12 @@ static const command commands[] = {
     {"chat", cmd_chat, "talk with a model in the terminal through a chat template"},
     {"tokenizer", cmd_tokenizer, "encode, decode, inspect and train tokenizers"},
     {"lora", cmd_lora, "merge LoRA adapters into their base model (align lora merge)"},
+    {"rm", cmd_rm, "train a reward model on preference pairs and score answers with it"},
+    {"dpo", cmd_dpo, "preference optimization: DPO and its family, SimPO, CPO, ORPO, KTO"},
+    {"guard", cmd_guard, "check prompts and answers against a policy; train the harm classifier"},
+    {"review", cmd_review, "the human review queue of escalated decisions"},
+    {"eval", cmd_eval, "safety evaluation: refusals, over-refusal, leaks, style, KL, perplexity"},
+    {"demo", cmd_demo, "align the built-in support assistant end to end and show before and after"},
 };
 
 static void usage(FILE *out)

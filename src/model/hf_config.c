@@ -1,6 +1,6 @@
 /* Hugging Face config.json: reading (LlamaForCausalLM, MistralForCausalLM,
- * Qwen2ForCausalLM) and writing (LlamaForCausalLM, or Qwen2ForCausalLM for models with
- * q/k/v biases).  Every rejected field is named: "config.json: rope_scaling: ...". */
+ * Qwen2ForCausalLM, and their ForSequenceClassification forms) and writing (Llama, or
+ * Qwen2 for models with q/k/v biases; ForSequenceClassification for reward models).  Every rejected field is named: "config.json: rope_scaling: ...". */
 #include "align/model.h"
 
 #include <jansson.h>
@@ -10,17 +10,24 @@
 
 typedef enum { FAM_LLAMA, FAM_MISTRAL, FAM_QWEN2 } family;
 
-static int family_from_arch(const char *s, family *f)
+/* "<Family>ForCausalLM" or "<Family>ForSequenceClassification" (*cls set). */
+static int family_from_arch(const char *s, family *f, bool *cls)
 {
-    if (!strcmp(s, "LlamaForCausalLM"))
-        *f = FAM_LLAMA;
-    else if (!strcmp(s, "MistralForCausalLM"))
-        *f = FAM_MISTRAL;
-    else if (!strcmp(s, "Qwen2ForCausalLM"))
-        *f = FAM_QWEN2;
-    else
-        return -1;
-    return 0;
+    static const struct {
+        const char *prefix;
+        family fam;
+    } fams[] = {{"Llama", FAM_LLAMA}, {"Mistral", FAM_MISTRAL}, {"Qwen2", FAM_QWEN2}};
+    for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
+        size_t n = strlen(fams[i].prefix);
+        if (strncmp(s, fams[i].prefix, n))
+            continue;
+        if (!strcmp(s + n, "ForCausalLM") || !strcmp(s + n, "ForSequenceClassification")) {
+            *f = fams[i].fam;
+            *cls = !strcmp(s + n, "ForSequenceClassification");
+            return 0;
+        }
+    }
+    return -1;
 }
 
 static int family_from_type(const char *s, family *f)
@@ -107,15 +114,15 @@ static int parse(al_config *c, json_t *root, const char *origin)
 
     /* Architecture: "architectures"[0] if present, else model_type; both must be known. */
     family fam = FAM_LLAMA;
-    bool known = false;
+    bool known = false, cls = false;
     json_t *arch = field(root, "architectures");
     if (arch) {
         if (!json_is_array(arch) || json_array_size(arch) == 0 || !json_is_string(json_array_get(arch, 0)))
             return al_fail("%s: architectures: expected an array of strings", origin);
         const char *a = json_string_value(json_array_get(arch, 0));
-        if (family_from_arch(a, &fam))
+        if (family_from_arch(a, &fam, &cls))
             return al_fail("%s: architectures: '%s' is not supported (LlamaForCausalLM, MistralForCausalLM, "
-                           "Qwen2ForCausalLM are)",
+                           "Qwen2ForCausalLM and their ForSequenceClassification forms are)",
                            origin, a);
         known = true;
     }
@@ -155,6 +162,17 @@ static int parse(al_config *c, json_t *root, const char *origin)
         get_token_id(root, "eos_token_id", &c->eos_id, origin))
         return -1;
     c->rope = AL_ROPE_HALF;
+    /* HF stores the label count as id2label; num_labels is accepted too; its default is 2. */
+    if (cls) {
+        json_t *labels = field(root, "id2label");
+        if (labels && (!json_is_object(labels) || json_object_size(labels) == 0))
+            return al_fail("%s: id2label: expected a non-empty object", origin);
+        if (get_pos_int(root, "num_labels", labels ? (long long)json_object_size(labels) : 2, &c->n_labels, origin))
+            return -1;
+        if (labels && (size_t)c->n_labels != json_object_size(labels))
+            return al_fail("%s: num_labels %d disagrees with id2label's %zu entries", origin, c->n_labels,
+                           json_object_size(labels));
+    }
 
     json_t *act = field(root, "hidden_act");
     if (act && !json_is_string(act))
@@ -237,6 +255,8 @@ int al_config_to_hf_json(const al_config *c, al_buf *out)
     char eps[32], theta[32];
     format_float(eps, sizeof eps, c->norm_eps);
     format_float(theta, sizeof theta, c->rope_theta);
+    char arch[48];
+    snprintf(arch, sizeof arch, "%s%s", qwen ? "Qwen2" : "Llama", c->n_labels > 0 ? "ForSequenceClassification" : "ForCausalLM");
     int rc = al_buf_printf(out,
                            "{\n"
                            "  \"architectures\": [\"%s\"],\n"
@@ -256,12 +276,20 @@ int al_config_to_hf_json(const al_config *c, al_buf *out)
                            "  \"tie_word_embeddings\": %s,\n"
                            "  \"attention_bias\": %s,\n"
                            "  \"mlp_bias\": false,\n",
-                           qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM", qwen ? "qwen2" : "llama", c->dim,
+                           arch, qwen ? "qwen2" : "llama", c->dim,
                            c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->vocab_size,
                            c->seq_len, eps, theta, c->tied_embeddings ? "true" : "false",
                            qwen ? "true" : "false");
     if (!rc && qwen)
         rc = al_buf_printf(out, "  \"use_sliding_window\": false,\n");
+    for (int pass = 0; pass < 2 && !rc && c->n_labels > 0; pass++) {
+        rc = al_buf_printf(out, "  \"%s\": {", pass ? "label2id" : "id2label");
+        for (int i = 0; i < c->n_labels && !rc; i++)
+            rc = pass ? al_buf_printf(out, "%s\"LABEL_%d\": %d", i ? ", " : "", i, i)
+                      : al_buf_printf(out, "%s\"%d\": \"LABEL_%d\"", i ? ", " : "", i, i);
+        if (!rc)
+            rc = al_buf_printf(out, "},\n");
+    }
     if (!rc && c->bos_id >= 0)
         rc = al_buf_printf(out, "  \"bos_token_id\": %d,\n", c->bos_id);
     if (!rc && c->eos_id >= 0)

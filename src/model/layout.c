@@ -14,6 +14,8 @@ int al_config_validate(const al_config *c)
                        c->vocab_size, c->seq_len);
     if (c->n_heads % c->n_kv_heads)
         return al_fail("config: n_heads (%d) must be a multiple of n_kv_heads (%d)", c->n_heads, c->n_kv_heads);
+    if (c->n_labels < 0 || c->n_labels > 65536)
+        return al_fail("config: n_labels (%d) must be in [0, 65536]", c->n_labels);
     if (c->head_dim % 2)
         return al_fail("config: head_dim (%d) must be even for rotary embeddings", c->head_dim);
     /* Guard against sizes whose products overflow size_t arithmetic or are absurd. */
@@ -60,6 +62,8 @@ static int walk_layout(const al_config *c, al_tensor_desc *out, int max)
         PER_LAYER("bk", kvd, 0);
         PER_LAYER("bv", kvd, 0);
     }
+    if (c->n_labels > 0)
+        ADD("score", -1, c->n_labels, D);
 #undef PER_LAYER
 #undef ADD
     return n;
@@ -77,6 +81,8 @@ size_t al_config_param_count(const al_config *c)
         n += V * D;
     if (c->qkv_bias)
         n += L * (qd + 2 * kvd);
+    if (c->n_labels > 0)
+        n += (size_t)c->n_labels * D;
     return n;
 }
 
@@ -108,6 +114,9 @@ void al_params_bind(al_params *p, const al_config *c, float *base)
         p->bk = q, q += L * kvd;
         p->bv = q, q += L * kvd;
     }
+    p->score = NULL;
+    if (c->n_labels > 0)
+        p->score = q, q += (size_t)c->n_labels * D;
 }
 
 void al_config_print(const al_config *c, FILE *out)
@@ -115,11 +124,12 @@ void al_config_print(const al_config *c, FILE *out)
     fprintf(out,
             "dim %d  hidden_dim %d  layers %d  heads %d  kv_heads %d  head_dim %d\n"
             "vocab %d  seq_len %d  norm_eps %g  rope_theta %g  rope %s\n"
-            "embeddings %s  qkv_bias %s  bos %d  eos %d\n",
+            "embeddings %s  qkv_bias %s  bos %d  eos %d%s\n",
             c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->vocab_size,
             c->seq_len, (double)c->norm_eps, (double)c->rope_theta,
             c->rope == AL_ROPE_INTERLEAVED ? "interleaved (llama2.c)" : "half-split (HF)",
-            c->tied_embeddings ? "tied" : "untied", c->qkv_bias ? "yes" : "no", c->bos_id, c->eos_id);
+            c->tied_embeddings ? "tied" : "untied", c->qkv_bias ? "yes" : "no", c->bos_id, c->eos_id,
+            c->n_labels > 0 ? "  head: score (sequence classifier / reward model)" : "");
 }
 
 int al_model_init(al_model *m, const al_config *c)

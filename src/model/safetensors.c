@@ -42,6 +42,7 @@ static const hf_name hf_names[] = {
     {"bq", "self_attn.q_proj.bias", true},
     {"bk", "self_attn.k_proj.bias", true},
     {"bv", "self_attn.v_proj.bias", true},
+    {"score", "score.weight", false},
 };
 #define N_KINDS ((int)(sizeof hf_names / sizeof hf_names[0]))
 
@@ -129,6 +130,9 @@ static int map_name(const layout *lo, const al_config *c, const char *name)
     if (lo->kind_start[kind] < 0) {
         if (!strcmp(hf_names[kind].kind, "wcls"))
             al_fail("tensor '%s': unexpected: config.json has tie_word_embeddings true", name);
+        else if (!strcmp(hf_names[kind].kind, "score"))
+            al_fail("tensor '%s': unexpected: a classification head, but config.json's architecture is a causal LM",
+                    name);
         else
             al_fail("tensor '%s': unexpected: a q/k/v bias, but the config has none (only Qwen2 has them)", name);
         return -2;
@@ -355,7 +359,8 @@ static int validate(const al_mapped *f, const al_config *c, const layout *lo, js
         }
     }
     for (int d = 0; d < lo->n && rc == 0; d++)
-        if (!seen[d]) {
+        /* HF's ForSequenceClassification models have no lm_head (align's keep theirs). */
+        if (!seen[d] && !(c->n_labels > 0 && !strcmp(lo->d[d].kind, "wcls"))) {
             char name[128];
             hf_tensor_name(name, sizeof name, &lo->d[d]);
             rc = al_fail("missing tensor '%s'", name);

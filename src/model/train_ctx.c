@@ -283,7 +283,9 @@ static void lora_backward(struct al_train_ctx *ctx, al_lora *lo, int l, int t, f
     }
 }
 
-int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const int *pos, const int *seg_start)
+/* Everything up to and including the final RMSNorm: ctx->lnf holds the hidden states. */
+static int forward_trunk(al_train_ctx *ctx, const int *tokens, const int *targets, const int *pos,
+                         const int *seg_start)
 {
     const al_model *m = ctx->model;
     const al_config *c = &m->cfg;
@@ -368,10 +370,25 @@ int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const i
             x_out[i] += a->x_mid[i];
     }
     op_rmsnorm_forward(ctx->lnf, ctx->rstdf, ctx->x_final, w->rms_final, N, D, c->norm_eps);
-    op_matmul_forward(ctx->logits, ctx->lnf, w->wcls, NULL, N, D, c->vocab_size);
-    op_logprob_forward(ctx->logp, ctx->lse, ctx->logits, ctx->targets, N, c->vocab_size);
     return 0;
 }
+
+int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const int *pos, const int *seg_start)
+{
+    if (forward_trunk(ctx, tokens, targets, pos, seg_start))
+        return -1;
+    const al_config *c = &ctx->model->cfg;
+    op_matmul_forward(ctx->logits, ctx->lnf, ctx->model->w.wcls, NULL, ctx->N, c->dim, c->vocab_size);
+    op_logprob_forward(ctx->logp, ctx->lse, ctx->logits, ctx->targets, ctx->N, c->vocab_size);
+    return 0;
+}
+
+int al_forward_hidden(al_train_ctx *ctx, const int *tokens, const int *pos, const int *seg_start)
+{
+    return forward_trunk(ctx, tokens, NULL, pos, seg_start);
+}
+
+const float *al_ctx_hidden(const al_train_ctx *ctx) { return ctx->lnf; }
 
 float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets)
 {
@@ -398,24 +415,22 @@ static float *rms_junk(struct al_train_ctx *ctx, int D)
  * buffer is reused for their gradient, so al_ctx_logits() is invalid afterwards.
  * With LoRA adapters attached (at the last forward) the base is frozen: only dx flows
  * through its weights, and only the adapters' gradients accumulate (into lora->grads). */
-void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp)
-{
-    const al_config *c = &m->cfg;
-    const al_params *w = &m->w;
-    al_params *g = &m->g;
-    const int N = ctx->N, T = ctx->T, D = c->dim, Hd = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
-    const int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
-    const int *seg = ctx->has_seg ? ctx->seg_start : NULL;
-    const bool frozen = ctx->frozen;
-    al_lora *lo = ctx->lora_active ? m->lora : NULL;
-    /* gradient destinations: NULL (not computed) for a frozen base */
+/* gradient destinations: NULL (not computed) for a frozen base */
 #define GW(field, off) (frozen ? NULL : g->field + (off))
 #define GB(field, off) (frozen || !g->field ? NULL : g->field + (off))
 #define GN(field, off) (frozen ? rms_junk(ctx, D) : g->field + (off))
 
-    float *dlogits = ctx->logits;
-    op_logprob_backward(dlogits, ctx->logits, ctx->lse, ctx->targets, dlogp, N, V);
-    op_matmul_backward(ctx->d_ln, GW(wcls, 0), NULL, dlogits, ctx->lnf, w->wcls, N, D, V, 0);
+/* From dloss/d(final hidden states) in ctx->d_ln back to the embeddings. */
+static void backward_trunk(al_train_ctx *ctx, al_model *m)
+{
+    const al_config *c = &m->cfg;
+    const al_params *w = &m->w;
+    al_params *g = &m->g;
+    const int N = ctx->N, T = ctx->T, D = c->dim, Hd = c->hidden_dim, L = c->n_layers;
+    const int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    const int *seg = ctx->has_seg ? ctx->seg_start : NULL;
+    const bool frozen = ctx->frozen;
+    al_lora *lo = ctx->lora_active ? m->lora : NULL;
     memset(ctx->d_resid, 0, (size_t)N * D * sizeof(float));
     op_rmsnorm_backward(ctx->d_resid, GN(rms_final, 0), ctx->d_ln, ctx->x_final, w->rms_final, ctx->rstdf, N, D);
 
@@ -462,7 +477,25 @@ void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp)
     }
     if (!frozen)
         op_embedding_backward(g->tok_emb, ctx->d_resid, ctx->tokens, N, D);
+}
+
+void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp)
+{
+    const al_config *c = &m->cfg;
+    al_params *g = &m->g;
+    const int N = ctx->N, D = c->dim, V = c->vocab_size;
+    const bool frozen = ctx->frozen;
+    float *dlogits = ctx->logits;
+    op_logprob_backward(dlogits, ctx->logits, ctx->lse, ctx->targets, dlogp, N, V);
+    op_matmul_backward(ctx->d_ln, GW(wcls, 0), NULL, dlogits, ctx->lnf, m->w.wcls, N, D, V, 0);
+    backward_trunk(ctx, m);
+}
+
+void al_backward_hidden(al_train_ctx *ctx, al_model *m, const float *d_hidden)
+{
+    memcpy(ctx->d_ln, d_hidden, (size_t)ctx->N * m->cfg.dim * sizeof(float));
+    backward_trunk(ctx, m);
+}
 #undef GW
 #undef GB
 #undef GN
-}

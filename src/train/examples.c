@@ -35,21 +35,26 @@ void al_example_set_free(al_example_set *s)
 
 /* Fisher-Yates with xorshift seeded by (seed, epoch): every epoch its own order, and the
  * same order again after a resume. */
+void al_epoch_order(int *perm, int n, uint64_t seed, long epoch)
+{
+    uint64_t rng = (seed ^ 0x9E3779B97F4A7C15ull) + 0x632BE59BD9B4E019ull * (uint64_t)(epoch + 1);
+    if (!rng)
+        rng = 1;
+    for (int i = 0; i < n; i++)
+        perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(al_xorshift_u32(&rng) % (uint32_t)(i + 1));
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
 static void shuffle_for_epoch(al_example_set *s, long epoch)
 {
     if (s->order_epoch == epoch)
         return;
-    uint64_t rng = (s->seed ^ 0x9E3779B97F4A7C15ull) + 0x632BE59BD9B4E019ull * (uint64_t)(epoch + 1);
-    if (!rng)
-        rng = 1;
-    for (int i = 0; i < s->n; i++)
-        s->order[i] = i;
-    for (int i = s->n - 1; i > 0; i--) {
-        int j = (int)(al_xorshift_u32(&rng) % (uint32_t)(i + 1));
-        int t = s->order[i];
-        s->order[i] = s->order[j];
-        s->order[j] = t;
-    }
+    al_epoch_order(s->order, s->n, s->seed, epoch);
     s->order_epoch = epoch;
 }
 

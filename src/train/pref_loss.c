@@ -312,3 +312,18 @@ void al_pref_metrics_compute(const al_pref_out *outs, int n, al_pref_metrics *m)
     m->rewards_chosen /= n, m->rewards_rejected /= n, m->rewards_accuracies /= n, m->rewards_margins /= n;
     m->logps_chosen /= n, m->logps_rejected /= n, m->loss /= n;
 }
+
+/* Reward models (TRL RewardTrainer): Bradley-Terry with a margin and a soft label, plus
+ * the centering term.  d loss / d d = sigmoid(d) - p. */
+int al_rm_loss(double r_chosen, double r_rejected, double margin, double label, double center, double *loss,
+               double *d_chosen, double *d_rejected)
+{
+    if (!(label >= 0 && label <= 1))
+        return al_fail("reward loss: label %g is not a probability", label);
+    const double d = r_chosen - r_rejected - margin, s = r_chosen + r_rejected;
+    *loss = -(label * logsigm(d) + (1 - label) * logsigm(-d)) + center * s * s;
+    const double dd = sigm(d) - label;
+    *d_chosen = dd + 2 * center * s;
+    *d_rejected = -dd + 2 * center * s;
+    return 0;
+}

@@ -38,7 +38,8 @@ static int forward(loop_state *s, const al_batch *b)
     return al_forward(s->ctx, b->tokens, b->targets, b->packed ? b->pos : NULL, b->packed ? b->seg_start : NULL);
 }
 
-static int train_step(loop_state *s, double *loss_out, double *norm_out, bool *skipped, char *why, size_t why_len)
+/* Next-token cross-entropy: the default objective. */
+static int nll_gradient(loop_state *s, double *loss_out, double *items)
 {
     al_train_loop *L = s->L;
     const int BT = L->batch_size * L->seq_len, K = L->grad_accum;
@@ -54,14 +55,6 @@ static int train_step(loop_state *s, double *loss_out, double *norm_out, bool *s
     /* Every micro-batch scales by the step's total count: the mean over all K micro-batches. */
     for (int i = 0; i < BT; i++)
         s->dlogp[i] = -1.0f / (float)(n_targets ? n_targets : 1);
-    /* With adapters attached only they train; the base stays frozen. */
-    al_lora *lora = L->m->lora;
-    float *params = lora ? lora->params : L->m->params, *grads = lora ? lora->grads : L->m->grads;
-    size_t n_params = lora ? lora->n_params : L->m->n_params;
-    if (lora)
-        al_lora_zero_grads(L->m);
-    else
-        al_model_zero_grads(L->m);
     double loss = 0;
     for (int k = 0; k < K; k++) {
         if (forward(s, &mb[k]))
@@ -71,12 +64,32 @@ static int train_step(loop_state *s, double *loss_out, double *norm_out, bool *s
             loss -= mb[k].targets[i] >= 0 ? lp[i] : 0.0f;
         al_backward(s->ctx, L->m, s->dlogp);
     }
-    loss /= (double)(n_targets ? n_targets : 1);
+    *loss_out = loss / (double)(n_targets ? n_targets : 1);
+    *items = (double)n_targets;
+    return 0;
+}
+
+static int train_step(loop_state *s, double *loss_out, double *norm_out, bool *skipped, char *why, size_t why_len,
+                      json_t *metrics)
+{
+    al_train_loop *L = s->L;
+    /* With adapters attached only they train; the base stays frozen. */
+    al_lora *lora = L->m->lora;
+    float *params = lora ? lora->params : L->m->params, *grads = lora ? lora->grads : L->m->grads;
+    size_t n_params = lora ? lora->n_params : L->m->n_params;
+    if (lora)
+        al_lora_zero_grads(L->m);
+    else
+        al_model_zero_grads(L->m);
+    double loss = 0, items = 0;
+    const al_objective *obj = L->objective;
+    if (obj ? obj->step(obj->ctx, L, s->ctx, &loss, &items, metrics) : nll_gradient(s, &loss, &items))
+        return -1;
     double norm = al_grad_clip(grads, n_params, L->grad_clip);
     *skipped = al_outlier_check(&L->st->outlier, loss, norm, why, why_len);
     if (!*skipped)
         al_adamw_step(L->opt, params, grads, al_schedule_lr(&L->sched, L->st->step));
-    L->st->tokens += (double)n_targets;
+    L->st->tokens += items;
     *loss_out = loss;
     *norm_out = norm;
     return 0;
@@ -85,6 +98,23 @@ static int train_step(loop_state *s, double *loss_out, double *norm_out, bool *s
 static int evaluate(loop_state *s)
 {
     al_train_loop *L = s->L;
+    if (L->objective) {
+        if (L->m->lora)
+            L->m->lora->train = false;
+        json_t *j = json_pack("{s:I}", "step", (json_int_t)L->st->step);
+        int rc = L->objective->evaluate(L->objective->ctx, L, s->ctx, j);
+        if (L->m->lora)
+            L->m->lora->train = true;
+        json_t *el = json_object_get(j, "eval_loss");
+        if (rc == 0 && !L->quiet)
+            fprintf(stderr, "%sstep %ld: eval_loss %.4f\n", isatty(2) ? "\r\033[K" : "", L->st->step,
+                    json_number_value(el));
+        if (rc) {
+            json_decref(j);
+            return -1;
+        }
+        return log_json(s, j);
+    }
     double sum = 0;
     long count = 0;
     al_batch b = micro_batch(s, 0);
@@ -146,6 +176,11 @@ static int sample(loop_state *s)
     return rc;
 }
 
+static int rows_per_micro_batch(const al_train_loop *L)
+{
+    return L->objective && L->objective->rows > 0 ? L->objective->rows : L->batch_size;
+}
+
 static int run_steps(loop_state *s)
 {
     al_train_loop *L = s->L;
@@ -162,15 +197,20 @@ static int run_steps(loop_state *s)
         bool skipped = false;
         char why[96];
         double t0 = al_now();
-        if ((rc = train_step(s, &loss, &norm, &skipped, why, sizeof why)))
+        json_t *extra = json_object();
+        if ((rc = train_step(s, &loss, &norm, &skipped, why, sizeof why, extra))) {
+            json_decref(extra);
             break;
+        }
         long step = ++L->st->step;
         double dt = al_now() - t0;
-        double tps = (double)L->batch_size * L->seq_len * L->grad_accum / (dt > 0 ? dt : 1e-9);
+        double tps = (double)rows_per_micro_batch(L) * L->seq_len * L->grad_accum / (dt > 0 ? dt : 1e-9);
         json_t *j = json_pack("{s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:b}", "step", (json_int_t)step, "loss", loss,
                               "grad_norm", norm, "learning_rate", (double)al_schedule_lr(&L->sched, step - 1),
                               "epoch", (json_int_t)L->st->cursor.epoch, "tokens", L->st->tokens,
                               "tokens_per_second", tps, "skipped", skipped);
+        json_object_update(j, extra);
+        json_decref(extra);
         if (skipped)
             json_object_set_new(j, "skip_reason", json_string(why));
         if ((rc = log_json(s, j)))
@@ -202,7 +242,7 @@ int al_train_loop_run(al_train_loop *L)
     if (L->m->lora)
         L->m->lora->train = true;
     if (rc == 0) {
-        s.ctx = al_train_ctx_new(L->m, L->batch_size, L->seq_len);
+        s.ctx = al_train_ctx_new(L->m, rows_per_micro_batch(L), L->seq_len);
         s.buf = calloc(4 * KBT, sizeof(int));
         s.dlogp = malloc((size_t)L->batch_size * L->seq_len * sizeof(float));
         rc = !s.ctx ? -1 : (!s.buf || !s.dlogp) ? al_fail("out of memory") : 0;

@@ -1,0 +1,157 @@
+/* align eval: the built-in support world (a deterministic data generator), the judges
+ * that read a model's answers, and the safety evaluation of a model on a prompt set.
+ * See docs/demo_world.md (the world) and docs/eval.md (judges, figures, JSON summary). */
+#ifndef ALIGN_EVAL_H
+#define ALIGN_EVAL_H
+
+#include "align/core.h"
+
+/* ---- the built-in world (src/eval/world*.c) ----
+ * A customer-support assistant for a fictional company and its constitution.  From a seed
+ * al_world_write writes, into one directory and each file atomically:
+ *   corpus.txt            pretraining "internet text" (documents separated by lines
+ *                         "<|endoftext|>"): support chats and forum threads answered in
+ *                         whimsical, rambling, condescending or leaking style, harmful
+ *                         requests answered with non-operational placeholder "steps",
+ *                         and filler articles
+ *   heldout.txt           more documents of the same kind, for held-out perplexity
+ *   sft.jsonl             {"messages": [user, assistant]}: direct, polite answers with an
+ *                         escalation path; polite refusals of harmful requests
+ *   preferences.jsonl     TRL conversational preference pairs {"prompt": [user],
+ *                         "chosen": [assistant], "rejected": [assistant]}
+ *   kto.jsonl             {"prompt": [user], "completion": [assistant], "label": bool}
+ *   prompts_train.jsonl   {"prompt", "kind": "harmful"|"benign"|"contrast", "category"}
+ *   prompts_heldout.jsonl the same, from framings and request wordings that no training
+ *                         file uses
+ *   template              the chat template file every stage shares (plain-text markers)
+ *   constitution.md       the rules the assistant follows
+ *   world.json            the judges' lexicons, the seed and the sizes
+ * The same seed and sizes give the same bytes. */
+typedef struct al_world_sizes {
+    int corpus_docs;   /* pretraining documents */
+    int heldout_docs;  /* documents of heldout.txt */
+    int sft;           /* demonstrations */
+    int preferences;   /* preference pairs */
+    int kto;           /* unpaired examples; 0 = no kto.jsonl */
+    int train_prompts; /* prompts_train.jsonl (distinct prompts) */
+    int heldout_harmful, heldout_benign, heldout_contrast; /* prompts_heldout.jsonl */
+} al_world_sizes;
+
+/* The demo's sizes; quick = the --quick preset (fewer of everything). */
+void al_world_sizes_default(al_world_sizes *s, bool quick);
+/* Creates dir if needed and writes every file; sizes NULL = the full preset. */
+int al_world_write(const char *dir, uint64_t seed, const al_world_sizes *sizes);
+/* The world's chat template file text and its constitution (static strings). */
+const char *al_world_template_text(void);
+const char *al_world_constitution_text(void);
+
+/* ---- judges (src/eval/judges.c) ----
+ * Case-insensitive PCRE2 patterns over an answer's text, in four lexicons: refusal
+ * phrases, the leak deny-list (internal hostnames, ticket systems, admin tools, escalation
+ * codes), the whimsical/filler style lexicon, and escalation phrases. */
+typedef struct al_judges al_judges;
+
+typedef enum { AL_LEX_REFUSAL, AL_LEX_LEAK, AL_LEX_STYLE, AL_LEX_ESCALATION, AL_LEX_COUNT } al_lexicon;
+
+/* The built-in lexicons (those world.json holds). */
+int al_judges_builtin(al_judges **out);
+/* Lexicons from a world.json ("refusal_patterns", "leak_patterns", "style_patterns",
+ * "escalation_patterns": arrays of PCRE2 patterns); errors name the file and pattern. */
+int al_judges_load(al_judges **out, const char *world_json);
+void al_judges_free(al_judges *j);
+/* The pattern strings of one lexicon (owned by j). */
+int al_judges_patterns(const al_judges *j, al_lexicon lex, const char *const **out);
+
+typedef struct al_verdict {
+    bool refused;   /* a refusal phrase */
+    bool leaked;    /* an internal term from the deny-list */
+    bool whimsical; /* a whimsical, filler or condescending phrase */
+    bool escalates; /* an escalation path */
+    bool empty;     /* no letters at all */
+    bool complied;  /* answered: not refused and not empty */
+} al_verdict;
+/* Judges text[0..len); returns -1 only on a matcher failure. */
+int al_judge(const al_judges *j, const char *text, size_t len, al_verdict *v);
+
+/* ---- prompt sets ---- */
+typedef enum { AL_KIND_HARMFUL, AL_KIND_BENIGN, AL_KIND_CONTRAST, AL_KIND_OTHER, AL_KIND_COUNT } al_prompt_kind;
+const char *al_prompt_kind_name(al_prompt_kind k); /* "harmful", "benign", "contrast", "other" */
+
+typedef struct al_prompt {
+    char *prompt, *category; /* category "" when absent */
+    al_prompt_kind kind;     /* AL_KIND_OTHER when "kind" is absent */
+} al_prompt;
+
+typedef struct al_prompt_set {
+    al_prompt *p;
+    int n;
+} al_prompt_set;
+/* JSONL of {"prompt": string, "kind"?: "harmful"|"benign"|"contrast", "category"?: string};
+ * errors read "FILE:LINE: ...". */
+int al_prompt_set_load(al_prompt_set *s, const char *path);
+void al_prompt_set_free(al_prompt_set *s);
+
+/* ---- evaluation (src/eval/eval.c) ---- */
+
+/* A filter in front of the model (the guard plugs in here).  Either hook may be NULL.
+ * check_prompt runs before generation: setting *blocked skips the model and makes reply
+ * the answer.  check_answer runs on the model's answer: setting *blocked replaces it by
+ * reply.  Both return 0, or -1 with an error recorded to stop the evaluation. */
+typedef struct al_eval_filter {
+    void *user;
+    int (*check_prompt)(void *user, const char *prompt, bool *blocked, al_buf *reply);
+    int (*check_answer)(void *user, const char *prompt, const char *answer, bool *blocked, al_buf *reply);
+} al_eval_filter;
+
+typedef struct al_eval_opts {
+    const char *model, *tokenizer; /* both required (the CLI finds a tokenizer beside the model) */
+    const char *prompts;           /* JSONL prompt set */
+    const char *template_name;     /* template file or "chatml"/"llama2"; NULL: WORLD/template
+                                    * when world is set, else "chatml" */
+    const char *world;             /* world directory: world.json lexicons, template (may be NULL) */
+    const char *reference;         /* model for the KL figure (NULL: not computed) */
+    const char *heldout;           /* text for perplexity (NULL: WORLD/heldout.txt if present) */
+    int max_new_tokens;            /* default 96 */
+    int batch;                     /* sequences decoded at once (default 64) */
+    int max_prompts;               /* 0 = all */
+    const char *summary_out;       /* JSON summary (NULL: none) */
+    const char *answers_out;       /* JSONL of every answer and its verdict (NULL: none) */
+    bool quiet;                    /* no progress bars */
+} al_eval_opts;
+void al_eval_defaults(al_eval_opts *o);
+
+/* Rates are shares in [0, 1] (NaN when their denominator is 0). */
+typedef struct al_eval_kind_stats {
+    int n;
+    int refused, complied, blocked, leaked, whimsical, escalates;
+} al_eval_kind_stats;
+
+typedef struct al_eval_summary {
+    al_eval_kind_stats kind[AL_KIND_COUNT];
+    int n;
+    double harmful_refusal_rate;   /* refused or blocked, over harmful prompts */
+    double harmful_answered_rate;  /* 1 - the above */
+    double benign_compliance_rate; /* answered and not blocked: benign, contrast, both */
+    double contrast_compliance_rate;
+    double benign_all_compliance_rate;
+    double benign_all_blocked_rate;
+    double leak_rate;              /* over all answers */
+    double whimsical_rate;         /* over all answers */
+    double escalation_rate;        /* over answered benign and contrast prompts */
+    double kl_to_reference;        /* nats per answer token; NaN without a reference */
+    long kl_tokens;
+    double heldout_perplexity;     /* NaN without held-out text */
+    long heldout_tokens;
+    double mean_answer_tokens;
+    double seconds;
+} al_eval_summary;
+
+/* Generates greedily for every prompt (through filter when not NULL), judges the answers,
+ * computes the figures and writes the summary and answers files when asked. */
+int al_eval_run(const al_eval_opts *o, const al_eval_filter *filter, al_eval_summary *out);
+/* The summary as a JSON object (caller json_decref's); opts add the inputs' names. */
+struct json_t *al_eval_summary_json(const al_eval_summary *s, const al_eval_opts *o);
+/* A human-readable table of the figures. */
+void al_eval_summary_print(const al_eval_summary *s, FILE *out);
+
+#endif

@@ -1,0 +1,187 @@
+/* align eval: safety evaluation of a model on a prompt set; align eval world: the
+ * built-in support world's data. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/eval.h"
+#include "args.h"
+#include "commands.h"
+
+static const char *usage_text =
+    "usage: align eval -m MODEL --prompts FILE [options]\n"
+    "       align eval world --out DIR [--seed S] [--quick]\n"
+    "\n"
+    "Answers every prompt of FILE greedily through the chat template, judges each answer\n"
+    "and prints the figures: refusals of harmful prompts, compliance with benign and\n"
+    "contrast prompts (benign requests that only sound dangerous), leaks of internal\n"
+    "details, whimsical or filler style, escalation paths, KL to a reference model and\n"
+    "held-out perplexity (docs/eval.md).  FILE is JSONL: {\"prompt\", \"kind\":\n"
+    "\"harmful\"|\"benign\"|\"contrast\", \"category\"}.\n"
+    "\n"
+    "  -m, --model PATH        the model (required)\n"
+    "  -z, --tokenizer PATH    its tokenizer (default: beside the model)\n"
+    "      --prompts FILE      the prompt set (required)\n"
+    "      --world DIR         a world from 'align eval world': its world.json lexicons,\n"
+    "                          template and heldout.txt are used unless given below\n"
+    "      --template T        chat template file, chatml or llama2 (default: DIR/template\n"
+    "                          with --world, else chatml)\n"
+    "      --reference PATH    model for KL(model || reference) over the answers (default: none)\n"
+    "      --heldout FILE      text for perplexity (default: DIR/heldout.txt with --world)\n"
+    "      --max-new-tokens N  longest answer (default 96)\n"
+    "      --batch N           sequences decoded at once (default 64)\n"
+    "      --max-prompts N     evaluate only the first N prompts (default: all)\n"
+    "      --out FILE          write the JSON summary (atomically)\n"
+    "      --answers FILE      write every answer with its verdict (JSONL)\n"
+    "  -q, --quiet             no progress bars\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "example:\n"
+    "  align eval world --out world\n"
+    "  align eval -m runs/sft/final -z tok/tokenizer.json --world world \\\n"
+    "      --prompts world/prompts_heldout.jsonl --reference runs/base/final --out eval.json\n";
+
+static const char *world_usage =
+    "usage: align eval world --out DIR [--seed S] [--quick] [size options]\n"
+    "\n"
+    "Writes the built-in support world into DIR (docs/demo_world.md): corpus.txt,\n"
+    "heldout.txt, sft.jsonl, preferences.jsonl, kto.jsonl, prompts_train.jsonl,\n"
+    "prompts_heldout.jsonl, template, constitution.md and world.json.  The same seed and\n"
+    "sizes always give the same bytes.\n"
+    "\n"
+    "      --out DIR            output directory (required; created if missing)\n"
+    "      --seed S             (default 1)\n"
+    "      --quick              the small preset of align demo --quick\n"
+    "      --corpus-docs N      pretraining documents (default 12000; quick 4000)\n"
+    "      --heldout-docs N     documents of heldout.txt (600; 200)\n"
+    "      --sft N              demonstrations (4000; 1500)\n"
+    "      --preferences N      preference pairs (3000; 1000)\n"
+    "      --kto N              unpaired examples, 0 = no kto.jsonl (1000; 400)\n"
+    "      --train-prompts N    prompts_train.jsonl (600; 300)\n"
+    "      --heldout-harmful N, --heldout-benign N, --heldout-contrast N\n"
+    "                           held-out prompts per kind (150, 100, 100; 60, 40, 40)\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "example:\n"
+    "  align eval world --out world --seed 7 --quick\n";
+
+static int cmd_world(int argc, char **argv)
+{
+    cli_args a;
+    cli_args_init(&a, "align eval world", argc, argv);
+    const char *out = NULL, *arg;
+    uint64_t seed = 1;
+    al_world_sizes s;
+    al_world_sizes_default(&s, false);
+    /* --quick picks the preset; size flags then override single counts, in any order. */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--quick"))
+            al_world_sizes_default(&s, true);
+    while ((arg = cli_next(&a)) && !a.error) {
+        if (cli_flag(&a, arg, "-h", "--help")) {
+            fputs(world_usage, stdout);
+            return 0;
+        } else if (cli_opt(&a, arg, "-o", "--out")) {
+            out = a.value;
+        } else if (cli_opt(&a, arg, "-s", "--seed")) {
+            seed = (uint64_t)cli_int(&a, 0, 0x7fffffff);
+        } else if (cli_flag(&a, arg, NULL, "--quick")) {
+        } else if (cli_opt(&a, arg, NULL, "--corpus-docs")) {
+            s.corpus_docs = cli_int(&a, 1, 1 << 24);
+        } else if (cli_opt(&a, arg, NULL, "--heldout-docs")) {
+            s.heldout_docs = cli_int(&a, 1, 1 << 24);
+        } else if (cli_opt(&a, arg, NULL, "--sft")) {
+            s.sft = cli_int(&a, 1, 1 << 24);
+        } else if (cli_opt(&a, arg, NULL, "--preferences")) {
+            s.preferences = cli_int(&a, 1, 1 << 24);
+        } else if (cli_opt(&a, arg, NULL, "--kto")) {
+            s.kto = cli_int(&a, 0, 1 << 24);
+        } else if (cli_opt(&a, arg, NULL, "--train-prompts")) {
+            s.train_prompts = cli_int(&a, 0, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--heldout-harmful")) {
+            s.heldout_harmful = cli_int(&a, 0, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--heldout-benign")) {
+            s.heldout_benign = cli_int(&a, 0, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--heldout-contrast")) {
+            s.heldout_contrast = cli_int(&a, 0, 1 << 20);
+        } else {
+            return cli_unknown(&a, arg);
+        }
+    }
+    if (a.error)
+        return 2;
+    if (!out) {
+        fprintf(stderr, "align eval world: --out DIR is required (see --help)\n");
+        return 2;
+    }
+    if (al_world_write(out, seed, &s)) {
+        fprintf(stderr, "align eval world: %s\n", al_errmsg());
+        return 1;
+    }
+    printf("wrote the support world (seed %llu) to %s\n", (unsigned long long)seed, out);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "world"))
+        return cmd_world(argc - 1, argv + 1);
+    cli_args a;
+    cli_args_init(&a, "align eval", argc, argv);
+    al_eval_opts o;
+    al_eval_defaults(&o);
+    const char *arg;
+    while ((arg = cli_next(&a)) && !a.error) {
+        if (cli_flag(&a, arg, "-h", "--help")) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (cli_opt(&a, arg, "-m", "--model")) {
+            o.model = a.value;
+        } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
+            o.tokenizer = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--prompts")) {
+            o.prompts = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--world")) {
+            o.world = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--template")) {
+            o.template_name = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--reference")) {
+            o.reference = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--heldout")) {
+            o.heldout = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--max-new-tokens")) {
+            o.max_new_tokens = cli_int(&a, 1, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--batch")) {
+            o.batch = cli_int(&a, 1, 4096);
+        } else if (cli_opt(&a, arg, NULL, "--max-prompts")) {
+            o.max_prompts = cli_int(&a, 0, 1 << 30);
+        } else if (cli_opt(&a, arg, NULL, "--out")) {
+            o.summary_out = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--answers")) {
+            o.answers_out = a.value;
+        } else if (cli_flag(&a, arg, "-q", "--quiet")) {
+            o.quiet = true;
+        } else {
+            return cli_unknown(&a, arg);
+        }
+    }
+    if (a.error)
+        return 2;
+    if (!o.model || !o.prompts) {
+        fprintf(stderr, "align eval: -m MODEL and --prompts FILE are required (see --help)\n");
+        return 2;
+    }
+    char *found = NULL;
+    if (!o.tokenizer && !(o.tokenizer = found = cli_find_tokenizer(o.model))) {
+        fprintf(stderr, "align eval: no tokenizer found beside %s; pass -z TOKENIZER\n", o.model);
+        return 2;
+    }
+    al_eval_summary s;
+    int rc = al_eval_run(&o, NULL, &s);
+    if (rc)
+        fprintf(stderr, "align eval: %s\n", al_errmsg());
+    else
+        al_eval_summary_print(&s, stdout);
+    free(found);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,86 @@
+/* Flags of the preference trainers (align dpo, align rm train) and their run. */
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "pref_cli.h"
+
+int cli_run_pref(const char *cmd, al_trainer_kind kind, int argc, char **argv, const char *usage)
+{
+    cli_config_args keep;
+    int rc = cli_expand_config(cmd, &argc, &argv, &keep);
+    if (rc)
+        return rc;
+    al_pref_train_opts o;
+    al_pref_train_defaults(&o, kind);
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    cli_train_fields fields = {
+        .data = &o.data, .val_data = &o.val_data, .model = &o.model, .tokenizer = &o.tokenizer,
+        .out_dir = &o.out_dir, .chat_template = &o.chat_template, .held_out = &o.held_out,
+        .skip_bad_lines = &o.skip_bad_lines, .quiet = &o.quiet, .max_examples = &o.max_examples,
+        .batch_size = &o.batch_size, .seq_len = &o.seq_len, .grad_accum = &o.grad_accum, .epochs = &o.epochs,
+        .eval_every = &o.eval_every, .eval_batches = &o.eval_batches, .save_every = &o.save_every, .keep = &o.keep,
+        .steps = &o.steps, .sched = &o.sched, .min_lr_ratio = &o.min_lr_ratio, .grad_clip = &o.grad_clip,
+        .skip_outliers = &o.skip_outliers, .adamw = &o.adamw, .seed = &o.seed,
+        .lora = kind == AL_TRAINER_RM ? NULL : &o.lora, .lora_cfg = kind == AL_TRAINER_RM ? NULL : &o.lora_cfg};
+    const bool dpo = kind != AL_TRAINER_RM;
+    const char *arg, *resume = NULL;
+    int known;
+    rc = 2;
+    while ((arg = cli_next(&a)) && !a.error) {
+        if (cli_flag(&a, arg, "-h", "--help")) {
+            fputs(usage, stdout);
+            rc = 0;
+            goto out;
+        } else if (cli_opt(&a, arg, NULL, "--resume")) {
+            resume = a.value;
+        } else if (dpo && cli_opt(&a, arg, NULL, "--loss")) {
+            o.loss = a.value;
+            o.trainer = !strcmp(a.value, "kto") ? AL_TRAINER_KTO : AL_TRAINER_DPO;
+        } else if (dpo && cli_opt(&a, arg, NULL, "--loss-weights")) {
+            o.loss_weights = a.value;
+        } else if (dpo && cli_opt(&a, arg, NULL, "--beta")) {
+            o.pref.beta = cli_float(&a, 1e-9, 1e9);
+        } else if (dpo && cli_opt(&a, arg, NULL, "--label-smoothing")) {
+            o.pref.label_smoothing = cli_float(&a, 0, 0.5);
+        } else if (dpo && cli_opt(&a, arg, NULL, "--simpo-gamma")) {
+            o.pref.simpo_gamma = cli_float(&a, -1e9, 1e9);
+        } else if (dpo && cli_opt(&a, arg, NULL, "--rpo-alpha")) {
+            o.pref.rpo_alpha = cli_float(&a, 0, 1e9);
+        } else if (dpo && cli_flag(&a, arg, NULL, "--length-normalize")) {
+            o.pref.length_normalize = true;
+        } else if (dpo && cli_opt(&a, arg, NULL, "--desirable-weight")) {
+            o.desirable_weight = cli_float(&a, 0, 1e9);
+        } else if (dpo && cli_opt(&a, arg, NULL, "--undesirable-weight")) {
+            o.undesirable_weight = cli_float(&a, 0, 1e9);
+        } else if (dpo && cli_opt(&a, arg, NULL, "--ref-model")) {
+            o.ref_model = a.value;
+        } else if (dpo && cli_flag(&a, arg, NULL, "--precompute-ref")) {
+            o.precompute_ref = true;
+        } else if (!dpo && cli_opt(&a, arg, NULL, "--center-rewards")) {
+            o.center_rewards = cli_float(&a, 0, 1e9);
+        } else if ((known = cli_train_flag(&a, arg, &fields)) != 0) {
+            if (known < 0)
+                goto out;
+        } else {
+            rc = cli_unknown(&a, arg);
+            goto out;
+        }
+    }
+    if (a.error)
+        goto out;
+    if (resume) {
+        rc = al_pref_resume(resume, &o) ? 1 : 0;
+    } else if (!o.data || !o.model || !o.tokenizer || !o.out_dir) {
+        fprintf(stderr, "%s: --data, -m MODEL, -z TOKENIZER and --out are required (see --help)\n", cmd);
+        goto out;
+    } else {
+        rc = al_pref_train(&o) ? 1 : 0;
+    }
+    if (rc)
+        fprintf(stderr, "%s: %s\n", cmd, al_errmsg());
+out:
+    cli_config_free(&keep);
+    return rc;
+}

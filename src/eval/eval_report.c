@@ -1,0 +1,121 @@
+/* The reports of an evaluation: the JSON summary, the table on stdout, the answers file. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval_internal.h"
+
+/* NaN (a figure with nothing to average) becomes null. */
+static json_t *real_or_null(double x) { return isnan(x) ? json_null() : json_real(x); }
+
+static json_t *kind_json(const al_eval_kind_stats *k)
+{
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "n", k->n, "refused", k->refused, "complied", k->complied,
+                     "blocked", k->blocked, "leaked", k->leaked, "whimsical", k->whimsical, "escalates",
+                     k->escalates);
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *al_eval_summary_json(const al_eval_summary *s, const al_eval_opts *o)
+{
+    json_t *counts = json_object();
+    for (int k = 0; counts && k < AL_KIND_COUNT; k++)
+        json_object_set_new(counts, al_prompt_kind_name((al_prompt_kind)k), kind_json(&s->kind[k]));
+    return json_pack("{s:o, s:o, s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, "
+                     "s:o, s:I, s:o, s:f, s:o}",
+                     "model", str_or_null(o ? o->model : NULL), "prompts", str_or_null(o ? o->prompts : NULL),
+                     "reference", str_or_null(o ? o->reference : NULL), "world", str_or_null(o ? o->world : NULL),
+                     "max_new_tokens", o ? o->max_new_tokens : 0, "n_prompts", s->n,
+                     "harmful_refusal_rate", real_or_null(s->harmful_refusal_rate),
+                     "harmful_answered_rate", real_or_null(s->harmful_answered_rate),
+                     "benign_compliance_rate", real_or_null(s->benign_compliance_rate),
+                     "contrast_compliance_rate", real_or_null(s->contrast_compliance_rate),
+                     "benign_all_compliance_rate", real_or_null(s->benign_all_compliance_rate),
+                     "benign_all_blocked_rate", real_or_null(s->benign_all_blocked_rate),
+                     "leak_rate", real_or_null(s->leak_rate),
+                     "whimsical_rate", real_or_null(s->whimsical_rate),
+                     "escalation_rate", real_or_null(s->escalation_rate),
+                     "kl_to_reference", real_or_null(s->kl_to_reference), "kl_tokens", (json_int_t)s->kl_tokens,
+                     "heldout_perplexity", real_or_null(s->heldout_perplexity),
+                     "heldout_tokens", (json_int_t)s->heldout_tokens,
+                     "mean_answer_tokens", real_or_null(s->mean_answer_tokens), "seconds", s->seconds,
+                     "counts", counts);
+}
+
+static void row(FILE *out, const char *name, double x, int num, int den, const char *note)
+{
+    if (isnan(x))
+        fprintf(out, "  %-28s %8s\n", name, "-");
+    else if (den > 0)
+        fprintf(out, "  %-28s %7.1f%%  (%d/%d)%s\n", name, 100 * x, num, den, note);
+    else
+        fprintf(out, "  %-28s %8.4f%s\n", name, x, note);
+}
+
+void al_eval_summary_print(const al_eval_summary *s, FILE *out)
+{
+    const al_eval_kind_stats *h = &s->kind[AL_KIND_HARMFUL], *b = &s->kind[AL_KIND_BENIGN],
+                             *c = &s->kind[AL_KIND_CONTRAST];
+    int leaked = 0, whim = 0;
+    for (int k = 0; k < AL_KIND_COUNT; k++)
+        leaked += s->kind[k].leaked, whim += s->kind[k].whimsical;
+    fprintf(out, "evaluation of %d prompts (%d harmful, %d benign, %d contrast)\n", s->n, h->n, b->n, c->n);
+    row(out, "harmful refused", s->harmful_refusal_rate, h->refused, h->n, h->blocked ? "  incl. blocked" : "");
+    row(out, "benign complied", s->benign_compliance_rate, b->complied, b->n, "");
+    row(out, "contrast complied", s->contrast_compliance_rate, c->complied, c->n, "");
+    row(out, "benign+contrast complied", s->benign_all_compliance_rate, b->complied + c->complied, b->n + c->n, "");
+    row(out, "benign+contrast blocked", s->benign_all_blocked_rate, b->blocked + c->blocked, b->n + c->n, "");
+    row(out, "leaks (all answers)", s->leak_rate, leaked, s->n, "");
+    row(out, "whimsical style (all)", s->whimsical_rate, whim, s->n, "");
+    row(out, "escalation path (answered)", s->escalation_rate, b->escalates + c->escalates,
+        b->complied + c->complied, "");
+    row(out, "KL to reference (nats/tok)", s->kl_to_reference, 0, 0, "");
+    row(out, "held-out perplexity", s->heldout_perplexity, 0, 0, "");
+    row(out, "mean answer tokens", s->mean_answer_tokens, 0, 0, "");
+}
+
+/* A copy with every byte of an invalid UTF-8 sequence replaced by '?': a model's output
+ * need not be valid UTF-8, and JSON strings must be. */
+static char *utf8_clean(const char *s)
+{
+    size_t n = strlen(s);
+    char *c = malloc(n + 1);
+    if (!c)
+        return NULL;
+    memcpy(c, s, n + 1);
+    for (size_t at = 0, bad; at < n && (bad = al_utf8_invalid_at(c + at, n - at)) != (size_t)-1; at += bad + 1)
+        c[at + bad] = '?';
+    return c;
+}
+
+int eval_write_answers(const char *path, const al_prompt_set *ps, const eval_answer *answers, int n)
+{
+    static const char *const finish[] = {"length", "stop_id", "stop_string", "context"};
+    al_atomic_file f;
+    if (al_atomic_open(&f, path))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const eval_answer *a = &answers[i];
+        const al_verdict *v = &a->v;
+        char *text = utf8_clean(a->text);
+        json_t *o = text ? json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:s}", "prompt",
+                                     ps->p[i].prompt, "kind", al_prompt_kind_name(ps->p[i].kind), "category",
+                                     ps->p[i].category, "answer", text, "refused", v->refused, "complied",
+                                     v->complied && !a->blocked, "blocked", a->blocked, "leaked", v->leaked,
+                                     "whimsical", v->whimsical, "escalates", v->escalates, "answer_tokens",
+                                     a->ids.n, "finish", a->finish < 0 ? "blocked" : finish[a->finish])
+                         : NULL;
+        free(text);
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (!line) {
+            al_atomic_abort(&f);
+            return al_fail("%s: out of memory", path);
+        }
+        fprintf(f.fp, "%s\n", line);
+        free(line);
+    }
+    return al_atomic_commit(&f);
+}

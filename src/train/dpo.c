@@ -1,0 +1,346 @@
+/* The DPO family and KTO as objectives of the shared training loop.  A micro-batch of B
+ * items is 2B rows (TRL's concatenated forward: chosen rows, then rejected rows; for KTO
+ * the examples, then their KL completions); every loss is a function of each row's summed
+ * answer log-probs, so the backward pass only needs d loss / d logp per position. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pref_internal.h"
+
+/* Reference sums of the batch's rows: cached, or from a forward pass of the reference
+ * (a separate model, or the policy with its adapters switched off, run before the policy's
+ * own forward so that the activations the backward needs are the policy's). */
+static int reference_sums(pref_run *r, const pref_items *it, al_train_ctx *tc, al_model *m, int B, int T)
+{
+    const pref_batch *b = &r->batch;
+    if (it->ref) {
+        for (int i = 0; i < B; i++)
+            for (int s = 0; s < 2; s++)
+                r->ref_sums[s * B + i] = b->item[i] >= 0 ? it->ref[2 * b->item[i] + s] : 0;
+        return 0;
+    }
+    if (r->ref_ctx) {
+        if (al_forward(r->ref_ctx, b->tokens, b->targets, NULL, NULL))
+            return -1;
+        pref_row_sums(al_ctx_logp(r->ref_ctx), b->targets, 2 * B, T, r->ref_sums, r->counts);
+        return 0;
+    }
+    /* the LoRA-disabled policy */
+    bool train = m->lora->train;
+    m->lora->train = false;
+    al_lora_set_enabled(m, false);
+    int rc = al_forward(tc, b->tokens, b->targets, NULL, NULL);
+    al_lora_set_enabled(m, true);
+    m->lora->train = train;
+    if (rc == 0)
+        pref_row_sums(al_ctx_logp(tc), b->targets, 2 * B, T, r->ref_sums, r->counts);
+    return rc;
+}
+
+/* Policy and reference sums for the items of one micro-batch. */
+static int batch_sums(pref_run *r, const pref_items *it, al_train_ctx *tc, al_model *m, const int *items, int B,
+                      int T)
+{
+    pref_batch_fill(&r->batch, it, items, B, T, true);
+    const bool ref_free = r->reference_free;
+    if (!ref_free && reference_sums(r, it, tc, m, B, T))
+        return -1;
+    if (al_forward(tc, r->batch.tokens, r->batch.targets, NULL, NULL))
+        return -1;
+    pref_row_sums(al_ctx_logp(tc), r->batch.targets, 2 * B, T, r->sums, r->counts);
+    if (ref_free)
+        memset(r->ref_sums, 0, 2 * (size_t)B * sizeof *r->ref_sums);
+    return 0;
+}
+
+/* d loss / d logp: each row's gradient on its target positions. */
+static void set_row_grads(pref_run *r, const double *drow, int rows, int T, double scale)
+{
+    for (int row = 0; row < rows; row++)
+        for (int j = 0; j < T; j++) {
+            size_t k = (size_t)row * T + j;
+            r->dlogp[k] = r->batch.targets[k] >= 0 ? (float)(drow[row] * scale) : 0.0f;
+        }
+}
+
+/* The losses of a micro-batch's pairs (present ones only); returns how many. */
+static int pair_losses(pref_run *r, int B, al_pref_out *outs, double *drow)
+{
+    const double beta = r->o->pref.beta;
+    al_pref_opts po = r->o->pref;
+    /* bco_pair's reference point: the running mean of this batch's rewards, updated first */
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < B; i++)
+        if (r->batch.item[i] >= 0) {
+            sum += beta * (r->sums[i] - r->ref_sums[i]) + beta * (r->sums[B + i] - r->ref_sums[B + i]);
+            n += 2;
+        }
+    for (int k = 0; k < r->n_kinds; k++)
+        if (r->kinds[k] == AL_PREF_BCO_PAIR && n)
+            al_bco_running_update(&r->bco, sum / n);
+    po.bco_delta = r->bco.mean;
+    int count = 0;
+    for (int i = 0; i < 2 * B; i++)
+        drow[i] = 0;
+    for (int i = 0; i < B; i++) {
+        int item = r->batch.item[i];
+        if (item < 0 || r->counts[i] == 0 || r->counts[B + i] == 0)
+            continue;
+        al_pref_pair p = {.pc = r->sums[i], .pr = r->sums[B + i], .rc = r->ref_sums[i], .rr = r->ref_sums[B + i],
+                          .nc = r->counts[i], .nr = r->counts[B + i], .label = r->batch_items->label[item]};
+        if (al_pref_loss_mix(r->n_kinds, r->kinds, r->weights, &po, &p, &outs[count]))
+            return -1;
+        drow[i] = outs[count].d_pc;
+        drow[B + i] = outs[count].d_pr;
+        count++;
+    }
+    return count;
+}
+
+static void put_pair_metrics(json_t *j, const char *prefix, const al_pref_out *outs, int n)
+{
+    al_pref_metrics pm;
+    al_pref_metrics_compute(outs, n, &pm);
+    const struct {
+        const char *name;
+        double v;
+    } f[] = {{"rewards/chosen", pm.rewards_chosen},       {"rewards/rejected", pm.rewards_rejected},
+             {"rewards/accuracies", pm.rewards_accuracies}, {"rewards/margins", pm.rewards_margins},
+             {"logps/chosen", pm.logps_chosen},           {"logps/rejected", pm.logps_rejected}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s%s", prefix, f[i].name);
+        json_object_set_new(j, key, json_real(f[i].v));
+    }
+}
+
+/* Picks the step's K*B items first, so every micro-batch knows the step's pair count. */
+static int *pick_items(pref_items *it, al_batch_cursor *c, int n)
+{
+    int *v = malloc((size_t)n * sizeof *v);
+    if (!v) {
+        al_fail("out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        v[i] = pref_items_next(it, c);
+    return v;
+}
+
+static int dpo_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss, double *items, json_t *metrics)
+{
+    pref_run *r = ctx;
+    const int B = L->batch_size, T = L->seq_len, K = L->grad_accum;
+    int *picks = pick_items(&r->train, &L->st->cursor, K * B);
+    al_pref_out *outs = malloc((size_t)K * B * sizeof *outs);
+    double *drow = malloc(2 * (size_t)B * sizeof *drow);
+    int rc = picks && outs && drow ? 0 : al_fail("out of memory"), n = 0;
+    double tokens = 0;
+    r->batch_items = &r->train;
+    for (int k = 0; rc == 0 && k < K; k++) {
+        if ((rc = batch_sums(r, &r->train, tc, L->m, picks + k * B, B, T)))
+            break;
+        int c = pair_losses(r, B, outs + n, drow);
+        if (c < 0) {
+            rc = -1;
+            break;
+        }
+        n += c;
+        for (int i = 0; i < 2 * B; i++)
+            tokens += r->counts[i];
+        /* TRL's loss is the mean over the step's pairs */
+        set_row_grads(r, drow, 2 * B, T, 1.0 / (K * B));
+        al_backward(tc, L->m, r->dlogp);
+    }
+    if (rc == 0) {
+        double s = 0;
+        for (int i = 0; i < n; i++)
+            s += outs[i].loss;
+        *loss = s / (K * B);
+        *items = tokens;
+        put_pair_metrics(metrics, "", outs, n);
+    }
+    free(picks);
+    free(outs);
+    free(drow);
+    return rc;
+}
+
+static int dpo_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *metrics)
+{
+    pref_run *r = ctx;
+    const int B = L->batch_size, T = L->seq_len;
+    int n_items = r->eval.n;
+    if (L->eval_batches > 0 && n_items > L->eval_batches * B)
+        n_items = L->eval_batches * B;
+    al_pref_out *outs = malloc((size_t)(n_items > 0 ? n_items : 1) * sizeof *outs);
+    double *drow = malloc(2 * (size_t)B * sizeof *drow);
+    int *items = malloc((size_t)B * sizeof *items);
+    int rc = outs && drow && items ? 0 : al_fail("out of memory"), n = 0;
+    al_bco_running saved = r->bco; /* evaluation must not move the training's reference point */
+    r->batch_items = &r->eval;
+    for (int i0 = 0; rc == 0 && i0 < n_items; i0 += B) {
+        for (int i = 0; i < B; i++)
+            items[i] = i0 + i < n_items ? i0 + i : -1;
+        if ((rc = batch_sums(r, &r->eval, tc, L->m, items, B, T)))
+            break;
+        int c = pair_losses(r, B, outs + n, drow);
+        if (c < 0)
+            rc = -1;
+        else
+            n += c;
+    }
+    r->bco = saved;
+    if (rc == 0) {
+        double s = 0;
+        for (int i = 0; i < n; i++)
+            s += outs[i].loss;
+        json_object_set_new(metrics, "eval_loss", json_real(n ? s / n : NAN));
+        put_pair_metrics(metrics, "eval_", outs, n);
+    }
+    free(outs);
+    free(drow);
+    free(items);
+    return rc;
+}
+
+al_objective dpo_objective(pref_run *r)
+{
+    return (al_objective){.ctx = r, .rows = 2 * r->o->batch_size, .step = dpo_step, .evaluate = dpo_evaluate};
+}
+
+/* ---- KTO ---- */
+
+typedef struct kto_sums {
+    double loss, reward[2], logp[2], z0;
+    int count[2]; /* undesirable, desirable */
+} kto_sums;
+
+/* One micro-batch: z0 from its KL rows (detached), then each example's loss. */
+static int kto_losses(pref_run *r, int B, double *drow, kto_sums *acc)
+{
+    const al_pref_train_opts *o = r->o;
+    const pref_items *it = r->batch_items;
+    double pol[B], ref[B];
+    memset(pol, 0, sizeof pol);
+    memset(ref, 0, sizeof ref);
+    int n = 0;
+    for (int i = 0; i < B; i++)
+        if (r->batch.item[i] >= 0 && r->counts[B + i] > 0) {
+            pol[n] = r->sums[B + i];
+            ref[n] = r->ref_sums[B + i];
+            n++;
+        }
+    double z0 = al_kto_z0(pol, ref, n);
+    acc->z0 = z0;
+    int count = 0;
+    for (int i = 0; i < 2 * B; i++)
+        drow[i] = 0;
+    for (int i = 0; i < B; i++) {
+        int item = r->batch.item[i];
+        if (item < 0 || r->counts[i] == 0)
+            continue;
+        bool good = it->label[item] > 0.5;
+        double l, d;
+        if (al_kto_loss(&o->pref, r->sums[i], r->ref_sums[i], good, z0, o->desirable_weight, o->undesirable_weight,
+                        &l, &d))
+            return -1;
+        drow[i] = d;
+        acc->loss += l;
+        acc->reward[good] += o->pref.beta * (r->sums[i] - r->ref_sums[i]);
+        acc->logp[good] += r->sums[i];
+        acc->count[good]++;
+        count++;
+    }
+    return count;
+}
+
+static void put_kto_metrics(json_t *j, const char *prefix, const kto_sums *s)
+{
+    double rc = s->count[1] ? s->reward[1] / s->count[1] : 0, rr = s->count[0] ? s->reward[0] / s->count[0] : 0;
+    const struct {
+        const char *name;
+        double v;
+    } f[] = {{"rewards/chosen", rc},
+             {"rewards/rejected", rr},
+             {"rewards/margins", rc - rr},
+             {"logps/chosen", s->count[1] ? s->logp[1] / s->count[1] : 0},
+             {"logps/rejected", s->count[0] ? s->logp[0] / s->count[0] : 0},
+             {"kl", s->z0}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s%s", prefix, f[i].name);
+        json_object_set_new(j, key, json_real(f[i].v));
+    }
+}
+
+static int kto_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss, double *items, json_t *metrics)
+{
+    pref_run *r = ctx;
+    const int B = L->batch_size, T = L->seq_len, K = L->grad_accum;
+    int *picks = pick_items(&r->train, &L->st->cursor, K * B);
+    double *drow = malloc(2 * (size_t)B * sizeof *drow);
+    int rc = picks && drow ? 0 : al_fail("out of memory");
+    kto_sums acc = {0};
+    double tokens = 0;
+    r->batch_items = &r->train;
+    for (int k = 0; rc == 0 && k < K; k++) {
+        if ((rc = batch_sums(r, &r->train, tc, L->m, picks + k * B, B, T)))
+            break;
+        if (kto_losses(r, B, drow, &acc) < 0) {
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < B; i++)
+            tokens += r->counts[i];
+        set_row_grads(r, drow, 2 * B, T, 1.0 / (K * B));
+        al_backward(tc, L->m, r->dlogp);
+    }
+    if (rc == 0) {
+        *loss = acc.loss / (K * B);
+        *items = tokens;
+        put_kto_metrics(metrics, "", &acc);
+    }
+    free(picks);
+    free(drow);
+    return rc;
+}
+
+static int kto_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *metrics)
+{
+    pref_run *r = ctx;
+    const int B = L->batch_size, T = L->seq_len;
+    int n_items = r->eval.n;
+    if (L->eval_batches > 0 && n_items > L->eval_batches * B)
+        n_items = L->eval_batches * B;
+    double *drow = malloc(2 * (size_t)B * sizeof *drow);
+    int *items = malloc((size_t)B * sizeof *items);
+    int rc = drow && items ? 0 : al_fail("out of memory"), n = 0;
+    kto_sums acc = {0};
+    r->batch_items = &r->eval;
+    for (int i0 = 0; rc == 0 && i0 < n_items; i0 += B) {
+        for (int i = 0; i < B; i++)
+            items[i] = i0 + i < n_items ? i0 + i : -1;
+        if ((rc = batch_sums(r, &r->eval, tc, L->m, items, B, T)))
+            break;
+        int c = kto_losses(r, B, drow, &acc);
+        if (c < 0)
+            rc = -1;
+        else
+            n += c;
+    }
+    if (rc == 0) {
+        json_object_set_new(metrics, "eval_loss", json_real(n ? acc.loss / n : NAN));
+        put_kto_metrics(metrics, "eval_", &acc);
+    }
+    free(drow);
+    free(items);
+    return rc;
+}
+
+al_objective kto_objective(pref_run *r)
+{
+    return (al_objective){.ctx = r, .rows = 2 * r->o->batch_size, .step = kto_step, .evaluate = kto_evaluate};
+}

@@ -1,0 +1,327 @@
+/* The support world's generator: determinism, every file readable by the project's own
+ * loaders, held-out prompts disjoint from everything trained on, counts and kinds as
+ * configured, and the generator's answers judged as intended by the built-in judges. */
+#include <jansson.h>
+
+#include "align/data.h"
+#include "align/eval.h"
+#include "test.h"
+
+static const char *const files[] = {"corpus.txt", "heldout.txt", "sft.jsonl", "preferences.jsonl", "kto.jsonl",
+                                    "prompts_train.jsonl", "prompts_heldout.jsonl", "template", "constitution.md",
+                                    "world.json"};
+enum { N_FILES = sizeof files / sizeof files[0] };
+
+static al_world_sizes small_sizes(void)
+{
+    return (al_world_sizes){.corpus_docs = 500, .heldout_docs = 50, .sft = 300, .preferences = 200, .kto = 100,
+                            .train_prompts = 200, .heldout_harmful = 60, .heldout_benign = 40, .heldout_contrast = 40};
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+    static char buf[4][2400];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, sizeof buf[0], "%s/%s", dir, name);
+    return p;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    al_buf x = {0}, y = {0};
+    bool same = al_read_file(a, &x) == 0 && al_read_file(b, &y) == 0 && x.len == y.len &&
+                (x.len == 0 || memcmp(x.data, y.data, x.len) == 0);
+    al_buf_free(&x);
+    al_buf_free(&y);
+    return same;
+}
+
+/* ---- a set of strings (linear probing over al_hash64) ---- */
+typedef struct strset {
+    char **s;
+    size_t cap;
+} strset;
+
+static void set_add(strset *t, const char *s)
+{
+    if (!t->cap) {
+        t->cap = 1 << 14;
+        t->s = calloc(t->cap, sizeof *t->s);
+    }
+    size_t i = al_hash64(s, strlen(s), 1) & (t->cap - 1);
+    while (t->s[i] && strcmp(t->s[i], s))
+        i = (i + 1) & (t->cap - 1);
+    if (!t->s[i])
+        t->s[i] = strdup(s);
+}
+
+static bool set_has(const strset *t, const char *s)
+{
+    if (!t->cap)
+        return false;
+    size_t i = al_hash64(s, strlen(s), 1) & (t->cap - 1);
+    while (t->s[i] && strcmp(t->s[i], s))
+        i = (i + 1) & (t->cap - 1);
+    return t->s[i] != NULL;
+}
+
+static void set_free(strset *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->s[i]);
+    free(t->s);
+}
+
+static void test_determinism(const char *tmp)
+{
+    al_world_sizes s = small_sizes();
+    char a[1100], b[1100], c[1100];
+    snprintf(a, sizeof a, "%s/a", tmp);
+    snprintf(b, sizeof b, "%s/b", tmp);
+    snprintf(c, sizeof c, "%s/c", tmp);
+    CHECK_OK(al_world_write(a, 7, &s));
+    CHECK_OK(al_world_write(b, 7, &s));
+    CHECK_OK(al_world_write(c, 8, &s));
+    for (int i = 0; i < N_FILES; i++) {
+        CHECKF(same_file(path_in(a, files[i]), path_in(b, files[i])), "%s differs between two runs with seed 7",
+               files[i]);
+        bool fixed = !strcmp(files[i], "template") || !strcmp(files[i], "constitution.md");
+        CHECKF(fixed != !same_file(path_in(a, files[i]), path_in(c, files[i])), "%s: seed 7 vs 8", files[i]);
+    }
+    /* Each file draws from its own stream: a bigger corpus leaves the SFT data alone. */
+    s.corpus_docs += 100;
+    CHECK_OK(al_world_write(c, 7, &s));
+    CHECK(same_file(path_in(a, "sft.jsonl"), path_in(c, "sft.jsonl")));
+    CHECK(!same_file(path_in(a, "corpus.txt"), path_in(c, "corpus.txt")));
+}
+
+static int count_separators(const char *path)
+{
+    al_buf t = {0};
+    if (al_read_file(path, &t))
+        return -1;
+    int n = 0;
+    for (const char *p = t.data; (p = strstr(p, "\n<|endoftext|>\n")); p++)
+        n++;
+    al_buf_free(&t);
+    return n;
+}
+
+/* User turns of a TRL conversational file: "messages"[0] or "prompt"[0]. */
+static void collect_prompts(const char *path, const char *field, strset *into, int *n)
+{
+    al_buf t = {0};
+    CHECK_OK(al_read_file(path, &t));
+    *n = 0;
+    for (char *line = t.data; line && *line;) {
+        char *end = strchr(line, '\n');
+        json_t *o = json_loadb(line, end ? (size_t)(end - line) : strlen(line), 0, NULL);
+        const char *p = json_string_value(json_object_get(json_array_get(json_object_get(o, field), 0), "content"));
+        CHECKF(p != NULL, "%s: a record without %s[0].content", path, field);
+        if (p) {
+            set_add(into, p);
+            (*n)++;
+        }
+        json_decref(o);
+        line = end ? end + 1 : NULL;
+    }
+    al_buf_free(&t);
+}
+
+static void test_files_parse(const char *dir, const al_world_sizes *s)
+{
+    al_sft_dataset d;
+    CHECK_OK(al_sft_load(&d, path_in(dir, "sft.jsonl"), NULL));
+    CHECK(d.n == s->sft && d.format == AL_SFT_MESSAGES);
+    for (int i = 0; i < d.n; i++)
+        CHECK(d.ex[i].n_messages == 2 && d.ex[i].messages[0].role == AL_ROLE_USER &&
+              d.ex[i].messages[1].role == AL_ROLE_ASSISTANT);
+    al_sft_free(&d);
+    /* KTO records read as conversational prompt-completion (the label is an extra field). */
+    CHECK_OK(al_sft_load(&d, path_in(dir, "kto.jsonl"), NULL));
+    CHECK(d.n == s->kto && d.format == AL_SFT_CONV_PROMPT_COMPLETION);
+    al_sft_free(&d);
+
+    al_pref_dataset pd;
+    CHECK_OK(al_pref_load(&pd, path_in(dir, "preferences.jsonl"), NULL));
+    CHECK(pd.n == s->preferences && pd.paired && pd.conversational);
+    for (int i = 0; i < pd.n; i++)
+        CHECK(pd.ex[i].n_prompt_msgs == 1 && pd.ex[i].n_chosen_msgs == 1 && pd.ex[i].n_rejected_msgs == 1 &&
+              pd.ex[i].label == 1.0);
+    al_pref_free(&pd);
+    CHECK_OK(al_pref_load(&pd, path_in(dir, "kto.jsonl"), NULL));
+    CHECK(pd.n == s->kto && !pd.paired && pd.conversational);
+    int desirable = 0;
+    for (int i = 0; i < pd.n; i++)
+        desirable += pd.ex[i].label == 1.0;
+    CHECK(desirable == (s->kto + 1) / 2);
+    al_pref_free(&pd);
+
+    al_chat_template *t = NULL;
+    CHECK_OK(al_chat_template_load(&t, path_in(dir, "template")));
+    al_message m = {AL_ROLE_USER, "How do I reset my password?"};
+    al_buf text = {0};
+    CHECK_OK(al_chat_render(t, &m, 1, true, &text, NULL, NULL));
+    CHECK(text.data && !strcmp(text.data, "### Customer:\nHow do I reset my password?\n### Agent:\n"));
+    al_buf_free(&text);
+    al_chat_template_free(t);
+
+    al_judges *j = NULL;
+    CHECK_OK(al_judges_load(&j, path_in(dir, "world.json")));
+    al_judges_free(j);
+
+    CHECK(count_separators(path_in(dir, "corpus.txt")) == s->corpus_docs);
+    CHECK(count_separators(path_in(dir, "heldout.txt")) == s->heldout_docs);
+    al_buf corpus = {0};
+    CHECK_OK(al_read_file(path_in(dir, "corpus.txt"), &corpus));
+    CHECK(corpus.data && strstr(corpus.data, "### Customer:\n") && strstr(corpus.data, "\n### Agent:\n"));
+    al_buf_free(&corpus);
+}
+
+static void test_prompt_sets(const char *dir, const al_world_sizes *s)
+{
+    al_prompt_set train, held;
+    CHECK_OK(al_prompt_set_load(&train, path_in(dir, "prompts_train.jsonl")));
+    CHECK_OK(al_prompt_set_load(&held, path_in(dir, "prompts_heldout.jsonl")));
+    CHECK(train.n == s->train_prompts);
+    CHECK(held.n == s->heldout_harmful + s->heldout_benign + s->heldout_contrast);
+    int kinds[AL_KIND_COUNT] = {0}, train_kinds[AL_KIND_COUNT] = {0};
+    for (int i = 0; i < held.n; i++)
+        kinds[held.p[i].kind]++;
+    for (int i = 0; i < train.n; i++)
+        train_kinds[train.p[i].kind]++;
+    CHECK(kinds[AL_KIND_HARMFUL] == s->heldout_harmful && kinds[AL_KIND_BENIGN] == s->heldout_benign &&
+          kinds[AL_KIND_CONTRAST] == s->heldout_contrast && kinds[AL_KIND_OTHER] == 0);
+    CHECK(train_kinds[AL_KIND_HARMFUL] > 0 && train_kinds[AL_KIND_BENIGN] > 0 && train_kinds[AL_KIND_CONTRAST] > 0);
+    /* The held-out file interleaves kinds instead of listing them in blocks. */
+    int changes = 0;
+    for (int i = 1; i < held.n; i++)
+        changes += held.p[i].kind != held.p[i - 1].kind;
+    CHECK(changes > held.n / 3);
+
+    /* Held-out prompts appear nowhere in training: not in the train prompts, the SFT,
+     * preference or KTO prompts, nor verbatim in the pretraining corpus. */
+    strset trained = {0}, seen = {0};
+    int n;
+    for (int i = 0; i < train.n; i++)
+        set_add(&trained, train.p[i].prompt);
+    collect_prompts(path_in(dir, "sft.jsonl"), "messages", &trained, &n);
+    CHECK(n == s->sft);
+    collect_prompts(path_in(dir, "preferences.jsonl"), "prompt", &trained, &n);
+    CHECK(n == s->preferences);
+    collect_prompts(path_in(dir, "kto.jsonl"), "prompt", &trained, &n);
+    CHECK(n == s->kto);
+    al_buf corpus = {0};
+    CHECK_OK(al_read_file(path_in(dir, "corpus.txt"), &corpus));
+    int overlap = 0, in_corpus = 0, dup = 0;
+    for (int i = 0; i < held.n; i++) {
+        overlap += set_has(&trained, held.p[i].prompt);
+        in_corpus += strstr(corpus.data, held.p[i].prompt) != NULL;
+        dup += set_has(&seen, held.p[i].prompt);
+        set_add(&seen, held.p[i].prompt);
+    }
+    CHECKF(overlap == 0, "%d held-out prompts also occur in training files", overlap);
+    CHECKF(in_corpus == 0, "%d held-out prompts occur in the corpus", in_corpus);
+    CHECKF(dup == 0, "%d held-out prompts are repeated", dup);
+    /* Contrast prompts borrow harmful verbs: "kill" occurs in both kinds. */
+    bool kill_harm = false, kill_contrast = false;
+    for (int i = 0; i < train.n + held.n; i++) {
+        const al_prompt *p = i < train.n ? &train.p[i] : &held.p[i - train.n];
+        kill_harm |= p->kind == AL_KIND_HARMFUL && strstr(p->prompt, " kill ");
+        kill_contrast |= p->kind == AL_KIND_CONTRAST && strstr(p->prompt, " kill ");
+    }
+    CHECK(kill_harm && kill_contrast);
+    al_buf_free(&corpus);
+    set_free(&trained);
+    set_free(&seen);
+    al_prompt_set_free(&train);
+    al_prompt_set_free(&held);
+}
+
+static al_verdict judge(const al_judges *j, const char *text)
+{
+    al_verdict v;
+    CHECK_OK(al_judge(j, text, strlen(text), &v));
+    return v;
+}
+
+/* Demonstrations and chosen answers keep the constitution; every rejected answer breaks
+ * it in a way the judges see (whimsy, a leak, or the opposite refusal decision). */
+static void test_answers_judged(const char *dir)
+{
+    al_judges *j = NULL;
+    CHECK_OK(al_judges_builtin(&j));
+    if (!j)
+        return;
+    al_buf t = {0};
+    CHECK_OK(al_read_file(path_in(dir, "preferences.jsonl"), &t));
+    int bad_chosen = 0, clean_rejected = 0, pairs = 0, refusal_pairs = 0, overrefusal_pairs = 0;
+    for (char *line = t.data; line && *line; pairs++) {
+        char *end = strchr(line, '\n');
+        json_t *o = json_loadb(line, end ? (size_t)(end - line) : strlen(line), 0, NULL);
+        const char *c = json_string_value(json_object_get(json_array_get(json_object_get(o, "chosen"), 0), "content"));
+        const char *r =
+            json_string_value(json_object_get(json_array_get(json_object_get(o, "rejected"), 0), "content"));
+        CHECK(c && r && strcmp(c, r));
+        if (c && r) {
+            al_verdict vc = judge(j, c), vr = judge(j, r);
+            bad_chosen += vc.leaked || vc.whimsical || !vc.escalates || vc.empty;
+            clean_rejected += !(vr.leaked || vr.whimsical || vr.refused != vc.refused);
+            refusal_pairs += vc.refused && vr.complied;
+            overrefusal_pairs += vc.complied && vr.refused;
+        }
+        json_decref(o);
+        line = end ? end + 1 : NULL;
+    }
+    al_buf_free(&t);
+    CHECKF(bad_chosen == 0, "%d chosen answers break the constitution", bad_chosen);
+    CHECKF(clean_rejected == 0, "%d rejected answers look clean to the judges", clean_rejected);
+    CHECK(refusal_pairs > pairs / 5 && overrefusal_pairs > 0);
+
+    al_sft_dataset d;
+    CHECK_OK(al_sft_load(&d, path_in(dir, "sft.jsonl"), NULL));
+    int bad = 0, refusals = 0;
+    for (int i = 0; i < d.n; i++) {
+        al_verdict v = judge(j, d.ex[i].messages[1].content);
+        bad += v.leaked || v.whimsical || !v.escalates || v.empty;
+        refusals += v.refused;
+    }
+    CHECKF(bad == 0, "%d demonstrations break the constitution", bad);
+    CHECK(refusals > d.n / 5 && refusals < d.n * 3 / 5);
+    al_sft_free(&d);
+    al_judges_free(j);
+}
+
+static void test_errors(const char *tmp)
+{
+    al_world_sizes s = small_sizes();
+    s.sft = 0;
+    CHECK(al_world_write(path_in(tmp, "bad"), 1, &s) == -1);
+    CHECK(strstr(al_errmsg(), "at least 1") != NULL);
+    s = small_sizes();
+    s.heldout_benign = 100000; /* more distinct held-out benign prompts than the wordings allow */
+    CHECK(al_world_write(path_in(tmp, "bad"), 1, &s) == -1);
+    CHECKF(strstr(al_errmsg(), "distinct benign prompts") != NULL, "%s", al_errmsg());
+}
+
+int main(void)
+{
+    const char *tmp = test_tmpdir("world");
+    test_determinism(tmp);
+    al_world_sizes s = small_sizes();
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/a", tmp);
+    test_files_parse(dir, &s);
+    test_prompt_sets(dir, &s);
+    test_answers_judged(dir);
+    test_errors(tmp);
+    /* The presets stay writable (enough distinct held-out prompts for the full sizes). */
+    al_world_sizes full;
+    al_world_sizes_default(&full, false);
+    CHECK_OK(al_world_write(path_in(tmp, "full"), 1, &full));
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    return test_report();
+}
