@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds align twice (optimized, and with AddressSanitizer + UndefinedBehaviorSanitizer)
-# and runs the whole test suite in both.  Tests read ../shared in place.
+# and runs the whole test suite in both, then each fuzz target briefly (scripts/fuzz.sh).
+# Tests read ../shared in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,3 +19,6 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALIGN_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== fuzz targets (libFuzzer + ASan, briefly)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/fuzz.sh

@@ -214,7 +214,7 @@ static void test_kto(void)
     CHECK_OK(al_pref_train(&o));
     double l1 = metric(path_in("kto"), 1, "loss"), kl = metric(path_in("kto"), 1, "kl");
     CHECKF(fabs(l1 - 0.5) < 1e-6, "KTO step-1 loss %.9f (policy == reference: 1 - sigmoid(0) = 0.5)", l1);
-    CHECK(kl == 0);
+    CHECKF(fabs(kl) < 1e-5, "KTO step-1 kl %g (policy == reference)", kl);
     double rc = metric(path_in("kto"), 20, "eval_rewards/chosen"), rr = metric(path_in("kto"), 20, "eval_rewards/rejected");
     CHECKF(rc > rr, "KTO eval rewards: desirable %g, undesirable %g", rc, rr);
 }

@@ -225,16 +225,11 @@ static int add_record(void *user, const json_t *rec, const rec_ctx *r)
         return rec_fail(r, "this record holds %s, but the file holds %s (from the record on line %ld); all records "
                            "must be of one kind",
                         kind_name(paired, conv), kind_name(d->paired, d->conversational), L->kind_line);
-    if (d->n == L->cap) {
-        if (L->cap > INT_MAX / 2)
-            return al_fail("%s: too many records", r->path), -2;
-        int cap = L->cap ? 2 * L->cap : 256;
-        al_pref_example *ex = realloc(d->ex, (size_t)cap * sizeof *ex);
-        if (!ex)
-            return REC_OOM;
-        d->ex = ex;
-        L->cap = cap;
-    }
+    void *ex = d->ex;
+    int grown = rec_reserve(&ex, &L->cap, d->n, sizeof *d->ex, r->path);
+    d->ex = ex;
+    if (grown)
+        return grown;
     al_pref_example *e = &d->ex[d->n];
     memset(e, 0, sizeof *e);
     int rc = parse_example(r, rec, paired, conv, e);

@@ -154,6 +154,21 @@ int rec_take_messages(const rec_ctx *r, const json_t *rec, const char *key, al_m
     return 0;
 }
 
+int rec_reserve(void **arr, int *cap, int n, size_t elem, const char *path)
+{
+    if (n < *cap)
+        return 0;
+    if (*cap > INT_MAX / 2)
+        return al_fail("%s: too many records", path), -2;
+    int c = *cap ? 2 * *cap : 256;
+    void *p = realloc(*arr, (size_t)c * elem);
+    if (!p)
+        return REC_OOM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
 /* Adds one record through the reader's callback, which receives its location. */
 static int add_record(rec_reader *L, const json_t *rec, long line, long col)
 {

@@ -41,6 +41,9 @@ typedef struct rec_reader {
     int n_skipped_lines_stored;
 } rec_reader;
 
+/* Room for one more element in a growing array of n (capacity *cap): 0, or -2 (fatal). */
+int rec_reserve(void **arr, int *cap, int n, size_t elem, const char *path);
+
 /* Reads every record of L->path; fails when none is accepted. */
 int rec_read_file(rec_reader *L);
 

@@ -103,17 +103,11 @@ static void put_pair_metrics(json_t *j, const char *prefix, const al_pref_out *o
 {
     al_pref_metrics pm;
     al_pref_metrics_compute(outs, n, &pm);
-    const struct {
-        const char *name;
-        double v;
-    } f[] = {{"rewards/chosen", pm.rewards_chosen},       {"rewards/rejected", pm.rewards_rejected},
-             {"rewards/accuracies", pm.rewards_accuracies}, {"rewards/margins", pm.rewards_margins},
-             {"logps/chosen", pm.logps_chosen},           {"logps/rejected", pm.logps_rejected}};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "%s%s", prefix, f[i].name);
-        json_object_set_new(j, key, json_real(f[i].v));
-    }
+    static const char *const names[] = {"rewards/chosen", "rewards/rejected", "rewards/accuracies",
+                                        "rewards/margins", "logps/chosen", "logps/rejected"};
+    const double v[] = {pm.rewards_chosen,  pm.rewards_rejected, pm.rewards_accuracies,
+                        pm.rewards_margins, pm.logps_chosen,     pm.logps_rejected};
+    pref_put_metrics(j, prefix, names, v, 6);
 }
 
 /* Picks the step's K*B items first, so every micro-batch knows the step's pair count. */
@@ -172,9 +166,7 @@ static int dpo_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *m
 {
     pref_run *r = ctx;
     const int B = L->batch_size, T = L->seq_len;
-    int n_items = r->eval.n;
-    if (L->eval_batches > 0 && n_items > L->eval_batches * B)
-        n_items = L->eval_batches * B;
+    int n_items = pref_eval_count(&r->eval, L->eval_batches, B);
     al_pref_out *outs = malloc((size_t)(n_items > 0 ? n_items : 1) * sizeof *outs);
     double *drow = malloc(2 * (size_t)B * sizeof *drow);
     int *items = malloc((size_t)B * sizeof *items);
@@ -182,8 +174,7 @@ static int dpo_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *m
     al_bco_running saved = r->bco; /* evaluation must not move the training's reference point */
     r->batch_items = &r->eval;
     for (int i0 = 0; rc == 0 && i0 < n_items; i0 += B) {
-        for (int i = 0; i < B; i++)
-            items[i] = i0 + i < n_items ? i0 + i : -1;
+        pref_eval_items(items, i0, n_items, B);
         if ((rc = batch_sums(r, &r->eval, tc, L->m, items, B, T)))
             break;
         int c = pair_losses(r, B, outs + n, drow);
@@ -260,20 +251,11 @@ static int kto_losses(pref_run *r, int B, double *drow, kto_sums *acc)
 static void put_kto_metrics(json_t *j, const char *prefix, const kto_sums *s)
 {
     double rc = s->count[1] ? s->reward[1] / s->count[1] : 0, rr = s->count[0] ? s->reward[0] / s->count[0] : 0;
-    const struct {
-        const char *name;
-        double v;
-    } f[] = {{"rewards/chosen", rc},
-             {"rewards/rejected", rr},
-             {"rewards/margins", rc - rr},
-             {"logps/chosen", s->count[1] ? s->logp[1] / s->count[1] : 0},
-             {"logps/rejected", s->count[0] ? s->logp[0] / s->count[0] : 0},
-             {"kl", s->z0}};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "%s%s", prefix, f[i].name);
-        json_object_set_new(j, key, json_real(f[i].v));
-    }
+    static const char *const names[] = {"rewards/chosen", "rewards/rejected", "rewards/margins",
+                                        "logps/chosen",   "logps/rejected",   "kl"};
+    const double v[] = {rc, rr, rc - rr, s->count[1] ? s->logp[1] / s->count[1] : 0,
+                        s->count[0] ? s->logp[0] / s->count[0] : 0, s->z0};
+    pref_put_metrics(j, prefix, names, v, 6);
 }
 
 static int kto_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss, double *items, json_t *metrics)
@@ -312,17 +294,14 @@ static int kto_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *m
 {
     pref_run *r = ctx;
     const int B = L->batch_size, T = L->seq_len;
-    int n_items = r->eval.n;
-    if (L->eval_batches > 0 && n_items > L->eval_batches * B)
-        n_items = L->eval_batches * B;
+    int n_items = pref_eval_count(&r->eval, L->eval_batches, B);
     double *drow = malloc(2 * (size_t)B * sizeof *drow);
     int *items = malloc((size_t)B * sizeof *items);
     int rc = drow && items ? 0 : al_fail("out of memory"), n = 0;
     kto_sums acc = {0};
     r->batch_items = &r->eval;
     for (int i0 = 0; rc == 0 && i0 < n_items; i0 += B) {
-        for (int i = 0; i < B; i++)
-            items[i] = i0 + i < n_items ? i0 + i : -1;
+        pref_eval_items(items, i0, n_items, B);
         if ((rc = batch_sums(r, &r->eval, tc, L->m, items, B, T)))
             break;
         int c = kto_losses(r, B, drow, &acc);

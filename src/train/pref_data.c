@@ -153,6 +153,26 @@ void pref_batch_fill(pref_batch *b, const pref_items *it, const int *items, int 
     }
 }
 
+void pref_eval_items(int *items, int i0, int n, int B)
+{
+    for (int i = 0; i < B; i++)
+        items[i] = i0 + i < n ? i0 + i : -1;
+}
+
+int pref_eval_count(const pref_items *it, int eval_batches, int B)
+{
+    return eval_batches > 0 && it->n > eval_batches * B ? eval_batches * B : it->n;
+}
+
+void pref_put_metrics(json_t *j, const char *prefix, const char *const *names, const double *values, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "%s%s", prefix, names[i]);
+        json_object_set_new(j, key, json_real(values[i]));
+    }
+}
+
 void pref_row_sums(const float *logp, const int *targets, int rows, int T, double *sum, int *count)
 {
     for (int r = 0; r < rows; r++) {
@@ -252,8 +272,7 @@ int pref_reference_logps(pref_items *it, const char *cache_path, al_model *ref, 
     if (ref->lora)
         ref->lora->train = false;
     for (int i0 = 0; rc == 0 && i0 < it->n; i0 += B) {
-        for (int r = 0; r < B; r++)
-            items[r] = i0 + r < it->n ? i0 + r : -1;
+        pref_eval_items(items, i0, it->n, B);
         pref_batch_fill(&b, it, items, B, T, true);
         if ((rc = al_forward(ctx, b.tokens, b.targets, NULL, NULL)))
             break;

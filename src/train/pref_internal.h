@@ -41,6 +41,13 @@ int pref_batch_alloc(pref_batch *b, int B, int T);
 void pref_batch_free(pref_batch *b);
 void pref_batch_fill(pref_batch *b, const pref_items *it, const int *items, int B, int T, bool lm);
 
+/* Evaluation batches: the items of batch i0 (file order, -1 past n); the number of
+ * held-out items evaluated (all, or eval_batches * B). */
+void pref_eval_items(int *items, int i0, int n, int B);
+int pref_eval_count(const pref_items *it, int eval_batches, int B);
+/* metrics[prefix + names[i]] = values[i] */
+void pref_put_metrics(json_t *j, const char *prefix, const char *const *names, const double *values, int n);
+
 /* Sums of log p over each row's targets, and the target counts. */
 void pref_row_sums(const float *logp, const int *targets, int rows, int T, double *sum, int *count);
 

@@ -74,16 +74,9 @@ static int pair_losses(const pref_run *r, const pref_items *it, int B, const dou
 static void put_metrics(json_t *j, const char *prefix, const rm_stats *s)
 {
     const int n = s->pairs ? s->pairs : 1;
-    const struct {
-        const char *name;
-        double v;
-    } f[] = {{"accuracy", (double)s->correct / n}, {"margin", s->margin / n}, {"mean_reward", s->sum_reward / (2 * n)},
-             {"min_reward", s->min_reward},         {"max_reward", s->max_reward}};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "%s%s", prefix, f[i].name);
-        json_object_set_new(j, key, json_real(f[i].v));
-    }
+    static const char *const names[] = {"accuracy", "margin", "mean_reward", "min_reward", "max_reward"};
+    const double v[] = {(double)s->correct / n, s->margin / n, s->sum_reward / (2 * n), s->min_reward, s->max_reward};
+    pref_put_metrics(j, prefix, names, v, 5);
 }
 
 static int rm_forward(pref_run *r, const pref_items *it, al_train_ctx *tc, const al_model *m, const int *items, int B,
@@ -136,15 +129,12 @@ static int rm_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *me
 {
     pref_run *r = ctx;
     const int B = L->batch_size, T = L->seq_len;
-    int n_items = r->eval.n;
-    if (L->eval_batches > 0 && n_items > L->eval_batches * B)
-        n_items = L->eval_batches * B;
+    int n_items = pref_eval_count(&r->eval, L->eval_batches, B);
     double rw[2 * B], drw[2 * B];
     int items[B];
     rm_stats st = {0};
     for (int i0 = 0; i0 < n_items; i0 += B) {
-        for (int i = 0; i < B; i++)
-            items[i] = i0 + i < n_items ? i0 + i : -1;
+        pref_eval_items(items, i0, n_items, B);
         if (rm_forward(r, &r->eval, tc, L->m, items, B, T, rw))
             return -1;
         if (pair_losses(r, &r->eval, B, rw, drw, &st))
