@@ -12,7 +12,13 @@
  * message, and both together (the cost of checking a text both ways), in MB of text per
  * second.  Latency: one message at a time through a policy with all eight part-A
  * categories on one direction, p50/p99/max over the messages.  Targets from the issue:
- * >= 200 MB/s per core, p99 < 2 ms. */
+ * >= 200 MB/s per core, p99 < 2 ms.
+ *
+ * Throughput is measured in the thread's CPU time, which is what "per core" means and
+ * what stays put when other programs share the machine; the wall-clock figure is printed
+ * beside it.  (On a busy machine even CPU time runs slower: the other programs share the
+ * caches and, with hyper-threading, the core.) */
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,10 +129,19 @@ static const char *policy_all =
     "constitution:\n"
     "  deny_terms: [Project Nightingale, jira.acme.internal, ops-db-01]\n";
 
-/* Seconds to check every message once in a direction ('i' or 'o'); tallies actions. */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double last_wall; /* wall-clock seconds of the last pass */
+
+/* CPU seconds to check every message once in a direction ('i' or 'o'); tallies actions. */
 static double pass(const al_guard *g, const msg *m, int n, int dir, long counts[4])
 {
-    double t0 = al_now();
+    double t0 = cpu_now(), w0 = al_now();
     for (int i = 0; i < n; i++) {
         al_guard_decision d;
         int rc = dir == 'i' ? al_guard_check_input(g, m[i].s, m[i].n, &d)
@@ -138,7 +153,8 @@ static double pass(const al_guard *g, const msg *m, int n, int dir, long counts[
         counts[d.action]++;
         al_guard_decision_free(&d);
     }
-    return al_now() - t0;
+    last_wall = al_now() - w0;
+    return cpu_now() - t0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -164,35 +180,39 @@ int main(int argc, char **argv)
     long warm[4] = {0};
     pass(g, m, n < 500 ? n : 500, 'i', warm);
     /* best of three for each direction */
-    double tin = 1e9, tout = 1e9;
+    double tin = 1e9, tout = 1e9, win = 1e9, wout = 1e9;
     long cin[4] = {0}, cout[4] = {0};
     for (int r = 0; r < 3; r++) {
         long a[4] = {0}, b[4] = {0};
-        double x = pass(g, m, n, 'i', a), y = pass(g, m, n, 'o', b);
+        double x = pass(g, m, n, 'i', a), xw = last_wall, y = pass(g, m, n, 'o', b), yw = last_wall;
         if (x < tin)
             tin = x, memcpy(cin, a, sizeof a);
         if (y < tout)
             tout = y, memcpy(cout, b, sizeof b);
+        win = xw < win ? xw : win;
+        wout = yw < wout ? yw : wout;
     }
     double mb = bytes / 1e6;
-    printf("input rails  (decode, injection, roleplay, toxicity):   %7.1f MB/s   (allow %ld, redact %ld, escalate %ld, block %ld)\n",
-           mb / tin, cin[0], cin[1], cin[2], cin[3]);
-    printf("output rails (pii, toxicity, constitution):             %7.1f MB/s   (allow %ld, redact %ld, escalate %ld, block %ld)\n",
-           mb / tout, cout[0], cout[1], cout[2], cout[3]);
-    double both = mb / (tin + tout);
-    printf("rules + PII, both directions in turn:                   %7.1f MB/s\n", both);
+    printf("MB/s per core (thread CPU time; wall clock in brackets), best of 3:\n");
+    printf("input rails  (decode, injection, roleplay, toxicity):   %7.1f  (%6.1f)   (allow %ld, redact %ld, escalate %ld, block %ld)\n",
+           mb / tin, mb / win, cin[0], cin[1], cin[2], cin[3]);
+    printf("output rails (pii, toxicity, constitution):             %7.1f  (%6.1f)   (allow %ld, redact %ld, escalate %ld, block %ld)\n",
+           mb / tout, mb / wout, cout[0], cout[1], cout[2], cout[3]);
+    printf("rules + PII, both directions in turn:                   %7.1f  (%6.1f)\n", mb / (tin + tout),
+           mb / (win + wout));
     al_guard_close(g);
 
     /* every part-A rail in one pass over each message: the words are split once */
     g = open_guard(policy_all);
-    double tall = 1e9;
+    double tall = 1e9, wall = 1e9;
     for (int r = 0; r < 3; r++) {
         long a[4] = {0};
         double x = pass(g, m, n, 'i', a);
         tall = x < tall ? x : tall;
+        wall = last_wall < wall ? last_wall : wall;
     }
-    printf("all part-A rails in one pass:                           %7.1f MB/s   target >= 200 MB/s per core: %s\n",
-           mb / tall, mb / tall >= 200 ? "met" : "NOT met");
+    printf("all part-A rails in one pass:                           %7.1f  (%6.1f)   target >= 200 MB/s per core: %s\n",
+           mb / tall, mb / wall, mb / tall >= 200 ? "met" : "NOT met");
     /* latency: every part-A rail on one direction, one message at a time */
     double *lat = malloc((size_t)n * sizeof *lat);
     for (int i = 0; i < n; i++) {

@@ -3,6 +3,13 @@
  * dangerous, and scoring throughput on one thread; then the same figures for other
  * hash-table sizes, which is how the default was chosen.
  *
+ * The held-out set includes some of our own benign questions (src/guard/harm_questions.c,
+ * split by the same text hash as everything else); F1 without them is printed too, so
+ * figures from before those questions existed can be compared.  Last, the threshold a
+ * validation split would choose: train on 7/8 of the training split, take the threshold
+ * with the best F1 on the other 1/8, and report the held-out figures at it (the model
+ * keeps its default 0.5; see docs/guard_models.md).
+ *
  * usage: bench_guard_classifier [CONTRAST_FILE] [--sizes]
  *   CONTRAST_FILE defaults to bench/data/guard_contrast_heldout.txt beside this source. */
 #include <stdio.h>
@@ -50,6 +57,57 @@ static void throughput(const al_harm_model *m, const al_harm_dataset *d, double 
     *mb_s = (double)rounds * (double)bytes / t / 1e6;
 }
 
+/* Held-out precision/recall/F1 at threshold t, leaving out examples from source skip. */
+static al_harm_prf prf_at(const al_harm_model *m, const al_harm_dataset *d, float t, const char *skip)
+{
+    al_harm_prf p = {0};
+    for (int i = 0; i < d->n; i++) {
+        if (skip && strcmp(d->v[i].source, skip) == 0)
+            continue;
+        al_harm_scores s;
+        al_harm_score(m, d->v[i].text, strlen(d->v[i].text), &s);
+        bool flagged = s.harmful >= t;
+        p.tp += d->v[i].harmful && flagged;
+        p.fn += d->v[i].harmful && !flagged;
+        p.fp += !d->v[i].harmful && flagged;
+        p.tn += !d->v[i].harmful && !flagged;
+    }
+    al_harm_prf_finish(&p);
+    return p;
+}
+
+/* The threshold with the best F1 on a validation split of train, and the held-out figures
+ * of the full model at it. */
+static int validation_threshold(const al_harm_model *full, const al_harm_dataset *train, const al_harm_dataset *test,
+                                const al_harm_dataset *contrast, int test_percent)
+{
+    al_harm_dataset fit, val;
+    /* train holds the texts whose hash mod 100 is >= test_percent: the next 10 are validation */
+    if (al_harm_dataset_split(train, test_percent + 10, &fit, &val))
+        return -1;
+    al_harm_train_opts o = al_harm_train_defaults();
+    al_harm_model *m = al_harm_train(&fit, &o);
+    if (!m)
+        return -1;
+    float best_t = 0.5f;
+    double best = -1;
+    for (int k = 0; k <= 28; k++) {
+        float t = 0.2f + 0.025f * (float)k;
+        al_harm_prf p = prf_at(m, &val, t, NULL);
+        if (p.f1 > best)
+            best = p.f1, best_t = t;
+    }
+    al_harm_prf h = prf_at(full, test, best_t, NULL), c = prf_at(full, contrast, best_t, NULL);
+    printf("threshold chosen on a validation split (%d fit / %d validation, best validation F1 %.4f): %.3f\n"
+           "  held out at it: precision %.4f recall %.4f F1 %.4f; contrast FPR %.3f (%d/%d)\n\n",
+           fit.n, val.n, best, (double)best_t, h.precision, h.recall, h.f1, (double)c.fp / contrast->n, c.fp,
+           contrast->n);
+    al_harm_free(m);
+    al_harm_dataset_free(&fit);
+    al_harm_dataset_free(&val);
+    return 0;
+}
+
 static int run(const al_harm_dataset *train, const al_harm_dataset *test, const al_harm_dataset *contrast,
                int log2_buckets, bool detail)
 {
@@ -69,6 +127,9 @@ static int run(const al_harm_dataset *train, const al_harm_dataset *test, const 
     printf("| 2^%d | %.1f | %.4f | %.4f | %.4f | %.3f (%d/%d) | %.0f | %.1f |\n", log2_buckets, train_s,
            ev.overall.precision, ev.overall.recall, ev.overall.f1, fpr, cv.overall.fp, contrast->n, per_s, mb_s);
     if (detail) {
+        al_harm_prf orig = prf_at(m, test, al_harm_threshold(m), "own_questions");
+        printf("\nheld out without our benign questions (the sources of the first measurements): "
+               "precision %.4f recall %.4f F1 %.4f\n", orig.precision, orig.recall, orig.f1);
         printf("\nper hazard (held out, one-vs-rest at 0.5, examples with a known category):\n\n");
         printf("| hazard | support | precision | recall | F1 |\n|---|---|---|---|---|\n");
         for (int h = 0; h < AL_HAZ_COUNT; h++)
@@ -82,6 +143,10 @@ static int run(const al_harm_dataset *train, const al_harm_dataset *test, const 
                 printf("  %.3f  %s\n", (double)s.harmful, contrast->v[i].text);
         }
         printf("\n");
+        if (validation_threshold(m, train, test, contrast, 20)) {
+            al_harm_free(m);
+            return -1;
+        }
     }
     al_harm_free(m);
     return 0;

@@ -1,8 +1,11 @@
 /* libFuzzer target: the PII scanner's matches are in order, inside the text and do not
- * overlap; every redaction mode accepts them; the output rails decide any bytes. */
+ * overlap, and are exactly what the scanner finds without its prefilter (trying every
+ * start); so are the base64/hex runs; every redaction mode accepts the matches; the
+ * output rails decide any bytes. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/guard/rules.h"
 #include "align/guard.h"
 
 static al_guard *guard(void)
@@ -27,6 +30,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int n = 0;
     if (al_pii_scan(s, size, NULL, &m, &n))
         abort();
+    al_pii_match *ref = NULL;
+    int n_ref = 0;
+    if (guard_pii_scan_reference(s, size, NULL, &ref, &n_ref) || n_ref != n)
+        abort();
+    for (int i = 0; i < n; i++)
+        if (ref[i].type != m[i].type || ref[i].start != m[i].start || ref[i].end != m[i].end)
+            abort();
+    free(ref);
+    bool codecs[AL_CODEC_COUNT];
+    for (int c = 0; c < AL_CODEC_COUNT; c++)
+        codecs[c] = true;
+    for (size_t min_len = 8; min_len <= 16; min_len += 8) {
+        guard_encoded *a = NULL, *b = NULL;
+        int na = 0, nb = 0;
+        if (guard_find_encoded(s, size, min_len, codecs, &a, &na) ||
+            guard_find_encoded_reference(s, size, min_len, codecs, &b, &nb) || na != nb)
+            abort();
+        for (int i = 0; i < na; i++)
+            if (a[i].start != b[i].start || a[i].end != b[i].end || a[i].codec != b[i].codec)
+                abort();
+        free(a);
+        free(b);
+    }
     al_redact_span *sp = calloc((size_t)n + 1, sizeof *sp);
     for (int i = 0; i < n; i++) {
         if (m[i].start >= m[i].end || m[i].end > size || (i && m[i].start < m[i - 1].end))

@@ -171,19 +171,19 @@ static void test_shared(void)
     CHECKF(rc == 0, "%s", al_errmsg());
     if (rc)
         return;
-    int harmful = 0, benign_with_hazard = 0, by_source[8] = {0};
-    const char *sources[8] = {"advbench", "do_not_answer", "malicious_instruct", "toxigen_hate",
-                              "toxigen_neutral", "self_instruct", "alpaca", "own_contrast"};
+    int harmful = 0, benign_with_hazard = 0, by_source[9] = {0};
+    const char *sources[9] = {"advbench", "do_not_answer", "malicious_instruct", "toxigen_hate", "toxigen_neutral",
+                              "self_instruct", "alpaca", "own_contrast", "own_questions"};
     for (int i = 0; i < all.n; i++) {
         harmful += all.v[i].harmful;
-        for (int s = 0; s < 8; s++)
+        for (int s = 0; s < 9; s++)
             by_source[s] += strcmp(all.v[i].source, sources[s]) == 0;
         benign_with_hazard += !all.v[i].harmful && all.v[i].hazards != 0;
     }
     CHECK(benign_with_hazard == 0);
     printf("shared data: %d examples, %d harmful\n", all.n, harmful);
     CHECK(all.n > 3000 && harmful > 1500 && all.n - harmful > 1500);
-    for (int s = 0; s < 8; s++)
+    for (int s = 0; s < 9; s++)
         CHECKF(by_source[s] > 0, "no examples from %s", sources[s]);
     /* Do-Not-Answer's "treat the chatbot as a human" questions are left out. */
     bool chatbot_question = false;
@@ -201,8 +201,9 @@ static void test_shared(void)
         CHECK_OK(al_harm_evaluate(m, &test, &ev));
         printf("held out: precision %.4f recall %.4f F1 %.4f (%d examples)\n", ev.overall.precision,
                ev.overall.recall, ev.overall.f1, test.n);
-        /* Measured 0.923 (seed 1, 2^18 buckets, 8 epochs); the floor leaves room for
-         * changes in the data mapping, not for a broken model. */
+        /* Measured 0.906 (seed 1, 2^18 buckets, 8 epochs; 0.923 before our benign questions
+         * traded some recall for half the false positives on dangerous-sounding prompts);
+         * the floor is the one issue 6 sets, not room for a broken model. */
         CHECKF(ev.overall.f1 > 0.90, "held-out F1 %.4f", ev.overall.f1);
         CHECK(ev.support[AL_HAZ_HATE] > 50 && ev.hazard[AL_HAZ_HATE].f1 > 0.7);
         al_harm_free(m);

@@ -21,7 +21,14 @@ struct al_guard {
     guard_phrases deny;
     al_harm_model *harm;
     al_ppl_guard *ppl;
+    uint64_t interesting[GUARD_FILTER_WORDS]; /* the union of the word sets' filters: guard_split_words picks by it */
 };
+
+static void add_filter(al_guard *g, const guard_wordset *s)
+{
+    for (int i = 0; i < GUARD_FILTER_WORDS; i++)
+        g->interesting[i] |= s->filter[i];
+}
 
 /* ---- opening ---- */
 
@@ -83,6 +90,10 @@ al_guard *al_guard_open(const al_guard_policy *p)
             goto fail;
     if (guard_phrases_build(&g->deny))
         goto fail;
+    add_filter(g, guard_patterns_words(g->patterns));
+    add_filter(g, &g->deny.first);
+    if (g->lexicon)
+        add_filter(g, &guard_lexicon_phrases(g->lexicon)->first);
     if (p->input_rails[AL_RAIL_HARM] || p->output_rails[AL_RAIL_HARM]) {
         if (!p->harm_model) {
             al_fail("%s: the harm rail needs harm.model (train one with `align guard train`)", q->origin);
@@ -279,7 +290,7 @@ static int scan_text(scan_ctx *c, const char *text, size_t n, int depth, const c
     uint32_t *map = NULL;
     const char *t = text;
     size_t tn = n;
-    if (decode && has_non_ascii(text, n)) {
+    if (decode && has_non_ascii(text, n) && guard_needs_fold(text, n)) {
         guard_fold_stats st;
         if (guard_fold(text, n, &folded, &map, &st) || obfuscation(c->hits, &st)) {
             al_buf_free(&folded);
@@ -288,17 +299,16 @@ static int scan_text(scan_ctx *c, const char *text, size_t n, int depth, const c
         }
         t = folded.data, tn = folded.len;
     }
-    guard_word *w = NULL;
-    int nw = 0;
-    rc = guard_split_words(t, tn, decode && p->codecs[AL_CODEC_ROT13], &w, &nw);
+    guard_words w;
+    rc = guard_split_words(t, tn, g->interesting, &w);
     if (rc == 0)
-        rc = guard_patterns_scan(g->patterns, rails, decode ? p->codecs : NULL, t, tn, w, nw, via, c->hits);
+        rc = guard_patterns_scan(g->patterns, rails, decode ? p->codecs : NULL, t, tn, &w, via, c->hits);
     if (rc == 0 && rails[AL_RAIL_TOXICITY])
-        rc = guard_phrases_scan(guard_lexicon_phrases(g->lexicon), t, w, nw, p->codecs[AL_CODEC_LEETSPEAK],
+        rc = guard_phrases_scan(guard_lexicon_phrases(g->lexicon), t, &w, p->codecs[AL_CODEC_LEETSPEAK],
                                 p->min_severity / 3.0f, AL_GCAT_TOXICITY, "toxic_term", c->hits);
     if (rc == 0 && rails[AL_RAIL_CONSTITUTION])
-        rc = guard_phrases_scan(&g->deny, t, w, nw, false, 0, AL_GCAT_DENY_TERM, "deny_term", c->hits);
-    free(w);
+        rc = guard_phrases_scan(&g->deny, t, &w, false, 0, AL_GCAT_DENY_TERM, "deny_term", c->hits);
+    guard_words_free(&w);
     if (rc == 0 && decode)
         rc = rescan_encoded(c, t, tn, depth);
     if (rc == 0 && rails[AL_RAIL_HARM] && g->harm)
@@ -344,6 +354,14 @@ static void add_reason(al_guard_decision *d, const char *r)
             return;
     if (d->n_reasons < (int)(sizeof d->reasons / sizeof *d->reasons))
         d->reasons[d->n_reasons++] = r;
+}
+
+/* A span's label, cut to fit (snprintf's format parsing showed up in profiles). */
+static void copy_label(char dst[48], const char *src)
+{
+    size_t n = strnlen(src, 47);
+    memcpy(dst, src, n);
+    dst[n] = 0;
 }
 
 static bool combines(int cat)
@@ -460,7 +478,7 @@ static int decide(const al_guard *g, const bool *rails, const guard_hits *hits, 
         }
         al_guard_span *s = &d->spans[d->n_spans++];
         *s = (al_guard_span){h->start, h->end, h->category, "", h->via, h->score};
-        snprintf(s->label, sizeof s->label, "%s", h->label);
+        copy_label(s->label, h->label);
     }
     if (d->n_spans > 1)
         qsort(d->spans, (size_t)d->n_spans, sizeof *d->spans, by_start);
@@ -493,7 +511,7 @@ static int invalid_decision(const al_guard *g, const char *reason, long at, al_g
             return al_fail("out of memory");
         d->n_spans = d->cap_spans = 1;
         d->spans[0] = (al_guard_span){(size_t)at, (size_t)at + 1, AL_GCAT_INVALID_INPUT, "", NULL, 1};
-        snprintf(d->spans[0].label, sizeof d->spans[0].label, "%s", reason);
+        copy_label(d->spans[0].label, reason);
     }
     return 0;
 }

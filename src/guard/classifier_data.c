@@ -10,6 +10,7 @@
  *            corpora/self-instruct-human     seed_tasks.jsonl instructions
  *            corpora/llamafactory-demo       alpaca_en_demo, identity, dpo_en_demo, kto_en_demo prompts
  *            our own contrast prompts        benign requests that sound dangerous
+ *            our own questions               everyday benign questions (harm_questions.c)
  * Identical texts (after case folding) are kept once, the first source winning. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -594,10 +595,13 @@ int al_harm_dataset_load_shared(al_harm_dataset *d, const char *shared_dir)
         rc = add(&L, harm_own_harmful[i].text, true, BIT(harm_own_harmful[i].hazard), "own_harmful");
     for (int i = 0; !rc && i < al_harm_n_contrast_prompts; i++)
         rc = add(&L, al_harm_contrast_prompts[i], false, 0, "own_contrast");
-    /* The contrast prompts are few but carry the lesson the rest of the data lacks
-     * (dangerous words in harmless requests): their loss counts CONTRAST_WEIGHT times. */
+    for (int i = 0; !rc && i < harm_n_benign_questions; i++)
+        rc = add(&L, harm_benign_questions[i], false, 0, "own_questions");
+    /* Our contrast prompts and questions are few but carry the lesson the rest of the data
+     * lacks (dangerous words, and the question form, in harmless requests): their loss
+     * counts CONTRAST_WEIGHT times. */
     for (int i = 0; i < d->n; i++)
-        if (strcmp(d->v[i].source, "own_contrast") == 0)
+        if (strcmp(d->v[i].source, "own_contrast") == 0 || strcmp(d->v[i].source, "own_questions") == 0)
             d->v[i].weight = CONTRAST_WEIGHT;
     if (!rc)
         rc = load_seed_tasks(&L) || load_json_benign(&L, "corpora/llamafactory-demo/alpaca_en_demo.json", "alpaca") ||

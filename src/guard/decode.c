@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bytemask.h"
 #include "rules.h"
 
 static const char *const codec_names[AL_CODEC_COUNT] = {
@@ -208,14 +209,18 @@ bool guard_leet_hash(const char *s, size_t n, uint64_t *hash)
 {
     bool leet = false, letter = false;
     uint64_t h = GUARD_HASH_INIT;
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = (unsigned char)s[i];
-        char l = leet_letter(c);
-        leet |= l != 0;
-        letter |= is_alpha(c);
-        h = guard_hash_step(h, l ? (unsigned)l : c | 32);
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t chunk = 0;
+        for (size_t k = 0; k < 8 && i + k < n; k++) {
+            unsigned c = (unsigned char)s[i + k];
+            char l = leet_letter(c);
+            leet |= l != 0;
+            letter |= is_alpha(c);
+            chunk |= (uint64_t)(l ? (unsigned)(unsigned char)l : c | 32) << (8 * k);
+        }
+        h = guard_hash_chunk(h, chunk);
     }
-    *hash = h;
+    *hash = guard_hash_finish(h, n);
     return leet && letter;
 }
 
@@ -392,21 +397,43 @@ __attribute__((constructor)) static void init_b64_class(void)
 }
 static bool is_b64_char(unsigned c) { return b64_class[c] != 0; }
 
+/* Where a run worth decoding may start: the first byte of a run of base64 bytes at least
+ * 16 long (8 if min_len is less; every byte if it is under 8), or of a two-digit hex pair
+ * followed by a space ("69 67 6e ...").  Words of prose are shorter, so most never start
+ * one. */
+static uint64_t run_starts(const guard_block *k, const guard_block *next, uint64_t *carry, size_t min_len)
+{
+    uint64_t b64 = k->alpha | k->digit | k->plus | k->minus | k->slash | k->under | k->equals;
+    uint64_t b64_next = next->alpha | next->digit | next->plus | next->minus | next->slash | next->under | next->equals;
+    uint64_t starts = b64 & ~(b64 << 1 | *carry);
+    *carry = b64 >> 63;
+    if (min_len < 8)
+        return starts;
+    uint64_t hex = k->digit | k->hexa, hex_next = next->digit | next->hexa;
+    uint64_t pair = hex & guard_ahead(hex, hex_next, 1) & guard_ahead(k->space, next->space, 2);
+    uint64_t long_run = guard_run_at_least(b64, b64_next, min_len >= 16 ? 4 : 3);
+    return starts & (long_run | pair);
+}
+
 /* A run of base64 (or hex) characters long enough to hide a phrase.  Hex wins when the
  * whole run is hex digits; space-separated hex pairs ("69 67 6e") are one run. */
-int guard_find_encoded(const char *s, size_t n, size_t min_len, const bool codecs[AL_CODEC_COUNT],
-                       guard_encoded **out, int *n_out)
+static int find_encoded(const char *s, size_t n, size_t min_len, const bool codecs[AL_CODEC_COUNT],
+                        bool every_start, guard_encoded **out, int *n_out)
 {
     *out = NULL;
     *n_out = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    guard_bits cand = {malloc(guard_bits_words(n) * sizeof(uint64_t)), n};
+    if (!cand.v)
+        return al_fail("out of memory");
+    guard_blocks it;
+    uint64_t carry = 0;
+    size_t w = 0;
+    for (guard_blocks_start(&it, u, n); guard_blocks_next(&it); w++)
+        cand.v[w] = run_starts(&it.cur, &it.next, &carry, every_start ? 0 : min_len);
+    cand.v[w] = 0;
     int cap = 0;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = (unsigned char)s[i];
-        if (!is_b64_char(c)) {
-            i++;
-            continue;
-        }
+    for (size_t i = 0; (i = guard_bits_next(&cand, i, true)) < n;) {
         size_t j = i;
         bool all_hex = true;
         while (j < n && is_b64_char((unsigned char)s[j])) {
@@ -439,13 +466,28 @@ int guard_find_encoded(const char *s, size_t n, size_t min_len, const bool codec
             if (*n_out == cap) {
                 cap = cap ? cap * 2 : 8;
                 guard_encoded *v = realloc(*out, (size_t)cap * sizeof *v);
-                if (!v)
+                if (!v) {
+                    free(cand.v);
                     return al_fail("out of memory");
+                }
                 *out = v;
             }
             (*out)[(*n_out)++] = (guard_encoded){i, end, codec};
         }
         i = end > j ? end : j;
     }
+    free(cand.v);
     return 0;
+}
+
+int guard_find_encoded(const char *s, size_t n, size_t min_len, const bool codecs[AL_CODEC_COUNT],
+                       guard_encoded **out, int *n_out)
+{
+    return find_encoded(s, n, min_len, codecs, false, out, n_out);
+}
+
+int guard_find_encoded_reference(const char *s, size_t n, size_t min_len, const bool codecs[AL_CODEC_COUNT],
+                                 guard_encoded **out, int *n_out)
+{
+    return find_encoded(s, n, min_len, codecs, true, out, n_out);
 }

@@ -36,4 +36,8 @@ typedef struct harm_own_prompt {
 extern const harm_own_prompt harm_own_harmful[];
 extern const int harm_n_own_harmful;
 
+/* Everyday benign questions in the forms harmful requests take (harm_questions.c). */
+extern const char *const harm_benign_questions[];
+extern const int harm_n_benign_questions;
+
 #endif

@@ -1,10 +1,11 @@
 /* Prompt-injection and role-play patterns: PCRE2 (JIT) behind a word-trigger prefilter.
  *
  * Every pattern names the words (or word pairs) it cannot match without; one walk over
- * the words looks those up in a hash set, and a pattern runs only on a window around a
- * word that can start it.  Most text has no trigger at all and costs one hash lookup a
- * word.  The same walk tries each word's ROT13 reading and, for words that look like
- * leetspeak or pig Latin, their decoded reading: a trigger found that way runs the
+ * the words the splitter picked (those that pass the sets' filters) looks those up in a
+ * hash set, and a pattern runs only on a window around a word that can start it.  Most
+ * text has no trigger at all.  Triggers are stored in their ROT13 spelling too, so the
+ * same lookup finds ROT13 readings; words that look like leetspeak or pig Latin are
+ * looked up in their decoded reading: a trigger found through a decoder runs the
  * patterns on the decoded window, and the hit says which decoder it came through.
  *
  * A pattern's weight is how sure a match alone makes us; a category's score combines
@@ -101,24 +102,85 @@ typedef struct compiled {
     bool always; /* no triggers: runs over the whole text */
 } compiled;
 
+/* What a word or a word pair triggers, read as it is and in ROT13 (the ROT13 spelling of
+ * every trigger is stored too, so a word's one hash serves both readings). */
+typedef struct trigger {
+    uint64_t plain, rot13; /* masks of patterns */
+    unsigned first;        /* the word begins a pair trigger */
+} trigger;
+
 struct guard_patterns {
     compiled v[MAX_PATTERNS];
     int n;
-    guard_wordset triggers; /* word or pair hash -> mask of patterns */
+    guard_wordset words, pairs; /* word hash, pair hash -> index into trig */
+    trigger *trig;
+    int n_trig, cap_trig;
     uint64_t always_mask;
 };
 
+static const trigger *find_trigger(const guard_patterns *gp, const guard_wordset *set, uint64_t key)
+{
+    uint64_t at;
+    return guard_wordset_get(set, key, &at) ? &gp->trig[at] : NULL;
+}
+
+/* The entry of key in set, added if new; NULL when out of memory. */
+static trigger *trigger_for(guard_patterns *gp, guard_wordset *set, uint64_t key)
+{
+    uint64_t at;
+    if (guard_wordset_get(set, key, &at))
+        return &gp->trig[at];
+    if (gp->n_trig == gp->cap_trig) {
+        int cap = gp->cap_trig ? gp->cap_trig * 2 : 64;
+        trigger *v = realloc(gp->trig, (size_t)cap * sizeof *v);
+        if (!v) {
+            al_fail("out of memory");
+            return NULL;
+        }
+        gp->trig = v;
+        gp->cap_trig = cap;
+    }
+    if (guard_wordset_add(set, key, (uint64_t)gp->n_trig))
+        return NULL;
+    gp->trig[gp->n_trig] = (trigger){0, 0, 0};
+    return &gp->trig[gp->n_trig++];
+}
+
 static int add_trigger(guard_patterns *gp, const char *word, size_t len, int k)
 {
-    guard_word *w;
-    int nw;
-    if (guard_split_words(word, len, false, &w, &nw))
+    al_buf rot = {0};
+    if (al_decode(AL_CODEC_ROT13, word, len, &rot))
         return -1;
-    uint64_t key = nw == 1 ? w[0].hash : nw == 2 ? guard_hash_pair(w[0].hash, w[1].hash) : 0;
-    free(w);
-    if (!key)
-        return al_fail("trigger '%.*s' must be one word or two", (int)len, word);
-    return guard_wordset_add(&gp->triggers, key, 1ull << k);
+    int rc = 0;
+    for (int view = 0; view < 2 && rc == 0; view++) {
+        guard_words words;
+        if (guard_split_words(view ? rot.data : word, len, NULL, &words)) {
+            rc = -1;
+            break;
+        }
+        guard_word *w = words.v;
+        int nw = words.n;
+        trigger *t = NULL;
+        if (nw == 1) {
+            t = trigger_for(gp, &gp->words, w[0].hash);
+        } else if (nw == 2) {
+            trigger *first = trigger_for(gp, &gp->words, w[0].hash);
+            if (first)
+                first->first = 1;
+            t = first ? trigger_for(gp, &gp->pairs, guard_hash_pair(w[0].hash, w[1].hash)) : NULL;
+        } else {
+            al_fail("trigger '%.*s' must be one word or two", (int)len, word);
+        }
+        free(w);
+        if (!t)
+            rc = -1;
+        else if (view)
+            t->rot13 |= 1ull << k;
+        else
+            t->plain |= 1ull << k;
+    }
+    al_buf_free(&rot);
+    return rc;
 }
 
 static int compile(guard_patterns *gp, int category, const char *name, float weight, const char *regex,
@@ -197,15 +259,17 @@ void guard_patterns_free(guard_patterns *gp)
         pcre2_code_free(gp->v[i].code);
         free(gp->v[i].name);
     }
-    guard_wordset_free(&gp->triggers);
+    guard_wordset_free(&gp->words);
+    guard_wordset_free(&gp->pairs);
+    free(gp->trig);
     free(gp);
 }
 
+/* The patterns a single word's hash triggers, read as it is. */
 static uint64_t lookup(const guard_patterns *gp, uint64_t key)
 {
-    uint64_t mask = 0;
-    guard_wordset_get(&gp->triggers, key, &mask);
-    return mask;
+    const trigger *t = find_trigger(gp, &gp->words, key);
+    return t ? t->plain : 0;
 }
 
 /* A window of text with the patterns to run on it, read through one decoder. */
@@ -310,9 +374,10 @@ static int decode_piglatin_window(const char *text, size_t a, size_t b, al_buf *
     return 0;
 }
 
+const guard_wordset *guard_patterns_words(const guard_patterns *gp) { return &gp->words; }
+
 int guard_patterns_scan(const guard_patterns *gp, const bool rails[AL_RAIL_COUNT], const bool *codecs,
-                        const char *text, size_t n, const guard_word *w, int n_words, const char *via,
-                        guard_hits *hits)
+                        const char *text, size_t n, const guard_words *words, const char *via, guard_hits *hits)
 {
     uint64_t allowed = rail_mask(gp, rails);
     if (!allowed)
@@ -321,23 +386,26 @@ int guard_patterns_scan(const guard_patterns *gp, const bool rails[AL_RAIL_COUNT
     windows ws[4] = {{0}};
     bool rot13 = codecs && codecs[AL_CODEC_ROT13], leet = codecs && codecs[AL_CODEC_LEETSPEAK],
          pig = codecs && codecs[AL_CODEC_PIG_LATIN];
-    uint64_t prev[2] = {0, 0};
+    const guard_word *w = words->v;
     int rc = 0;
-    for (int i = 0; i < n_words && rc == 0; i++) {
+    for (int k = 0; k < words->n_pick && rc == 0; k++) {
+        int i = words->pick[k];
         const guard_word *x = &w[i];
-        uint64_t m = lookup(gp, x->hash);
-        if (i > 0)
-            m |= lookup(gp, guard_hash_pair(prev[0], x->hash));
-        if ((m &= allowed))
+        const trigger *t = find_trigger(gp, &gp->words, x->hash);
+        uint64_t m;
+        if (t && (m = t->plain & allowed))
             rc = add_window(&ws[0], x->start, x->start + x->len, n, m);
-        if (rot13) {
-            uint64_t r = lookup(gp, x->rot13);
-            if (i > 0)
-                r |= lookup(gp, guard_hash_pair(prev[1], x->rot13));
-            if ((r &= allowed) && rc == 0)
-                rc = add_window(&ws[1], x->start, x->start + x->len, n, r);
-        }
-        prev[0] = x->hash, prev[1] = x->rot13;
+        if (t && rot13 && (m = t->rot13 & allowed) && rc == 0)
+            rc = add_window(&ws[1], x->start, x->start + x->len, n, m);
+        /* a pair trigger is found at its first word and reported at its second */
+        const trigger *pair = t && t->first && i + 1 < words->n
+                                  ? find_trigger(gp, &gp->pairs, guard_hash_pair(x->hash, w[i + 1].hash))
+                                  : NULL;
+        const guard_word *y = &w[i + 1];
+        if (pair && (m = pair->plain & allowed) && rc == 0)
+            rc = add_window(&ws[0], y->start, y->start + y->len, n, m);
+        if (pair && rot13 && (m = pair->rot13 & allowed) && rc == 0)
+            rc = add_window(&ws[1], y->start, y->start + y->len, n, m);
         uint64_t lh;
         if (leet && (x->flags & GUARD_WORD_LEET) && guard_leet_hash(text + x->start, x->len, &lh) &&
             (m = lookup(gp, lh) & allowed) && rc == 0)

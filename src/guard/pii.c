@@ -1,5 +1,6 @@
-/* The PII scanner: one pass over the bytes, candidates tried only where a word starts
- * (or at '@' and "://"), and every candidate checked by its validator before it counts.
+/* The PII scanner: candidates tried only where a word starts (or at '@' and "://"), found
+ * 64 bytes at a time as a bitmap, and every candidate checked by its validator before it
+ * counts.
  * A number that fails its validator is skipped one group at a time, so the pieces of an
  * invalid card or SSN are not found again as something smaller.  docs/guard.md lists
  * the formats and the rules. */
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bytemask.h"
 #include "rules.h"
 
 static const char *const pii_names[AL_PII_COUNT] = {
@@ -74,8 +76,10 @@ static bool has_context(const scan *sc, size_t start, size_t end, size_t before,
     size_t hi = end + after < sc->n ? end + after : sc->n;
     for (const char *const *w = words; *w; w++) {
         size_t wl = strlen(*w);
+        unsigned first = (unsigned char)**w; /* lower case: compared before the whole word */
         for (size_t i = lo; i + wl <= hi; i++)
-            if ((i + wl <= start || i >= end) && strncasecmp((const char *)sc->s + i, *w, wl) == 0)
+            if ((sc->s[i] | 32u) == first && (i + wl <= start || i >= end) &&
+                strncasecmp((const char *)sc->s + i, *w, wl) == 0)
                 return true;
     }
     return false;
@@ -469,6 +473,14 @@ static size_t try_date_numeric(scan *sc, size_t i)
 /* "March 5, 1984", "Mar. 5th 1984" */
 static size_t try_date_month(scan *sc, size_t i)
 {
+    /* a month name is a word of at most nine letters followed by " 5" or ". 5" */
+    size_t e = i;
+    while (e - i < 10 && is_alpha(at(sc, e)))
+        e++;
+    if (at(sc, e) == '.')
+        e++;
+    if (at(sc, e) != ' ' || !is_digit(at(sc, e + 1)))
+        return 0;
     size_t p = i;
     int m = month_at(sc, &p);
     if (!m || at(sc, p) != ' ')
@@ -544,10 +556,27 @@ static bool jwt_header_ok(const unsigned char *s, size_t n)
     return ok;
 }
 
+/* The first two bytes of every secret format below: most words fail here. */
+static bool may_start_secret(unsigned first, unsigned second)
+{
+    switch (first) {
+    case 'A': return in_set(second, "KSGIRNWw");
+    case 'a': return (second | 32) == 'w';
+    case 'g': return second == 'h' || second == 'i';
+    case 'x': return second == 'o';
+    case 's': case 'r': return second == 'k';
+    case 'e': return second == 'y';
+    case '-': return second == '-';
+    }
+    return false;
+}
+
 static size_t try_secret(scan *sc, size_t i)
 {
     const unsigned char *s = sc->s;
     unsigned first = s[i]; /* each secret is tried only where its first byte is */
+    if (!may_start_secret(first, at(sc, i + 1)))
+        return 0;
     static const char *const aws[] = {"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"};
     for (size_t k = 0; first == 'A' && k < sizeof aws / sizeof *aws; k++)
         if (starts(sc, i, aws[k])) {
@@ -730,8 +759,59 @@ static size_t try_number(scan *sc, size_t i)
     return p;
 }
 
-int al_pii_scan(const char *text, size_t n, const bool enabled[AL_PII_COUNT], al_pii_match **out,
-                int *n_out)
+/* Where a candidate may start: '@', ':', and the first byte of a word that can begin one
+ * (a letter, digit, '+', '(' or '-' not preceded by a letter or digit).  Words of
+ * letters are the bulk of prose and rarely begin anything, so one counts only when the
+ * bytes after it could make what its validators look for: an IPv6 address (a ':' within
+ * six bytes), an IBAN (two capitals, two digits), a secret (eight or more token bytes)
+ * or a month before a day ("March 5": a digit 4 to 11 bytes on).  The classes come 64
+ * bytes at a time, with the next block's for looking ahead. */
+static uint64_t candidates(const guard_block *k, const guard_block *next, uint64_t *carry, bool every_start)
+{
+    uint64_t alnum = k->alpha | k->digit, alnum_next = next->alpha | next->digit;
+    uint64_t starts = (alnum | k->plus | k->minus | k->lparen) & ~(alnum << 1 | *carry);
+    *carry = alnum >> 63;
+    if (every_start)
+        return k->at | k->colon | starts;
+    uint64_t colon_soon = 0, digit_later = 0;
+    for (int d = 1; d < 12; d++) {
+        if (d < 6)
+            colon_soon |= guard_ahead(k->colon, next->colon, d);
+        if (d >= 4)
+            digit_later |= guard_ahead(k->digit, next->digit, d);
+    }
+    uint64_t long_token = guard_run_at_least(alnum | k->under | k->minus, alnum_next | next->under | next->minus, 3);
+    uint64_t iban = k->upper & guard_ahead(k->upper, next->upper, 1) & guard_ahead(k->digit, next->digit, 2) &
+                    guard_ahead(k->digit, next->digit, 3);
+    uint64_t worth = (k->hexa & colon_soon) | iban | long_token | digit_later;
+    return k->at | k->colon | (starts & ~k->alpha) | (starts & k->alpha & worth);
+}
+
+static int candidate_bits(const unsigned char *s, size_t n, bool every_start, guard_bits *b)
+{
+    if (!(b->v = malloc(guard_bits_words(n) * sizeof *b->v)))
+        return al_fail("out of memory");
+    b->n = n;
+    guard_blocks it;
+    uint64_t carry = 0; /* was the last byte of the previous block a letter or digit? */
+    size_t w = 0;
+    for (guard_blocks_start(&it, s, n); guard_blocks_next(&it); w++)
+        b->v[w] = candidates(&it.cur, &it.next, &carry, every_start);
+    b->v[w] = 0;
+    return 0;
+}
+
+/* An IPv6 address starting at a hex digit has a ':' within its first six bytes. */
+static bool colon_within_six(const scan *sc, size_t i)
+{
+    for (size_t k = i + 1; k < i + 6 && k < sc->n; k++)
+        if (sc->s[k] == ':')
+            return true;
+    return false;
+}
+
+static int pii_scan(const char *text, size_t n, const bool enabled[AL_PII_COUNT], bool every_start,
+                    al_pii_match **out, int *n_out)
 {
     bool all[AL_PII_COUNT];
     for (int t = 0; t < AL_PII_COUNT; t++)
@@ -739,8 +819,10 @@ int al_pii_scan(const char *text, size_t n, const bool enabled[AL_PII_COUNT], al
     scan sc = {(const unsigned char *)text, n, all, 0, NULL, 0, 0};
     const unsigned char *s = sc.s;
     bool ip6 = all[AL_PII_IPV6], word_types = all[AL_PII_IBAN] || all[AL_PII_SECRET] || all[AL_PII_DATE_OF_BIRTH];
-    size_t i = 0;
-    while (i < n) {
+    guard_bits cand = {NULL, 0};
+    if (candidate_bits(s, n, every_start, &cand))
+        return -1;
+    for (size_t i = 0; (i = guard_bits_next(&cand, i, true)) < n;) {
         unsigned c = s[i];
         size_t r = 0;
         if (c == '@') {
@@ -749,9 +831,8 @@ int al_pii_scan(const char *text, size_t n, const bool enabled[AL_PII_COUNT], al
         } else if (c == ':') {
             if (all[AL_PII_URL_CREDENTIALS] && at(&sc, i + 1) == '/' && at(&sc, i + 2) == '/')
                 r = try_url_credentials(&sc, i);
-        } else if (i == 0 || !is_alnum(s[i - 1])) {
-            if (ip6 && (is_hex(c) || c == ':') && i + 2 < n &&
-                memchr(s + i, ':', n - i < 6 ? n - i : 6))
+        } else {
+            if (ip6 && is_hex(c) && i + 2 < n && colon_within_six(&sc, i))
                 r = try_ipv6(&sc, i);
             if (!r && (is_digit(c) || c == '+' || c == '('))
                 r = try_number(&sc, i);
@@ -765,21 +846,25 @@ int al_pii_scan(const char *text, size_t n, const bool enabled[AL_PII_COUNT], al
             }
         }
         if (r == (size_t)-1) {
+            free(cand.v);
             free(sc.v);
             return -1;
         }
-        if (r > i) {
-            i = r;
-        } else if (is_alnum(c)) {
-            /* the rest of a word starts nothing: only '@' and "://" matter inside it */
-            i++;
-            while (i < n && is_alnum(s[i]))
-                i++;
-        } else {
-            i++;
-        }
+        i = r > i ? r : i + 1;
     }
+    free(cand.v);
     *out = sc.v;
     *n_out = sc.count;
     return 0;
+}
+
+int al_pii_scan(const char *text, size_t n, const bool enabled[AL_PII_COUNT], al_pii_match **out, int *n_out)
+{
+    return pii_scan(text, n, enabled, false, out, n_out);
+}
+
+int guard_pii_scan_reference(const char *text, size_t n, const bool enabled[AL_PII_COUNT], al_pii_match **out,
+                             int *n_out)
+{
+    return pii_scan(text, n, enabled, true, out, n_out);
 }

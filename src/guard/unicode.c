@@ -200,30 +200,57 @@ int guard_unicode_encode(al_codec c, const char *in, size_t n, al_buf *out)
 
 /* ---- the fold the rails scan ---- */
 
+/* The characters guard_fold changes: the obfuscation signals count only these. */
+static bool folds(uint32_t cp)
+{
+    return guard_is_zero_width(cp) || is_tag(cp) || fullwidth_ascii(cp) || guard_confusable_ascii(cp);
+}
+
+bool guard_needs_fold(const char *in, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    for (size_t i = 0; i < n;) {
+        uint64_t w;
+        if (i + 8 <= n && (memcpy(&w, s + i, 8), (w & GUARD_ONES * 0x80) == 0)) {
+            i += 8; /* eight ASCII bytes: nothing to fold */
+            continue;
+        }
+        uint32_t cp;
+        int len = guard_utf8_next(s + i, n - i, &cp);
+        if (cp >= 0x80 && folds(cp))
+            return true;
+        i += (size_t)len;
+    }
+    return false;
+}
+
 static bool ascii_letter(unsigned c) { return (c | 32) - 'a' < 26; }
 
 int guard_fold(const char *in, size_t n, al_buf *out, uint32_t **map_out, guard_fold_stats *st)
 {
     memset(st, 0, sizeof *st);
+    /* the fold never lengthens: every character becomes at most its own bytes */
     out->len = 0;
-    if (al_buf_append(out, "", 0))
+    if (al_buf_append(out, in, n))
         return -1;
     uint32_t *map = malloc((n + 1) * sizeof *map);
     if (!map)
         return al_fail("out of memory");
     const unsigned char *s = (const unsigned char *)in;
+    char *o = out->data;
+    size_t len = 0;
     /* per word: did it have plain ASCII letters, look-alikes, an invisible inside? */
     bool word_ascii = false, word_glyph = false, pending_zw = false;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        int len = guard_utf8_next(s + i, n - i, &cp);
+        int cl = s[i] < 0x80 ? (cp = s[i], 1) : guard_utf8_next(s + i, n - i, &cp);
         uint32_t a = 0;
         bool glyph = false;
         if (cp < 0x80) {
             a = cp;
         } else if (guard_is_zero_width(cp) || (is_tag(cp) && !tag_ascii(cp))) {
             pending_zw = true;
-            i += (size_t)len;
+            i += (size_t)cl;
             continue;
         } else if ((a = tag_ascii(cp)) != 0) {
             st->tags++;
@@ -234,7 +261,7 @@ int guard_fold(const char *in, size_t n, al_buf *out, uint32_t **map_out, guard_
         }
         bool letter = a && ascii_letter(a);
         if (letter) {
-            if (pending_zw && out->len > 0 && ascii_letter((unsigned char)out->data[out->len - 1]))
+            if (pending_zw && len > 0 && ascii_letter((unsigned char)o[len - 1]))
                 st->zero_width_in_words++;
             word_ascii |= !glyph && cp < 0x80;
             word_glyph |= glyph;
@@ -243,23 +270,21 @@ int guard_fold(const char *in, size_t n, al_buf *out, uint32_t **map_out, guard_
             word_ascii = word_glyph = false;
         }
         pending_zw = false;
-        size_t at = out->len;
         if (a) {
-            char ch = (char)a;
-            if (al_buf_append(out, &ch, 1))
-                goto oom;
-        } else if (al_buf_append(out, in + i, (size_t)len)) {
-            goto oom;
+            map[len] = (uint32_t)i;
+            o[len++] = (char)a;
+        } else {
+            for (int k = 0; k < cl; k++) {
+                map[len] = (uint32_t)i;
+                o[len++] = (char)s[i + k];
+            }
         }
-        for (size_t k = at; k < out->len; k++)
-            map[k] = (uint32_t)i;
-        i += (size_t)len;
+        i += (size_t)cl;
     }
     st->homoglyph_words += word_ascii && word_glyph;
-    map[out->len] = (uint32_t)n;
+    o[len] = 0;
+    out->len = len;
+    map[len] = (uint32_t)n;
     *map_out = map;
     return 0;
-oom:
-    free(map);
-    return -1;
 }

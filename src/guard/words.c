@@ -1,84 +1,120 @@
 /* Words, word sets and phrases: the one tokenization the lexicon, the deny list and the
  * pattern triggers share, so the text is split once per check. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytemask.h"
 #include "rules.h"
 
-/* 1: letter, 2: digit, 4: leet symbol ('@', '$'); the lower-case and ROT13 readings */
-static unsigned char word_class[256], lower[256], rot13[256];
-__attribute__((constructor)) static void init_classes(void)
-{
-    for (int c = 0; c < 256; c++)
-        lower[c] = rot13[c] = (unsigned char)c;
-    for (int c = 'a'; c <= 'z'; c++) {
-        word_class[c] = word_class[c - 32] = 1;
-        lower[c - 32] = (unsigned char)c;
-        rot13[c] = rot13[c - 32] = (unsigned char)('a' + (c - 'a' + 13) % 26);
-    }
-    for (int c = '0'; c <= '9'; c++)
-        word_class[c] = 2;
-    word_class['@'] = word_class['$'] = 4;
-}
+/* The bytes of a k-byte chunk: the low k bytes set. */
+static inline uint64_t chunk_bytes(size_t k) { return k == 8 ? ~0ull : (1ull << (8 * k)) - 1; }
 
-uint64_t guard_hash_word(const char *s, size_t n)
-{
-    uint64_t h = GUARD_HASH_INIT;
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = (unsigned char)s[i];
-        h = guard_hash_step(h, c - 'A' < 26 ? c | 32 : c);
-    }
-    return h;
-}
-
-int guard_split_words(const char *str, size_t n, bool with_rot13, guard_word **words, int *n_words)
+uint64_t guard_hash_word(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
-    int cap = (int)(n / 6) + 16, count = 0;
-    guard_word *w = malloc((size_t)cap * sizeof *w);
-    if (!w)
-        return al_fail("out of memory");
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && !word_class[s[i]])
-            i++;
-        if (i == n)
-            break;
-        size_t start = i;
-        uint64_t h = GUARD_HASH_INIT, r = GUARD_HASH_INIT;
-        unsigned seen = 0;
-        if (with_rot13) {
-            for (unsigned k; i < n && (k = word_class[s[i]]); i++) {
-                seen |= k;
-                h = guard_hash_step(h, lower[s[i]]);
-                r = guard_hash_step(r, rot13[s[i]]);
-            }
-        } else {
-            for (unsigned k; i < n && (k = word_class[s[i]]); i++) {
-                seen |= k;
-                h = guard_hash_step(h, lower[s[i]]);
-            }
-        }
-        if (count == cap) {
-            cap *= 2;
-            guard_word *v = realloc(w, (size_t)cap * sizeof *v);
-            if (!v) {
-                free(w);
-                return al_fail("out of memory");
-            }
-            w = v;
-        }
-        size_t len = i - start;
-        uint32_t flags = 0;
-        if ((seen & 1) && (seen & 6))
-            flags |= GUARD_WORD_LEET;
-        if (len >= 4 && (s[i - 2] | 32) == 'a' && (s[i - 1] | 32) == 'y')
-            flags |= GUARD_WORD_AY;
-        w[count++] = (guard_word){(uint32_t)start, (uint32_t)len, h, r, flags};
+    uint64_t h = GUARD_HASH_INIT;
+    for (size_t i = 0; i < n; i += 8) {
+        size_t k = n - i < 8 ? n - i : 8;
+        h = guard_hash_chunk(h, guard_load_chunk(s + i, k, n - i) | (GUARD_ONES * 0x20 & chunk_bytes(k)));
     }
-    *words = w;
-    *n_words = count;
+    return guard_hash_finish(h, n);
+}
+
+/* One word's hash and flags, from the text's bytes [start, end). */
+static guard_word make_word(const unsigned char *s, size_t n, size_t start, size_t end)
+{
+    size_t len = end - start;
+    if (len <= 8 && n - start >= 8) {
+        /* most words: one load, no loop and no branches */
+        uint64_t c, keep = chunk_bytes(len);
+        memcpy(&c, s + start, 8);
+        c = (c | GUARD_ONES * 0x20) & keep;
+        uint64_t other = guard_swar_between(c, 0, 'a'); /* digits, '$' and '@' (as '`') */
+        uint64_t letters = GUARD_ONES * 0x80 & keep & ~other;
+        uint64_t last2 = len >= 4 ? c >> (8 * len - 16) : 0; /* "ay", lower-cased */
+        uint32_t flags = ((letters != 0) & (other != 0) ? GUARD_WORD_LEET : 0) | (last2 == 0x7961 ? GUARD_WORD_AY : 0);
+        return (guard_word){(uint32_t)start, (uint32_t)len, guard_hash_finish(guard_hash_chunk(GUARD_HASH_INIT, c), len),
+                            flags};
+    }
+    uint64_t h = GUARD_HASH_INIT, letters = 0, others = 0;
+    for (size_t k = start; k < end; k += 8) {
+        size_t m = end - k < 8 ? end - k : 8;
+        uint64_t c = guard_load_chunk(s + k, m, n - k) | (GUARD_ONES * 0x20 & chunk_bytes(m));
+        uint64_t other = guard_swar_between(c, 0, 'a'); /* digits, '$' and '@' (as '`') */
+        others |= other;
+        letters |= GUARD_ONES * 0x80 & chunk_bytes(m) & ~other;
+        h = guard_hash_chunk(h, c);
+    }
+    uint32_t flags = (letters && others) ? GUARD_WORD_LEET : 0;
+    if (len >= 4 && (s[end - 2] | 32) == 'a' && (s[end - 1] | 32) == 'y')
+        flags |= GUARD_WORD_AY;
+    return (guard_word){(uint32_t)start, (uint32_t)len, guard_hash_finish(h, len), flags};
+}
+
+/* Words are found 64 bytes at a time: a bitmap of the word bytes (letters, digits, '@',
+ * '$') gives where words start and end, and the two are paired off lowest bit first.  A
+ * word still open at the end of a block is finished in a later one. */
+int guard_split_words(const char *str, size_t n, const uint64_t *filter, guard_words *out)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    memset(out, 0, sizeof *out);
+    int cap = (int)(n / 4) + 64, count = 0, picked = 0; /* prose has a word every five or six bytes */
+    guard_word *w = malloc((size_t)cap * sizeof *w);
+    int *pick = filter ? malloc((size_t)cap * sizeof *pick) : NULL;
+    if (!w || (filter && !pick))
+        goto oom;
+    guard_blocks it;
+    uint64_t carry = 0;     /* the previous block ended inside a word */
+    size_t open = SIZE_MAX; /* where that word started */
+    for (guard_blocks_start(&it, s, n); guard_blocks_next(&it);) {
+        size_t base = it.base;
+        uint64_t in = it.cur.alpha | it.cur.digit | it.cur.at | it.cur.dollar;
+        uint64_t in_next = it.next.alpha | it.next.digit | it.next.at | it.next.dollar;
+        uint64_t starts = in & ~(in << 1 | carry);
+        uint64_t ends = in & ~(in >> 1 | in_next << 63); /* the last byte of each word */
+        carry = in >> 63;
+        if (open != SIZE_MAX) {
+            if (!ends)
+                continue; /* the whole block is inside one word */
+            starts |= 1; /* finish it as if it started here; its start is kept in open */
+        }
+        if (count + 64 > cap) {
+            cap = cap * 2 + 64;
+            guard_word *v = realloc(w, (size_t)cap * sizeof *v);
+            if (v)
+                w = v;
+            int *p = filter && v ? realloc(pick, (size_t)cap * sizeof *p) : NULL;
+            if (p)
+                pick = p;
+            if (!v || (filter && !p))
+                goto oom;
+        }
+        while (starts) {
+            size_t a = base + (size_t)__builtin_ctzll(starts);
+            starts &= starts - 1;
+            if (open != SIZE_MAX)
+                a = open, open = SIZE_MAX;
+            if (!ends) {
+                open = a;
+                break;
+            }
+            size_t e = base + (size_t)__builtin_ctzll(ends) + 1;
+            ends &= ends - 1;
+            guard_word x = make_word(s, n, a, e);
+            if (pick) { /* branch-free: which words are picked is unpredictable */
+                pick[picked] = count;
+                picked += guard_filter_maybe(filter, x.hash) | (x.flags != 0);
+            }
+            w[count++] = x;
+        }
+    }
+    *out = (guard_words){w, count, pick, picked};
     return 0;
+oom:
+    free(w);
+    free(pick);
+    return al_fail("out of memory");
 }
 
 /* ---- word sets ---- */
@@ -106,7 +142,7 @@ int guard_wordset_add(guard_wordset *s, uint64_t key, uint64_t val)
         key = 1; /* 0 marks an empty slot */
     if ((!s->keys || (uint32_t)(s->n + 1) * 2 > s->mask + 1) && wordset_grow(s))
         return -1;
-    s->filter[(key >> 40) & 63] |= 1ull << ((key >> 34) & 63);
+    guard_filter_add(s->filter, key);
     for (uint32_t i = (uint32_t)(key ^ (key >> 32)) & s->mask;; i = (i + 1) & s->mask) {
         if (s->keys[i] == key) {
             s->vals[i] |= val;
@@ -149,10 +185,11 @@ int guard_hits_add(guard_hits *h, int category, size_t start, size_t end, float 
 
 int guard_phrases_add(guard_phrases *p, const char *text, float score)
 {
-    guard_word *w;
-    int nw;
-    if (guard_split_words(text, strlen(text), false, &w, &nw))
+    guard_words words;
+    if (guard_split_words(text, strlen(text), NULL, &words))
         return -1;
+    guard_word *w = words.v;
+    int nw = words.n;
     if (nw == 0) {
         free(w);
         return 0; /* nothing a word match could find */
@@ -238,18 +275,23 @@ static int match_at(const guard_phrases *p, uint64_t h, const guard_word *w, int
     return 0;
 }
 
-int guard_phrases_scan(const guard_phrases *p, const char *text, const guard_word *w, int n_words,
-                       bool leet, float min_score, int category, const char *reason, guard_hits *hits)
+int guard_phrases_scan(const guard_phrases *p, const char *text, const guard_words *words, bool leet,
+                       float min_score, int category, const char *reason, guard_hits *hits)
 {
     if (p->n == 0)
         return 0;
-    for (int i = 0; i < n_words;) {
+    const guard_word *w = words->v;
+    int next = 0; /* words before it are inside a phrase already found */
+    for (int k = 0; k < words->n_pick; k++) {
+        int i = words->pick[k];
+        if (i < next || (!guard_wordset_maybe(&p->first, w[i].hash) && !(leet && (w[i].flags & GUARD_WORD_LEET))))
+            continue;
         const guard_phrase *ph = NULL;
-        int used = match_at(p, w[i].hash, w, i, n_words, &ph);
+        int used = match_at(p, w[i].hash, w, i, words->n, &ph);
         uint64_t lh;
         if (!used && leet && (w[i].flags & GUARD_WORD_LEET) &&
             guard_leet_hash(text + w[i].start, w[i].len, &lh)) {
-            used = match_at(p, lh, w, i, n_words, &ph);
+            used = match_at(p, lh, w, i, words->n, &ph);
             if (used > 1 || (ph && ph->n_words > 1))
                 used = 0, ph = NULL;
         }
@@ -260,7 +302,14 @@ int guard_phrases_scan(const guard_phrases *p, const char *text, const guard_wor
                                reason))
                 return -1;
         }
-        i += used ? used : 1;
+        next = i + (used ? used : 1);
     }
     return 0;
+}
+
+void guard_words_free(guard_words *w)
+{
+    free(w->v);
+    free(w->pick);
+    memset(w, 0, sizeof *w);
 }
