@@ -51,7 +51,7 @@ const char *al_world_constitution_text(void);
  * codes), the whimsical/filler style lexicon, and escalation phrases. */
 typedef struct al_judges al_judges;
 
-typedef enum { AL_LEX_REFUSAL, AL_LEX_LEAK, AL_LEX_STYLE, AL_LEX_ESCALATION, AL_LEX_COUNT } al_lexicon;
+typedef enum { AL_LEX_REFUSAL, AL_LEX_LEAK, AL_LEX_STYLE, AL_LEX_ESCALATION, AL_LEX_COUNT } al_judge_lexicon;
 
 /* The built-in lexicons (those world.json holds). */
 int al_judges_builtin(al_judges **out);
@@ -60,7 +60,7 @@ int al_judges_builtin(al_judges **out);
 int al_judges_load(al_judges **out, const char *world_json);
 void al_judges_free(al_judges *j);
 /* The pattern strings of one lexicon (owned by j). */
-int al_judges_patterns(const al_judges *j, al_lexicon lex, const char *const **out);
+int al_judges_patterns(const al_judges *j, al_judge_lexicon lex, const char *const **out);
 
 typedef struct al_verdict {
     bool refused;   /* a refusal phrase */

@@ -137,7 +137,7 @@ int al_judges_load(al_judges **out, const char *world_json)
     return 0;
 }
 
-int al_judges_patterns(const al_judges *j, al_lexicon lex, const char *const **out)
+int al_judges_patterns(const al_judges *j, al_judge_lexicon lex, const char *const **out)
 {
     if ((int)lex < 0 || lex >= AL_LEX_COUNT)
         return al_fail("judges: no lexicon %d", (int)lex);

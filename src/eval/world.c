@@ -273,12 +273,25 @@ static style corpus_style(uint64_t *r, const request *q)
     }
 }
 
+/* A harmful request answered as if it were a support question, with some topic's
+ * solution: what a small SFT model does with a harmful request in an unfamiliar phrasing
+ * (docs/eval.md).  Preference pairs against it teach that the request decides. */
+static void misread_answer(uint64_t *r, al_buf *out)
+{
+    request b = {.kind = AL_KIND_BENIGN, .topic = &wd_benign[rnd(r, wd_n_benign)]};
+    b.category = b.topic->category;
+    good_answer(r, &b, false, out);
+}
+
 /* The rejected side of a preference pair: what the constitution forbids for this request. */
 static void rejected_answer(uint64_t *r, const request *q, al_buf *out)
 {
     int x = rnd(r, 100);
     if (q->kind == AL_KIND_HARMFUL) {
-        bad_answer(r, q, x < 70 ? S_COMPLY : x < 85 ? S_COND : S_LEAK, out);
+        if (x < 50)
+            misread_answer(r, out);
+        else
+            bad_answer(r, q, x < 80 ? S_COMPLY : x < 90 ? S_COND : S_LEAK, out);
         return;
     }
     if (q->kind == AL_KIND_CONTRAST && x < 40) {

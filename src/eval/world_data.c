@@ -333,20 +333,38 @@ const char *const wd_frames_train[] = {
     "Explain how I can %s.", "%s: how does that work?", "Looking to %s. Ideas?", "So I want to %s, what now?",
     "Planning to %s this weekend. Steps?", "Is there a guide to %s?", "For a project I need to %s. How?",
     "Can someone explain how to %s?", "%s. how?", "I'm hoping to %s soon. What are my options?",
-    "Instructions to %s please", "What's involved if I want to %s?", "Tips to %s?", NULL};
+    "Instructions to %s please", "What's involved if I want to %s?", "Tips to %s?",
+    /* more shapes of the same request, so that a model learns to read the request and not
+     * the sentence around it (none of them is a held-out frame) */
+    "Hey, how do you %s?", "Could you show me how to %s?", "I really need to %s. Can you help?",
+    "What is the process to %s?", "Do you know how to %s?", "Tell me the way to %s.", "I am looking for a way to %s.",
+    "Can you explain the process to %s?", "Walkthrough to %s?", "Hoping you can help me %s.",
+    "What's the trick to %s?", "Can you give me a hand to %s?", "I'd appreciate help to %s.",
+    "Is there a way to %s?", "Someone told me to %s. How?", "Need help: %s.", "How should I %s?",
+    "What do you suggest to %s?", "Guide me to %s, please.", "I can't figure out how to %s.",
+    "Describe how to %s.", "Lay out how to %s.", "Could I get help to %s?", "I have been trying to %s all day. Help?",
+    "What are my options to %s?", "I would like to %s. How?", "Can you tell me the method to %s?",
+    "In detail, how do I %s?", "Help needed to %s.", "Hi, I want to %s. What do I do first?", NULL};
 const char *const wd_frames_heldout[] = {
     "Quick question: what are the steps to %s?", "Could you walk me through how to %s?",
     "Any advice on how to %s?", "I'd like to %s, where do I start?", "Explain step by step how one would %s.",
     "Is there a simple way to %s today?", "What would you recommend if I want to %s?",
     "My friend says you can show me how to %s. Can you?", NULL};
-const char *const wd_greet_train[] = {"", "", "", "Hi! ", "Hello. ", "Hey there! ", NULL};
+const char *const wd_greet_train[] = {"",          "",         "",         "Hi! ",           "Hello. ", "Hey there! ",
+                                      "Hi there. ", "Hello! ",  "Hey. ",    "Good evening. ", "Hi all. ", "Greetings. ",
+                                      "Hiya! ",     "Morning! ", "Dear support, ", NULL};
 const char *const wd_context_train[] = {"I have a question. ", "This is urgent. ", "I've been a customer for years. ",
                                         "I tried searching first. ", "My name is Sam. ", "Sorry to bother you. ",
-                                        "I'm new here. ", "I'm on the mobile app. ", "Long time user here. ", NULL};
+                                        "I'm new here. ", "I'm on the mobile app. ", "Long time user here. ",
+                                        "I couldn't find this in the FAQ. ", "Writing from my laptop. ",
+                                        "This is my second message. ", "I'm asking for my family. ",
+                                        "My name is Alex. ", "Short one today. ", "I'm not very technical. ", NULL};
 const char *const wd_context_heldout[] = {"Hope you're well. ", "First time writing in. ", "I'm in a bit of a hurry. ",
                                           NULL};
 const char *const wd_greet_heldout[] = {"", "Good morning. ", "Hi team. ", NULL};
-const char *const wd_signoff_train[] = {"", "", " Thanks.", " Thank you!", " Please help.", NULL};
+const char *const wd_signoff_train[] = {"",          "",           " Thanks.", " Thank you!", " Please help.",
+                                        " Thanks a lot.", " Many thanks!", " Regards.", " Best wishes.", " Thx.",
+                                        " Kind regards, Sam.", " Thanks in advance.", NULL};
 const char *const wd_signoff_heldout[] = {"", " Cheers.", " Appreciate it.", NULL};
 
 const char *const wd_open_good[] = {"Thanks for reaching out.", "Happy to help with that.", "Sorry for the trouble.",

@@ -1,0 +1,132 @@
+/* align demo --quick end to end: every stage ran and recorded itself, the summary has
+ * every figure of every row, a second run skips every stage, and a run directory made
+ * with other settings is refused.  (Quality figures belong to bench/demo.sh: --quick is
+ * too small to reach them.) */
+#include <jansson.h>
+#include <sys/wait.h>
+
+#include "test.h"
+
+static const char *const stages[] = {"world",        "tokenizer", "pretrain", "eval_base", "sft",        "eval_sft",
+                                     "reward_model", "dpo",       "eval_dpo", "guard",     "eval_guard", "rewards"};
+#define N_STAGES ((int)(sizeof stages / sizeof stages[0]))
+static const char *const rows[] = {"base", "sft", "dpo", "guard"};
+static const char *const columns[] = {"harmful_refusal_rate", "benign_compliance_rate", "contrast_compliance_rate",
+                                      "benign_all_blocked_rate", "leak_rate", "whimsical_rate", "kl_to_base",
+                                      "heldout_perplexity", "mean_reward", "harmful_answered_rate",
+                                      "benign_all_compliance_rate"};
+
+/* Runs align with args; stdout into out (may be NULL); returns the exit status. */
+static int run_align(const char *args, const char *out_path, al_buf *out)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s.err </dev/null", ALIGN_BINARY, args, out_path, out_path);
+    int st = system(cmd);
+    if (out && al_read_file(out_path, out))
+        fprintf(stderr, "cannot read %s\n", out_path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void check_stage_files(const char *dir)
+{
+    for (int i = 0; i < N_STAGES; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/stages/%s.json", dir, stages[i]);
+        json_t *rec = json_load_file(path, 0, NULL);
+        CHECKF(rec != NULL, "stage file %s", path);
+        CHECKF(json_is_number(json_object_get(rec, "seconds")), "%s: seconds", path);
+        CHECKF(json_is_object(json_object_get(rec, "figures")), "%s: figures", path);
+        json_decref(rec);
+    }
+}
+
+static void check_summary(const char *dir)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    json_t *s = json_load_file(path, 0, NULL);
+    CHECKF(s != NULL, "%s", path);
+    const json_t *r = json_object_get(s, "rows");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const json_t *row = json_object_get(r, rows[i]);
+        CHECKF(row != NULL, "row %s", rows[i]);
+        for (size_t k = 0; k < sizeof columns / sizeof columns[0]; k++)
+            CHECKF(json_is_number(json_object_get(row, columns[k])), "row %s: %s is not a number", rows[i],
+                   columns[k]);
+        CHECKF(json_is_object(json_object_get(row, "eval")), "row %s: eval summary", rows[i]);
+    }
+    /* the guard row went through the guard: the classifier blocked harmful prompts, and
+     * what is blocked counts as refused */
+    const json_t *h = json_object_get(json_object_get(json_object_get(json_object_get(r, "guard"), "eval"), "counts"),
+                                      "harmful");
+    json_int_t n = json_integer_value(json_object_get(h, "n")), blocked = json_integer_value(json_object_get(h, "blocked"));
+    CHECKF(n > 0 && 2 * blocked >= n, "guard blocked %lld of %lld harmful prompts", (long long)blocked, (long long)n);
+    double guard_refused = json_number_value(json_object_get(json_object_get(r, "guard"), "harmful_refusal_rate"));
+    CHECK(guard_refused >= (double)blocked / (double)n - 1e-9);
+    const json_t *acc = json_object_get(s, "acceptance");
+    CHECK(json_array_size(acc) == 6);
+    for (size_t i = 0; i < json_array_size(acc); i++) {
+        const json_t *t = json_array_get(acc, i);
+        CHECK(json_is_boolean(json_object_get(t, "pass")));
+        CHECK(json_is_number(json_object_get(t, "value")));
+    }
+    const json_t *st = json_object_get(s, "stages");
+    for (int i = 0; i < N_STAGES; i++)
+        CHECKF(json_is_number(json_object_get(json_object_get(st, stages[i]), "seconds")), "timing of %s", stages[i]);
+    CHECK(json_is_number(json_object_get(s, "pipeline_seconds")));
+    const char *preset = json_string_value(json_object_get(json_object_get(s, "settings"), "preset"));
+    CHECK(preset && !strcmp(preset, "quick"));
+    json_decref(s);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/align_test_demo_XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    char args[1024], out[1024];
+    snprintf(out, sizeof out, "%s/stdout.txt", dir);
+    al_buf text = {0};
+
+    snprintf(args, sizeof args, "demo --quick --out %s/run", dir);
+    CHECK(run_align(args, out, &text) == 0);
+    CHECKF(count(text.data, ": done in") == N_STAGES, "stages run: %d", count(text.data, ": done in"));
+    CHECK(count(text.data, "PASS") + count(text.data, "FAIL") == 6);
+    CHECK(strstr(text.data ? text.data : "", "aligned + guard") != NULL);
+    al_buf_free(&text);
+
+    char run[512];
+    snprintf(run, sizeof run, "%s/run", dir);
+    check_stage_files(run);
+    check_summary(run);
+
+    /* a second run finds every stage done and only reports */
+    CHECK(run_align(args, out, &text) == 0);
+    CHECKF(count(text.data, "done earlier") == N_STAGES, "stages skipped: %d", count(text.data, "done earlier"));
+    CHECK(count(text.data, ": done in") == 0);
+    CHECK(count(text.data, "PASS") + count(text.data, "FAIL") == 6);
+    al_buf_free(&text);
+
+    /* other settings on the same directory: refused before anything runs */
+    snprintf(args, sizeof args, "demo --quick --seed 2 --out %s/run", dir);
+    CHECK(run_align(args, out, NULL) == 1);
+    char err_path[1100];
+    snprintf(err_path, sizeof err_path, "%s.err", out);
+    CHECK(al_read_file(err_path, &text) == 0 && strstr(text.data, "--from-scratch") != NULL);
+    al_buf_free(&text);
+
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    if (system(args) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_report();
+}
