@@ -157,7 +157,7 @@ int al_reward_score(const al_model *m, const al_ints *seqs, int n, int B, int T,
     if (T > m->cfg.seq_len)
         T = m->cfg.seq_len;
     al_train_ctx *tc = al_train_ctx_new(m, B, T);
-    int *tokens = malloc((size_t)B * T * sizeof *tokens), *last = malloc((size_t)B * sizeof *last);
+    int *tokens = malloc((size_t)B * T * sizeof *tokens), *last = calloc((size_t)B, sizeof *last);
     double *rw = malloc((size_t)B * sizeof *rw);
     int rc = !tc ? -1 : tokens && last && rw ? 0 : al_fail("out of memory");
     for (int i0 = 0; rc == 0 && i0 < n; i0 += B) {
