@@ -33,7 +33,7 @@ static guard_word make_word(const unsigned char *s, size_t n, size_t start, size
         uint64_t other = guard_swar_between(c, 0, 'a'); /* digits, '$' and '@' (as '`') */
         uint64_t letters = GUARD_ONES * 0x80 & keep & ~other;
         uint64_t last2 = len >= 4 ? c >> (8 * len - 16) : 0; /* "ay", lower-cased */
-        uint32_t flags = ((letters != 0) & (other != 0) ? GUARD_WORD_LEET : 0) | (last2 == 0x7961 ? GUARD_WORD_AY : 0);
+        uint32_t flags = (letters != 0 && other != 0 ? GUARD_WORD_LEET : 0) | (last2 == 0x7961 ? GUARD_WORD_AY : 0);
         return (guard_word){(uint32_t)start, (uint32_t)len, guard_hash_finish(guard_hash_chunk(GUARD_HASH_INIT, c), len),
                             flags};
     }
