@@ -184,26 +184,31 @@ static int load_data(run_state *s, const al_pref_train_opts *o)
     return rc ? al_fail_prefix("%s", o->data) : 0;
 }
 
-/* The policy (and reward head); on resume the checkpoint brings weights and optimizer. */
-static int load_model(run_state *s, const al_pref_train_opts *o, bool resume)
+/* The starting model (plus a fresh score head for a reward model). */
+static int load_start(al_model *m, const al_pref_train_opts *o)
 {
     al_model lm = {0};
     if (al_model_load(&lm, o->model) || al_model_to_half_rope(&lm)) {
         al_model_free(&lm);
         return -1;
     }
-    if (o->trainer == AL_TRAINER_RM && lm.cfg.n_labels == 0) {
-        int rc = al_reward_model_from_lm(&s->m, &lm, o->seed);
-        al_model_free(&lm);
-        if (rc)
-            return -1;
-    } else {
-        s->m = lm;
+    if (o->trainer != AL_TRAINER_RM || lm.cfg.n_labels > 0) {
+        *m = lm;
+        return 0;
     }
+    int rc = al_reward_model_from_lm(m, &lm, o->seed);
+    al_model_free(&lm);
+    return rc;
+}
+
+/* The policy and its optimizer.  On resume the checkpoint brings them: the whole model,
+ * or with LoRA only the adapters, on top of the starting model. */
+static int load_model(run_state *s, const al_pref_train_opts *o, bool resume)
+{
     if (resume) {
         char used[1024];
-        if (!o->lora)
-            al_model_free(&s->m);
+        if (o->lora && load_start(&s->m, o))
+            return -1;
         if (al_checkpoint_load(o->out_dir, &s->m, &s->opt, &s->st, used, sizeof used))
             return -1;
         s->opt.o = o->adamw;
@@ -211,6 +216,8 @@ static int load_model(run_state *s, const al_pref_train_opts *o, bool resume)
             fprintf(stderr, "%s: resuming from %s (step %ld)\n", trainer_name(o->trainer), used, s->st.step);
         return al_metrics_truncate_after(o->out_dir, s->st.step);
     }
+    if (load_start(&s->m, o))
+        return -1;
     if (o->lora) {
         al_lora_config lc = o->lora_cfg;
         lc.seed = o->seed;

@@ -177,7 +177,8 @@ static int run_sft(const al_sft_opts *o, bool resume)
         goto done;
     const al_sft_dataset *tr = o->val_data ? &all : &train;
     if (o->model) {
-        if (al_model_load(&m, o->model) || al_model_to_half_rope(&m))
+        /* resuming a full run, the checkpoint brings the whole model */
+        if (!(resume && !o->lora) && (al_model_load(&m, o->model) || al_model_to_half_rope(&m)))
             goto done;
     } else if (init_from_scratch(&m, tok, tmpl, o)) {
         goto done;
@@ -186,7 +187,7 @@ static int run_sft(const al_sft_opts *o, bool resume)
         /* the checkpoint replaces the weights and brings the optimizer and the cursor */
         char used[1024];
         if (!o->lora)
-            al_model_free(&m); /* a full checkpoint brings the whole model */
+            al_model_free(&m); /* a from-scratch model: the checkpoint replaces it */
         if (al_checkpoint_load(o->out_dir, &m, &opt, &st, used, sizeof used))
             goto done;
         if (m.lora)
