@@ -52,6 +52,18 @@ typedef struct cli_train_fields {
     uint64_t *seed;
     al_lora_config *lora_cfg;
 } cli_train_fields;
+/* All of them, bound to an options struct whose members carry the same names
+ * (al_sft_opts, al_pref_train_opts). */
+#define CLI_FINETUNE_FIELDS(o)                                                                          \
+    {.data = &(o).data, .val_data = &(o).val_data, .model = &(o).model, .tokenizer = &(o).tokenizer,   \
+     .out_dir = &(o).out_dir, .chat_template = &(o).chat_template, .held_out = &(o).held_out,          \
+     .skip_bad_lines = &(o).skip_bad_lines, .quiet = &(o).quiet, .lora = &(o).lora,                    \
+     .max_examples = &(o).max_examples, .batch_size = &(o).batch_size, .seq_len = &(o).seq_len,        \
+     .grad_accum = &(o).grad_accum, .epochs = &(o).epochs, .eval_every = &(o).eval_every,              \
+     .eval_batches = &(o).eval_batches, .save_every = &(o).save_every, .keep = &(o).keep,              \
+     .steps = &(o).steps, .sched = &(o).sched, .min_lr_ratio = &(o).min_lr_ratio,                      \
+     .grad_clip = &(o).grad_clip, .skip_outliers = &(o).skip_outliers, .adamw = &(o).adamw,            \
+     .seed = &(o).seed, .lora_cfg = &(o).lora_cfg}
 /* 1 if arg was one of those flags (its value stored), 0 if not, -1 on a bad value
  * (message printed). */
 int cli_train_flag(cli_args *a, const char *arg, const cli_train_fields *f);

@@ -73,14 +73,7 @@ int cmd_sft(int argc, char **argv)
     cli_args a;
     cli_args_init(&a, "align sft", argc, argv);
     const char *arg, *resume = NULL;
-    cli_train_fields fields = {
-        .data = &o.data, .val_data = &o.val_data, .model = &o.model, .tokenizer = &o.tokenizer,
-        .out_dir = &o.out_dir, .chat_template = &o.chat_template, .held_out = &o.held_out,
-        .skip_bad_lines = &o.skip_bad_lines, .quiet = &o.quiet, .lora = &o.lora, .max_examples = &o.max_examples,
-        .batch_size = &o.batch_size, .seq_len = &o.seq_len, .grad_accum = &o.grad_accum, .epochs = &o.epochs,
-        .eval_every = &o.eval_every, .eval_batches = &o.eval_batches, .save_every = &o.save_every, .keep = &o.keep,
-        .steps = &o.steps, .sched = &o.sched, .min_lr_ratio = &o.min_lr_ratio, .grad_clip = &o.grad_clip,
-        .skip_outliers = &o.skip_outliers, .adamw = &o.adamw, .seed = &o.seed, .lora_cfg = &o.lora_cfg};
+    cli_train_fields fields = CLI_FINETUNE_FIELDS(o);
     int known;
     rc = 2;
     while ((arg = cli_next(&a)) && !a.error) {

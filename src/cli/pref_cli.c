@@ -15,15 +15,11 @@ int cli_run_pref(const char *cmd, al_trainer_kind kind, int argc, char **argv, c
     al_pref_train_defaults(&o, kind);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
-    cli_train_fields fields = {
-        .data = &o.data, .val_data = &o.val_data, .model = &o.model, .tokenizer = &o.tokenizer,
-        .out_dir = &o.out_dir, .chat_template = &o.chat_template, .held_out = &o.held_out,
-        .skip_bad_lines = &o.skip_bad_lines, .quiet = &o.quiet, .max_examples = &o.max_examples,
-        .batch_size = &o.batch_size, .seq_len = &o.seq_len, .grad_accum = &o.grad_accum, .epochs = &o.epochs,
-        .eval_every = &o.eval_every, .eval_batches = &o.eval_batches, .save_every = &o.save_every, .keep = &o.keep,
-        .steps = &o.steps, .sched = &o.sched, .min_lr_ratio = &o.min_lr_ratio, .grad_clip = &o.grad_clip,
-        .skip_outliers = &o.skip_outliers, .adamw = &o.adamw, .seed = &o.seed,
-        .lora = kind == AL_TRAINER_RM ? NULL : &o.lora, .lora_cfg = kind == AL_TRAINER_RM ? NULL : &o.lora_cfg};
+    cli_train_fields fields = CLI_FINETUNE_FIELDS(o);
+    if (kind == AL_TRAINER_RM) { /* reward models train in full */
+        fields.lora = NULL;
+        fields.lora_cfg = NULL;
+    }
     const bool dpo = kind != AL_TRAINER_RM;
     const char *arg, *resume = NULL;
     int known;

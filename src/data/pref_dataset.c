@@ -249,16 +249,8 @@ static int add_record(void *user, const json_t *rec, const rec_ctx *r)
 int al_pref_load(al_pref_dataset *d, const char *path, const al_sft_load_opts *o)
 {
     memset(d, 0, sizeof *d);
-    al_sft_load_opts defaults = {0};
-    if (!o)
-        o = &defaults;
     loader L = {.d = d};
-    rec_reader R = {.path = path, .skip = o->skip_bad_lines, .max = o->max_examples, .add = add_record, .user = &L};
-    int rc = rec_read_file(&R);
-    d->n_skipped = R.n_skipped;
-    d->skipped_lines = R.skipped_lines;
-    d->n_skipped_lines_stored = R.n_skipped_lines_stored;
-    if (rc) {
+    if (rec_load(path, o, add_record, &L, &d->n_skipped, &d->skipped_lines, &d->n_skipped_lines_stored)) {
         al_pref_free(d);
         return -1;
     }

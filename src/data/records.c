@@ -428,3 +428,15 @@ int rec_read_file(rec_reader *L)
         al_unmap_file(&m);
     return rc;
 }
+
+int rec_load(const char *path, const al_sft_load_opts *o, int (*add)(void *, const json_t *, const rec_ctx *),
+             void *user, int *n_skipped, long **skipped_lines, int *n_skipped_lines_stored)
+{
+    rec_reader R = {.path = path, .skip = o && o->skip_bad_lines, .max = o ? o->max_examples : 0, .add = add,
+                    .user = user};
+    int rc = rec_read_file(&R);
+    *n_skipped = R.n_skipped;
+    *skipped_lines = R.skipped_lines;
+    *n_skipped_lines_stored = R.n_skipped_lines_stored;
+    return rc;
+}

@@ -46,5 +46,9 @@ int rec_reserve(void **arr, int *cap, int n, size_t elem, const char *path);
 
 /* Reads every record of L->path; fails when none is accepted. */
 int rec_read_file(rec_reader *L);
+/* rec_read_file with a dataset loader's options (NULL: the defaults); the skipped-record
+ * report goes to the dataset's fields, even on failure (the caller frees them). */
+int rec_load(const char *path, const al_sft_load_opts *o, int (*add)(void *, const json_t *, const rec_ctx *),
+             void *user, int *n_skipped, long **skipped_lines, int *n_skipped_lines_stored);
 
 #endif
