@@ -92,6 +92,10 @@ static void test_errors(void)
     check_error("rails: 5\n", "t.yaml:1:8: ", "expected a mapping");
     check_error("max_input_bytes: 1.5\n", "t.yaml:1:18: ", "integer");
     check_error("max_input_bytes: lots\n", "t.yaml:1:18: ", "integer");
+    /* far beyond long long: once an undefined cast, found by fuzz_policy */
+    check_error("max_input_bytes: 5.55556e+73\n", "t.yaml:1:18: ", "integer");
+    check_error("version: -1e300\n", "t.yaml:1:10: ", "from 1 to 1");
+    check_error("max_input_bytes: nan\n", "t.yaml:1:18: ", "integer");
     check_error("version: 2\n", "t.yaml:1:10: ", "from 1 to 1");
     check_error("builtin_patterns: maybe\n", "t.yaml:1:19: ", "true or false");
     check_error("pii:\n  redaction: blur\n", "t.yaml:2:14: ", "mask, tag or hash");

@@ -1,6 +1,7 @@
 /* align pretrain end to end: a run is deterministic, a run killed with SIGKILL at a random
  * moment and resumed ends with bit-identical weights and a metrics.jsonl that reads as if
  * it never stopped, and bad settings are refused with a located message. */
+#include <sys/stat.h>
 #include <time.h>
 
 #include "test.h"
@@ -154,6 +155,18 @@ static void test_bad_settings(const char *dir)
     CHECK(WEXITSTATUS(system(cmd)) == 2);
     snprintf(cmd, sizeof cmd, "%s pretrain --resume %s/nothing-here 2>%s", ALIGN_BINARY, dir, log);
     CHECK(WEXITSTATUS(system(cmd)) == 1);
+    /* a saved setting out of its integer range is refused, not cast (undefined in C) */
+    snprintf(cfg, sizeof cfg, "%s/huge", dir);
+    CHECK(mkdir(cfg, 0755) == 0);
+    snprintf(cfg, sizeof cfg, "%s/huge/train_args.json", dir);
+    f = fopen(cfg, "w");
+    fputs("{\"data\": \"x\", \"tokenizer\": \"y\", \"steps\": 1e300}\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s pretrain --resume %s/huge 2>%s", ALIGN_BINARY, dir, log);
+    CHECK(WEXITSTATUS(system(cmd)) == 1);
+    al_read_file(log, &b);
+    CHECKF(b.data && strstr(b.data, "\"steps\": expected an integer"), "%s", b.data ? b.data : "");
+    al_buf_free(&b);
 }
 
 /* --init continues from real weights: the pretrained stories260K starts near its known

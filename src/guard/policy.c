@@ -7,6 +7,7 @@
  * file's directory.  docs/guard.md is the reference for every key. */
 #include <stdarg.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
@@ -113,7 +114,8 @@ static int get_number(const reader *r, const yaml_node_t *n, double lo, double h
         return -1;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || *end || (integer && v != (double)(long long)v) || !(v >= lo && v <= hi))
+    /* range first: casting a double beyond long long's range to test integrality is undefined */
+    if (end == s || *end || !(v >= lo && v <= hi) || (integer && v != floor(v)))
         return fail_at(r, n, "expected %s from %g to %g, got '%s'", integer ? "an integer" : "a number", lo, hi, s);
     *out = v;
     return 0;

@@ -1,4 +1,6 @@
 /* Table-driven settings files: one writer and one reader for every trainer. */
+#include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #include "align/train.h"
@@ -69,6 +71,19 @@ int settings_from_json(void *obj, json_t *j, const setting *t, int n, const char
             if (!ok)
                 break;
             double x = json_number_value(v);
+            if (t[i].type == SET_U64 && json_is_integer(v)) {
+                /* written as a json_int_t: a seed of 2^63 or more comes back negative, and casts back */
+                *(uint64_t *)p = (uint64_t)json_integer_value(v);
+                break;
+            }
+            if (t[i].type == SET_INT || t[i].type == SET_LONG || t[i].type == SET_U64) {
+                /* check the range before the cast: out of range, the conversion is undefined */
+                double lo = t[i].type == SET_INT ? INT_MIN : t[i].type == SET_LONG ? -0x1p63 : 0;
+                double end = t[i].type == SET_INT ? INT_MAX + 1.0 : t[i].type == SET_LONG ? 0x1p63 : 0x1p64;
+                if (!(x >= lo && x < end) || x != floor(x))
+                    return al_fail("%s: \"%s\": expected an integer in [%.0f, %.0f), got %g", origin, t[i].key, lo,
+                                   end, x);
+            }
             if (t[i].type == SET_INT)
                 *(int *)p = (int)x;
             else if (t[i].type == SET_LONG)
@@ -78,7 +93,7 @@ int settings_from_json(void *obj, json_t *j, const setting *t, int n, const char
             else if (t[i].type == SET_DOUBLE)
                 *(double *)p = x;
             else
-                *(uint64_t *)p = json_is_integer(v) ? (uint64_t)json_integer_value(v) : (uint64_t)x;
+                *(uint64_t *)p = (uint64_t)x;
             break;
         }
         if (!ok)
