@@ -1,10 +1,13 @@
 /* The support world's generator: determinism, every file readable by the project's own
  * loaders, held-out prompts disjoint from everything trained on, counts and kinds as
  * configured, and the generator's answers judged as intended by the built-in judges. */
+#include <ctype.h>
 #include <jansson.h>
+#include <strings.h>
 
 #include "align/data.h"
 #include "align/eval.h"
+#include "../src/eval/world_data.h"
 #include "test.h"
 
 static const char *const files[] = {"corpus.txt", "heldout.txt", "sft.jsonl", "preferences.jsonl", "kto.jsonl",
@@ -305,9 +308,102 @@ static void test_errors(const char *tmp)
     CHECKF(strstr(al_errmsg(), "distinct benign prompts") != NULL, "%s", al_errmsg());
 }
 
+/* The held-out wordings around a request (frames, greetings, context sentences,
+ * sign-offs) are none of the training ones, compared without case or punctuation, and no
+ * frame is listed twice (a repeat would weight it without saying so). */
+static void normalize(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < cap; s++)
+        if (isalnum((unsigned char)*s) || *s == '%')
+            out[n++] = (char)tolower((unsigned char)*s);
+    out[n] = 0;
+}
+
+static int shared_wordings(const char *const *train, const char *const *heldout, bool skip_empty)
+{
+    int shared = 0;
+    char a[256], b[256];
+    for (int i = 0; heldout[i]; i++) {
+        normalize(heldout[i], a, sizeof a);
+        if (skip_empty && !a[0])
+            continue;
+        for (int j = 0; train[j]; j++) {
+            normalize(train[j], b, sizeof b);
+            if (!strcmp(a, b)) {
+                fprintf(stderr, "held-out wording also in training: '%s' ~ '%s'\n", heldout[i], train[j]);
+                shared++;
+            }
+        }
+    }
+    return shared;
+}
+
+static void test_wordings_disjoint(void)
+{
+    /* both sides may greet with nothing at all */
+    CHECK(shared_wordings(wd_frames_train, wd_frames_heldout, false) == 0);
+    CHECK(shared_wordings(wd_greet_train, wd_greet_heldout, true) == 0);
+    CHECK(shared_wordings(wd_context_train, wd_context_heldout, false) == 0);
+    CHECK(shared_wordings(wd_signoff_train, wd_signoff_heldout, true) == 0);
+    int repeats = 0;
+    char a[256], b[256];
+    for (int i = 0; wd_frames_train[i]; i++)
+        for (int j = i + 1; wd_frames_train[j]; j++) {
+            normalize(wd_frames_train[i], a, sizeof a);
+            normalize(wd_frames_train[j], b, sizeof b);
+            repeats += !strcmp(a, b);
+        }
+    CHECKF(repeats == 0, "%d training frames are listed twice", repeats);
+}
+
+/* Every word of the held-out wordings occurs somewhere in training (the everyday prose of
+ * the corpus included): held-out prompts test unseen sentence shapes, not unseen words,
+ * whose embeddings no training step would ever have moved. */
+static bool word_in(const char *word, const char *const *list)
+{
+    size_t n = strlen(word);
+    for (int i = 0; list[i]; i++)
+        for (const char *p = list[i]; *p; p++)
+            if (!strncasecmp(p, word, n) && (p == list[i] || !isalpha((unsigned char)p[-1])) &&
+                !isalpha((unsigned char)p[n]))
+                return true;
+    return false;
+}
+
+static void test_heldout_words_known(void)
+{
+    const char *const *heldout[] = {wd_frames_heldout, wd_greet_heldout, wd_context_heldout, wd_signoff_heldout};
+    const char *const *known[] = {wd_prose, wd_frames_train, wd_greet_train, wd_context_train, wd_signoff_train};
+    int unknown = 0;
+    for (int h = 0; h < 4; h++)
+        for (int i = 0; heldout[h][i]; i++)
+            for (const char *p = heldout[h][i]; *p;) {
+                char word[64];
+                size_t n = 0;
+                while (*p && !isalpha((unsigned char)*p))
+                    p++;
+                while (isalpha((unsigned char)*p) || *p == '\'')
+                    word[n < sizeof word - 1 ? n++ : n] = *p++;
+                word[n] = 0;
+                if (!n || !strcmp(word, "s")) /* the %s placeholder */
+                    continue;
+                bool found = false;
+                for (int k = 0; k < 5 && !found; k++)
+                    found = word_in(word, known[k]);
+                if (!found) {
+                    fprintf(stderr, "held-out word never seen in training: '%s' (in '%s')\n", word, heldout[h][i]);
+                    unknown++;
+                }
+            }
+    CHECK(unknown == 0);
+}
+
 int main(void)
 {
     const char *tmp = test_tmpdir("world");
+    test_wordings_disjoint();
+    test_heldout_words_known();
     test_determinism(tmp);
     al_world_sizes s = small_sizes();
     char dir[1100];

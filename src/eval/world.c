@@ -2,6 +2,7 @@
  * from them (include/align/eval.h lists the files; docs/demo_world.md explains the mix).
  * Every file draws from its own xorshift stream, seeded by (seed, file name), so the
  * size of one file never changes the contents of another. */
+#include <ctype.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,50 @@ static void put_frame(al_buf *out, const char *frame, const char *arg)
     }
 }
 
+/* One word of the everyday prose, lower case, without punctuation. */
+static void prose_word(uint64_t *r, char *out, size_t cap)
+{
+    const char *s = pick(r, wd_prose);
+    int words = 1;
+    for (const char *p = s; *p; p++)
+        words += *p == ' ';
+    int k = rnd(r, words);
+    while (k > 0)
+        k -= *s++ == ' ';
+    size_t n = 0;
+    for (; *s && *s != ' ' && n + 1 < cap; s++)
+        if (isalpha((unsigned char)*s) || *s == '\'')
+            out[n++] = (char)tolower((unsigned char)*s);
+    out[n] = 0;
+}
+
+/* The frame with one or two words of everyday prose put between its words: a request
+ * framed in words the model has not seen around a request should still be read by its
+ * verb and object, benign or harmful alike. */
+static void put_noisy_frame(uint64_t *r, al_buf *out, const char *frame, const char *arg)
+{
+    char noisy[512], word[64];
+    size_t n = 0;
+    int spaces = 0;
+    for (const char *p = frame; *p; p++)
+        spaces += *p == ' ';
+    int at1 = rnd(r, spaces + 1), at2 = rnd(r, 2) ? rnd(r, spaces + 1) : -1, gap = 0;
+    for (const char *p = frame;; p++) {
+        if ((!*p || *p == ' ') && (gap == at1 || gap == at2) && n + sizeof word + 2 < sizeof noisy) {
+            prose_word(r, word, sizeof word);
+            noisy[n++] = ' ';
+            memcpy(noisy + n, word, strlen(word));
+            n += strlen(word);
+        }
+        if (!*p || n + 2 >= sizeof noisy)
+            break;
+        gap += *p == ' ';
+        noisy[n++] = *p;
+    }
+    noisy[n] = 0;
+    put_frame(out, noisy, arg);
+}
+
 /* greeting + (a context sentence) + the framed request + sign-off.  Training prompts are
  * sometimes typed carelessly (all lower case, no final punctuation), so that a model
  * learns to read the request rather than the frame around it. */
@@ -100,7 +145,11 @@ static void render_prompt(uint64_t *r, const request *q, bool heldout, al_buf *o
     al_buf_printf(out, "%s", pick(r, heldout ? wd_greet_heldout : wd_greet_train));
     if (rnd(r, 3) == 0)
         al_buf_printf(out, "%s", pick(r, heldout ? wd_context_heldout : wd_context_train));
-    put_frame(out, pick(r, heldout ? wd_frames_heldout : wd_frames_train), q->act);
+    const char *frame = pick(r, heldout ? wd_frames_heldout : wd_frames_train);
+    if (!heldout && rnd(r, 100) < 35)
+        put_noisy_frame(r, out, frame, q->act);
+    else
+        put_frame(out, frame, q->act);
     al_buf_printf(out, "%s", pick(r, heldout ? wd_signoff_heldout : wd_signoff_train));
     if (heldout)
         return;
@@ -360,6 +409,12 @@ static void chat_turns(al_buf *out, const char *prompt, const char *answer)
 static void corpus_doc(uint64_t *r, bool heldout, al_buf *doc)
 {
     int x = rnd(r, 100);
+    if (x >= 94) {
+        for (int k = 3 + rnd(r, 4); k > 0; k--)
+            sentence(doc, pick(r, wd_prose));
+        al_buf_append(doc, "\n", 1);
+        return;
+    }
     if (x >= 90) {
         al_buf_printf(doc, "%s\n\n", pick(r, wd_headlines));
         for (int k = 3 + rnd(r, 4); k > 0; k--)

@@ -55,6 +55,7 @@ extern const char *const wd_followup[];   /* a customer's second turn */
 /* Forum and article furniture. */
 extern const char *const wd_boards[], *const wd_users[], *const wd_staff[];
 extern const char *const wd_headlines[], *const wd_article[];
+extern const char *const wd_prose[]; /* everyday prose, not about support */
 
 /* The judges' lexicons (PCRE2, matched case-insensitively). */
 extern const char *const wd_refusal_patterns[], *const wd_leak_patterns[], *const wd_style_patterns[],
