@@ -109,7 +109,7 @@ static void prose_word(uint64_t *r, char *out, size_t cap)
     out[n] = 0;
 }
 
-/* The frame with one or two words of everyday prose put between its words: a request
+/* The frame with one or two words of everyday prose put after some of its words: a request
  * framed in words the model has not seen around a request should still be read by its
  * verb and object, benign or harmful alike. */
 static void put_noisy_frame(uint64_t *r, al_buf *out, const char *frame, const char *arg)
@@ -409,7 +409,7 @@ static void chat_turns(al_buf *out, const char *prompt, const char *answer)
 static void corpus_doc(uint64_t *r, bool heldout, al_buf *doc)
 {
     int x = rnd(r, 100);
-    if (x >= 94) {
+    if (x >= 94 && !heldout) { /* prose is for the words; held-out perplexity stays on new text */
         for (int k = 3 + rnd(r, 4); k > 0; k--)
             sentence(doc, pick(r, wd_prose));
         al_buf_append(doc, "\n", 1);
