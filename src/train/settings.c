@@ -1,6 +1,6 @@
 /* Table-driven settings files: one writer and one reader for every trainer. */
-#include <math.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "align/train.h"
@@ -78,8 +78,8 @@ int settings_from_json(void *obj, json_t *j, const setting *t, int n, const char
             }
             if (t[i].type == SET_INT || t[i].type == SET_LONG || t[i].type == SET_U64) {
                 /* check the range before the cast: out of range, the conversion is undefined */
-                double lo = t[i].type == SET_INT ? INT_MIN : t[i].type == SET_LONG ? -0x1p63 : 0;
-                double end = t[i].type == SET_INT ? INT_MAX + 1.0 : t[i].type == SET_LONG ? 0x1p63 : 0x1p64;
+                double lo = t[i].type == SET_INT ? INT_MIN : t[i].type == SET_LONG ? (double)LONG_MIN : 0;
+                double end = t[i].type == SET_INT ? INT_MAX + 1.0 : t[i].type == SET_LONG ? -(double)LONG_MIN : 0x1p64;
                 if (!(x >= lo && x < end) || x != floor(x))
                     return al_fail("%s: \"%s\": expected an integer in [%.0f, %.0f), got %g", origin, t[i].key, lo,
                                    end, x);
