@@ -255,8 +255,8 @@ static void test_chat(void)
     snprintf(out, sizeof out, "%s/chat.out", dir);
     snprintf(cmd, sizeof cmd,
              "printf 'What color is the dog?\\n/reset\\nWhat color is the dog?\\n/exit\\nnever read\\n' | "
-             "%s chat -m %s/a/final -z %s -t 0 -n 12 >%s 2>&1",
-             ALIGN_BINARY, dir, shared_path("models/stories260K/tok512.bin"), out);
+             "%s chat -m %s/a/final -z %s -t 0 -n 12 >%s 2>%s.err",
+             ALIGN_BINARY, dir, shared_path("models/stories260K/tok512.bin"), out, out);
     int st = system(cmd);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     al_buf b = {0};

@@ -154,6 +154,48 @@ int al_chat_tokenize_pc(const al_tokenizer *tok, const char *prompt, const char 
                         al_ints *ids, al_ints *mask);
 /* The template's marker strings that should become special tokens (owned by t). */
 int al_chat_template_specials(const al_chat_template *t, const char ***out, int *n);
+/* spec: "chatml", "llama2" (built-in; NULL or "" = chatml), or a template file's path. */
+int al_chat_template_open(al_chat_template **out, const char *spec);
+/* Template-file text already in memory; path names it in errors ("PATH:LINE: ...") and its
+ * base name is the default name. */
+int al_chat_template_parse(al_chat_template **out, const char *text, size_t len, const char *path);
+/* "chatml" or "llama2" for a built-in template, NULL for one read from a file. */
+const char *al_chat_template_builtin_name(const al_chat_template *t);
+/* True when tokenization prepends the tokenizer's BOS (the template's "bos" key). */
+bool al_chat_template_adds_bos(const al_chat_template *t);
+/* Appends t as template-file text that al_chat_template_parse reads back to the same
+ * template (every key written; fails for the built-in llama2, which no file expresses). */
+int al_chat_template_write(const al_chat_template *t, al_buf *out);
+/* Appends t as a Hugging Face chat_template (Jinja) rendering the same text: Meta's own for
+ * llama2; for the others, {{ bos_token }} first when t adds a BOS and tok (may be NULL)
+ * has one, and eos_token after the last assistant turn when t inserts an EOS. */
+int al_chat_template_jinja(const al_chat_template *t, const al_tokenizer *tok, al_buf *out);
+
+/* ---- what travels with a saved model (src/data/model_dir.c) ----
+ * As Hugging Face's save_pretrained does, a model directory carries its tokenizer and chat
+ * template, so that it can be used alone.  Written by every trainer, `align convert` and
+ * `align lora merge`; read by `align chat` and `align generate`. */
+
+/* DIR/tokenizer.json (byte-level kinds) or DIR/tokenizer.bin (SentencePiece kinds, llama2.c
+ * format), and DIR/tokenizer_config.json: bos_token, eos_token, additional_special_tokens
+ * (every other split-out special, so tokens added in training stay special after a reload
+ * even in formats that cannot mark them) and, when tmpl is not NULL, "chat_template" (HF
+ * Jinja) plus "align_chat_template" ({"builtin": NAME} or {"file": TEXT}), which loads back
+ * exactly.  Each file is written atomically. */
+int al_model_dir_save_tokenizer(const char *dir, const al_tokenizer *tok, const al_chat_template *tmpl);
+/* The tokenizer file beside a model (model_path: a directory, or a file whose directory is
+ * searched): tokenizer.json, tokenizer.bin or tok512.bin; NULL if none.  malloc'd. */
+char *al_model_dir_find_tokenizer(const char *model_path);
+/* Reads tokenizer_config.json beside model_path, if there is one (else changes nothing).
+ * tok (may be NULL): its additional_special_tokens become split-out specials again; a token
+ * the tokenizer lacks is an error.  tmpl (may be NULL): receives the saved align chat
+ * template, or NULL when there is none; *jinja_only (may be NULL) is then set when the file
+ * holds only a Jinja chat_template, which align cannot run. */
+int al_model_dir_load_config(const char *model_path, al_tokenizer *tok, al_chat_template **tmpl, bool *jinja_only);
+/* Carries the tokenizer and template found beside from_model (al_model_dir_find_tokenizer,
+ * al_model_dir_load_config) into to_dir; *copied (may be NULL) tells whether there was a
+ * tokenizer to carry (none is not an error). */
+int al_model_dir_copy_tokenizer(const char *from_model, const char *to_dir, bool *copied);
 
 /* ---- preference datasets (src/data/pref_dataset.c) ---- */
 /* TRL's preference formats, read with the same file rules and located errors as SFT data:

@@ -69,6 +69,10 @@ typedef struct al_train_state {
 /* Writes OUT/checkpoints/step_N atomically, points latest at it, keeps the newest keep. */
 int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *opt, const al_train_state *st,
                        int keep);
+/* The same, the checkpoint also carrying the run's tokenizer and chat template (each may be
+ * NULL; see al_model_dir_save_tokenizer), so that a checkpoint is a usable model directory. */
+int al_checkpoint_save_with(const char *out_dir, const al_model *m, const al_adamw *opt, const al_train_state *st,
+                            int keep, const al_tokenizer *tok, const al_chat_template *tmpl);
 /* path: a run directory (newest valid checkpoint, falling back past damaged ones with a
  * warning on stderr) or one checkpoint directory (exactly it).  Loads model, optimizer
  * and state; the model is (re)initialized from the checkpoint's config.  A checkpoint of a
@@ -137,6 +141,7 @@ typedef struct al_train_loop {
     al_model *m;       /* trained in full (gradients allocated by the loop), or only its
                         * attached LoRA adapters, with opt sized for their block */
     const al_tokenizer *tok;
+    const al_chat_template *tmpl; /* the run's chat template (NULL: none), saved with checkpoints */
     al_adamw *opt;
     al_train_state *st;
     al_batch_source train, eval;

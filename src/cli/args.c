@@ -3,6 +3,7 @@
 #include <jansson.h>
 
 #include "align/core.h"
+#include "align/data.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -170,29 +171,74 @@ void cli_config_free(cli_config_args *keep)
     memset(keep, 0, sizeof *keep);
 }
 
-char *cli_find_tokenizer(const char *model_path)
+char *cli_find_tokenizer(const char *model_path) { return al_model_dir_find_tokenizer(model_path); }
+
+static int load_template(cli_model_files *f, const char *model, const char *tmpl_flag)
 {
-    static const char *names[] = {"tokenizer.json", "tokenizer.bin", "tok512.bin"};
-    char *dir = strdup(model_path);
-    if (!dir)
-        return NULL;
-    if (!al_is_dir(model_path)) {
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = 0;
-        else
-            strcpy(dir, ".");
+    if (tmpl_flag) {
+        snprintf(f->tmpl_source, sizeof f->tmpl_source, "--chat-template");
+        return al_chat_template_open(&f->tmpl, tmpl_flag);
     }
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char *p = al_path_join(dir, names[i]);
-        if (p && al_file_exists(p)) {
-            free(dir);
-            return p;
-        }
-        free(p);
+    bool jinja_only;
+    if (al_model_dir_load_config(model, NULL, &f->tmpl, &jinja_only))
+        return -1;
+    if (f->tmpl) {
+        snprintf(f->tmpl_source, sizeof f->tmpl_source, "saved with the model");
+        return 0;
     }
-    free(dir);
-    return NULL;
+    snprintf(f->tmpl_source, sizeof f->tmpl_source, "%s",
+             jinja_only ? "default: the model's tokenizer_config.json holds only a Jinja template"
+                        : "default: none saved with the model");
+    return al_chat_template_builtin(&f->tmpl, "chatml");
+}
+
+int cli_model_files_load(const char *cmd, const char *model, const char *tok_flag, const char *tmpl_flag, bool want_tmpl,
+                         cli_model_files *f)
+{
+    memset(f, 0, sizeof *f);
+    char *found = tok_flag ? NULL : al_model_dir_find_tokenizer(model);
+    const char *tok_path = tok_flag ? tok_flag : found;
+    if (!tok_path) {
+        fprintf(stderr, "%s: no tokenizer found beside %s; pass -z TOKENIZER\n", cmd, model);
+        return 1;
+    }
+    /* the special tokens listed beside the model belong to its own tokenizer, not to -z's */
+    int rc = al_tokenizer_load(&f->tok, tok_path) || (!tok_flag && al_model_dir_load_config(model, f->tok, NULL, NULL)) ||
+             (want_tmpl && load_template(f, model, tmpl_flag));
+    free(found);
+    const char **markers;
+    int n = 0;
+    if (rc == 0 && f->tmpl)
+        al_chat_template_specials(f->tmpl, &markers, &n);
+    for (int k = 0; rc == 0 && k < n; k++)
+        if (al_tokenizer_find(f->tok, markers[k], strlen(markers[k])) >= 0)
+            rc = al_tokenizer_add_special(f->tok, markers[k], NULL);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", cmd, al_errmsg());
+        cli_model_files_free(f);
+        return 1;
+    }
+    return 0;
+}
+
+void cli_model_files_free(cli_model_files *f)
+{
+    al_chat_template_free(f->tmpl);
+    al_tokenizer_free(f->tok);
+    memset(f, 0, sizeof *f);
+}
+
+int cli_clip_new_tokens(const char *cmd, int want, int prompt_len, int seq_len)
+{
+    int left = seq_len - prompt_len;
+    if (left <= 0)
+        return 0;
+    if (want > left) {
+        fprintf(stderr, "%s: -n clipped to %d new tokens: the prompt takes %d of the model's %d positions\n", cmd,
+                left, prompt_len, seq_len);
+        return left;
+    }
+    return want;
 }
 
 int cli_train_flag(cli_args *a, const char *arg, const cli_train_fields *f)

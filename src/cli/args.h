@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "align/data.h"
 #include "align/train.h"
 
 typedef struct cli_args {
@@ -71,5 +72,22 @@ int cli_train_flag(cli_args *a, const char *arg, const cli_train_fields *f);
 /* A tokenizer file beside a model (tokenizer.json, tokenizer.bin, tok512.bin), or NULL.
  * The path is malloc'd. */
 char *cli_find_tokenizer(const char *model_path);
+
+/* What a model is used with: the tokenizer (tok_flag, else the one in the model's
+ * directory, with the special tokens its tokenizer_config.json lists) and, when want_tmpl,
+ * the chat template (tmpl_flag, else the one saved with the model, else ChatML).  The
+ * template's markers the tokenizer has become special, so encode splits them out as
+ * single ids, as training did.  Errors are printed as "CMD: ..."; returns 0 or 1. */
+typedef struct cli_model_files {
+    al_tokenizer *tok;
+    al_chat_template *tmpl;
+    char tmpl_source[1100]; /* where the template came from, for a note */
+} cli_model_files;
+int cli_model_files_load(const char *cmd, const char *model, const char *tok_flag, const char *tmpl_flag, bool want_tmpl,
+                         cli_model_files *f);
+void cli_model_files_free(cli_model_files *f);
+/* New tokens that fit after a prompt of prompt_len in seq_len positions: want, or what is
+ * left (with a one-line note on stderr when that is less); 0 when nothing is left. */
+int cli_clip_new_tokens(const char *cmd, int want, int prompt_len, int seq_len);
 
 #endif

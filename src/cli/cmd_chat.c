@@ -16,19 +16,26 @@ static const char *usage_text =
     "streams as it is generated. Commands: /reset forgets the conversation, /exit (or end\n"
     "of input) quits. Reads lines from standard input, so it also works in pipes.\n"
     "\n"
+    "A model directory written by align (sft, dpo, rm, pretrain, convert, lora merge) carries\n"
+    "its tokenizer and chat template (tokenizer.json or tokenizer.bin, tokenizer_config.json),\n"
+    "so -m is all it needs; the flags below override them.\n"
+    "\n"
     "options:\n"
     "  -m, --model PATH        the model (required)\n"
-    "  -z, --tokenizer PATH    its tokenizer (default: beside the model)\n"
-    "      --chat-template T   chatml (default), llama2, or a template file\n"
+    "  -z, --tokenizer PATH    its tokenizer (default: the one beside the model)\n"
+    "      --chat-template T   chatml, llama2, or a template file (default: the template saved\n"
+    "                          with the model, else chatml)\n"
     "      --system TEXT       a system message at the start of every conversation\n"
-    "  -n, --max-tokens N      longest reply in tokens (default 256)\n"
+    "  -n, --max-tokens N      longest reply in tokens (default: half the model's context, at\n"
+    "                          most 512); always clipped to the positions the conversation\n"
+    "                          leaves, with a note\n"
     "  -t, --temperature T     (default 0.7; 0 = greedy)\n"
     "  -p, --top-p P           (default 0.9)\n"
     "  -s, --seed S            (default: time-based)\n"
     "  -h, --help              this text\n"
     "\n"
     "example:\n"
-    "  align chat -m runs/sft/final -z tok512.bin --system \"You are a support assistant.\"\n";
+    "  align chat -m runs/sft/final --system \"You are a support assistant.\"\n";
 
 typedef struct reply {
     const al_tokenizer *tok;
@@ -91,8 +98,8 @@ int cmd_chat(int argc, char **argv)
 {
     cli_args a;
     cli_args_init(&a, "align chat", argc, argv);
-    const char *model = NULL, *tok_path = NULL, *tmpl_name = "chatml", *system = NULL, *arg;
-    int max_tokens = 256;
+    const char *model = NULL, *tok_path = NULL, *tmpl_name = NULL, *system = NULL, *arg;
+    int max_tokens = 0; /* 0: by the model's context */
     al_sampler_opts so = al_sampler_defaults();
     so.temperature = 0.7f;
     so.top_p = 0.9f;
@@ -128,32 +135,28 @@ int cmd_chat(int argc, char **argv)
         return 2;
     }
     al_model m = {0};
-    al_tokenizer *tok = NULL;
-    al_chat_template *tmpl = NULL;
-    char *found = NULL;
-    if (!tok_path)
-        tok_path = found = cli_find_tokenizer(model);
+    cli_model_files files = {0};
     int rc = 1;
-    if (!tok_path) {
-        fprintf(stderr, "align chat: no tokenizer found beside %s; pass -z TOKENIZER\n", model);
-        goto out;
-    }
-    bool builtin = !strcmp(tmpl_name, "chatml") || !strcmp(tmpl_name, "llama2");
-    if (al_model_load(&m, model) || al_tokenizer_load(&tok, tok_path) ||
-        (builtin ? al_chat_template_builtin(&tmpl, tmpl_name) : al_chat_template_load(&tmpl, tmpl_name))) {
+    if (al_model_load(&m, model)) {
         fprintf(stderr, "align chat: %s\n", al_errmsg());
         goto out;
     }
+    if (cli_model_files_load("align chat", model, tok_path, tmpl_name, true, &files))
+        goto out;
+    const al_tokenizer *tok = files.tok;
+    const al_chat_template *tmpl = files.tmpl;
+    if (al_tokenizer_vocab_size(tok) > m.cfg.vocab_size) {
+        fprintf(stderr, "align chat: the tokenizer has %d tokens, the model %d (pass the model's own with -z)\n",
+                al_tokenizer_vocab_size(tok), m.cfg.vocab_size);
+        goto out;
+    }
+    fprintf(stderr, "align chat: chat template '%s' (%s)\n", al_chat_template_name(tmpl), files.tmpl_source);
+    if (max_tokens == 0)
+        max_tokens = m.cfg.seq_len / 2 < 1 ? 1 : m.cfg.seq_len / 2 < 512 ? m.cfg.seq_len / 2 : 512;
+    bool bos = al_chat_template_adds_bos(tmpl) && al_tokenizer_bos(tok) >= 0;
     const char **stops;
     int n_stops;
     al_chat_template_specials(tmpl, &stops, &n_stops);
-    /* Markers a tokenizer already has (a model trained with this template) are special:
-     * encode must split them out as single ids, as training did. */
-    for (int k = 0; k < n_stops; k++)
-        if (al_tokenizer_find(tok, stops[k], strlen(stops[k])) >= 0 && al_tokenizer_add_special(tok, stops[k], NULL)) {
-            fprintf(stderr, "align chat: %s\n", al_errmsg());
-            goto out;
-        }
     size_t hold = 0;
     for (int k = 0; k < n_stops; k++)
         hold = strlen(stops[k]) > hold ? strlen(stops[k]) : hold;
@@ -188,14 +191,15 @@ int cmd_chat(int argc, char **argv)
         al_buf text = {0};
         al_ints prompt = {0};
         if (al_chat_render(tmpl, msgs, n, true, &text, NULL, NULL) ||
-            al_tokenizer_encode(tok, text.data, text.len, al_tokenizer_bos(tok) >= 0, false, &prompt)) {
+            al_tokenizer_encode(tok, text.data, text.len, bos, false, &prompt)) {
             fprintf(stderr, "align chat: %s\n", al_errmsg());
             al_buf_free(&text);
             rc = 1;
             break;
         }
         al_buf_free(&text);
-        if (prompt.n + max_tokens > m.cfg.seq_len) {
+        int reply_max = cli_clip_new_tokens("align chat", max_tokens, prompt.n, m.cfg.seq_len);
+        if (reply_max == 0) {
             fprintf(stderr, "align chat: the conversation fills the model's %d positions; /reset to start over\n",
                     m.cfg.seq_len);
             al_ints_free(&prompt);
@@ -207,7 +211,7 @@ int cmd_chat(int argc, char **argv)
         int eos = al_tokenizer_eos(tok);
         al_sampler_opts s = so;
         s.seed = so.seed + (uint64_t)turn;
-        al_gen_opts go = {.max_new_tokens = max_tokens, .sampling = s, .stop_ids = &eos, .n_stop_ids = eos >= 0,
+        al_gen_opts go = {.max_new_tokens = reply_max, .sampling = s, .stop_ids = &eos, .n_stop_ids = eos >= 0,
                           .stop_strings = stops, .n_stop_strings = n_stops};
         al_gen_result res = {0};
         if (al_generate(&m, tok, &prompt, 1, &go, &res, on_token, &r)) {
@@ -236,9 +240,7 @@ int cmd_chat(int argc, char **argv)
     clear_messages(msgs, &n, 0);
     free(msgs);
 out:
-    al_chat_template_free(tmpl);
-    al_tokenizer_free(tok);
+    cli_model_files_free(&files);
     al_model_free(&m);
-    free(found);
     return rc;
 }

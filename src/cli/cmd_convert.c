@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "align/data.h"
 #include "align/model.h"
 #include "args.h"
 #include "commands.h"
@@ -17,7 +18,9 @@ static void help(FILE *out)
             "directory holding model.safetensors + config.json.  llama2.c models use interleaved rotary\n"
             "pairs; their q/k rows are permuted to HF's half-split layout on the way out, so HF\n"
             "transformers computes the same function.  Files are replaced atomically; OUTDIR is created\n"
-            "if missing.  The tokenizer is not converted.\n"
+            "if missing.  The tokenizer found beside MODEL (tokenizer.json, tokenizer.bin, tok512.bin)\n"
+            "and its chat template (tokenizer_config.json) are carried into OUTDIR, so that\n"
+            "`align chat -m OUTDIR` needs no other flag.\n"
             "\n"
             "options:\n"
             "  -m, --model PATH    checkpoint to read\n"
@@ -63,8 +66,13 @@ int cmd_convert(int argc, char **argv)
         al_model_free(&m);
         return 1;
     }
-    printf("wrote %s/model.safetensors (%zu parameters, float32%s) and %s/config.json\n", outdir, m.n_params,
-           permuted ? ", q/k rows permuted to half-split rotary" : "", outdir);
+    /* the weights are what was asked for: a tokenizer that cannot be carried only warns */
+    bool tok_copied = false;
+    if (al_model_dir_copy_tokenizer(model, outdir, &tok_copied))
+        fprintf(stderr, "align convert: warning: tokenizer not carried over: %s\n", al_errmsg());
+    printf("wrote %s/model.safetensors (%zu parameters, float32%s) and %s/config.json%s\n", outdir, m.n_params,
+           permuted ? ", q/k rows permuted to half-split rotary" : "", outdir,
+           tok_copied ? ", with the tokenizer beside the model" : "");
     al_model_free(&m);
     return 0;
 }

@@ -18,10 +18,17 @@ static const char *usage_text =
     "options:\n"
     "  -m, --model PATH        checkpoint to load (required)\n"
     "  -z, --tokenizer PATH    tokenizer (default: tokenizer.json, tokenizer.bin or tok*.bin\n"
-    "                          beside the model)\n"
-    "  -i, --prompt TEXT       prompt (default: empty, i.e. start from BOS)\n"
-    "  -n, --steps N           new tokens to generate (default 256); with --compat llama2c,\n"
-    "                          run.c's meaning: total positions including the prompt (0 = max)\n"
+    "                          beside the model, with the special tokens its\n"
+    "                          tokenizer_config.json lists)\n"
+    "  -i, --prompt TEXT       prompt (default: empty, i.e. start from BOS); raw text, continued\n"
+    "                          as it is, even when the model has a chat template\n"
+    "      --chat              -i is one user message instead: rendered with the chat template\n"
+    "                          saved with the model (else chatml) and its generation prompt;\n"
+    "                          prints only the reply, which ends at the template's markers\n"
+    "      --chat-template T   chatml, llama2 or a template file; implies --chat\n"
+    "  -n, --steps N           new tokens to generate (default 256), clipped with a note to the\n"
+    "                          positions the prompt leaves; with --compat llama2c, run.c's\n"
+    "                          meaning: total positions including the prompt (0 = max)\n"
     "  -t, --temperature T     0 = greedy (default 1.0)\n"
     "  -p, --top-p P           nucleus sampling mass (default 0.9; 1 = off)\n"
     "  -k, --top-k K           keep the K most likely tokens (default 0 = off)\n"
@@ -37,12 +44,13 @@ static const char *usage_text =
     "\n"
     "examples:\n"
     "  align generate -m stories260K.bin -z tok512.bin -t 0 -i \"Once upon a time\"\n"
-    "  align generate -m stories260K.bin -z tok512.bin -t 1.0 -p 0.9 -s 133742 --compat llama2c\n";
+    "  align generate -m stories260K.bin -z tok512.bin -t 1.0 -p 0.9 -s 133742 --compat llama2c\n"
+    "  align generate -m runs/dpo/final --chat -t 0 -i \"How do I reset my password?\"\n";
 
 typedef struct gen_args {
-    const char *model, *tokenizer, *prompt;
+    const char *model, *tokenizer, *prompt, *chat_template;
     int steps, num_samples;
-    bool compat, seed_given;
+    bool compat, seed_given, chat;
     al_sampler_opts s;
     const char *stops[16];
     int n_stops;
@@ -119,11 +127,22 @@ typedef struct stream_ctx {
     const al_tokenizer *tok;
     int prev;
     al_buf piece;
+    const al_ints *silent; /* ids not printed (a chat reply's end markers) */
 } stream_ctx;
+
+static bool is_silent(const al_ints *silent, int id)
+{
+    for (int i = 0; silent && i < silent->n; i++)
+        if (silent->v[i] == id)
+            return true;
+    return false;
+}
 
 static void stream_token(void *user, int seq, int id)
 {
     stream_ctx *s = user;
+    if (is_silent(s->silent, id))
+        return;
     s->piece.len = 0;
     if (al_tokenizer_decode_token(s->tok, s->prev, id, &s->piece) == 0) {
         fwrite(s->piece.data, 1, s->piece.len, stdout);
@@ -132,31 +151,63 @@ static void stream_token(void *user, int seq, int id)
     s->prev = id;
 }
 
-static int generate_default(const al_model *m, const al_tokenizer *tok, const gen_args *a)
+/* The prompt's ids: -i as raw text, or with --chat as one user turn of the template (whose
+ * markers then also end the reply: their ids join stop_ids, unprinted). */
+static int encode_prompt(const al_tokenizer *tok, const al_chat_template *tmpl, const gen_args *a, al_ints *ids,
+                         al_ints *stop_ids)
+{
+    const char *text = a->prompt ? a->prompt : "";
+    if (!tmpl)
+        return al_tokenizer_encode(tok, text, strlen(text), true, false, ids);
+    al_message msg = {.role = AL_ROLE_USER, .content = (char *)text};
+    al_buf rendered = {0};
+    int rc = al_chat_render(tmpl, &msg, 1, true, &rendered, NULL, NULL) ||
+                     al_tokenizer_encode(tok, rendered.data ? rendered.data : "", rendered.len,
+                                         al_chat_template_adds_bos(tmpl), false, ids)
+                 ? -1
+                 : 0;
+    al_buf_free(&rendered);
+    const char **markers;
+    int n;
+    al_chat_template_specials(tmpl, &markers, &n);
+    for (int k = 0; rc == 0 && k < n; k++) {
+        int id = al_tokenizer_find(tok, markers[k], strlen(markers[k]));
+        if (id >= 0 && id != al_tokenizer_bos(tok))
+            rc = al_ints_push(stop_ids, id);
+    }
+    return rc;
+}
+
+static int generate_default(const al_model *m, const al_tokenizer *tok, const al_chat_template *tmpl,
+                            const gen_args *a)
 {
     int n = a->num_samples;
     al_ints *prompts = calloc((size_t)n, sizeof *prompts);
     al_gen_result *res = calloc((size_t)n, sizeof *res);
+    al_ints stop_ids = {0};
     if (!prompts || !res) {
         free(prompts), free(res);
         return al_fail("out of memory");
     }
-    const char *text = a->prompt ? a->prompt : "";
-    int rc = 0;
-    for (int i = 0; i < n && rc == 0; i++)
-        rc = al_tokenizer_encode(tok, text, strlen(text), true, false, &prompts[i]);
-    int stop_ids[2], n_stop = 0;
     int eos = al_tokenizer_eos(tok);
-    if (eos >= 0)
-        stop_ids[n_stop++] = eos;
-    if (m->cfg.eos_id >= 0 && m->cfg.eos_id != eos)
-        stop_ids[n_stop++] = m->cfg.eos_id;
-    al_gen_opts go = {.max_new_tokens = a->steps, .sampling = a->s, .stop_ids = stop_ids, .n_stop_ids = n_stop,
+    int rc = (eos >= 0 && al_ints_push(&stop_ids, eos)) ||
+             (m->cfg.eos_id >= 0 && m->cfg.eos_id != eos && al_ints_push(&stop_ids, m->cfg.eos_id));
+    if (rc == 0)
+        rc = encode_prompt(tok, tmpl, a, &prompts[0], &stop_ids);
+    for (int i = 1; i < n && rc == 0; i++)
+        for (int j = 0; j < prompts[0].n && rc == 0; j++)
+            rc = al_ints_push(&prompts[i], prompts[0].v[j]);
+    int steps = rc == 0 ? cli_clip_new_tokens("align generate", a->steps, prompts[0].n, m->cfg.seq_len) : 0;
+    if (rc == 0 && steps == 0 && a->steps > 0)
+        rc = al_fail("the prompt (%d tokens) fills the model's %d positions", prompts[0].n, m->cfg.seq_len);
+    al_gen_opts go = {.max_new_tokens = steps, .sampling = a->s, .stop_ids = stop_ids.v, .n_stop_ids = stop_ids.n,
                       .stop_strings = a->stops, .n_stop_strings = a->n_stops};
-    /* One stream prints as it goes; several are printed whole, one after another. */
-    stream_ctx sc = {.tok = tok, .prev = rc == 0 ? prompts[0].v[prompts[0].n - 1] : 0};
-    if (rc == 0 && n == 1 && a->prompt) {
-        fputs(a->prompt, stdout);
+    /* One stream prints as it goes; several are printed whole, one after another.  A chat
+     * reply is printed without the prompt's template text. */
+    stream_ctx sc = {.tok = tok, .prev = rc == 0 ? prompts[0].v[prompts[0].n - 1] : 0, .silent = tmpl ? &stop_ids : NULL};
+    const char *echo = tmpl ? "" : a->prompt ? a->prompt : "";
+    if (rc == 0 && n == 1) {
+        fputs(echo, stdout);
         fflush(stdout);
     }
     double t0 = al_now();
@@ -170,10 +221,11 @@ static int generate_default(const al_model *m, const al_tokenizer *tok, const ge
             /* Piece by piece from the prompt's last token, so a continuation keeps the
              * leading space a whole-sequence decode would strip. */
             al_buf out = {0};
-            printf("--- sample %d ---\n%s", i + 1, a->prompt ? a->prompt : "");
+            printf("--- sample %d ---\n%s", i + 1, echo);
             int prev = prompts[i].v[prompts[i].n - 1];
             for (int j = 0; j < res[i].ids.n && rc == 0; j++) {
-                rc = al_tokenizer_decode_token(tok, prev, res[i].ids.v[j], &out);
+                if (!is_silent(sc.silent, res[i].ids.v[j]))
+                    rc = al_tokenizer_decode_token(tok, prev, res[i].ids.v[j], &out);
                 prev = res[i].ids.v[j];
             }
             fwrite(out.data, 1, out.len, stdout);
@@ -186,6 +238,7 @@ static int generate_default(const al_model *m, const al_tokenizer *tok, const ge
         fprintf(stderr, "%ld tokens in %.3f s (%.1f tok/s over %d sequence%s)\n", total, dt, total / dt, n,
                 n == 1 ? "" : "s");
     al_buf_free(&sc.piece);
+    al_ints_free(&stop_ids);
     for (int i = 0; i < n; i++)
         al_ints_free(&prompts[i]);
     al_gen_results_free(res, n);
@@ -213,6 +266,11 @@ static int parse(gen_args *g, int argc, char **argv)
             g->tokenizer = a.value;
         } else if (cli_opt(&a, arg, "-i", "--prompt")) {
             g->prompt = a.value;
+        } else if (cli_flag(&a, arg, NULL, "--chat")) {
+            g->chat = true;
+        } else if (cli_opt(&a, arg, NULL, "--chat-template")) {
+            g->chat_template = a.value;
+            g->chat = true;
         } else if (cli_opt(&a, arg, "-n", "--steps")) {
             g->steps = cli_int(&a, 0, 1 << 24);
         } else if (cli_opt(&a, arg, "-t", "--temperature")) {
@@ -254,7 +312,7 @@ static int parse(gen_args *g, int argc, char **argv)
         fprintf(stderr, "align generate: -m MODEL is required (see align generate --help)\n");
         return 2;
     }
-    if (g->compat && (g->num_samples != 1 || g->n_stops || g->s.top_k || g->s.min_p > 0 ||
+    if (g->compat && (g->num_samples != 1 || g->chat || g->n_stops || g->s.top_k || g->s.min_p > 0 ||
                       g->s.repeat_penalty != 1.0f)) {
         fprintf(stderr, "align generate: --compat llama2c takes only -t, -p, -s, -n, -i (as run.c does)\n");
         return 2;
@@ -275,24 +333,19 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "align generate: %s\n", al_errmsg());
         return 1;
     }
-    char *found = g.tokenizer ? NULL : cli_find_tokenizer(g.model);
-    const char *tok_path = g.tokenizer ? g.tokenizer : found;
-    if (!tok_path) {
-        fprintf(stderr, "align generate: no tokenizer found beside %s; pass -z TOKENIZER\n", g.model);
+    cli_model_files f;
+    if (cli_model_files_load("align generate", g.model, g.tokenizer, g.chat_template, g.chat, &f)) {
         al_model_free(&m);
         return 1;
     }
-    al_tokenizer *tok = NULL;
-    int rc = al_tokenizer_load(&tok, tok_path);
-    if (rc == 0 && al_tokenizer_vocab_size(tok) != m.cfg.vocab_size)
-        rc = al_fail("tokenizer %s has %d tokens, the model %d", tok_path, al_tokenizer_vocab_size(tok),
-                     m.cfg.vocab_size);
+    int rc = 0;
+    if (al_tokenizer_vocab_size(f.tok) != m.cfg.vocab_size)
+        rc = al_fail("the tokenizer has %d tokens, the model %d", al_tokenizer_vocab_size(f.tok), m.cfg.vocab_size);
     if (rc == 0)
-        rc = g.compat ? generate_llama2c(&m, tok, &g) : generate_default(&m, tok, &g);
+        rc = g.compat ? generate_llama2c(&m, f.tok, &g) : generate_default(&m, f.tok, f.tmpl, &g);
     if (rc)
         fprintf(stderr, "align generate: %s\n", al_errmsg());
-    al_tokenizer_free(tok);
-    free(found);
+    cli_model_files_free(&f);
     al_model_free(&m);
     return rc ? 1 : 0;
 }

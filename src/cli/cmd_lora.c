@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "align/data.h"
 #include "align/model.h"
 #include "args.h"
 #include "commands.h"
@@ -21,7 +22,9 @@ static void help(FILE *out)
             "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight [r, in] and lora_B.weight\n"
             "[out, r].  Adapters are in Hugging Face's half-split rotary row order, as align saves them;\n"
             "a llama2.c BASE (interleaved rotary) is handled.  BASE may be any checkpoint align loads.\n"
-            "Files are replaced atomically; OUTDIR is created if missing.  The tokenizer is not copied.\n"
+            "Files are replaced atomically; OUTDIR is created if missing.  The tokenizer and chat template\n"
+            "saved with the adapters (align sft --lora writes them) are carried into OUTDIR, else the\n"
+            "tokenizer beside BASE.\n"
             "\n"
             "options:\n"
             "  -m, --model PATH      base model\n"
@@ -74,6 +77,12 @@ static int cmd_lora_merge(int argc, char **argv)
         fprintf(stderr, "align lora merge: %s\n", al_errmsg());
         goto done;
     }
+    /* the adapters' directory holds the tokenizer the run trained with; the weights are
+     * what was asked for, so a tokenizer that cannot be carried only warns */
+    bool copied = false;
+    if (al_model_dir_copy_tokenizer(adapter, outdir, &copied) ||
+        (!copied && al_model_dir_copy_tokenizer(model, outdir, NULL)))
+        fprintf(stderr, "align lora merge: warning: tokenizer not carried over: %s\n", al_errmsg());
     printf("merged %zu adapter parameters (r %d, alpha %g) into %zu; wrote %s/model.safetensors and %s/config.json\n",
            n_adapter, c.rank, (double)c.alpha, m.n_params, outdir, outdir);
     rc = 0;

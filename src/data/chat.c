@@ -18,6 +18,7 @@ enum { N_ROLES = 3 };
 
 struct al_chat_template {
     char name[64];
+    const char *builtin; /* "chatml" or "llama2" when made by al_chat_template_builtin */
     int kind;
     char *prefix[N_ROLES], *suffix[N_ROLES], *trailer[N_ROLES];
     char *gen_prompt;
@@ -135,9 +136,21 @@ int al_chat_template_builtin(al_chat_template **out, const char *name)
     } else {
         return al_fail("unknown chat template '%s' (expected chatml or llama2, or a template file)", name);
     }
+    t->builtin = t->kind == TPL_LLAMA2 ? "llama2" : "chatml";
     *out = t;
     return 0;
 }
+
+int al_chat_template_open(al_chat_template **out, const char *spec)
+{
+    if (!spec || !*spec || !strcmp(spec, "chatml") || !strcmp(spec, "llama2"))
+        return al_chat_template_builtin(out, spec);
+    return al_chat_template_load(out, spec);
+}
+
+const char *al_chat_template_builtin_name(const al_chat_template *t) { return t->builtin; }
+
+bool al_chat_template_adds_bos(const al_chat_template *t) { return t->bos; }
 
 const char *al_chat_template_name(const al_chat_template *t) { return t->name; }
 
@@ -306,20 +319,17 @@ static int parse_line(al_chat_template *t, const char *s, const char *end, const
     return rc;
 }
 
-int al_chat_template_load(al_chat_template **out, const char *path)
+int al_chat_template_parse(al_chat_template **out, const char *text, size_t len, const char *path)
 {
     *out = NULL;
-    al_buf text = {0};
-    if (al_read_file(path, &text))
-        return -1;
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     al_chat_template *t = new_template(base);
     int rc = t ? 0 : -1;
     bool seen_bos = false, seen_eos = false;
     size_t pos = 0;
-    for (int line = 1; rc == 0 && pos < text.len; line++) {
-        const char *s = text.data + pos, *nl = memchr(s, '\n', text.len - pos);
-        size_t n = nl ? (size_t)(nl - s) : text.len - pos;
+    for (int line = 1; rc == 0 && pos < len; line++) {
+        const char *s = text + pos, *nl = memchr(s, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - s) : len - pos;
         pos += n + 1;
         const char *end = s + n;
         if (memchr(s, 0, n)) {
@@ -332,7 +342,6 @@ int al_chat_template_load(al_chat_template **out, const char *path)
             continue;
         rc = parse_line(t, s, end, path, line, &seen_bos, &seen_eos);
     }
-    al_buf_free(&text);
     if (rc == 0)
         rc = fill_defaults(t);
     if (rc) {
@@ -341,6 +350,133 @@ int al_chat_template_load(al_chat_template **out, const char *path)
     }
     *out = t;
     return 0;
+}
+
+int al_chat_template_load(al_chat_template **out, const char *path)
+{
+    *out = NULL;
+    al_buf text = {0};
+    if (al_read_file(path, &text))
+        return -1;
+    int rc = al_chat_template_parse(out, text.data ? text.data : "", text.len, path);
+    al_buf_free(&text);
+    return rc;
+}
+
+/* ---- writing a template back (template-file text and Hugging Face Jinja) ---- */
+
+/* A template-file string literal: parse_quoted reads it back to the same bytes. */
+static int put_quoted(al_buf *b, const char *s)
+{
+    int rc = al_buf_append(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+        unsigned char c = *p;
+        if (c == '\n')
+            rc = al_buf_append(b, "\\n", 2);
+        else if (c == '\t')
+            rc = al_buf_append(b, "\\t", 2);
+        else if (c == '\r')
+            rc = al_buf_append(b, "\\r", 2);
+        else if (c == '\\' || c == '"')
+            rc = al_buf_printf(b, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            rc = al_buf_printf(b, "\\x%02x", c);
+        else
+            rc = al_buf_append(b, p, 1);
+    }
+    return rc || al_buf_append(b, "\"\n", 2);
+}
+
+int al_chat_template_write(const al_chat_template *t, al_buf *out)
+{
+    if (t->kind == TPL_LLAMA2)
+        return al_fail("chat template %s: the built-in llama2 template has no template-file form", t->name);
+    static const char *kinds[] = {"prefix", "suffix", "trailer"};
+    int rc = al_buf_printf(out, "name = ") || put_quoted(out, t->name);
+    for (int r = 0; r < N_ROLES; r++)
+        for (int k = 0; k < 3 && rc == 0; k++) {
+            const char *v = k == 0 ? t->prefix[r] : k == 1 ? t->suffix[r] : t->trailer[r];
+            if (*v)
+                rc = al_buf_printf(out, "%s_%s = ", role_name[r], kinds[k]) || put_quoted(out, v);
+        }
+    if (rc == 0 && *t->gen_prompt)
+        rc = al_buf_printf(out, "generation_prompt = ") || put_quoted(out, t->gen_prompt);
+    for (int i = 0; i < t->n_specials && rc == 0; i++)
+        rc = al_buf_printf(out, "special = ") || put_quoted(out, t->specials[i]);
+    if (rc == 0)
+        rc = al_buf_printf(out, "bos = %s\neos = %s\n", t->bos ? "true" : "false", t->eos ? "true" : "false");
+    if (rc == 0 && t->bos_marker)
+        rc = al_buf_printf(out, "bos_marker = ") || put_quoted(out, t->bos_marker);
+    if (rc == 0 && t->eos_marker)
+        rc = al_buf_printf(out, "eos_marker = ") || put_quoted(out, t->eos_marker);
+    return rc ? -1 : 0;
+}
+
+/* A single-quoted Jinja string literal.  Braces are escaped too, so that a marker such as
+ * "}}" can never end the surrounding {{ ... }} early. */
+static int put_jinja_str(al_buf *b, const char *s)
+{
+    int rc = al_buf_append(b, "'", 1);
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+        unsigned char c = *p;
+        if (c == '\n')
+            rc = al_buf_append(b, "\\n", 2);
+        else if (c == '\\' || c == '\'')
+            rc = al_buf_printf(b, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f || c == '{' || c == '}')
+            rc = al_buf_printf(b, "\\x%02x", c);
+        else
+            rc = al_buf_append(b, p, 1);
+    }
+    return rc || al_buf_append(b, "'", 1);
+}
+
+/* meta-llama/Llama-2-7b-chat-hf's chat_template, verbatim. */
+static const char llama2_jinja[] =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
+    "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif "
+    "%}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ "
+    "raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if "
+    "loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
+    "'\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if "
+    "message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] "
+    "== 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+
+/* One role's branch: {{ prefix + content + suffix }}[EOS if the last assistant turn]{{ trailer }}. */
+static int jinja_role(const al_chat_template *t, int r, al_buf *b)
+{
+    int rc = al_buf_printf(b, "{%% %sif message['role'] == '%s' %%}{{ ", r ? "el" : "", role_name[r]) ||
+             put_jinja_str(b, t->prefix[r]) || al_buf_printf(b, " + message['content'] + ") ||
+             put_jinja_str(b, t->suffix[r]) || al_buf_printf(b, " }}");
+    if (rc == 0 && t->eos && r == 2)
+        rc = al_buf_printf(b, "{%% if loop.index0 == ns.last %%}{{ eos_token }}{%% endif %%}");
+    if (rc == 0 && *t->trailer[r])
+        rc = al_buf_printf(b, "{{ ") || put_jinja_str(b, t->trailer[r]) || al_buf_printf(b, " }}");
+    return rc ? -1 : 0;
+}
+
+int al_chat_template_jinja(const al_chat_template *t, const al_tokenizer *tok, al_buf *out)
+{
+    if (t->kind == TPL_LLAMA2)
+        return al_buf_append(out, llama2_jinja, sizeof llama2_jinja - 1);
+    int rc = 0;
+    /* the EOS goes after the last assistant turn: find it first */
+    if (t->eos)
+        rc = al_buf_printf(out, "{%% set ns = namespace(last=-1) %%}{%% for message in messages %%}{%% if "
+                                "message['role'] == 'assistant' %%}{%% set ns.last = loop.index0 %%}{%% endif "
+                                "%%}{%% endfor %%}");
+    if (rc == 0 && t->bos && tok && al_tokenizer_bos(tok) >= 0)
+        rc = al_buf_printf(out, "{{ bos_token }}");
+    if (rc == 0)
+        rc = al_buf_printf(out, "{%% for message in messages %%}");
+    for (int r = 0; r < N_ROLES && rc == 0; r++)
+        rc = jinja_role(t, r, out);
+    if (rc == 0)
+        rc = al_buf_printf(out, "{%% endif %%}{%% endfor %%}");
+    if (rc == 0 && *t->gen_prompt)
+        rc = al_buf_printf(out, "{%% if add_generation_prompt %%}{{ ") || put_jinja_str(out, t->gen_prompt) ||
+             al_buf_printf(out, " }}{%% endif %%}");
+    return rc ? -1 : 0;
 }
 
 /* ---- rendering ---- */

@@ -178,6 +178,12 @@ static void remove_stale_temporaries(const char *ckdir, const char *keep)
 int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *opt, const al_train_state *st,
                        int keep)
 {
+    return al_checkpoint_save_with(out_dir, m, opt, st, keep, NULL, NULL);
+}
+
+int al_checkpoint_save_with(const char *out_dir, const al_model *m, const al_adamw *opt, const al_train_state *st,
+                            int keep, const al_tokenizer *tok, const al_chat_template *tmpl)
+{
     char *ckdir = al_path_join(out_dir, "checkpoints");
     char name[32], tmpname[64];
     snprintf(name, sizeof name, "step_%08ld", st->step);
@@ -199,7 +205,8 @@ int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *o
     if (m->lora)
         state.lora_dropout_step = m->lora->dropout_step;
     if (remove_tree(tmp) || al_mkdir_p(tmp) || (m->lora ? al_lora_save(m, tmp) : al_model_save_safetensors(m, tmp)) ||
-        file_hash(model_path, &model_hash) || write_state(st_path, opt, &state, model_hash) || fsync_dir(tmp))
+        file_hash(model_path, &model_hash) || write_state(st_path, opt, &state, model_hash) ||
+        (tok && al_model_dir_save_tokenizer(tmp, tok, tmpl)) || fsync_dir(tmp))
         goto done;
     /* A checkpoint of the same step (a resumed run passing it again) is replaced whole. */
     if (al_is_dir(final) && remove_tree(final))

@@ -294,7 +294,8 @@ static int run_pref(const al_pref_train_opts *o, bool resume)
     const int B = o->batch_size, T = o->seq_len;
     bool builtin = !strcmp(o->chat_template, "chatml") || !strcmp(o->chat_template, "llama2");
     if (parse_losses(&s.r, o->trainer == AL_TRAINER_DPO ? o->loss : "sigmoid", o->loss_weights) ||
-        al_tokenizer_load(&s.tok, o->tokenizer) || al_mkdir_p(o->out_dir) ||
+        al_tokenizer_load(&s.tok, o->tokenizer) || al_model_dir_load_config(o->tokenizer, s.tok, NULL, NULL) ||
+        al_mkdir_p(o->out_dir) ||
         (builtin ? al_chat_template_builtin(&s.tmpl, o->chat_template)
                  : al_chat_template_load(&s.tmpl, o->chat_template)) ||
         load_data(&s, o) || load_model(&s, o, resume))
@@ -337,11 +338,13 @@ static int run_pref(const al_pref_train_opts *o, bool resume)
                        .grad_accum = o->grad_accum, .steps = steps, .sched = sched, .grad_clip = o->grad_clip,
                        .eval_every = s.r.eval.n ? o->eval_every : 0, .eval_batches = o->eval_batches,
                        .save_every = o->save_every, .keep = o->keep, .seed = o->seed, .quiet = o->quiet, .m = &s.m,
-                       .tok = s.tok, .opt = &s.opt, .st = &s.st, .objective = &obj};
+                       .tok = s.tok, .tmpl = s.tmpl, .opt = &s.opt, .st = &s.st, .objective = &obj};
     if (al_train_loop_run(&L))
         goto done;
     char *final = al_path_join(o->out_dir, "final");
     rc = !final ? al_fail("out of memory") : o->lora ? al_lora_save(&s.m, final) : al_model_save_safetensors(&s.m, final);
+    if (rc == 0)
+        rc = al_model_dir_save_tokenizer(final, s.tok, s.tmpl);
     free(final);
 done:
     run_free(&s);

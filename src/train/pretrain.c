@@ -149,10 +149,13 @@ static int setup_model(run *r)
     return al_model_to_half_rope(&r->m);
 }
 
-static int save_model_dir(const al_model *m, const char *out_dir, const char *name)
+/* The weights and, so that the directory is usable alone, the tokenizer. */
+static int save_model_dir(const al_model *m, const al_tokenizer *tok, const char *out_dir, const char *name)
 {
     char *dir = al_path_join(out_dir, name);
-    int rc = dir ? al_model_save_safetensors(m, dir) : al_fail("out of memory");
+    int rc = !dir ? al_fail("out of memory")
+             : al_model_save_safetensors(m, dir) || al_model_dir_save_tokenizer(dir, tok, NULL) ? -1
+                                                                                             : 0;
     free(dir);
     return rc;
 }
@@ -191,7 +194,7 @@ static int start(run *r, const al_pretrain_opts *given, const char *resume)
             return -1;
         r->st = (al_train_state){.rng = o->seed};
         al_outlier_init(&r->st.outlier, o->skip_outliers);
-        if (save_model_dir(&r->m, o->out_dir, "init"))
+        if (save_model_dir(&r->m, r->tok, o->out_dir, "init"))
             return -1;
     }
     al_data_opts d;
@@ -243,7 +246,7 @@ int al_pretrain(const al_pretrain_opts *opts, const char *resume)
     if (rc == 0)
         rc = train(&r);
     if (rc == 0)
-        rc = save_model_dir(&r.m, r.o.out_dir, "final");
+        rc = save_model_dir(&r.m, r.tok, r.o.out_dir, "final");
     al_adamw_free(&r.opt);
     al_model_free(&r.m);
     al_token_data_free(&r.data);

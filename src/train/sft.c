@@ -159,10 +159,11 @@ static int run_sft(const al_sft_opts *o, bool resume)
     al_outlier_init(&st.outlier, o->skip_outliers);
     al_sft_load_opts lo = {.skip_bad_lines = o->skip_bad_lines, .max_examples = o->max_examples};
     int rc = -1;
-    if (al_tokenizer_load(&tok, o->tokenizer) || al_mkdir_p(o->out_dir))
+    /* a tokenizer saved with a model brings back the special tokens it had */
+    if (al_tokenizer_load(&tok, o->tokenizer) || al_model_dir_load_config(o->tokenizer, tok, NULL, NULL) ||
+        al_mkdir_p(o->out_dir))
         goto done;
-    bool builtin = !strcmp(o->chat_template, "chatml") || !strcmp(o->chat_template, "llama2");
-    if ((builtin ? al_chat_template_builtin(&tmpl, o->chat_template) : al_chat_template_load(&tmpl, o->chat_template)))
+    if (al_chat_template_open(&tmpl, o->chat_template))
         goto done;
     if (al_sft_load(&all, o->data, &lo))
         goto done;
@@ -245,15 +246,16 @@ static int run_sft(const al_sft_opts *o, bool resume)
                        .grad_accum = o->grad_accum, .steps = steps, .sched = sched, .grad_clip = o->grad_clip,
                        .eval_every = vset.n ? o->eval_every : 0, .eval_batches = o->eval_batches,
                        .save_every = o->save_every, .keep = o->keep, .seed = o->seed, .quiet = o->quiet, .m = &m,
-                       .tok = tok, .opt = &opt, .st = &st, .train = al_example_source(&tset),
+                       .tok = tok, .tmpl = tmpl, .opt = &opt, .st = &st, .train = al_example_source(&tset),
                        .eval = al_example_source(&vset)};
     if (al_train_loop_run(&L))
         goto done;
     char *final = al_path_join(o->out_dir, "final");
     rc = !final ? al_fail("out of memory") : o->lora ? al_lora_save(&m, final) : al_model_save_safetensors(&m, final);
-    /* a vocabulary grown by added markers must travel with the model */
-    if (rc == 0 && !o->model)
-        rc = al_tokenizer_save(tok, final, NULL, 0);
+    /* the tokenizer (grown by added markers when training from scratch) and the template
+     * travel with the model, so that the directory is usable alone */
+    if (rc == 0)
+        rc = al_model_dir_save_tokenizer(final, tok, tmpl);
     free(final);
 done:
     al_adamw_free(&opt);

@@ -226,7 +226,7 @@ static int run_steps(loop_state *s)
         if (rc == 0 && L->sample_every > 0 && step % L->sample_every == 0)
             rc = sample(s);
         if (rc == 0 && L->save_every > 0 && (step % L->save_every == 0 || step == L->steps))
-            rc = al_checkpoint_save(L->out_dir, L->m, L->opt, L->st, L->keep);
+            rc = al_checkpoint_save_with(L->out_dir, L->m, L->opt, L->st, L->keep, L->tok, L->tmpl);
     }
     al_progress_end(&bar);
     return rc;
