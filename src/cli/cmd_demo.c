@@ -1,14 +1,15 @@
-/* align demo: the built-in end-to-end alignment run (docs/demo.md). */
-#include <ftw.h>
+/* align demo: the built-in end-to-end alignment run (docs/demo.md).  The pipeline itself
+ * is the library's (align/pipeline.h); this file parses the flags, sets up the threads,
+ * runs it with stdout as its log and prints the report. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "align/pipeline.h"
 #include "args.h"
 #include "commands.h"
-#include "demo.h"
 
 static const char *usage_text =
     "usage: align demo [--out DIR] [--quick] [--seed S] [--threads N] [--from-scratch]\n"
@@ -65,34 +66,14 @@ static void reexec_for_threads(int threads, int argc, char **argv)
     omp_set_num_threads(threads);
 }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-/* Deletes what a demo run writes in dir, and nothing else that may live there. */
-static int from_scratch(const char *dir)
-{
-    static const char *const owned[] = {"stages", "world", "tokenizer", "runs", "eval", "guard",
-                                        "settings.json", "summary.json"};
-    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
-        char *p = al_path_join(dir, owned[i]);
-        if (!p)
-            return al_fail("out of memory");
-        int rc = access(p, F_OK) == 0 ? nftw(p, remove_one, 16, FTW_DEPTH | FTW_PHYS) : 0;
-        free(p);
-        if (rc)
-            return al_fail("%s/%s: could not delete it", dir, owned[i]);
-    }
-    return 0;
-}
-
 int cmd_demo(int argc, char **argv)
 {
     cli_args a;
     cli_args_init(&a, "align demo", argc, argv);
-    demo_ctx c = {.out = "align-demo", .seed = 1, .threads = 2, .p = &demo_preset_full};
+    const char *out = "align-demo";
+    const al_pipeline_preset *preset = &al_pipeline_preset_full;
+    uint64_t seed = 1;
+    int threads = 2;
     bool scratch = false;
     const char *arg;
     while ((arg = cli_next(&a)) && !a.error) {
@@ -100,13 +81,13 @@ int cmd_demo(int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         } else if (cli_opt(&a, arg, "-o", "--out")) {
-            c.out = a.value;
+            out = a.value;
         } else if (cli_flag(&a, arg, NULL, "--quick")) {
-            c.p = &demo_preset_quick;
+            preset = &al_pipeline_preset_quick;
         } else if (cli_opt(&a, arg, "-s", "--seed")) {
-            c.seed = (uint64_t)cli_int(&a, 0, 0x7fffffff);
+            seed = (uint64_t)cli_int(&a, 0, 0x7fffffff);
         } else if (cli_opt(&a, arg, "-t", "--threads")) {
-            c.threads = cli_int(&a, 1, 256);
+            threads = cli_int(&a, 1, 256);
         } else if (cli_flag(&a, arg, NULL, "--from-scratch")) {
             scratch = true;
         } else {
@@ -115,20 +96,27 @@ int cmd_demo(int argc, char **argv)
     }
     if (a.error)
         return 2;
-    reexec_for_threads(c.threads, argc, argv);
+    reexec_for_threads(threads, argc, argv);
     /* the trainers' progress bars go to stderr: keep stdout's lines in step with them */
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (scratch && from_scratch(c.out)) {
+    if (scratch && al_pipeline_clear(out)) {
         fprintf(stderr, "align demo: %s\n", al_errmsg());
         return 1;
     }
-    if (!(c.stages = json_object())) {
-        fprintf(stderr, "align demo: out of memory\n");
+    al_pipeline p;
+    if (al_pipeline_init(&p, out, preset)) {
+        fprintf(stderr, "align demo: %s\n", al_errmsg());
         return 1;
     }
-    int rc = demo_run(&c);
+    p.seed = seed;
+    p.threads = threads;
+    p.log = stdout;
+    double t0 = al_now();
+    int rc = al_pipeline_run(&p);
+    /* the exit status says whether every stage ran; missed targets are bench/demo.sh's */
+    rc = rc ? rc : al_pipeline_report(&p, al_now() - t0, stdout, NULL) < 0 ? -1 : 0;
     if (rc)
         fprintf(stderr, "align demo: %s\n", al_errmsg());
-    json_decref(c.stages);
+    al_pipeline_free(&p);
     return rc ? 1 : 0;
 }

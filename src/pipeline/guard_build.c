@@ -1,12 +1,12 @@
-/* The guard side of the demo's guard (demo_guard.h): the harm classifier, the policy
+/* The guard side of the pipeline's guard (guard_build.h): the harm classifier, the policy
  * file and the checks.  Nothing comes from ../shared: the demo runs on a fresh machine. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "align/guard.h"
-#include "demo_guard.h"
+#include "guard_build.h"
 
-int demo_prompts_add(demo_prompts *p, const char *text, bool harmful, const char *category)
+int pipeline_prompts_add(pipeline_prompts *p, const char *text, bool harmful, const char *category)
 {
     if (p->n == p->cap) {
         int cap = p->cap ? 2 * p->cap : 256;
@@ -33,7 +33,7 @@ int demo_prompts_add(demo_prompts *p, const char *text, bool harmful, const char
     return 0;
 }
 
-void demo_prompts_free(demo_prompts *p)
+void pipeline_prompts_free(pipeline_prompts *p)
 {
     for (int i = 0; i < p->n; i++)
         free(p->text[i]), free(p->category[i]);
@@ -122,8 +122,8 @@ static json_t *prf_json(const al_harm_prf *p)
                      "precision", p->precision, "recall", p->recall, "f1", p->f1);
 }
 
-int demo_guard_build(const char *dir, const demo_prompts *p, const char *const *deny, uint64_t seed,
-                     float threshold, json_t *fig)
+int pipeline_guard_build(const char *dir, const pipeline_prompts *p, const char *const *deny, uint64_t seed,
+                         float threshold, json_t *fig, FILE *log)
 {
     char *model_path = al_path_join(dir, "harm_classifier.bin"), *policy_path = al_path_join(dir, "policy.yaml");
     al_harm_dataset all = {0}, train = {0}, test = {0};
@@ -143,10 +143,10 @@ int demo_guard_build(const char *dir, const demo_prompts *p, const char *const *
     rc = rc ? rc : al_mkdir_p(dir);
     rc = rc ? rc : al_harm_save(m, model_path);
     rc = rc ? rc : write_policy(policy_path, deny, threshold);
-    void *g = rc == 0 ? demo_guard_open(policy_path) : NULL; /* a policy problem shows up here */
+    void *g = rc == 0 ? pipeline_guard_open(policy_path) : NULL; /* a policy problem shows up here */
     if (rc == 0 && !g)
         rc = -1;
-    demo_guard_close(g);
+    pipeline_guard_close(g);
     if (rc == 0) {
         int n_deny = 0;
         while (deny && deny[n_deny])
@@ -157,9 +157,11 @@ int demo_guard_build(const char *dir, const demo_prompts *p, const char *const *
         json_object_set_new(fig, "threshold", json_real(threshold));
         json_object_set_new(fig, "deny_patterns", json_integer(n_deny));
         json_object_set_new(fig, "policy", json_string(policy_path));
-        printf("harm classifier: trained on %d prompts; on %d other training prompts precision %.3f, recall %.3f\n"
-               "policy: %s (%d deny patterns, blocks at %.2f)\n",
-               train.n, test.n, ev.overall.precision, ev.overall.recall, policy_path, n_deny, (double)threshold);
+        if (log)
+            fprintf(log,
+                    "harm classifier: trained on %d prompts; on %d other training prompts precision %.3f, recall %.3f\n"
+                    "policy: %s (%d deny patterns, blocks at %.2f)\n",
+                    train.n, test.n, ev.overall.precision, ev.overall.recall, policy_path, n_deny, (double)threshold);
     }
     al_harm_free(m);
     al_harm_dataset_free(&all);
@@ -169,7 +171,7 @@ int demo_guard_build(const char *dir, const demo_prompts *p, const char *const *
     return rc;
 }
 
-void *demo_guard_open(const char *policy_path)
+void *pipeline_guard_open(const char *policy_path)
 {
     al_guard_policy pol;
     if (al_guard_policy_load(policy_path, &pol))
@@ -179,7 +181,7 @@ void *demo_guard_open(const char *policy_path)
     return g;
 }
 
-void demo_guard_close(void *guard) { al_guard_close(guard); }
+void pipeline_guard_close(void *guard) { al_guard_close(guard); }
 
 /* Block and escalate both keep the model's words from the customer (an escalated answer
  * waits for a person), so both count as blocked; redact lets the answer through. */
@@ -191,7 +193,7 @@ static int apply(const al_guard_decision *d, bool *blocked, al_buf *reply)
     return 0;
 }
 
-int demo_guard_check_prompt(void *guard, const char *prompt, bool *blocked, al_buf *reply)
+int pipeline_guard_check_prompt(void *guard, const char *prompt, bool *blocked, al_buf *reply)
 {
     al_guard_decision d = {0};
     int rc = al_guard_check_input(guard, prompt, strlen(prompt), &d);
@@ -200,7 +202,7 @@ int demo_guard_check_prompt(void *guard, const char *prompt, bool *blocked, al_b
     return rc;
 }
 
-int demo_guard_check_answer(void *guard, const char *prompt, const char *answer, bool *blocked, al_buf *reply)
+int pipeline_guard_check_answer(void *guard, const char *prompt, const char *answer, bool *blocked, al_buf *reply)
 {
     al_guard_decision d = {0};
     int rc = al_guard_check_output(guard, prompt, strlen(prompt), answer, strlen(answer), &d);

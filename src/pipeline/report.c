@@ -1,11 +1,12 @@
-/* The end of align demo: the before/after table, the acceptance targets with pass/fail,
+/* The end of the pipeline: the before/after table, the acceptance targets with pass/fail,
  * and OUT/summary.json.  Everything is read from the stage records, so a resumed run
  * reports the same figures as an uninterrupted one. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "demo.h"
+#include "align/eval.h"
+#include "internal.h"
 
 /* The table's columns: a key of the row's record, its header, and how to print it. */
 typedef struct column {
@@ -53,10 +54,10 @@ static json_t *real_or_null(double x) { return isnan(x) ? json_null() : json_rea
 
 /* One row of the table: the table's columns plus the figures the targets read, and the
  * whole evaluation summary under "eval". */
-static json_t *row_record(const demo_ctx *c, const demo_row *r)
+static json_t *row_record(const al_pipeline *p, const pipeline_row *r)
 {
-    const json_t *ev = json_object_get(json_object_get(c->stages, r->stage), "figures");
-    const json_t *rw = json_object_get(json_object_get(c->stages, "rewards"), "figures");
+    const json_t *ev = json_object_get(json_object_get(p->stages, r->stage), "figures");
+    const json_t *rw = json_object_get(json_object_get(p->stages, "rewards"), "figures");
     if (!ev)
         return NULL;
     json_t *o = json_object();
@@ -99,15 +100,15 @@ static bool target_met(const target *t, const json_t *rows, double *value)
     return *value < before || (*value == 0 && before == 0);
 }
 
-static json_t *settings_json(const demo_ctx *c)
+static json_t *settings_json(const al_pipeline *pl)
 {
-    const demo_preset *p = c->p;
+    const al_pipeline_preset *p = pl->preset;
     al_world_sizes s;
     al_world_sizes_default(&s, p->quick);
     return json_pack("{s:s, s:I, s:i, s:i, s:s, s:i, s:{s:I, s:i, s:f}, s:{s:i, s:i, s:f}, s:{s:I, s:i, s:f}, "
                      "s:{s:I, s:i, s:f, s:s, s:f, s:f, s:b}, s:i, s:i, s:f, "
                      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}}",
-                     "preset", p->name, "seed", (json_int_t)c->seed, "threads", c->threads, "vocab_size",
+                     "preset", p->name, "seed", (json_int_t)pl->seed, "threads", pl->threads, "vocab_size",
                      p->vocab_size, "model", p->model_config, "seq_len", p->seq_len, "pretrain", "steps",
                      (json_int_t)p->pretrain_steps, "batch", p->pretrain_batch, "lr", (double)p->pretrain_lr, "sft",
                      "epochs", p->sft_epochs, "batch", p->sft_batch, "lr", (double)p->sft_lr, "reward_model", "steps",
@@ -121,20 +122,58 @@ static json_t *settings_json(const demo_ctx *c)
                      "heldout_contrast", s.heldout_contrast);
 }
 
-int demo_report(demo_ctx *c, double wall_seconds, FILE *out)
+/* The table and the targets, as summary.json has them. */
+static void print_report(FILE *out, const json_t *rows, const json_t *acc, const char *preset, double pipeline,
+                         double wall_seconds, int missed)
 {
+    fprintf(out, "\n== before and after: %d held-out prompts the model never trained on\n%-16s",
+            (int)num(json_object_get(json_object_get(rows, "base"), "eval"), "n_prompts"), "");
+    for (int k = 0; k < N_COLUMNS; k++)
+        fprintf(out, " %10s", columns[k].head);
+    fprintf(out, "\n%-16s", "");
+    for (int k = 0; k < N_COLUMNS; k++)
+        fprintf(out, " %10s", columns[k].head2);
+    fputc('\n', out);
+    for (int i = 0; i < pipeline_n_rows; i++) {
+        const json_t *r = json_object_get(rows, pipeline_rows[i].model);
+        fprintf(out, "%-16s", pipeline_rows[i].label);
+        for (int k = 0; k < N_COLUMNS; k++)
+            print_cell(out, num(r, columns[k].key), columns[k].percent);
+        fputc('\n', out);
+    }
+
+    fprintf(out, "\n== acceptance targets\n");
+    for (int i = 0; i < N_TARGETS; i++) {
+        const json_t *t = json_array_get(acc, (size_t)i);
+        double v = num(t, "value");
+        fprintf(out, "  %-4s %-58s %s = ", json_is_true(json_object_get(t, "pass")) ? "PASS" : "FAIL", targets[i].what,
+                targets[i].key);
+        if (isnan(v))
+            fprintf(out, "-\n");
+        else
+            fprintf(out, "%.1f%%\n", 100 * v);
+    }
+    fprintf(out, "\n%d of %d targets met (%s preset). Pipeline time %.1f s over all stages; this invocation %.1f s.\n",
+            N_TARGETS - missed, N_TARGETS, preset, pipeline, wall_seconds);
+}
+
+int al_pipeline_report(al_pipeline *p, double wall_seconds, FILE *out, json_t **summary)
+{
+    if (summary)
+        *summary = NULL;
     json_t *rows = json_object(), *stages = json_object(), *acc = json_array();
     int rc = rows && stages && acc ? 0 : al_fail("out of memory");
-    for (int i = 0; rc == 0 && i < demo_n_rows; i++) {
-        json_t *r = row_record(c, &demo_rows[i]);
-        rc = r ? json_object_set_new(rows, demo_rows[i].model, r) : al_fail("stage %s has no figures", demo_rows[i].stage);
+    for (int i = 0; rc == 0 && i < pipeline_n_rows; i++) {
+        json_t *r = row_record(p, &pipeline_rows[i]);
+        rc = r ? json_object_set_new(rows, pipeline_rows[i].model, r)
+               : al_fail("stage %s has no figures", pipeline_rows[i].stage);
     }
     double pipeline = 0;
-    for (int i = 0; rc == 0 && i < demo_n_stages; i++) {
-        const json_t *rec = json_object_get(c->stages, demo_stages[i].name);
+    for (int i = 0; rc == 0 && i < al_pipeline_n_stages; i++) {
+        const json_t *rec = json_object_get(p->stages, al_pipeline_stages[i].name);
         double s = num(rec, "seconds");
         pipeline += isnan(s) ? 0 : s;
-        json_object_set_new(stages, demo_stages[i].name,
+        json_object_set_new(stages, al_pipeline_stages[i].name,
                             json_pack("{s:o, s:o, s:O}", "seconds", real_or_null(s), "load_average_1m",
                                       real_or_null(num(rec, "load_average_1m")), "figures",
                                       json_object_get(rec, "figures")));
@@ -144,51 +183,32 @@ int demo_report(demo_ctx *c, double wall_seconds, FILE *out)
         return -1;
     }
 
-    fprintf(out, "\n== before and after: %d held-out prompts the model never trained on\n%-16s",
-            (int)num(json_object_get(json_object_get(rows, "base"), "eval"), "n_prompts"), "");
-    for (int k = 0; k < N_COLUMNS; k++)
-        fprintf(out, " %10s", columns[k].head);
-    fprintf(out, "\n%-16s", "");
-    for (int k = 0; k < N_COLUMNS; k++)
-        fprintf(out, " %10s", columns[k].head2);
-    fputc('\n', out);
-    for (int i = 0; i < demo_n_rows; i++) {
-        const json_t *r = json_object_get(rows, demo_rows[i].model);
-        fprintf(out, "%-16s", demo_rows[i].label);
-        for (int k = 0; k < N_COLUMNS; k++)
-            print_cell(out, num(r, columns[k].key), columns[k].percent);
-        fputc('\n', out);
-    }
-
     int missed = 0;
-    fprintf(out, "\n== acceptance targets\n");
     for (int i = 0; i < N_TARGETS; i++) {
         const target *t = &targets[i];
         double v;
         bool ok = target_met(t, rows, &v);
         missed += !ok;
-        fprintf(out, "  %-4s %-58s %s = ", ok ? "PASS" : "FAIL", t->what, t->key);
-        if (isnan(v))
-            fprintf(out, "-\n");
-        else
-            fprintf(out, "%.1f%%\n", 100 * v);
         char bound[32];
         snprintf(bound, sizeof bound, t->op == 'd' ? "< dpo" : "%s %.2f", t->op == '<' ? "<=" : ">=", t->bound);
         json_array_append_new(acc, json_pack("{s:s, s:s, s:s, s:o, s:s, s:b}", "target", t->what, "row", t->row,
                                              "figure", t->key, "value", real_or_null(v), "bound", bound, "pass", ok));
     }
-    fprintf(out, "\n%d of %d targets met (%s preset). Pipeline time %.1f s over all stages; this invocation %.1f s.\n",
-            N_TARGETS - missed, N_TARGETS, c->p->name, pipeline, wall_seconds);
+    if (out)
+        print_report(out, rows, acc, p->preset->name, pipeline, wall_seconds, missed);
 
     json_t *root = json_pack("{s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:o, s:i}", "demo", "align demo", "settings",
-                             settings_json(c), "rows", rows, "acceptance", acc, "stages", stages, "pipeline_seconds",
+                             settings_json(p), "rows", rows, "acceptance", acc, "stages", stages, "pipeline_seconds",
                              pipeline, "invocation_seconds", wall_seconds, "all_targets_met", json_boolean(missed == 0),
                              "targets_missed", missed);
-    char *path = demo_path(c, "summary.json");
+    char *path = pipeline_path(p, "summary.json");
     rc = root && path ? al_write_json_atomic(path, root) : al_fail("out of memory");
-    if (rc == 0)
+    if (rc == 0 && out)
         fprintf(out, "summary: %s\n", path);
     free(path);
-    json_decref(root);
+    if (rc == 0 && summary)
+        *summary = root;
+    else
+        json_decref(root);
     return rc ? -1 : missed;
 }

@@ -1,0 +1,71 @@
+/* The helpers every stage shares (internal.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+char *pipeline_path(const al_pipeline *p, const char *rel)
+{
+    char *path = al_path_join(p->out, rel);
+    if (!path)
+        al_fail("out of memory");
+    return path;
+}
+
+const char *pipeline_at(const al_pipeline *p, pipeline_paths *ps, const char *rel)
+{
+    if (ps->n == (int)(sizeof ps->v / sizeof ps->v[0])) {
+        al_fail("pipeline: too many paths in one stage");
+        return NULL;
+    }
+    return ps->v[ps->n] = pipeline_path(p, rel), ps->v[ps->n++];
+}
+
+void pipeline_paths_free(pipeline_paths *ps)
+{
+    for (int i = 0; i < ps->n; i++)
+        free(ps->v[i]);
+    ps->n = 0;
+}
+
+int pipeline_run_state(const char *run)
+{
+    char *final = al_path_join(run, "final"), *latest = al_path_join(run, "checkpoints/latest");
+    int s = final && al_is_dir(final) ? 2 : latest && al_file_exists(latest) ? 1 : 0;
+    free(final);
+    free(latest);
+    return s;
+}
+
+double pipeline_last_metric(const char *run, const char *key)
+{
+    char *path = al_path_join(run, "metrics.jsonl");
+    al_buf b = {0};
+    double v = NAN;
+    if (path && al_read_file(path, &b) == 0) {
+        for (char *line = b.data, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = 0;
+            json_t *o = json_loads(line, 0, NULL), *x = o ? json_object_get(o, key) : NULL;
+            if (json_is_number(x))
+                v = json_number_value(x);
+            json_decref(o);
+        }
+    }
+    al_clear_error();
+    al_buf_free(&b);
+    free(path);
+    return v;
+}
+
+void pipeline_set_real(json_t *o, const char *key, double x)
+{
+    json_object_set_new(o, key, isnan(x) ? json_null() : json_real(x));
+}
+
+int pipeline_trained(const char *what, const char *run, int rc)
+{
+    return rc ? al_fail_prefix("%s (%s)", what, run) : 0;
+}

@@ -1,0 +1,72 @@
+/* Private to src/pipeline: what the stages share — the run directory's layout, the
+ * helpers every stage uses, the stage functions the table lists and the table's rows. */
+#ifndef ALIGN_PIPELINE_INTERNAL_H
+#define ALIGN_PIPELINE_INTERNAL_H
+
+#include <jansson.h>
+
+#include "align/pipeline.h"
+#include "align/train.h"
+
+/* The paths every stage shares, relative to the run directory. */
+#define WORLD "world"
+#define TOKENIZER "tokenizer/tokenizer.json"
+#define BASE_RUN "runs/base"
+#define SFT_RUN "runs/sft"
+#define RM_RUN "runs/reward_model"
+#define DPO_RUN "runs/dpo"
+
+/* ---- helpers (helpers.c) ---- */
+
+/* OUT/rel (malloc'd; NULL after recording an error). */
+char *pipeline_path(const al_pipeline *p, const char *rel);
+
+/* A stage's paths, freed together at its end. */
+typedef struct pipeline_paths {
+    char *v[8];
+    int n;
+} pipeline_paths;
+/* OUT/rel, kept in ps until pipeline_paths_free (NULL after recording an error). */
+const char *pipeline_at(const al_pipeline *p, pipeline_paths *ps, const char *rel);
+void pipeline_paths_free(pipeline_paths *ps);
+
+/* A trainer's state in run: 2 = finished (RUN/final exists), 1 = interrupted after a
+ * checkpoint (resume from it), 0 = nothing to keep (start afresh). */
+int pipeline_run_state(const char *run);
+/* The last value of key in RUN/metrics.jsonl (NaN when no line has it). */
+double pipeline_last_metric(const char *run, const char *key);
+/* o[key] = x, or null when x is NaN. */
+void pipeline_set_real(json_t *o, const char *key, double x);
+/* rc, with the trainer and its run directory prefixed to the error when it failed. */
+int pipeline_trained(const char *what, const char *run, int rc);
+
+/* The preference trainers' common run (pref_train.c): the world's pairs from the SFT
+ * model, the preset's example cap and sequence length, a linear schedule, checkpoints
+ * every 50 steps; resumes or skips as the run directory says.  o arrives with its trainer
+ * kind's defaults and the trainer's own knobs; what names the trainer in errors. */
+int pipeline_pref_train(al_pipeline *p, al_pref_train_opts *o, const char *what, const char *run, long steps,
+                        int batch, float lr);
+
+/* ---- the stages (stage_*.c), listed in al_pipeline_stages (stages.c) ---- */
+int pipeline_stage_world(al_pipeline *p, json_t *figures);
+int pipeline_stage_tokenizer(al_pipeline *p, json_t *figures);
+int pipeline_stage_pretrain(al_pipeline *p, json_t *figures);
+int pipeline_stage_sft(al_pipeline *p, json_t *figures);
+int pipeline_stage_reward_model(al_pipeline *p, json_t *figures);
+int pipeline_stage_dpo(al_pipeline *p, json_t *figures);
+int pipeline_stage_guard(al_pipeline *p, json_t *figures);
+int pipeline_stage_eval_base(al_pipeline *p, json_t *figures);
+int pipeline_stage_eval_sft(al_pipeline *p, json_t *figures);
+int pipeline_stage_eval_dpo(al_pipeline *p, json_t *figures);
+int pipeline_stage_eval_guard(al_pipeline *p, json_t *figures);
+int pipeline_stage_rewards(al_pipeline *p, json_t *figures);
+
+/* The before/after table's rows (stages.c): the evaluation stage, the label, and the
+ * model's name (its answers are OUT/eval/MODEL.answers.jsonl, its row rows.MODEL). */
+typedef struct pipeline_row {
+    const char *stage, *label, *model;
+} pipeline_row;
+extern const pipeline_row pipeline_rows[];
+extern const int pipeline_n_rows;
+
+#endif

@@ -1,0 +1,26 @@
+/* The pipeline's two run sizes (al_pipeline_preset, docs/demo.md "The presets").
+ * Tuned on a 2-core machine shared with other jobs (docs/demo.md has the measurements):
+ * the full demo must reach every acceptance figure in under 10 minutes, --quick must run
+ * every stage in under 2. */
+#include "align/pipeline.h"
+
+#define BASE_MODEL(DIM, HIDDEN, LAYERS, HEADS, VOCAB)                                                   \
+    "{\"model_type\": \"llama\", \"hidden_size\": " #DIM ", \"intermediate_size\": " #HIDDEN               \
+    ", \"num_hidden_layers\": " #LAYERS ", \"num_attention_heads\": " #HEADS ", \"num_key_value_heads\": " #HEADS \
+    ", \"vocab_size\": " #VOCAB ", \"max_position_embeddings\": 256, \"tie_word_embeddings\": true}"
+
+const al_pipeline_preset al_pipeline_preset_full = {
+    .name = "full", .quick = false, .vocab_size = 2048, .model_config = BASE_MODEL(128, 352, 4, 4, 2048),
+    .seq_len = 256, .pretrain_steps = 400, .pretrain_batch = 16, .pretrain_lr = 3e-3f,
+    .sft_epochs = 1, .sft_batch = 8, .sft_lr = 1e-3f,
+    .rm_steps = 100, .rm_batch = 8, .rm_lr = 2e-4f,
+    .dpo_steps = 300, .dpo_batch = 8, .dpo_lr = 3e-4f, .dpo_beta = 0.1f, .dpo_rpo_alpha = 1.0f,
+    .max_new_tokens = 96, .guard_threshold = 0.5f};
+
+const al_pipeline_preset al_pipeline_preset_quick = {
+    .name = "quick", .quick = true, .vocab_size = 1024, .model_config = BASE_MODEL(64, 176, 2, 4, 1024),
+    .seq_len = 256, .pretrain_steps = 60, .pretrain_batch = 8, .pretrain_lr = 3e-3f,
+    .sft_epochs = 1, .sft_batch = 8, .sft_lr = 1e-3f,
+    .rm_steps = 20, .rm_batch = 8, .rm_lr = 2e-4f,
+    .dpo_steps = 20, .dpo_batch = 8, .dpo_lr = 3e-4f, .dpo_beta = 0.1f, .dpo_rpo_alpha = 1.0f,
+    .pref_max_examples = 300, .max_new_tokens = 48, .guard_threshold = 0.5f};

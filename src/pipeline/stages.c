@@ -1,0 +1,29 @@
+/* The pipeline's stages in the order they run, and the before/after table's rows
+ * (docs/demo.md).  Adding a stage: its file stage_NAME.c, its function in internal.h, its
+ * line here; a stage that evaluates a new model also gets a line in pipeline_rows. */
+#include "internal.h"
+
+const al_pipeline_stage al_pipeline_stages[] = {
+    {"world", "generate the support world: corpus, demonstrations, preference pairs, prompts", pipeline_stage_world},
+    {"tokenizer", "train a byte-level BPE tokenizer on the corpus", pipeline_stage_tokenizer},
+    {"pretrain", "pretrain the base model from scratch on the corpus", pipeline_stage_pretrain},
+    {"eval_base", "evaluate the base model on the held-out prompts", pipeline_stage_eval_base},
+    {"sft", "supervised fine-tuning on the demonstrations", pipeline_stage_sft},
+    {"eval_sft", "evaluate the SFT model", pipeline_stage_eval_sft},
+    {"reward_model", "train a reward model on the preference pairs", pipeline_stage_reward_model},
+    {"dpo", "DPO (with the RPO term) on the preference pairs, from the SFT model", pipeline_stage_dpo},
+    {"eval_dpo", "evaluate the aligned model", pipeline_stage_eval_dpo},
+    {"guard", "build the guard: a harm classifier on the training prompts and the demo's policy", pipeline_stage_guard},
+    {"eval_guard", "evaluate the aligned model behind the guard", pipeline_stage_eval_guard},
+    {"rewards", "score every model's held-out answers with the reward model", pipeline_stage_rewards},
+};
+const int al_pipeline_n_stages = (int)(sizeof al_pipeline_stages / sizeof al_pipeline_stages[0]);
+
+/* The table's rows: the evaluation stage, the label, and the answers file's name. */
+const pipeline_row pipeline_rows[] = {
+    {"eval_base", "base", "base"},
+    {"eval_sft", "SFT", "sft"},
+    {"eval_dpo", "DPO (aligned)", "dpo"},
+    {"eval_guard", "aligned + guard", "guard"},
+};
+const int pipeline_n_rows = (int)(sizeof pipeline_rows / sizeof pipeline_rows[0]);
