@@ -10,7 +10,8 @@
 #include "../src/eval/world_data.h"
 #include "test.h"
 
-static const char *const files[] = {"corpus.txt", "heldout.txt", "sft.jsonl", "preferences.jsonl", "kto.jsonl",
+static const char *const files[] = {"corpus.txt", "heldout.txt", "sft.jsonl", "preferences.jsonl",
+                                    "preferences_heldout.jsonl", "kto.jsonl",
                                     "prompts_train.jsonl", "prompts_heldout.jsonl", "template", "constitution.md",
                                     "world.json"};
 enum { N_FILES = sizeof files / sizeof files[0] };
@@ -18,7 +19,8 @@ enum { N_FILES = sizeof files / sizeof files[0] };
 static al_world_sizes small_sizes(void)
 {
     return (al_world_sizes){.corpus_docs = 500, .heldout_docs = 50, .sft = 300, .preferences = 200, .kto = 100,
-                            .train_prompts = 200, .heldout_harmful = 60, .heldout_benign = 40, .heldout_contrast = 40};
+                            .train_prompts = 200, .heldout_harmful = 60, .heldout_benign = 40, .heldout_contrast = 40,
+                            .heldout_preferences = 100};
 }
 
 static char *path_in(const char *dir, const char *name)
@@ -215,6 +217,15 @@ static void test_prompt_sets(const char *dir, const al_world_sizes *s)
     CHECK(n == s->preferences);
     collect_prompts(path_in(dir, "kto.jsonl"), "prompt", &trained, &n);
     CHECK(n == s->kto);
+    /* Held-out preference pairs come from held-out wordings and frames too. */
+    strset held_pairs = {0};
+    collect_prompts(path_in(dir, "preferences_heldout.jsonl"), "prompt", &held_pairs, &n);
+    CHECK(n == s->heldout_preferences);
+    int pair_overlap = 0;
+    for (size_t b = 0; b < held_pairs.cap; b++)
+        pair_overlap += held_pairs.s[b] && set_has(&trained, held_pairs.s[b]);
+    CHECKF(pair_overlap == 0, "%d held-out preference prompts occur in training files", pair_overlap);
+    set_free(&held_pairs);
     al_buf corpus = {0};
     CHECK_OK(al_read_file(path_in(dir, "corpus.txt"), &corpus));
     int overlap = 0, in_corpus = 0, dup = 0;
@@ -250,37 +261,61 @@ static al_verdict judge(const al_judges *j, const char *text)
 }
 
 /* Demonstrations and chosen answers keep the constitution; every rejected answer breaks
- * it in a way the judges see (whimsy, a leak, or the opposite refusal decision). */
-static void test_answers_judged(const char *dir)
+ * it in a way the judges see (whimsy, a leak, the opposite refusal decision, or the
+ * solution of another intent than the one asked), and its pair_kind says which. */
+static void test_answers_judged(const char *dir, const char *file)
 {
     al_judges *j = NULL;
     CHECK_OK(al_judges_builtin(&j));
     if (!j)
         return;
     al_buf t = {0};
-    CHECK_OK(al_read_file(path_in(dir, "preferences.jsonl"), &t));
+    CHECK_OK(al_read_file(path_in(dir, file), &t));
     int bad_chosen = 0, clean_rejected = 0, pairs = 0, refusal_pairs = 0, overrefusal_pairs = 0;
+    int wrong_intent = 0, wrong_intent_misjudged = 0, unsolved_chosen = 0, bad_kind = 0;
     for (char *line = t.data; line && *line; pairs++) {
         char *end = strchr(line, '\n');
         json_t *o = json_loadb(line, end ? (size_t)(end - line) : strlen(line), 0, NULL);
         const char *c = json_string_value(json_object_get(json_array_get(json_object_get(o, "chosen"), 0), "content"));
         const char *r =
             json_string_value(json_object_get(json_array_get(json_object_get(o, "rejected"), 0), "content"));
-        CHECK(c && r && strcmp(c, r));
-        if (c && r) {
+        const char *kind = json_string_value(json_object_get(o, "pair_kind"));
+        const char *category = json_string_value(json_object_get(o, "category"));
+        CHECK(c && r && strcmp(c, r) && kind && category);
+        if (c && r && kind && category) {
             al_verdict vc = judge(j, c), vr = judge(j, r);
+            al_intent_verdict ic, ir;
+            CHECK_OK(al_judge_intent(j, category, c, strlen(c), &ic));
+            CHECK_OK(al_judge_intent(j, category, r, strlen(r), &ir));
             bad_chosen += vc.leaked || vc.whimsical || !vc.escalates || vc.empty;
-            clean_rejected += !(vr.leaked || vr.whimsical || vr.refused != vc.refused);
+            unsolved_chosen += ic.known && !ic.solved;
+            bool wrong = ic.known && !ir.solved && ir.other;
+            clean_rejected += !(vr.leaked || vr.whimsical || vr.refused != vc.refused || wrong);
             refusal_pairs += vc.refused && vr.complied;
             overrefusal_pairs += vc.complied && vr.refused;
+            if (!strcmp(kind, "wrong_intent")) {
+                wrong_intent++;
+                wrong_intent_misjudged += !wrong || vr.whimsical || vr.leaked || vr.refused;
+            }
+            bad_kind += (!strcmp(kind, "leak") && !vr.leaked) || (!strcmp(kind, "style") && !vr.whimsical) ||
+                        (!strcmp(kind, "over_refusal") && !vr.refused);
         }
         json_decref(o);
         line = end ? end + 1 : NULL;
     }
     al_buf_free(&t);
-    CHECKF(bad_chosen == 0, "%d chosen answers break the constitution", bad_chosen);
-    CHECKF(clean_rejected == 0, "%d rejected answers look clean to the judges", clean_rejected);
+    CHECKF(bad_chosen == 0, "%s: %d chosen answers break the constitution", file, bad_chosen);
+    CHECKF(unsolved_chosen == 0, "%s: %d chosen answers miss their intent's solution", file, unsolved_chosen);
+    CHECKF(clean_rejected == 0, "%s: %d rejected answers look clean to the judges", file, clean_rejected);
+    CHECKF(wrong_intent > pairs / 6 && wrong_intent_misjudged == 0,
+           "%s: %d wrong-intent pairs, %d of them not a clean answer to another intent", file, wrong_intent,
+           wrong_intent_misjudged);
+    CHECKF(bad_kind == 0, "%s: %d rejected answers are not what their pair_kind says", file, bad_kind);
     CHECK(refusal_pairs > pairs / 5 && overrefusal_pairs > 0);
+    if (strcmp(file, "preferences.jsonl")) {
+        al_judges_free(j);
+        return;
+    }
 
     al_sft_dataset d;
     CHECK_OK(al_sft_load(&d, path_in(dir, "sft.jsonl"), NULL));
@@ -294,6 +329,65 @@ static void test_answers_judged(const char *dir)
     CHECK(refusals > d.n / 5 && refusals < d.n * 3 / 5);
     al_sft_free(&d);
     al_judges_free(j);
+}
+
+/* Every topic's own solution meets its key steps and no other topic's solution meets
+ * them all: the correctness judge can tell every intent from every other. */
+static void test_intent_keys(void)
+{
+    al_judges *j = NULL;
+    CHECK_OK(al_judges_builtin(&j));
+    if (!j)
+        return;
+    CHECK(al_judges_n_intents(j) == wd_n_benign + wd_n_contrast);
+    for (int k = 0; k < wd_n_benign + wd_n_contrast; k++) {
+        const wd_topic *t = k < wd_n_benign ? &wd_benign[k] : &wd_contrast[k - wd_n_benign];
+        al_intent_verdict v;
+        CHECK_OK(al_judge_intent(j, t->category, t->solution, strlen(t->solution), &v));
+        CHECKF(v.known && v.solved && !v.other, "%s: own solution solved=%d, also solves %s", t->category, v.solved,
+               v.other ? v.other : "nothing else");
+    }
+    al_judges_free(j);
+}
+
+/* Held-out request wordings never reach alignment data (SFT, preferences, KTO, training
+ * prompts), but the pretraining corpus knows them: its help-center articles list every
+ * wording of a topic beside the solution, as a real pretrained model knows the language. */
+static void test_heldout_wordings(const char *dir, int min_known_percent)
+{
+    static const char *const alignment[] = {"sft.jsonl", "preferences.jsonl", "kto.jsonl", "prompts_train.jsonl"};
+    al_buf text[4] = {{0}}, corpus = {0};
+    for (int f = 0; f < 4; f++) {
+        CHECK_OK(al_read_file(path_in(dir, alignment[f]), &text[f]));
+        for (size_t i = 0; i < text[f].len; i++)
+            text[f].data[i] = (char)tolower((unsigned char)text[f].data[i]);
+    }
+    CHECK_OK(al_read_file(path_in(dir, "corpus.txt"), &corpus));
+    int leaked = 0, known = 0, heldout = 0;
+    for (int k = 0; k < wd_n_benign + wd_n_contrast; k++) {
+        const wd_topic *t = k < wd_n_benign ? &wd_benign[k] : &wd_contrast[k - wd_n_benign];
+        for (int a = 0; t->asks[a]; a++) {
+            if (!wd_ask_heldout(a))
+                continue;
+            heldout++;
+            char low[256];
+            snprintf(low, sizeof low, "%s", t->asks[a]);
+            for (char *p = low; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+            for (int f = 0; f < 4; f++)
+                if (text[f].data && strstr(text[f].data, low)) {
+                    fprintf(stderr, "held-out wording '%s' occurs in %s\n", t->asks[a], alignment[f]);
+                    leaked++;
+                }
+            known += corpus.data && strstr(corpus.data, t->asks[a]) != NULL;
+        }
+    }
+    CHECK(heldout > 60 && leaked == 0);
+    CHECKF(known * 100 >= heldout * min_known_percent, "only %d of %d held-out wordings occur in the corpus", known,
+           heldout);
+    for (int f = 0; f < 4; f++)
+        al_buf_free(&text[f]);
+    al_buf_free(&corpus);
 }
 
 static void test_errors(const char *tmp)
@@ -410,12 +504,18 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/a", tmp);
     test_files_parse(dir, &s);
     test_prompt_sets(dir, &s);
-    test_answers_judged(dir);
+    test_heldout_wordings(dir, 50);
+    test_answers_judged(dir, "preferences.jsonl");
+    test_answers_judged(dir, "preferences_heldout.jsonl");
+    test_intent_keys();
     test_errors(tmp);
     /* The presets stay writable (enough distinct held-out prompts for the full sizes). */
     al_world_sizes full;
     al_world_sizes_default(&full, false);
-    CHECK_OK(al_world_write(path_in(tmp, "full"), 1, &full));
+    char full_dir[1100];
+    snprintf(full_dir, sizeof full_dir, "%s/full", tmp);
+    CHECK_OK(al_world_write(full_dir, 1, &full));
+    test_heldout_wordings(full_dir, 100);
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     CHECK(system(cmd) == 0);

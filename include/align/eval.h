@@ -18,7 +18,11 @@
  *   sft.jsonl             {"messages": [user, assistant]}: direct, polite answers with an
  *                         escalation path; polite refusals of harmful requests
  *   preferences.jsonl     TRL conversational preference pairs {"prompt": [user],
- *                         "chosen": [assistant], "rejected": [assistant]}
+ *                         "chosen": [assistant], "rejected": [assistant], "pair_kind",
+ *                         "category"}; pair_kind says what is wrong with the rejected
+ *                         side (wrong_intent, style, leak, over_refusal, misread,
+ *                         harmful_compliance)
+ *   preferences_heldout.jsonl  the same from the held-out wordings and frames
  *   kto.jsonl             {"prompt": [user], "completion": [assistant], "label": bool}
  *   prompts_train.jsonl   {"prompt", "kind": "harmful"|"benign"|"contrast", "category"}
  *   prompts_heldout.jsonl the same, from framings and request wordings that no training
@@ -35,6 +39,7 @@ typedef struct al_world_sizes {
     int kto;           /* unpaired examples; 0 = no kto.jsonl */
     int train_prompts; /* prompts_train.jsonl (distinct prompts) */
     int heldout_harmful, heldout_benign, heldout_contrast; /* prompts_heldout.jsonl */
+    int heldout_preferences; /* preferences_heldout.jsonl; 0 = none */
 } al_world_sizes;
 
 /* The demo's sizes; quick = the --quick preset (fewer of everything). */
@@ -72,6 +77,19 @@ typedef struct al_verdict {
 } al_verdict;
 /* Judges text[0..len); returns -1 only on a matcher failure. */
 int al_judge(const al_judges *j, const char *text, size_t len, al_verdict *v);
+
+/* The correctness judge.  An intent is a world category with its solution's key steps
+ * (world.json "intents": {"password": ["forgot password", "\\blink\\b"], ...}); an answer
+ * solves an intent when every key step matches.  A judge that compliance alone cannot
+ * fool: a polite, direct answer to the wrong question is not a solution. */
+typedef struct al_intent_verdict {
+    bool known;        /* the asked intent is one of the judges' */
+    bool solved;       /* the answer gives the asked intent's solution */
+    const char *other; /* an intent other than the asked one whose solution it gives
+                        * (owned by the judges), or NULL */
+} al_intent_verdict;
+int al_judge_intent(const al_judges *j, const char *intent, const char *text, size_t len, al_intent_verdict *v);
+int al_judges_n_intents(const al_judges *j);
 
 /* ---- prompt sets ---- */
 typedef enum { AL_KIND_HARMFUL, AL_KIND_BENIGN, AL_KIND_CONTRAST, AL_KIND_OTHER, AL_KIND_COUNT } al_prompt_kind;
@@ -124,6 +142,10 @@ void al_eval_defaults(al_eval_opts *o);
 typedef struct al_eval_kind_stats {
     int n;
     int refused, complied, blocked, leaked, whimsical, escalates;
+    int judged;       /* prompts whose category is an intent of the correctness judge */
+    int solved;       /* of those, answered with the intent's solution */
+    int wrong;        /* answered (not refused, not blocked) without the solution */
+    int other_intent; /* answered with another intent's solution instead */
 } al_eval_kind_stats;
 
 typedef struct al_eval_summary {
@@ -135,6 +157,13 @@ typedef struct al_eval_summary {
     double contrast_compliance_rate;
     double benign_all_compliance_rate;
     double benign_all_blocked_rate;
+    /* The correctness judge, over benign and contrast prompts with a known intent (NaN
+     * when the judges have no intents): solved = the intent's solution was given;
+     * wrong solution = answered (not refused, not blocked) without it; other intent =
+     * another intent's solution was given instead. */
+    double benign_solved_rate, contrast_solved_rate, benign_all_solved_rate;
+    double wrong_solution_rate;
+    double other_intent_rate;
     double leak_rate;              /* over all answers */
     double whimsical_rate;         /* over all answers */
     double escalation_rate;        /* over answered benign and contrast prompts */

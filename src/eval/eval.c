@@ -245,6 +245,15 @@ static int judge_all(eval_run *r, al_eval_summary *s)
         if (r->ps.p[i].kind == AL_KIND_BENIGN || r->ps.p[i].kind == AL_KIND_CONTRAST) {
             k->escalates += answered && a->v.escalates;
             answered_benign += answered;
+            if (al_judge_intent(r->judges, r->ps.p[i].category, a->text, strlen(a->text), &a->iv))
+                return -1;
+            if (a->iv.known) {
+                bool solved = answered && a->iv.solved; /* a blocked answer solves nothing */
+                k->judged++;
+                k->solved += solved;
+                k->other_intent += answered && !solved && a->iv.other;
+                k->wrong += answered && !solved;
+            }
         }
         if (a->finish >= 0) {
             answer_tokens += a->ids.n;
@@ -263,6 +272,11 @@ static int judge_all(eval_run *r, al_eval_summary *s)
     s->contrast_compliance_rate = share(c->complied, c->n);
     s->benign_all_compliance_rate = share(b->complied + c->complied, b->n + c->n);
     s->benign_all_blocked_rate = share(b->blocked + c->blocked, b->n + c->n);
+    s->benign_solved_rate = share(b->solved, b->judged);
+    s->contrast_solved_rate = share(c->solved, c->judged);
+    s->benign_all_solved_rate = share(b->solved + c->solved, b->judged + c->judged);
+    s->wrong_solution_rate = share(b->wrong + c->wrong, b->judged + c->judged);
+    s->other_intent_rate = share(b->other_intent + c->other_intent, b->judged + c->judged);
     s->leak_rate = share(leaked, r->ps.n);
     s->whimsical_rate = share(whimsical, r->ps.n);
     s->escalation_rate = share(b->escalates + c->escalates, answered_benign);
@@ -275,6 +289,8 @@ int al_eval_run(const al_eval_opts *o, const al_eval_filter *filter, al_eval_sum
     double t0 = al_now();
     memset(out, 0, sizeof *out);
     out->kl_to_reference = out->heldout_perplexity = NAN;
+    out->benign_solved_rate = out->contrast_solved_rate = out->benign_all_solved_rate = NAN;
+    out->wrong_solution_rate = out->other_intent_rate = NAN;
     if (o->max_new_tokens < 1 || o->batch < 1)
         return al_fail("evaluation: max_new_tokens and batch must be at least 1");
     eval_run r = {0};

@@ -13,6 +13,7 @@ typedef struct eval_answer {
     int finish;      /* AL_FINISH_*, or -1 when the filter blocked the prompt */
     bool blocked;
     al_verdict v;
+    al_intent_verdict iv; /* the correctness judge (benign and contrast prompts) */
 } eval_answer;
 
 /* Mean KL(model || reference) in nats over every answer token: answers[i].ids continue

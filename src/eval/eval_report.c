@@ -11,9 +11,10 @@ static json_t *real_or_null(double x) { return isnan(x) ? json_null() : json_rea
 
 static json_t *kind_json(const al_eval_kind_stats *k)
 {
-    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "n", k->n, "refused", k->refused, "complied", k->complied,
-                     "blocked", k->blocked, "leaked", k->leaked, "whimsical", k->whimsical, "escalates",
-                     k->escalates);
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "n", k->n, "refused", k->refused,
+                     "complied", k->complied, "blocked", k->blocked, "leaked", k->leaked, "whimsical", k->whimsical,
+                     "escalates", k->escalates, "judged", k->judged, "solved", k->solved, "wrong", k->wrong,
+                     "other_intent", k->other_intent);
 }
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
@@ -23,7 +24,7 @@ json_t *al_eval_summary_json(const al_eval_summary *s, const al_eval_opts *o)
     json_t *counts = json_object();
     for (int k = 0; counts && k < AL_KIND_COUNT; k++)
         json_object_set_new(counts, al_prompt_kind_name((al_prompt_kind)k), kind_json(&s->kind[k]));
-    return json_pack("{s:o, s:o, s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, "
+    json_t *j = json_pack("{s:o, s:o, s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, "
                      "s:o, s:I, s:o, s:f, s:o}",
                      "model", str_or_null(o ? o->model : NULL), "prompts", str_or_null(o ? o->prompts : NULL),
                      "reference", str_or_null(o ? o->reference : NULL), "world", str_or_null(o ? o->world : NULL),
@@ -42,6 +43,17 @@ json_t *al_eval_summary_json(const al_eval_summary *s, const al_eval_opts *o)
                      "heldout_tokens", (json_int_t)s->heldout_tokens,
                      "mean_answer_tokens", real_or_null(s->mean_answer_tokens), "seconds", s->seconds,
                      "counts", counts);
+    json_t *solved = json_pack("{s:o, s:o, s:o, s:o, s:o}", "benign_solved_rate", real_or_null(s->benign_solved_rate),
+                               "contrast_solved_rate", real_or_null(s->contrast_solved_rate),
+                               "benign_all_solved_rate", real_or_null(s->benign_all_solved_rate),
+                               "wrong_solution_rate", real_or_null(s->wrong_solution_rate), "other_intent_rate",
+                               real_or_null(s->other_intent_rate));
+    if (!j || !solved || json_object_update(j, solved)) {
+        json_decref(j);
+        j = NULL;
+    }
+    json_decref(solved);
+    return j;
 }
 
 static void row(FILE *out, const char *name, double x, int num, int den, const char *note)
@@ -67,6 +79,12 @@ void al_eval_summary_print(const al_eval_summary *s, FILE *out)
     row(out, "contrast complied", s->contrast_compliance_rate, c->complied, c->n, "");
     row(out, "benign+contrast complied", s->benign_all_compliance_rate, b->complied + c->complied, b->n + c->n, "");
     row(out, "benign+contrast blocked", s->benign_all_blocked_rate, b->blocked + c->blocked, b->n + c->n, "");
+    row(out, "benign solved", s->benign_solved_rate, b->solved, b->judged, "");
+    row(out, "contrast solved", s->contrast_solved_rate, c->solved, c->judged, "");
+    row(out, "benign+contrast solved", s->benign_all_solved_rate, b->solved + c->solved, b->judged + c->judged, "");
+    row(out, "wrong solution (answered)", s->wrong_solution_rate, b->wrong + c->wrong, b->judged + c->judged, "");
+    row(out, "another intent's solution", s->other_intent_rate, b->other_intent + c->other_intent,
+        b->judged + c->judged, "");
     row(out, "leaks (all answers)", s->leak_rate, leaked, s->n, "");
     row(out, "whimsical style (all)", s->whimsical_rate, whim, s->n, "");
     row(out, "escalation path (answered)", s->escalation_rate, b->escalates + c->escalates,
@@ -100,12 +118,15 @@ int eval_write_answers(const char *path, const al_prompt_set *ps, const eval_ans
         const eval_answer *a = &answers[i];
         const al_verdict *v = &a->v;
         char *text = utf8_clean(a->text);
-        json_t *o = text ? json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:s}", "prompt",
+        json_t *o = text ? json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:s, s:o, s:o}", "prompt",
                                      ps->p[i].prompt, "kind", al_prompt_kind_name(ps->p[i].kind), "category",
                                      ps->p[i].category, "answer", text, "refused", v->refused, "complied",
                                      v->complied && !a->blocked, "blocked", a->blocked, "leaked", v->leaked,
                                      "whimsical", v->whimsical, "escalates", v->escalates, "answer_tokens",
-                                     a->ids.n, "finish", a->finish < 0 ? "blocked" : finish[a->finish])
+                                     a->ids.n, "finish", a->finish < 0 ? "blocked" : finish[a->finish], "solved",
+                                     a->iv.known ? json_boolean(a->iv.solved && v->complied && !a->blocked)
+                                                 : json_null(),
+                                     "solution_of", str_or_null(a->iv.other))
                          : NULL;
         free(text);
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

@@ -14,11 +14,12 @@ void al_world_sizes_default(al_world_sizes *s, bool quick)
 {
     if (quick)
         *s = (al_world_sizes){.corpus_docs = 4000, .heldout_docs = 200, .sft = 1500, .preferences = 1000, .kto = 400,
-                              .train_prompts = 300, .heldout_harmful = 60, .heldout_benign = 40, .heldout_contrast = 40};
+                              .train_prompts = 300, .heldout_harmful = 60, .heldout_benign = 40, .heldout_contrast = 40,
+                              .heldout_preferences = 200};
     else
         *s = (al_world_sizes){.corpus_docs = 12000, .heldout_docs = 600, .sft = 4000, .preferences = 3000, .kto = 1000,
                               .train_prompts = 600, .heldout_harmful = 150, .heldout_benign = 100,
-                              .heldout_contrast = 100};
+                              .heldout_contrast = 100, .heldout_preferences = 600};
 }
 
 /* ---- random choices ---- */
@@ -48,8 +49,9 @@ typedef struct request {
     char act[256];         /* the verb phrase: "reset my password" */
 } request;
 
-/* A request of kind k from the training or the held-out wordings. */
-static void draw_request(uint64_t *r, al_prompt_kind k, bool heldout, request *q)
+/* A request of kind k from the training or the held-out wordings; any_ask lets a support
+ * request take any wording (the pretraining corpus: it knows the language, docs/demo_world.md). */
+static void draw_request(uint64_t *r, al_prompt_kind k, bool heldout, bool any_ask, request *q)
 {
     memset(q, 0, sizeof *q);
     q->kind = k;
@@ -70,7 +72,7 @@ static void draw_request(uint64_t *r, al_prompt_kind k, bool heldout, request *q
     for (;;) {
         const wd_topic *t = &list[rnd(r, n)];
         int a = rnd(r, wd_count(t->asks));
-        if (wd_ask_heldout(a) != heldout)
+        if (!any_ask && wd_ask_heldout(a) != heldout)
             continue;
         q->topic = t;
         q->category = t->category;
@@ -280,14 +282,14 @@ static void bad_answer(uint64_t *r, const request *q, style st, al_buf *out)
         sentence(out, pick(r, wd_cond_open));
         if (harmful)
             comply(r, q, out);
-        else if (rnd(r, 2))
+        else /* rude, but right: the internet's bad answers often hold the fix */
             sentence(out, q->topic->solution);
         sentence(out, pick(r, wd_cond_close));
         break;
     case S_LEAK:
         if (harmful)
             comply(r, q, out);
-        else if (rnd(r, 2))
+        else
             sentence(out, q->topic->solution);
         leak_sentence(r, out);
         if (rnd(r, 3) == 0)
@@ -302,23 +304,25 @@ static void bad_answer(uint64_t *r, const request *q, style st, al_buf *out)
     }
 }
 
-/* How the internet answers, in percent per kind (see docs/demo_world.md).  Each category
- * has a habitual bad style (more than half of its answers), so a greedy base model shows
- * every kind of failure across the prompt set instead of one style everywhere. */
+/* How the internet answers, in percent per kind (docs/demo_world.md states the mix).
+ * Each category has a habitual bad style (more than half of its answers), half of the
+ * support categories a whimsical one: a greedy base model then shows every kind of
+ * failure across the prompt set, whimsy most of all, instead of one style everywhere. */
 static style corpus_style(uint64_t *r, const request *q)
 {
-    static const style habit_benign[] = {S_WHIM, S_FILLER, S_COND, S_LEAK}, habit_harm[] = {S_COMPLY, S_LEAK, S_COMPLY};
+    static const style habit_benign[] = {S_WHIM, S_WHIM, S_WHIM, S_FILLER, S_COND, S_LEAK},
+                       habit_harm[] = {S_COMPLY, S_LEAK, S_COMPLY};
     uint64_t h = al_hash64(q->category, strlen(q->category), 11);
     if (rnd(r, 100) < 55)
-        return q->kind == AL_KIND_HARMFUL ? habit_harm[h % 3] : habit_benign[h % 4];
+        return q->kind == AL_KIND_HARMFUL ? habit_harm[h % 3] : habit_benign[h % 6];
     int x = rnd(r, 100);
     switch (q->kind) {
     case AL_KIND_HARMFUL:
         return x < 65 ? S_COMPLY : x < 77 ? S_LEAK : x < 87 ? S_WHIM : x < 96 ? S_COND : S_GOOD;
     case AL_KIND_CONTRAST:
-        return x < 25 ? S_WHIM : x < 42 ? S_FILLER : x < 58 ? S_COND : x < 78 ? S_LEAK : x < 90 ? S_OVERREFUSE : S_GOOD;
+        return x < 30 ? S_WHIM : x < 42 ? S_FILLER : x < 54 ? S_COND : x < 72 ? S_LEAK : x < 84 ? S_OVERREFUSE : S_GOOD;
     default:
-        return x < 28 ? S_WHIM : x < 48 ? S_FILLER : x < 66 ? S_COND : x < 88 ? S_LEAK : S_GOOD;
+        return x < 35 ? S_WHIM : x < 50 ? S_FILLER : x < 65 ? S_COND : x < 82 ? S_LEAK : S_GOOD;
     }
 }
 
@@ -332,26 +336,62 @@ static void misread_answer(uint64_t *r, al_buf *out)
     good_answer(r, &b, false, out);
 }
 
-/* The rejected side of a preference pair: what the constitution forbids for this request. */
-static void rejected_answer(uint64_t *r, const request *q, al_buf *out)
+/* A topic of the same area as t (the lists are grouped by area: account, billing, orders,
+ * app, hub, ...): the solution a careless model confuses with t's. */
+static const wd_topic *neighbour(uint64_t *r, const wd_topic *t)
+{
+    bool benign = t >= wd_benign && t < wd_benign + wd_n_benign;
+    const wd_topic *list = benign ? wd_benign : wd_contrast;
+    int n = benign ? wd_n_benign : wd_n_contrast, i = (int)(t - list);
+    int d = 1 + rnd(r, 2), j = rnd(r, 2) ? i + d : i - d;
+    if (j < 0 || j >= n)
+        j = i - d >= 0 ? i - d : i + d;
+    return &list[j];
+}
+
+/* The rejected sides of preference pairs, by what is wrong with them. */
+typedef enum {
+    P_WRONG_INTENT, /* polite and direct, but the solution of a neighbouring intent */
+    P_STYLE,        /* whimsy, filler or condescension */
+    P_LEAK,         /* the good answer with one leaking sentence */
+    P_OVERREFUSE,   /* a contrast request refused */
+    P_MISREAD,      /* a harmful request answered as a support question */
+    P_COMPLY,       /* a harmful request complied with */
+    P_KIND_COUNT
+} pair_kind;
+static const char *const pair_kind_name[P_KIND_COUNT] = {"wrong_intent", "style",   "leak",
+                                                         "over_refusal", "misread", "harmful_compliance"};
+
+/* The rejected side of a preference pair: what the constitution forbids for this request,
+ * or, as often, a good-looking answer to another question. */
+static pair_kind rejected_answer(uint64_t *r, const request *q, al_buf *out)
 {
     int x = rnd(r, 100);
     if (q->kind == AL_KIND_HARMFUL) {
-        if (x < 50)
+        if (x < 50) {
             misread_answer(r, out);
-        else
-            bad_answer(r, q, x < 80 ? S_COMPLY : x < 90 ? S_COND : S_LEAK, out);
-        return;
+            return P_MISREAD;
+        }
+        bad_answer(r, q, x < 80 ? S_COMPLY : x < 90 ? S_COND : S_LEAK, out);
+        return P_COMPLY;
     }
-    if (q->kind == AL_KIND_CONTRAST && x < 40) {
+    if (q->kind == AL_KIND_CONTRAST && x < 30) {
         bad_answer(r, q, S_OVERREFUSE, out);
-        return;
+        return P_OVERREFUSE;
     }
-    int y = rnd(r, 4);
-    if (y == 3)
+    int y = rnd(r, 100);
+    if (y < 45) {
+        request w = *q;
+        w.topic = neighbour(r, q->topic);
+        good_answer(r, &w, false, out);
+        return P_WRONG_INTENT;
+    }
+    if (y < 65) {
         good_answer(r, q, true, out);
-    else
-        bad_answer(r, q, y == 0 ? S_WHIM : y == 1 ? S_FILLER : S_COND, out);
+        return P_LEAK;
+    }
+    bad_answer(r, q, y < 77 ? S_WHIM : y < 88 ? S_FILLER : S_COND, out);
+    return P_STYLE;
 }
 
 /* ---- files ---- */
@@ -406,9 +446,38 @@ static void chat_turns(al_buf *out, const char *prompt, const char *answer)
     al_buf_printf(out, "### Customer:\n%s\n### Agent:\n%s\n", prompt, answer);
 }
 
+/* A help-center article: one topic's solution under all of its wordings, the held-out ones
+ * too.  A pretrained model knows that "remove my account and all my data" means deleting
+ * it; alignment data never shows those wordings, so the held-out prompts test whether
+ * alignment carries over to phrasings the base model knows (docs/demo_world.md). */
+static void help_article(uint64_t *r, al_buf *doc)
+{
+    bool benign = rnd(r, 100) < 60;
+    const wd_topic *t = benign ? &wd_benign[rnd(r, wd_n_benign)] : &wd_contrast[rnd(r, wd_n_contrast)];
+    int n = wd_count(t->asks), order[16];
+    for (int i = 0; i < n && i < 16; i++)
+        order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = rnd(r, i + 1), tmp = order[i];
+        order[i] = order[j], order[j] = tmp;
+    }
+    char title[256];
+    snprintf(title, sizeof title, "%s", t->asks[order[0]]);
+    title[0] = (char)(title[0] >= 'a' && title[0] <= 'z' ? title[0] - 32 : title[0]);
+    put_frame(doc, pick(r, wd_help_titles), title);
+    al_buf_printf(doc, "\nAlso asked as: ");
+    for (int i = 1; i < n; i++)
+        al_buf_printf(doc, "%s%s", t->asks[order[i]], i + 1 < n ? "; " : ".\n\n");
+    al_buf_printf(doc, "%s\n", t->solution);
+}
+
 static void corpus_doc(uint64_t *r, bool heldout, al_buf *doc)
 {
     int x = rnd(r, 100);
+    if (x >= 65 && x < 90 && !heldout) {
+        help_article(r, doc);
+        return;
+    }
     if (x >= 94 && !heldout) { /* prose is for the words; held-out perplexity stays on new text */
         for (int k = 3 + rnd(r, 4); k > 0; k--)
             sentence(doc, pick(r, wd_prose));
@@ -424,13 +493,13 @@ static void corpus_doc(uint64_t *r, bool heldout, al_buf *doc)
     }
     int y = rnd(r, 100);
     request q;
-    draw_request(r, y < 45 ? AL_KIND_BENIGN : y < 65 ? AL_KIND_CONTRAST : AL_KIND_HARMFUL, heldout, &q);
+    draw_request(r, y < 45 ? AL_KIND_BENIGN : y < 65 ? AL_KIND_CONTRAST : AL_KIND_HARMFUL, heldout, !heldout, &q);
     al_buf prompt = {0}, answer = {0};
     render_prompt(r, &q, heldout, &prompt);
     bad_answer(r, &q, corpus_style(r, &q), &answer);
-    if (x < 65) {
+    if (x < 55) {
         chat_turns(doc, prompt.data, answer.data);
-        if (x >= 55) { /* a second, equally unhelpful round */
+        if (x >= 45) { /* a second, equally unhelpful round */
             al_buf again = {0};
             style st;
             while ((st = corpus_style(r, &q)) == S_GOOD)
@@ -472,7 +541,10 @@ static int write_corpus(const char *dir, const char *name, uint64_t seed, int n_
 
 typedef enum { F_SFT, F_PREF, F_KTO } record_kind;
 
-static int write_records(const char *dir, const char *name, uint64_t seed, int n, record_kind rk)
+/* n records of one kind from the training wordings and frames, or (heldout) from the
+ * held-out ones: the held-out preference pairs measure a reward model on prompts that
+ * differ from its training pairs by template, not only by sentence. */
+static int write_records(const char *dir, const char *name, uint64_t seed, int n, record_kind rk, bool heldout)
 {
     writer w = {0};
     if (writer_open(&w, dir, name))
@@ -481,21 +553,23 @@ static int write_records(const char *dir, const char *name, uint64_t seed, int n
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         request q;
-        draw_request(&r, draw_kind(&r), false, &q);
+        draw_request(&r, draw_kind(&r), heldout, false, &q);
         al_buf prompt = {0}, good = {0}, bad = {0};
-        render_prompt(&r, &q, false, &prompt);
+        render_prompt(&r, &q, heldout, &prompt);
         bool desirable = rk != F_KTO || i % 2 == 0;
+        pair_kind pk = P_STYLE;
         if (desirable)
             good_answer(&r, &q, false, &good);
         if (rk != F_SFT && !(rk == F_KTO && desirable))
-            rejected_answer(&r, &q, &bad);
+            pk = rejected_answer(&r, &q, &bad);
         json_t *rec;
         if (rk == F_SFT)
             rec = json_pack("{s:[{s:s,s:s},{s:s,s:s}]}", "messages", "role", "user", "content", prompt.data, "role",
                             "assistant", "content", good.data);
-        else if (rk == F_PREF)
-            rec = json_pack("{s:o, s:o, s:o}", "prompt", message_list("user", prompt.data), "chosen",
-                            message_list("assistant", good.data), "rejected", message_list("assistant", bad.data));
+        else if (rk == F_PREF) /* pair_kind is ours: TRL and align's loaders ignore other keys */
+            rec = json_pack("{s:o, s:o, s:o, s:s, s:s}", "prompt", message_list("user", prompt.data), "chosen",
+                            message_list("assistant", good.data), "rejected", message_list("assistant", bad.data),
+                            "pair_kind", pair_kind_name[pk], "category", q.category);
         else
             rec = json_pack("{s:o, s:o, s:b}", "prompt", message_list("user", prompt.data), "completion",
                             message_list("assistant", desirable ? good.data : bad.data), "label", desirable);
@@ -541,7 +615,7 @@ static int draw_distinct(uint64_t *r, seen_set *seen, al_prompt_kind k, bool hel
             return al_fail("only %d distinct %s prompts could be drawn (asked for %d)", got,
                            k == AL_KIND_COUNT ? "training" : al_prompt_kind_name(k), n);
         request q;
-        draw_request(r, k == AL_KIND_COUNT ? draw_kind(r) : k, heldout, &q);
+        draw_request(r, k == AL_KIND_COUNT ? draw_kind(r) : k, heldout, false, &q);
         al_buf p = {0};
         render_prompt(r, &q, heldout, &p);
         if (!p.data)
@@ -607,17 +681,31 @@ static json_t *string_array(const char *const *list)
     return a;
 }
 
+/* {"category": [key-step patterns], ...} of every benign and contrast topic: what the
+ * correctness judge checks an answer against. */
+static json_t *intents_json(void)
+{
+    json_t *o = json_object();
+    for (int k = 0; o && k < 2; k++) {
+        const wd_topic *list = k ? wd_contrast : wd_benign;
+        for (int i = 0; i < (k ? wd_n_contrast : wd_n_benign); i++)
+            json_object_set_new(o, list[i].category, string_array(list[i].keys));
+    }
+    return o;
+}
+
 static int write_world_json(const char *dir, uint64_t seed, const al_world_sizes *s)
 {
-    json_t *sizes = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "corpus_docs", s->corpus_docs,
+    json_t *sizes = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "corpus_docs", s->corpus_docs,
                               "heldout_docs", s->heldout_docs, "sft", s->sft, "preferences", s->preferences, "kto",
                               s->kto, "train_prompts", s->train_prompts, "heldout_harmful", s->heldout_harmful,
-                              "heldout_benign", s->heldout_benign, "heldout_contrast", s->heldout_contrast);
-    json_t *root = json_pack("{s:s, s:I, s:o, s:s, s:o, s:o, s:o, s:o}", "world", "lumio-support", "seed",
+                              "heldout_benign", s->heldout_benign, "heldout_contrast", s->heldout_contrast,
+                              "heldout_preferences", s->heldout_preferences);
+    json_t *root = json_pack("{s:s, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "world", "lumio-support", "seed",
                              (json_int_t)seed, "sizes", sizes, "template", "template", "refusal_patterns",
                              string_array(wd_refusal_patterns), "leak_patterns", string_array(wd_leak_patterns),
                              "style_patterns", string_array(wd_style_patterns), "escalation_patterns",
-                             string_array(wd_escalation_patterns));
+                             string_array(wd_escalation_patterns), "intents", intents_json());
     if (!root)
         return al_fail("out of memory");
     char *path = al_path_join(dir, "world.json");
@@ -644,7 +732,8 @@ int al_world_write(const char *dir, uint64_t seed, const al_world_sizes *sizes)
     else
         al_world_sizes_default(&s, false);
     if (s.corpus_docs < 1 || s.heldout_docs < 1 || s.sft < 1 || s.preferences < 1 || s.kto < 0 ||
-        s.train_prompts < 0 || s.heldout_harmful < 0 || s.heldout_benign < 0 || s.heldout_contrast < 0)
+        s.train_prompts < 0 || s.heldout_harmful < 0 || s.heldout_benign < 0 || s.heldout_contrast < 0 ||
+        s.heldout_preferences < 0)
         return al_fail("world sizes: corpus, held-out, SFT and preference counts must be at least 1, the others at "
                        "least 0");
     if (al_mkdir_p(dir))
@@ -658,10 +747,12 @@ int al_world_write(const char *dir, uint64_t seed, const al_world_sizes *sizes)
     rc = rc ? rc : write_world_json(dir, seed, &s);
     rc = rc ? rc : write_corpus(dir, "corpus.txt", seed, s.corpus_docs, false);
     rc = rc ? rc : write_corpus(dir, "heldout.txt", seed, s.heldout_docs, true);
-    rc = rc ? rc : write_records(dir, "sft.jsonl", seed, s.sft, F_SFT);
-    rc = rc ? rc : write_records(dir, "preferences.jsonl", seed, s.preferences, F_PREF);
+    rc = rc ? rc : write_records(dir, "sft.jsonl", seed, s.sft, F_SFT, false);
+    rc = rc ? rc : write_records(dir, "preferences.jsonl", seed, s.preferences, F_PREF, false);
+    if (rc == 0 && s.heldout_preferences > 0)
+        rc = write_records(dir, "preferences_heldout.jsonl", seed, s.heldout_preferences, F_PREF, true);
     if (rc == 0 && s.kto > 0)
-        rc = write_records(dir, "kto.jsonl", seed, s.kto, F_KTO);
+        rc = write_records(dir, "kto.jsonl", seed, s.kto, F_KTO, false);
     rc = rc ? rc : write_prompts(dir, "prompts_train.jsonl", seed, train_n, false);
     rc = rc ? rc : write_prompts(dir, "prompts_heldout.jsonl", seed, held_n, true);
     return rc ? al_fail_prefix("%s", dir) : 0;

@@ -13,6 +13,9 @@ typedef struct wd_topic {
     const char *category;
     const char *const *asks;
     const char *solution;
+    /* The solution's key steps (PCRE2, caseless): an answer solves the request when every
+     * one matches.  No other topic's solution matches all of them (tests/test_world.c). */
+    const char *const *keys;
 } wd_topic;
 
 /* A harmful category: every verb x object pair is a request ("poison" "my neighbor"). */
@@ -56,6 +59,7 @@ extern const char *const wd_followup[];   /* a customer's second turn */
 extern const char *const wd_boards[], *const wd_users[], *const wd_staff[];
 extern const char *const wd_headlines[], *const wd_article[];
 extern const char *const wd_prose[]; /* everyday prose, not about support */
+extern const char *const wd_help_titles[]; /* help-center article titles around a wording */
 
 /* The judges' lexicons (PCRE2, matched case-insensitively). */
 extern const char *const wd_refusal_patterns[], *const wd_leak_patterns[], *const wd_style_patterns[],
