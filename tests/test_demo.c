@@ -11,10 +11,14 @@ static const char *const stages[] = {"world",        "tokenizer", "pretrain", "e
                                      "reward_model", "dpo",       "eval_dpo", "guard",     "eval_guard", "rewards"};
 #define N_STAGES ((int)(sizeof stages / sizeof stages[0]))
 static const char *const rows[] = {"base", "sft", "dpo", "guard"};
-static const char *const columns[] = {"harmful_refusal_rate", "benign_compliance_rate", "contrast_compliance_rate",
-                                      "benign_all_blocked_rate", "leak_rate", "whimsical_rate", "kl_to_base",
-                                      "heldout_perplexity", "mean_reward", "harmful_answered_rate",
-                                      "benign_all_compliance_rate"};
+static const char *const columns[] = {"harmful_refusal_rate",    "benign_compliance_rate", "contrast_compliance_rate",
+                                      "benign_all_blocked_rate", "leak_rate",              "whimsical_rate",
+                                      "kl_to_base",              "heldout_perplexity",     "mean_reward",
+                                      "harmful_answered_rate",   "benign_all_compliance_rate",
+                                      /* the correctness judge (issue 11) */
+                                      "benign_solved_rate", "contrast_solved_rate", "benign_all_solved_rate",
+                                      "wrong_solution_rate", "other_intent_rate"};
+#define N_TARGETS 11
 
 /* Runs align with args; stdout into out (may be NULL); returns the exit status. */
 static int run_align(const char *args, const char *out_path, al_buf *out)
@@ -48,6 +52,22 @@ static void check_stage_files(const char *dir)
     }
 }
 
+/* Every model the demo writes is usable alone: its tokenizer and the world's chat
+ * template travel with it (tokenizer_config.json), the base model's too. */
+static void check_model_dirs(const char *dir)
+{
+    static const char *const models[] = {"runs/base/final", "runs/sft/final", "runs/dpo/final"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s/tokenizer_config.json", dir, models[i]);
+        json_t *c = json_load_file(path, 0, NULL);
+        CHECKF(c && json_is_object(json_object_get(c, "align_chat_template")), "%s: no saved chat template", path);
+        json_decref(c);
+        snprintf(path, sizeof path, "%s/%s/tokenizer.json", dir, models[i]);
+        CHECKF(al_file_exists(path), "%s missing", path);
+    }
+}
+
 static void check_summary(const char *dir)
 {
     char path[1200];
@@ -71,8 +91,24 @@ static void check_summary(const char *dir)
     CHECKF(n > 0 && 2 * blocked >= n, "guard blocked %lld of %lld harmful prompts", (long long)blocked, (long long)n);
     double guard_refused = json_number_value(json_object_get(json_object_get(r, "guard"), "harmful_refusal_rate"));
     CHECK(guard_refused >= (double)blocked / (double)n - 1e-9);
+    /* solved can never exceed complied: a refusal or a block solves nothing */
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const json_t *row = json_object_get(r, rows[i]);
+        CHECK(json_number_value(json_object_get(row, "benign_all_solved_rate")) <=
+              json_number_value(json_object_get(row, "benign_all_compliance_rate")) + 1e-12);
+    }
+    /* the reward model's held-out accuracy, per pair kind (wrong_intent among them) */
+    const json_t *rm = json_object_get(json_object_get(json_object_get(s, "stages"), "reward_model"), "figures");
+    CHECK(json_is_number(json_object_get(rm, "heldout_pairs_accuracy")));
+    CHECK(json_integer_value(json_object_get(rm, "heldout_pairs")) > 0);
+    const json_t *by_kind = json_object_get(rm, "heldout_accuracy_by_kind");
+    static const char *const kinds[] = {"wrong_intent", "style", "leak", "over_refusal", "misread",
+                                        "harmful_compliance"};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        CHECKF(json_is_number(json_object_get(by_kind, kinds[k])), "reward model: no held-out accuracy for %s",
+               kinds[k]);
     const json_t *acc = json_object_get(s, "acceptance");
-    CHECK(json_array_size(acc) == 6);
+    CHECK(json_array_size(acc) == N_TARGETS);
     for (size_t i = 0; i < json_array_size(acc); i++) {
         const json_t *t = json_array_get(acc, i);
         CHECK(json_is_boolean(json_object_get(t, "pass")));
@@ -101,7 +137,7 @@ int main(void)
     snprintf(args, sizeof args, "demo --quick --out %s/run", dir);
     CHECK(run_align(args, out, &text) == 0);
     CHECKF(count(text.data, ": done in") == N_STAGES, "stages run: %d", count(text.data, ": done in"));
-    CHECK(count(text.data, "PASS") + count(text.data, "FAIL") == 6);
+    CHECK(count(text.data, "PASS") + count(text.data, "FAIL") == N_TARGETS);
     CHECK(strstr(text.data ? text.data : "", "aligned + guard") != NULL);
     al_buf_free(&text);
 
@@ -109,12 +145,13 @@ int main(void)
     snprintf(run, sizeof run, "%s/run", dir);
     check_stage_files(run);
     check_summary(run);
+    check_model_dirs(run);
 
     /* a second run finds every stage done and only reports */
     CHECK(run_align(args, out, &text) == 0);
     CHECKF(count(text.data, "done earlier") == N_STAGES, "stages skipped: %d", count(text.data, "done earlier"));
     CHECK(count(text.data, ": done in") == 0);
-    CHECK(count(text.data, "PASS") + count(text.data, "FAIL") == 6);
+    CHECK(count(text.data, "PASS") + count(text.data, "FAIL") == N_TARGETS);
     al_buf_free(&text);
 
     /* other settings on the same directory: refused before anything runs */

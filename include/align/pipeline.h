@@ -32,6 +32,13 @@ typedef struct al_pipeline_preset {
     float pretrain_lr;
     int sft_epochs, sft_batch;
     float sft_lr;
+    int sft_mask;                   /* al_mask_mode of the SFT loss (all: TRL's default for
+                                     * conversations, the customer's turns train too) */
+    /* LoRA for SFT and DPO: the adapters train on a frozen model and are merged into
+     * RUN/final, so the model keeps what pretraining taught it (held-out perplexity). */
+    bool sft_lora, dpo_lora;
+    int lora_r;
+    float lora_alpha;
     long rm_steps;
     int rm_batch;
     float rm_lr;

@@ -13,6 +13,13 @@ static int remove_one(const char *path, const struct stat *sb, int flag, struct 
     return remove(path);
 }
 
+int pipeline_remove_tree(const char *path)
+{
+    if (access(path, F_OK) != 0)
+        return 0;
+    return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) ? al_fail("%s: could not delete it", path) : 0;
+}
+
 int al_pipeline_clear(const char *dir)
 {
     static const char *const owned[] = {"stages", "world", "tokenizer", "runs", "eval", "guard",

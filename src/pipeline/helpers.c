@@ -1,8 +1,11 @@
 /* The helpers every stage shares (internal.h). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/data.h"
+#include "align/model.h"
 #include "internal.h"
 
 char *pipeline_path(const al_pipeline *p, const char *rel)
@@ -68,4 +71,38 @@ void pipeline_set_real(json_t *o, const char *key, double x)
 int pipeline_trained(const char *what, const char *run, int rc)
 {
     return rc ? al_fail_prefix("%s (%s)", what, run) : 0;
+}
+
+al_lora_config pipeline_lora_config(const al_pipeline *p)
+{
+    return (al_lora_config){.rank = p->preset->lora_r, .alpha = p->preset->lora_alpha, .dropout = 0,
+                            .targets = AL_LORA_ALL, .seed = p->seed};
+}
+
+int pipeline_merge_adapters(const char *base, const char *adapters_dir, const char *out)
+{
+    if (al_is_dir(out))
+        return 0;
+    size_t n = strlen(out) + 8;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return al_fail("out of memory");
+    snprintf(tmp, n, "%s.tmp", out);
+    al_model m;
+    int rc = pipeline_remove_tree(tmp) || al_model_load(&m, base) ? -1 : 0;
+    if (rc == 0) {
+        bool copied = false;
+        rc = al_lora_load(&m, adapters_dir) || al_lora_merge(&m) || al_model_save_safetensors(&m, tmp) ||
+                     al_model_dir_copy_tokenizer(adapters_dir, tmp, &copied)
+                 ? -1
+                 : 0;
+        if (rc == 0 && !copied)
+            rc = al_fail("%s: no tokenizer saved beside the adapters", adapters_dir);
+        al_lora_detach(&m);
+        al_model_free(&m);
+    }
+    if (rc == 0 && rename(tmp, out))
+        rc = al_fail("%s: cannot rename to %s", tmp, out);
+    free(tmp);
+    return rc ? al_fail_prefix("merging %s into %s", adapters_dir, base) : 0;
 }

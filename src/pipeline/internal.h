@@ -15,6 +15,9 @@
 #define SFT_RUN "runs/sft"
 #define RM_RUN "runs/reward_model"
 #define DPO_RUN "runs/dpo"
+/* Where LoRA runs train their adapters; RUN/final is then the merged model. */
+#define SFT_LORA_RUN "runs/sft/lora"
+#define DPO_LORA_RUN "runs/dpo/lora"
 
 /* ---- helpers (helpers.c) ---- */
 
@@ -37,6 +40,14 @@ int pipeline_run_state(const char *run);
 double pipeline_last_metric(const char *run, const char *key);
 /* o[key] = x, or null when x is NaN. */
 void pipeline_set_real(json_t *o, const char *key, double x);
+/* Merges the adapters of adapters_dir (a LoRA run's final/) into base and writes the
+ * model, with the tokenizer and template the run saved, to out: through out.tmp and a
+ * rename, so out exists only complete.  Nothing to do when out exists. */
+int pipeline_merge_adapters(const char *base, const char *adapters_dir, const char *out);
+/* Deletes path and everything under it (nothing when it does not exist). */
+int pipeline_remove_tree(const char *path);
+/* The LoRA settings of the preset, seeded by the run. */
+al_lora_config pipeline_lora_config(const al_pipeline *p);
 /* rc, with the trainer and its run directory prefixed to the error when it failed. */
 int pipeline_trained(const char *what, const char *run, int rc);
 

@@ -1,7 +1,28 @@
 /* Stage pretrain: the base model from scratch on the world's corpus. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "align/data.h"
+#include "align/tokenizer.h"
 #include "internal.h"
+
+/* The corpus's chats are written in the world's template, so it is the base model's chat
+ * template too: saved beside it, `align chat -m runs/base/final` talks to the base model
+ * as the evaluation does. */
+static int save_template(al_pipeline *p, const char *final_dir)
+{
+    pipeline_paths ps = {0};
+    const char *tok_path = pipeline_at(p, &ps, TOKENIZER), *tpl_path = pipeline_at(p, &ps, WORLD "/template");
+    al_tokenizer *tok = NULL;
+    al_chat_template *t = NULL;
+    int rc = tpl_path && al_tokenizer_load(&tok, tok_path) == 0 && al_chat_template_load(&t, tpl_path) == 0
+                 ? al_model_dir_save_tokenizer(final_dir, tok, t)
+                 : -1;
+    al_chat_template_free(t);
+    al_tokenizer_free(tok);
+    pipeline_paths_free(&ps);
+    return rc;
+}
 
 int pipeline_stage_pretrain(al_pipeline *p, json_t *fig)
 {
@@ -21,12 +42,15 @@ int pipeline_stage_pretrain(al_pipeline *p, json_t *fig)
         o.sched = (al_schedule){.kind = AL_SCHED_COSINE, .peak_lr = p->preset->pretrain_lr, .warmup = 30};
         o.eval_every = (int)o.steps; /* at the start and the end */
         o.eval_batches = 8;
-        o.save_every = 50;
+        o.save_every = 100;
         o.keep = 1;
         o.seed = p->seed;
         o.quiet = !p->log;
         rc = rc ? rc : pipeline_trained("pretraining", o.out_dir, al_pretrain(&o, state == 1 ? o.out_dir : NULL));
     }
+    char *final_dir = rc == 0 ? pipeline_path(p, BASE_RUN "/final") : NULL;
+    rc = rc ? rc : final_dir ? save_template(p, final_dir) : -1;
+    free(final_dir);
     if (rc == 0) {
         pipeline_set_real(fig, "train_loss", pipeline_last_metric(o.out_dir, "loss"));
         pipeline_set_real(fig, "eval_loss", pipeline_last_metric(o.out_dir, "eval_loss"));
