@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "align/data.h"
+#include "align/tokenizer.h"
 #include "align/model.h"
 #include "internal.h"
 
@@ -105,4 +106,19 @@ int pipeline_merge_adapters(const char *base, const char *adapters_dir, const ch
         rc = al_fail("%s: cannot rename to %s", tmp, out);
     free(tmp);
     return rc ? al_fail_prefix("merging %s into %s", adapters_dir, base) : 0;
+}
+
+int pipeline_load_text(const al_pipeline *p, al_tokenizer **tok, al_chat_template **tmpl)
+{
+    *tok = NULL, *tmpl = NULL;
+    char *tok_path = pipeline_path(p, TOKENIZER), *tpl_path = pipeline_path(p, WORLD "/template");
+    int rc = tok_path && tpl_path && al_tokenizer_load(tok, tok_path) == 0 && al_chat_template_load(tmpl, tpl_path) == 0
+                 ? 0
+                 : -1;
+    free(tok_path), free(tpl_path);
+    if (rc) {
+        al_tokenizer_free(*tok), al_chat_template_free(*tmpl);
+        *tok = NULL, *tmpl = NULL;
+    }
+    return rc;
 }

@@ -44,6 +44,9 @@ void pipeline_set_real(json_t *o, const char *key, double x);
  * model, with the tokenizer and template the run saved, to out: through out.tmp and a
  * rename, so out exists only complete.  Nothing to do when out exists. */
 int pipeline_merge_adapters(const char *base, const char *adapters_dir, const char *out);
+/* The run's tokenizer and the world's chat template, as every stage after the tokenizer
+ * uses them; on failure both are NULL.  Free with al_tokenizer_free, al_chat_template_free. */
+int pipeline_load_text(const al_pipeline *p, al_tokenizer **tok, al_chat_template **tmpl);
 /* Deletes path and everything under it (nothing when it does not exist). */
 int pipeline_remove_tree(const char *path);
 /* The LoRA settings of the preset, seeded by the run. */

@@ -19,7 +19,7 @@ const al_pipeline_preset al_pipeline_preset_full = {
     .sft_epochs = 2, .sft_batch = 8, .sft_lr = 2e-3f, .sft_mask = AL_MASK_ALL,
     .sft_lora = true, .dpo_lora = true, .lora_r = 16, .lora_alpha = 32,
     .rm_steps = 60, .rm_batch = 8, .rm_lr = 5e-4f,
-    .dpo_steps = 100, .dpo_batch = 8, .dpo_lr = 3e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
+    .dpo_steps = 100, .dpo_batch = 8, .dpo_lr = 1e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
     .pref_max_examples = 1500, .max_new_tokens = 96, .guard_threshold = 0.5f};
 
 const al_pipeline_preset al_pipeline_preset_quick = {

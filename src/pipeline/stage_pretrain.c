@@ -11,16 +11,11 @@
  * as the evaluation does. */
 static int save_template(al_pipeline *p, const char *final_dir)
 {
-    pipeline_paths ps = {0};
-    const char *tok_path = pipeline_at(p, &ps, TOKENIZER), *tpl_path = pipeline_at(p, &ps, WORLD "/template");
-    al_tokenizer *tok = NULL;
-    al_chat_template *t = NULL;
-    int rc = tpl_path && al_tokenizer_load(&tok, tok_path) == 0 && al_chat_template_load(&t, tpl_path) == 0
-                 ? al_model_dir_save_tokenizer(final_dir, tok, t)
-                 : -1;
+    al_tokenizer *tok;
+    al_chat_template *t;
+    int rc = pipeline_load_text(p, &tok, &t) ? -1 : al_model_dir_save_tokenizer(final_dir, tok, t);
     al_chat_template_free(t);
     al_tokenizer_free(tok);
-    pipeline_paths_free(&ps);
     return rc;
 }
 

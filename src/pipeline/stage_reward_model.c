@@ -96,8 +96,7 @@ static int load_pairs(const char *path, const al_chat_template *t, const al_toke
 static int heldout_accuracy(al_pipeline *p, json_t *fig)
 {
     pipeline_paths ps = {0};
-    const char *rm_path = pipeline_at(p, &ps, RM_RUN "/final"), *tok_path = pipeline_at(p, &ps, TOKENIZER),
-               *tpl_path = pipeline_at(p, &ps, WORLD "/template"),
+    const char *rm_path = pipeline_at(p, &ps, RM_RUN "/final"),
                *pairs = pipeline_at(p, &ps, WORLD "/preferences_heldout.jsonl");
     al_model rm = {0};
     al_tokenizer *tok = NULL;
@@ -105,10 +104,7 @@ static int heldout_accuracy(al_pipeline *p, json_t *fig)
     heldout_pairs h = {0};
     float *score_c = NULL, *rr = NULL;
     int T = p->preset->seq_len;
-    int rc = pairs && al_model_load(&rm, rm_path) == 0 && al_tokenizer_load(&tok, tok_path) == 0 &&
-                     al_chat_template_load(&t, tpl_path) == 0
-                 ? 0
-                 : -1;
+    int rc = rm_path && pairs && pipeline_load_text(p, &tok, &t) == 0 && al_model_load(&rm, rm_path) == 0 ? 0 : -1;
     rc = rc ? rc : load_pairs(pairs, t, tok, T, &h);
     if (rc == 0 && h.n > 0 && (!(score_c = malloc((size_t)h.n * sizeof *score_c)) || !(rr = malloc((size_t)h.n * sizeof *rr))))
         rc = al_fail("out of memory");

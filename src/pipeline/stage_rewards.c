@@ -68,15 +68,11 @@ static int score_answers(const al_model *rm, const al_tokenizer *tok, const al_c
 int pipeline_stage_rewards(al_pipeline *p, json_t *fig)
 {
     pipeline_paths ps = {0};
-    const char *rm_path = pipeline_at(p, &ps, RM_RUN "/final"), *tok_path = pipeline_at(p, &ps, TOKENIZER),
-               *tpl_path = pipeline_at(p, &ps, WORLD "/template");
+    const char *rm_path = pipeline_at(p, &ps, RM_RUN "/final");
     al_model rm = {0};
     al_tokenizer *tok = NULL;
     al_chat_template *t = NULL;
-    int rc = tpl_path && al_model_load(&rm, rm_path) == 0 && al_tokenizer_load(&tok, tok_path) == 0 &&
-                     al_chat_template_load(&t, tpl_path) == 0
-                 ? 0
-                 : -1;
+    int rc = rm_path && pipeline_load_text(p, &tok, &t) == 0 && al_model_load(&rm, rm_path) == 0 ? 0 : -1;
     for (int i = 0; rc == 0 && i < pipeline_n_rows; i++) {
         char rel[128];
         snprintf(rel, sizeof rel, "eval/%s.answers.jsonl", pipeline_rows[i].model);
