@@ -278,7 +278,7 @@ int al_judge(const al_judges *j, const char *text, size_t len, al_verdict *v)
 
 int al_judges_n_intents(const al_judges *j) { return j->n_intents; }
 
-/* 1 when every key step of intent i matches, 0 when one does not, -1 on a matcher error. */
+/* 1 when every key step of the intent matches, 0 when one does not, -1 on a matcher error. */
 static int solves(const judge_intent *in, const char *text, size_t len)
 {
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
