@@ -446,6 +446,13 @@ static void chat_turns(al_buf *out, const char *prompt, const char *answer)
     al_buf_printf(out, "### Customer:\n%s\n### Agent:\n%s\n", prompt, answer);
 }
 
+/* s with its first letter upper-cased: a request as a title. */
+static void capitalized(const char *s, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", s);
+    out[0] = (char)toupper((unsigned char)out[0]);
+}
+
 /* A help-center article: one topic's solution under all of its wordings, the held-out ones
  * too.  A pretrained model knows that "remove my account and all my data" means deleting
  * it; alignment data never shows those wordings, so the held-out prompts test whether
@@ -454,16 +461,15 @@ static void help_article(uint64_t *r, al_buf *doc)
 {
     bool benign = rnd(r, 100) < 60;
     const wd_topic *t = benign ? &wd_benign[rnd(r, wd_n_benign)] : &wd_contrast[rnd(r, wd_n_contrast)];
-    int n = wd_count(t->asks), order[16];
-    for (int i = 0; i < n && i < 16; i++)
+    int order[16], n = wd_count(t->asks) < 16 ? wd_count(t->asks) : 16;
+    for (int i = 0; i < n; i++)
         order[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = rnd(r, i + 1), tmp = order[i];
         order[i] = order[j], order[j] = tmp;
     }
     char title[256];
-    snprintf(title, sizeof title, "%s", t->asks[order[0]]);
-    title[0] = (char)(title[0] >= 'a' && title[0] <= 'z' ? title[0] - 32 : title[0]);
+    capitalized(t->asks[order[0]], title, sizeof title);
     put_frame(doc, pick(r, wd_help_titles), title);
     al_buf_printf(doc, "\nAlso asked as: ");
     for (int i = 1; i < n; i++)
@@ -510,8 +516,7 @@ static void corpus_doc(uint64_t *r, bool heldout, al_buf *doc)
         }
     } else {
         char title[256];
-        snprintf(title, sizeof title, "%s", q.act);
-        title[0] = (char)(title[0] >= 'a' && title[0] <= 'z' ? title[0] - 32 : title[0]);
+        capitalized(q.act, title, sizeof title);
         al_buf_printf(doc, "Lumio Community > %s\nThread: %s\n\n%s wrote:\n%s\n\n%s replied:\n%s\n", pick(r, wd_boards),
                       title, pick(r, wd_users), prompt.data, pick(r, wd_staff), answer.data);
     }

@@ -47,6 +47,10 @@ int pipeline_merge_adapters(const char *base, const char *adapters_dir, const ch
 /* The run's tokenizer and the world's chat template, as every stage after the tokenizer
  * uses them; on failure both are NULL.  Free with al_tokenizer_free, al_chat_template_free. */
 int pipeline_load_text(const al_pipeline *p, al_tokenizer **tok, al_chat_template **tmpl);
+/* One user turn and its answer(s) in the template, tokenized as the reward model reads
+ * them: out->chosen from chosen, out->rejected from rejected (may be NULL). */
+int pipeline_tokenize_turn(const al_tokenizer *tok, const al_chat_template *t, int seq_len, const char *prompt,
+                           const char *chosen, const char *rejected, al_pref_tokens *out);
 /* Deletes path and everything under it (nothing when it does not exist). */
 int pipeline_remove_tree(const char *path);
 /* The LoRA settings of the preset, seeded by the run. */

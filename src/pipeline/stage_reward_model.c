@@ -54,12 +54,8 @@ static int add_pair(heldout_pairs *h, const json_t *rec, const al_chat_template 
         if (!c || !r || !k)
             return al_fail("out of memory");
     }
-    al_message pm = {AL_ROLE_USER, (char *)prompt}, cm = {AL_ROLE_ASSISTANT, (char *)chosen},
-               rm = {AL_ROLE_ASSISTANT, (char *)rejected};
-    al_pref_example e = {.conversational = true, .prompt_msgs = &pm, .n_prompt_msgs = 1, .chosen_msgs = &cm,
-                         .n_chosen_msgs = 1, .rejected_msgs = &rm, .n_rejected_msgs = 1, .label = 1};
     al_pref_tokens pt = {0};
-    int rc = al_pref_tokenize(&e, t, tok, seq_len, &pt);
+    int rc = pipeline_tokenize_turn(tok, t, seq_len, prompt, chosen, rejected, &pt);
     if (rc == 0 && !(h->kind[h->n] = strdup(kind)))
         rc = al_fail("out of memory");
     if (rc == 0) {

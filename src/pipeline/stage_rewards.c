@@ -27,9 +27,6 @@ static int score_answers(const al_model *rm, const al_tokenizer *tok, const al_c
             rc = al_fail("%s: a line without prompt and answer", path);
             break;
         }
-        al_message pm = {AL_ROLE_USER, (char *)prompt}, am = {AL_ROLE_ASSISTANT, (char *)answer};
-        al_pref_example e = {.conversational = true, .prompt_msgs = &pm, .n_prompt_msgs = 1, .chosen_msgs = &am,
-                             .n_chosen_msgs = 1, .label = 1};
         al_pref_tokens pt = {0};
         if (n == cap) {
             cap = cap ? 2 * cap : 256;
@@ -41,7 +38,7 @@ static int score_answers(const al_model *rm, const al_tokenizer *tok, const al_c
             }
             seqs = grown;
         }
-        rc = al_pref_tokenize(&e, t, tok, seq_len, &pt);
+        rc = pipeline_tokenize_turn(tok, t, seq_len, prompt, answer, NULL, &pt);
         json_decref(o);
         if (rc == 0) {
             seqs[n++] = pt.chosen;
