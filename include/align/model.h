@@ -136,6 +136,12 @@ void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp);
 int al_forward_hidden(al_train_ctx *ctx, const int *tokens, const int *pos, const int *seg_start);
 const float *al_ctx_hidden(const al_train_ctx *ctx); /* [B*T][dim] */
 void al_backward_hidden(al_train_ctx *ctx, al_model *m, const float *d_hidden);
+/* Exact mode (off by default): every forward product runs on the weights transposed
+ * afresh at each forward (src/model/ops_transposed.c) and attention through one row
+ * kernel, so a position's logits depend on its own row alone and equal the exact
+ * decoder's (al_decoder_set_exact) bit for bit.  The backward pass is unchanged.  Online
+ * RL trains in this mode.  Call after attaching adapters. */
+int al_train_ctx_set_exact(al_train_ctx *ctx, bool on);
 /* Mean cross-entropy over targets >= 0 (forward + convenience). */
 float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets);
 
@@ -148,6 +154,14 @@ void al_decoder_free(al_decoder *d);
 size_t al_decoder_bytes(const al_config *c, int n_seq, int max_len);
 void al_decoder_reset(al_decoder *d, int seq); /* seq < 0: all */
 int al_decoder_pos(const al_decoder *d, int seq);
+/* Exact mode (off by default): a step's logits equal al_forward's logits for the same
+ * sequence bit for bit, on any batch composition, with enabled LoRA adapters applied as
+ * training applies them (dropout off).  Online RL samples in this mode, so the policy that
+ * sampled and the policy that trains are the same function to the last bit.  Slower than
+ * the default kernels for small models.  Call after attaching adapters. */
+int al_decoder_set_exact(al_decoder *d, bool on);
+/* Sequence dst continues from src's cache and position (G samples share one prompt). */
+int al_decoder_copy_seq(al_decoder *d, int dst, int src);
 /* seqs may be NULL for 0..n-1.  Returns a pointer to logits [n][vocab] owned by d. */
 float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n);
 
@@ -216,7 +230,8 @@ void al_gen_results_free(al_gen_result *r, int n);
  * exactly the base model (bit for bit): the frozen base then serves as the DPO reference
  * model without a second copy in memory.  A training context plans its LoRA activations
  * when it is created, so attach adapters before al_train_ctx_new.  The KV-cache decoder
- * (al_decoder, al_generate) ignores adapters: merge them first (al_lora_merge).
+ * (al_decoder, al_generate) ignores adapters unless in exact mode (al_decoder_set_exact):
+ * merge them first (al_lora_merge).
  * Adapters must be detached (al_lora_detach or al_lora_merge) before al_model_free. */
 enum {
     AL_LORA_Q = 1u << 0,    /* self_attn.q_proj (wq) */

@@ -1,6 +1,7 @@
 /* Incremental decoding with a KV cache for many independent sequences at once.
  * Each step advances every listed sequence by one token; the matrix products see all
  * of them as one batch, which is what makes sampling many rollouts cheap. */
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -25,101 +26,27 @@ struct al_decoder {
      * a matrix-vector product is a run of vertical multiply-adds with no horizontal sums. */
     float *wt_block;
     al_params wt;
+    /* Exact mode: every product through sgemm and attention through training's row
+     * kernels, so a step's logits equal al_forward's for the same tokens bit for bit;
+     * attached LoRA adapters are applied as training applies them. */
+    bool exact;
+    float *lora_block;          /* the adapters transposed (exact mode) */
+    al_lora_adapter *lora_t;    /* their views, A [in][pad16(rank)], B [rank][pad16(out)] */
+    float *lora_u, *lora_z;     /* [n_seq][rank], [n_seq][lora_zw] scratch */
+    int lora_zw;
 };
 
 /* Decoding layouts worth a second copy of the weights: small models, where time goes to
  * instruction overhead rather than to streaming weights from memory. */
 #define TRANSPOSED_MAX_PARAMS (8u << 20)
 
-static int pad16(int n) { return (n + 15) & ~15; }
-
-static size_t transposed_size(int rows, int cols) { return (size_t)cols * pad16(rows); }
-
-/* W[rows][cols] -> T[cols][pad16(rows)] */
-static void transpose_into(float *T, const float *W, int rows, int cols)
-{
-    const int rp = pad16(rows);
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            T[(size_t)c * rp + r] = W[(size_t)r * cols + c];
-}
-
 static int build_transposed(al_decoder *d)
 {
-    const al_config *c = &d->model->cfg;
-    const al_params *w = &d->model->w;
-    const int L = c->n_layers, D = c->dim, Hd = c->hidden_dim, V = c->vocab_size;
-    const int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-    size_t per_layer[7] = {transposed_size(qd, D), transposed_size(kvd, D), transposed_size(kvd, D),
-                           transposed_size(D, qd), transposed_size(Hd, D), transposed_size(D, Hd),
-                           transposed_size(Hd, D)};
-    size_t total = transposed_size(V, D);
-    for (int k = 0; k < 7; k++)
-        total += (size_t)L * per_layer[k];
-    d->wt_block = al_alloc(total * sizeof(float));
+    d->wt_block = al_alloc(op_transposed_model_floats(d->model) * sizeof(float));
     if (!d->wt_block)
         return -1;
-    float *p = d->wt_block;
-    float **dst[7] = {&d->wt.wq, &d->wt.wk, &d->wt.wv, &d->wt.wo, &d->wt.w1, &d->wt.w2, &d->wt.w3};
-    const float *src[7] = {w->wq, w->wk, w->wv, w->wo, w->w1, w->w2, w->w3};
-    const int rows[7] = {qd, kvd, kvd, D, Hd, D, Hd}, cols[7] = {D, D, D, qd, D, Hd, D};
-    for (int k = 0; k < 7; k++) {
-        *dst[k] = p;
-        for (int l = 0; l < L; l++) {
-            transpose_into(p, src[k] + (size_t)l * rows[k] * cols[k], rows[k], cols[k]);
-            p += per_layer[k];
-        }
-    }
-    d->wt.wcls = p;
-    transpose_into(p, w->wcls, V, D);
+    op_transpose_model(&d->wt, d->wt_block, d->model);
     return 0;
-}
-
-/* out[N][n_out] = x[N][n_in] W^T (+ bias) with W given transposed as T[n_in][pad16(n_out)].
- * R rows by C outputs are accumulated in registers (R x C/16 vectors) per pass over n_in;
- * R and C are compile-time constants at each call. */
-static inline __attribute__((always_inline)) void mm_tile(float *out, const float *x, const float *T,
-                                                          const float *bias, int n_in, int n_out, int op, int n0,
-                                                          int o0, const int R, const int C)
-{
-    float acc[R][C];
-    memset(acc, 0, sizeof acc);
-    for (int i = 0; i < n_in; i++) {
-        const float *t = T + (size_t)i * op + o0;
-        for (int r = 0; r < R; r++) {
-            float xi = x[(size_t)(n0 + r) * n_in + i];
-#pragma omp simd
-            for (int o = 0; o < C; o++)
-                acc[r][o] += xi * t[o];
-        }
-    }
-    int m = n_out - o0 < C ? n_out - o0 : C;
-    for (int r = 0; r < R; r++) {
-        float *y = out + (size_t)(n0 + r) * n_out + o0;
-        for (int o = 0; o < m; o++)
-            y[o] = acc[r][o] + (bias ? bias[o0 + o] : 0.0f);
-    }
-}
-
-static void matmul_transposed(float *out, const float *x, const float *T, const float *bias, int N, int n_in,
-                              int n_out)
-{
-    const int op = pad16(n_out);
-    int n0 = 0;
-    for (; n0 + 4 <= N; n0 += 4) {
-        int o0 = 0;
-        for (; o0 + 64 <= n_out; o0 += 64)
-            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 4, 64);
-        for (; o0 < n_out; o0 += 16)
-            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 4, 16);
-    }
-    for (; n0 < N; n0++) {
-        int o0 = 0;
-        for (; o0 + 64 <= n_out; o0 += 64)
-            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 1, 64);
-        for (; o0 < n_out; o0 += 16)
-            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 1, 16);
-    }
 }
 
 /* The decoder's matrix product: transposed weights when it has them, else the shared op. */
@@ -127,7 +54,7 @@ static void dec_matmul(const al_decoder *d, float *out, const float *x, const fl
                        const float *bias, int N, int n_in, int n_out)
 {
     if (Wt)
-        matmul_transposed(out, x, Wt, bias, N, n_in, n_out);
+        op_matmul_forward_t(out, x, Wt, bias, N, n_in, n_out);
     else
         op_matmul_forward(out, x, W, bias, N, n_in, n_out);
 }
@@ -211,6 +138,10 @@ void al_decoder_free(al_decoder *d)
         return;
     al_free(d->block);
     al_free(d->wt_block);
+    al_free(d->lora_block);
+    free(d->lora_t);
+    free(d->lora_u);
+    free(d->lora_z);
     free(d);
 }
 
@@ -223,6 +154,59 @@ void al_decoder_reset(al_decoder *d, int seq)
 }
 
 int al_decoder_pos(const al_decoder *d, int seq) { return d->pos[seq]; }
+
+static void drop_exact(al_decoder *d)
+{
+    al_free(d->lora_block);
+    free(d->lora_t);
+    free(d->lora_u);
+    free(d->lora_z);
+    d->lora_block = NULL, d->lora_t = NULL, d->lora_u = d->lora_z = NULL;
+    d->exact = false;
+}
+
+int al_decoder_set_exact(al_decoder *d, bool on)
+{
+    drop_exact(d);
+    if (!on)
+        return 0;
+    /* the weights may have changed since the decoder was made (a policy between rollouts) */
+    al_free(d->wt_block);
+    if (build_transposed(d))
+        return -1;
+    const al_lora *lo = d->model->lora;
+    if (lo) {
+        d->lora_zw = op_lora_max_out(lo);
+        d->lora_block = al_alloc(op_lora_transposed_floats(lo) * sizeof(float));
+        d->lora_t = calloc((size_t)lo->n_layers * AL_LORA_N_TARGETS, sizeof *d->lora_t);
+        d->lora_u = malloc((size_t)d->n_seq * lo->c.rank * sizeof(float));
+        d->lora_z = malloc((size_t)d->n_seq * d->lora_zw * sizeof(float));
+        if (!d->lora_block || !d->lora_t || !d->lora_u || !d->lora_z) {
+            drop_exact(d);
+            return al_fail("out of memory");
+        }
+        op_lora_transpose(d->lora_t, d->lora_block, lo);
+    }
+    d->exact = true;
+    return 0;
+}
+
+int al_decoder_copy_seq(al_decoder *d, int dst, int src)
+{
+    if (dst < 0 || dst >= d->n_seq || src < 0 || src >= d->n_seq)
+        return al_fail("decoder: sequence %d or %d out of range [0, %d)", dst, src, d->n_seq);
+    if (dst == src)
+        return 0;
+    const al_config *c = &d->model->cfg;
+    const size_t per_seq = (size_t)c->n_kv_heads * c->head_dim * d->stride;
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t layer = (size_t)l * d->n_seq * per_seq;
+        memcpy(d->k_cache + layer + dst * per_seq, d->k_cache + layer + src * per_seq, per_seq * sizeof(float));
+        memcpy(d->v_cache + layer + dst * per_seq, d->v_cache + layer + src * per_seq, per_seq * sizeof(float));
+    }
+    d->pos[dst] = d->pos[src];
+    return 0;
+}
 
 /* Attention of one new query row for G query heads that share one cached key/value
  * head (grouped-query attention), so the cache is read once per group, not per head.
@@ -330,6 +314,35 @@ static inline void attend_row_head(al_decoder *d, const float *kc_layer, const f
            group);
 }
 
+/* Exact mode: the query heads of kv head kh for row i through training's row kernels. */
+static void attend_row_head_exact(al_decoder *d, const float *kc_layer, const float *vc_layer, float *atty,
+                                  const float *q, int i, int r0, int kh)
+{
+    const al_config *c = &d->model->cfg;
+    const int H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, qd = H * hd, group = H / KVH;
+    const int Tp = d->stride, t = d->step_pos[r0 + i];
+    const size_t base = ((size_t)d->step_seq[r0 + i] * KVH + (size_t)kh) * (size_t)hd * Tp;
+    for (int h = kh * group; h < (kh + 1) * group; h++) {
+        float *o = atty + (size_t)i * qd + (size_t)h * hd, *a = d->scores + ((size_t)(r0 + i) * H + h) * Tp;
+        const float *qh = q + (size_t)i * qd + (size_t)h * hd;
+        op_attention_query_row(o, a, qh, kc_layer + base, vc_layer + base, 0, t, t + 1, hd, Tp);
+    }
+}
+
+/* Exact mode with enabled adapters: y[n][out] += scale (x A^T) B^T, as training adds them. */
+static void lora_add(al_decoder *d, int l, int target, float *y, const float *x, int n, int r0)
+{
+    const al_lora *lo = d->model->lora;
+    if (!d->exact || !lo || !lo->enabled)
+        return;
+    const al_lora_adapter *ad = &lo->ad[(size_t)l * AL_LORA_N_TARGETS + target];
+    if (!ad->A)
+        return;
+    const al_lora_adapter *at = &d->lora_t[(size_t)l * AL_LORA_N_TARGETS + target];
+    op_lora_forward_t(y, x, at->A, at->B, lo->scale, d->lora_u + (size_t)r0 * lo->c.rank,
+                      d->lora_z + (size_t)r0 * d->lora_zw, n, ad->in, ad->out, lo->c.rank);
+}
+
 /* The forward pass for rows [r0, r1) of this step.  Rows never share scratch, so
  * disjoint ranges can run on different threads. */
 static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
@@ -346,13 +359,16 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
     const int *spos = d->step_pos + r0, *sseq = d->step_seq + r0;
 
 /* Layer l's transposed copy of matrix KIND (ROWS x COLS), or NULL without the copies. */
-#define WT(KIND, ROWS, COLS) (d->wt_block ? d->wt.KIND + (size_t)l * transposed_size(ROWS, COLS) : NULL)
+#define WT(KIND, ROWS, COLS) (d->wt_block ? d->wt.KIND + (size_t)l * op_transposed_floats(ROWS, COLS) : NULL)
     op_embedding_forward(x, tokens + r0, w->tok_emb, n, D);
     for (int l = 0; l < L; l++) {
         op_rmsnorm_forward(xb, NULL, x, w->rms_att + (size_t)l * D, n, D, c->norm_eps);
         dec_matmul(d, q, xb, w->wq + (size_t)l * qd * D, WT(wq, qd, D), w->bq ? w->bq + (size_t)l * qd : NULL, n, D, qd);
         dec_matmul(d, k, xb, w->wk + (size_t)l * kvd * D, WT(wk, kvd, D), w->bk ? w->bk + (size_t)l * kvd : NULL, n, D, kvd);
         dec_matmul(d, v, xb, w->wv + (size_t)l * kvd * D, WT(wv, kvd, D), w->bv ? w->bv + (size_t)l * kvd : NULL, n, D, kvd);
+        lora_add(d, l, 0, q, xb, n, r0);
+        lora_add(d, l, 1, k, xb, n, r0);
+        lora_add(d, l, 2, v, xb, n, r0);
         op_rope_forward(q, spos, n, H, hd, d->rope_cos, d->rope_sin, c->rope);
         op_rope_forward(k, spos, n, KVH, hd, d->rope_cos, d->rope_sin, c->rope);
         const int Tp = d->stride;
@@ -369,7 +385,11 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
         }
         /* Entering a parallel region costs more than one row's attention; only a range
          * that runs alone (the large-model path) spreads its rows over the threads. */
-        if (n > 1 && !omp_in_parallel()) {
+        if (d->exact) {
+            for (int i = 0; i < n; i++)
+                for (int kh = 0; kh < KVH; kh++)
+                    attend_row_head_exact(d, kc_layer, vc_layer, atty, q, i, r0, kh);
+        } else if (n > 1 && !omp_in_parallel()) {
 #pragma omp parallel for collapse(2)
             for (int i = 0; i < n; i++)
                 for (int kh = 0; kh < KVH; kh++)
@@ -380,13 +400,17 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
                     attend_row_head(d, kc_layer, vc_layer, atty, q, i, r0, kh);
         }
         dec_matmul(d, xb, atty, w->wo + (size_t)l * D * qd, WT(wo, D, qd), NULL, n, qd, D);
+        lora_add(d, l, 3, xb, atty, n, r0);
         for (size_t i = 0; i < (size_t)n * D; i++)
             x[i] += xb[i];
         op_rmsnorm_forward(xb, NULL, x, w->rms_ffn + (size_t)l * D, n, D, c->norm_eps);
         dec_matmul(d, h1, xb, w->w1 + (size_t)l * Hd * D, WT(w1, Hd, D), NULL, n, D, Hd);
         dec_matmul(d, h3, xb, w->w3 + (size_t)l * Hd * D, WT(w3, Hd, D), NULL, n, D, Hd);
+        lora_add(d, l, 4, h1, xb, n, r0);
+        lora_add(d, l, 5, h3, xb, n, r0);
         op_swiglu_forward(h1, h1, h3, (size_t)n * Hd);
         dec_matmul(d, xb, h1, w->w2 + (size_t)l * D * Hd, WT(w2, D, Hd), NULL, n, Hd, D);
+        lora_add(d, l, 6, xb, h1, n, r0);
         for (size_t i = 0; i < (size_t)n * D; i++)
             x[i] += xb[i];
     }
@@ -431,6 +455,9 @@ float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
         d->step_seq[i] = s;
         d->step_pos[i] = d->pos[s];
     }
+    const al_lora *lo = d->model->lora;
+    if (d->exact && lo && !d->lora_t)
+        return al_fail("decoder step: LoRA adapters were attached after al_decoder_set_exact"), NULL;
     int threads = omp_get_max_threads();
     if (n >= 2 && threads > 1 && d->model->n_params <= SEQUENCE_SPLIT_MAX_PARAMS) {
         int parts = threads < n ? threads : n;

@@ -232,7 +232,8 @@ static size_t per_thread_floats(int T, int hd)
 {
     size_t Tp = (size_t)T + ATT_PAD;
     size_t loops = 4 * (size_t)hd * Tp + Tp, gemm = (size_t)T * T;
-    return ((hd >= ATT_GEMM_MIN_HD ? gemm : loops) + 15) & ~(size_t)15;
+    /* the exact forward takes the loop form at any head size */
+    return ((gemm > loops ? gemm : loops) + 15) & ~(size_t)15;
 }
 
 static float *thread_gemm_scratch(float *scratch, int T, int hd)
@@ -240,8 +241,9 @@ static float *thread_gemm_scratch(float *scratch, int T, int hd)
     return scratch + per_thread_floats(T, hd) * (size_t)omp_get_thread_num();
 }
 
-/* Row t of P (length T): softmax over [s0, t] of the raw scores in place, zeros elsewhere. */
-static void softmax_causal_row(float *a, int s0, int t, int T)
+/* Row t of P (length T): softmax over [s0, t] of the raw scores in place, zeros elsewhere.
+ * Never inlined: the exact decoder calls this same code, so both round alike. */
+static __attribute__((noinline)) void softmax_causal_row(float *a, int s0, int t, int T)
 {
     float maxv = -INFINITY;
 #pragma omp simd reduction(max : maxv)
@@ -346,10 +348,36 @@ static inline void scores_row(float *sc, const float *q, const float *kt, int n,
     }
 }
 
+__attribute__((noinline)) void op_attention_query_row(float *o, float *a, const float *q, const float *kt, const float *vt, int s0, int t,
+                            int T, int hd, int Tp)
+{
+    const float scale = 1.0f / sqrtf((float)hd);
+    scores_row(a + s0, q, kt + s0, t + 1 - s0, hd, Tp, scale);
+    softmax_causal_row(a, s0, t, T);
+    for (int i = 0; i < hd; i++) {
+        const float *vr = vt + (size_t)i * Tp;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int s = s0; s <= t; s++)
+            acc += a[s] * vr[s];
+        o[i] = acc;
+    }
+}
+
+static void attention_forward_loops(float *out, float *att, const float *q, const float *k, const float *v,
+                                    const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch,
+                                    int threads);
+
+void op_attention_forward_exact(float *out, float *att, const float *q, const float *k, const float *v,
+                                const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch, int threads)
+{
+    attention_forward_loops(out, att, q, k, v, seg_start, B, T, H, KVH, hd, scratch, threads);
+}
+
 void op_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                           const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch, int threads)
 {
-    const int qd = H * hd, kvd = KVH * hd, group = H / KVH, Tp = T + ATT_PAD;
+    const int qd = H * hd, kvd = KVH * hd, group = H / KVH;
     const float scale = 1.0f / sqrtf((float)hd);
     if (hd >= ATT_GEMM_MIN_HD) {
 #pragma omp parallel for collapse(2) schedule(static) num_threads(team_size((long)B * H * T * T * hd, threads))
@@ -362,6 +390,14 @@ void op_attention_forward(float *out, float *att, const float *q, const float *k
                                        seg_start ? seg_start + (size_t)b * T : NULL, T, hd, qd, kvd, scale);
         return;
     }
+    attention_forward_loops(out, att, q, k, v, seg_start, B, T, H, KVH, hd, scratch, threads);
+}
+
+static void attention_forward_loops(float *out, float *att, const float *q, const float *k, const float *v,
+                                    const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch,
+                                    int threads)
+{
+    const int qd = H * hd, kvd = KVH * hd, group = H / KVH, Tp = T + ATT_PAD;
 #pragma omp parallel num_threads(team_size((long)B * H * T * T * hd, threads))
     {
         att_scratch w = thread_scratch(scratch, T, hd);
@@ -373,19 +409,9 @@ void op_attention_forward(float *out, float *att, const float *q, const float *k
                 for (int h = kh * group; h < (kh + 1) * group; h++) {
                     for (int t = 0; t < T; t++) {
                         const size_t row = (size_t)b * T + t;
-                        const int s0 = seg_start ? seg_start[row] : 0, n = t + 1 - s0;
-                        float *a = att + (((size_t)b * H + h) * T + t) * T;
-                        scores_row(a + s0, q + row * qd + (size_t)h * hd, w.kt + s0, n, hd, Tp, scale);
-                        softmax_causal_row(a, s0, t, T);
-                        float *o = out + row * qd + (size_t)h * hd;
-                        for (int i = 0; i < hd; i++) {
-                            const float *vr = w.vt + (size_t)i * Tp;
-                            float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-                            for (int s = s0; s <= t; s++)
-                                acc += a[s] * vr[s];
-                            o[i] = acc;
-                        }
+                        op_attention_query_row(out + row * qd + (size_t)h * hd, att + (((size_t)b * H + h) * T + t) * T,
+                                               q + row * qd + (size_t)h * hd, w.kt, w.vt,
+                                               seg_start ? seg_start[row] : 0, t, T, hd, Tp);
                     }
                 }
             }

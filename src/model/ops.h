@@ -43,6 +43,23 @@ void op_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
 
 /* out[N][O] = x[N][I] W[O][I]^T (+ bias[O]).  Overwrites out. */
 void op_matmul_forward(float *out, const float *x, const float *W, const float *bias, int N, int n_in, int n_out);
+/* Products on transposed weights T[in][pad16(out)] (src/model/ops_transposed.c): each
+ * output element is one multiply-add chain over the inputs in order, so a row's result
+ * does not depend on the other rows (sgemm's does).  The exact decoder and the exact
+ * training forward compute through these. */
+size_t op_transposed_floats(int rows, int cols);
+void op_transpose_weights(float *T, const float *W, int rows, int cols);
+void op_matmul_forward_t(float *out, const float *x, const float *T, const float *bias, int N, int n_in, int n_out);
+/* All seven per-layer matrices and wcls of m, transposed into block (views in wt). */
+size_t op_transposed_model_floats(const al_model *m);
+void op_transpose_model(al_params *wt, float *block, const al_model *m);
+/* LoRA: y += scale (x A^T) B^T on transposed adapters (t[i].A [in][pad16(rank)], t[i].B
+ * [rank][pad16(out)]); u [N][rank] and z [N][out] are scratch. */
+int op_lora_max_out(const al_lora *lo);
+size_t op_lora_transposed_floats(const al_lora *lo);
+void op_lora_transpose(al_lora_adapter *t, float *block, const al_lora *lo);
+void op_lora_forward_t(float *y, const float *x, const float *At, const float *Bt, float scale, float *u, float *z,
+                       int N, int in, int out, int rank);
 /* dx (+)= dout W (accumulate_dx picks += or =); dW += dout^T x; dbias += colsum(dout).
  * dx, dW or dbias may be NULL when not wanted. */
 void op_matmul_backward(float *dx, float *dW, float *dbias, const float *dout, const float *x, const float *W,
@@ -65,6 +82,16 @@ void op_rope_backward(float *dx, const int *pos, int N, int n_heads, int head_di
 size_t op_attention_scratch_floats(int T, int hd, int threads);
 void op_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                           const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch, int threads);
+/* The exact forward: the loop form at any head size, every query row through
+ * op_attention_query_row, which the exact decoder calls too.  Saves att as the other does,
+ * so op_attention_backward applies unchanged. */
+void op_attention_forward_exact(float *out, float *att, const float *q, const float *k, const float *v,
+                                const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch,
+                                int threads);
+/* One query row t over keys [s0, t] given transposed (kt, vt: [hd][Tp], positions
+ * contiguous): probabilities into a[0..T) (zeros outside [s0, t]), output into o[hd]. */
+void op_attention_query_row(float *o, float *a, const float *q, const float *kt, const float *vt, int s0, int t,
+                            int T, int hd, int Tp);
 /* dq, dk and dv are overwritten. */
 void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                            const float *k, const float *v, const int *seg_start, int B, int T, int H, int KVH,

@@ -50,6 +50,11 @@ struct al_train_ctx {
     bool frozen;                        /* adapters attached: no base gradients */
     float drop_p;                       /* dropout applied in the last forward (0: none) */
     uint64_t mask_seed;                 /* its masks' seed */
+    /* exact mode (al_train_ctx_set_exact): the weights transposed at every forward */
+    bool exact;
+    float *wt_block, *lora_block, *lora_z;
+    al_params wt;
+    al_lora_adapter *lora_t;
 };
 
 /* The input and output widths of target t (AL_LORA_* bit position). */
@@ -194,10 +199,45 @@ al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
     return ctx;
 }
 
+static void drop_exact(al_train_ctx *ctx)
+{
+    al_free(ctx->wt_block);
+    al_free(ctx->lora_block);
+    al_free(ctx->lora_z);
+    free(ctx->lora_t);
+    ctx->wt_block = ctx->lora_block = ctx->lora_z = NULL;
+    ctx->lora_t = NULL;
+    ctx->exact = false;
+}
+
+int al_train_ctx_set_exact(al_train_ctx *ctx, bool on)
+{
+    drop_exact(ctx);
+    if (!on)
+        return 0;
+    const al_model *m = ctx->model;
+    const al_lora *lo = m->lora;
+    ctx->wt_block = al_alloc(op_transposed_model_floats(m) * sizeof(float));
+    if (!ctx->wt_block)
+        return -1;
+    if (lo) {
+        ctx->lora_block = al_alloc(op_lora_transposed_floats(lo) * sizeof(float));
+        ctx->lora_z = al_alloc((size_t)ctx->N * op_lora_max_out(lo) * sizeof(float));
+        ctx->lora_t = calloc((size_t)lo->n_layers * AL_LORA_N_TARGETS, sizeof *ctx->lora_t);
+        if (!ctx->lora_block || !ctx->lora_z || !ctx->lora_t) {
+            drop_exact(ctx);
+            return al_fail("out of memory");
+        }
+    }
+    ctx->exact = true;
+    return 0;
+}
+
 void al_train_ctx_free(al_train_ctx *ctx)
 {
     if (!ctx)
         return;
+    drop_exact(ctx);
     al_free(ctx->block);
     free(ctx->layers);
     free(ctx);
@@ -252,6 +292,11 @@ static void lora_forward(struct al_train_ctx *ctx, const al_lora *lo, int l, int
         xin = ctx->lora_xd;
     }
     float *u = ctx->layers[l].lora_u[t];
+    if (ctx->exact) {
+        const al_lora_adapter *at = &ctx->lora_t[(size_t)l * AL_LORA_N_TARGETS + t];
+        op_lora_forward_t(y, xin, at->A, at->B, lo->scale, u, ctx->lora_z, N, ad->in, ad->out, r);
+        return;
+    }
     op_matmul_forward(u, xin, ad->A, NULL, N, ad->in, r);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, ad->out, r, lo->scale, u, r, ad->B, r, 1.0f, y, ad->out);
 }
@@ -331,16 +376,27 @@ static int forward_trunk(al_train_ctx *ctx, const int *tokens, const int *target
     if (!ctx->lora_active)
         lo = NULL;
 
+    const al_params *wt = NULL;
+    if (ctx->exact) {
+        if (lo && !ctx->lora_t)
+            return al_fail("forward: LoRA adapters were attached after al_train_ctx_set_exact");
+        op_transpose_model(&ctx->wt, ctx->wt_block, m);
+        if (lo)
+            op_lora_transpose(ctx->lora_t, ctx->lora_block, lo);
+        wt = &ctx->wt;
+    }
+/* The product with layer l's matrix KIND: transposed in exact mode, sgemm otherwise. */
+#define MM(out, x, KIND, ROWS, COLS, bias)                                                                         \
+    (wt ? op_matmul_forward_t(out, x, wt->KIND + (size_t)l * op_transposed_floats(ROWS, COLS), bias, N, COLS, ROWS) \
+        : op_matmul_forward(out, x, w->KIND + (size_t)l * (ROWS) * (COLS), bias, N, COLS, ROWS))
     op_embedding_forward(ctx->layers[0].x_in, ctx->tokens, w->tok_emb, N, D);
     for (int l = 0; l < L; l++) {
         layer_acts *a = &ctx->layers[l];
         float *x_out = l + 1 < L ? ctx->layers[l + 1].x_in : ctx->x_final;
         op_rmsnorm_forward(a->ln1, a->rstd1, a->x_in, w->rms_att + (size_t)l * D, N, D, c->norm_eps);
-        op_matmul_forward(a->q, a->ln1, w->wq + (size_t)l * qd * D, w->bq ? w->bq + (size_t)l * qd : NULL, N, D, qd);
-        op_matmul_forward(a->k, a->ln1, w->wk + (size_t)l * kvd * D, w->bk ? w->bk + (size_t)l * kvd : NULL, N, D,
-                          kvd);
-        op_matmul_forward(a->v, a->ln1, w->wv + (size_t)l * kvd * D, w->bv ? w->bv + (size_t)l * kvd : NULL, N, D,
-                          kvd);
+        MM(a->q, a->ln1, wq, qd, D, w->bq ? w->bq + (size_t)l * qd : NULL);
+        MM(a->k, a->ln1, wk, kvd, D, w->bk ? w->bk + (size_t)l * kvd : NULL);
+        MM(a->v, a->ln1, wv, kvd, D, w->bv ? w->bv + (size_t)l * kvd : NULL);
         if (lo) {
             lora_forward(ctx, lo, l, 0, a->q, a->ln1);
             lora_forward(ctx, lo, l, 1, a->k, a->ln1);
@@ -348,27 +404,29 @@ static int forward_trunk(al_train_ctx *ctx, const int *tokens, const int *target
         }
         op_rope_forward(a->q, ctx->pos, N, c->n_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
         op_rope_forward(a->k, ctx->pos, N, c->n_kv_heads, hd, ctx->rope_cos, ctx->rope_sin, c->rope);
-        op_attention_forward(a->atty, a->att, a->q, a->k, a->v, seg, ctx->B, T, c->n_heads, c->n_kv_heads, hd,
-                             ctx->att_scratch, ctx->threads);
-        op_matmul_forward(a->x_mid, a->atty, w->wo + (size_t)l * D * qd, NULL, N, qd, D);
+        (wt ? op_attention_forward_exact : op_attention_forward)(a->atty, a->att, a->q, a->k, a->v, seg, ctx->B, T,
+                                                                 c->n_heads, c->n_kv_heads, hd, ctx->att_scratch,
+                                                                 ctx->threads);
+        MM(a->x_mid, a->atty, wo, D, qd, NULL);
         if (lo)
             lora_forward(ctx, lo, l, 3, a->x_mid, a->atty);
         for (size_t i = 0; i < (size_t)N * D; i++)
             a->x_mid[i] += a->x_in[i];
         op_rmsnorm_forward(a->ln2, a->rstd2, a->x_mid, w->rms_ffn + (size_t)l * D, N, D, c->norm_eps);
-        op_matmul_forward(a->h1, a->ln2, w->w1 + (size_t)l * Hd * D, NULL, N, D, Hd);
-        op_matmul_forward(a->h3, a->ln2, w->w3 + (size_t)l * Hd * D, NULL, N, D, Hd);
+        MM(a->h1, a->ln2, w1, Hd, D, NULL);
+        MM(a->h3, a->ln2, w3, Hd, D, NULL);
         if (lo) {
             lora_forward(ctx, lo, l, 4, a->h1, a->ln2);
             lora_forward(ctx, lo, l, 5, a->h3, a->ln2);
         }
         op_swiglu_forward(a->hh, a->h1, a->h3, (size_t)N * Hd);
-        op_matmul_forward(x_out, a->hh, w->w2 + (size_t)l * D * Hd, NULL, N, Hd, D);
+        MM(x_out, a->hh, w2, D, Hd, NULL);
         if (lo)
             lora_forward(ctx, lo, l, 6, x_out, a->hh);
         for (size_t i = 0; i < (size_t)N * D; i++)
             x_out[i] += a->x_mid[i];
     }
+#undef MM
     op_rmsnorm_forward(ctx->lnf, ctx->rstdf, ctx->x_final, w->rms_final, N, D, c->norm_eps);
     return 0;
 }
@@ -378,7 +436,10 @@ int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const i
     if (forward_trunk(ctx, tokens, targets, pos, seg_start))
         return -1;
     const al_config *c = &ctx->model->cfg;
-    op_matmul_forward(ctx->logits, ctx->lnf, ctx->model->w.wcls, NULL, ctx->N, c->dim, c->vocab_size);
+    if (ctx->exact)
+        op_matmul_forward_t(ctx->logits, ctx->lnf, ctx->wt.wcls, NULL, ctx->N, c->dim, c->vocab_size);
+    else
+        op_matmul_forward(ctx->logits, ctx->lnf, ctx->model->w.wcls, NULL, ctx->N, c->dim, c->vocab_size);
     op_logprob_forward(ctx->logp, ctx->lse, ctx->logits, ctx->targets, ctx->N, c->vocab_size);
     return 0;
 }
