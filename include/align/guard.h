@@ -122,6 +122,11 @@ al_lexicon *al_lexicon_builtin(void);
 al_lexicon *al_lexicon_load(const char *path);
 void al_lexicon_free(al_lexicon *lx);
 int al_lexicon_size(const al_lexicon *lx);
+/* The sum of the severities (0..3 each) of the distinct lexicon terms in text[0..n),
+ * found as the toxicity rail finds them (Unicode fold, word sequences, case-insensitive,
+ * leetspeak spellings of one-word terms); *n_terms (may be NULL) gets how many.  A term
+ * found twice counts once.  The reward term lexicon:FILE is minus this sum. */
+int al_lexicon_severity(const al_lexicon *lx, const char *text, size_t n, double *sum, int *n_terms);
 
 /* ---- policy (src/guard/policy.c) ---- */
 typedef enum al_guard_action {

@@ -5,6 +5,7 @@
  * The built-in list is ours: common English profanity, insults and slurs, enough for the
  * guard to work without ../shared.  The fuller list with per-term severities is
  * ../shared/data/safety/toxicity_lexicons/profanity_en.csv, which al_lexicon_load reads. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,3 +175,44 @@ void al_lexicon_free(al_lexicon *lx)
 int al_lexicon_size(const al_lexicon *lx) { return lx ? lx->phrases.n : 0; }
 
 const guard_phrases *guard_lexicon_phrases(const al_lexicon *lx) { return &lx->phrases; }
+
+/* Severities are stored as float thirds (the rail's score); rounding back to six decimals
+ * gives the file's own values (1.2, not 1.2000000179), so sums compare with what a person
+ * adds up by hand. */
+static double severity_of(const guard_hit *h) { return round(h->score * 3.0 * 1e6) / 1e6; }
+
+int al_lexicon_severity(const al_lexicon *lx, const char *text, size_t n, double *sum, int *n_terms)
+{
+    *sum = 0;
+    if (n_terms)
+        *n_terms = 0;
+    al_buf folded = {0};
+    uint32_t *map = NULL;
+    guard_fold_stats st;
+    if (guard_needs_fold(text, n)) { /* homoglyphs and invisible characters read as the guard reads them */
+        if (guard_fold(text, n, &folded, &map, &st))
+            return -1;
+        text = folded.data, n = folded.len;
+    }
+    guard_words w;
+    guard_hits hits = {0};
+    int rc = guard_split_words(text, n, lx->phrases.first.filter, &w);
+    if (rc == 0) {
+        rc = guard_phrases_scan(&lx->phrases, text, &w, true, 0, AL_GCAT_TOXICITY, "toxic_term", &hits);
+        guard_words_free(&w);
+    }
+    for (int i = 0; rc == 0 && i < hits.n; i++) {
+        bool seen = false; /* distinct terms: repeating a word does not repeat its penalty */
+        for (int k = 0; k < i && !seen; k++)
+            seen = strcmp(hits.v[k].label, hits.v[i].label) == 0;
+        if (!seen) {
+            *sum += severity_of(&hits.v[i]);
+            if (n_terms)
+                (*n_terms)++;
+        }
+    }
+    free(hits.v);
+    free(map);
+    al_buf_free(&folded);
+    return rc;
+}
