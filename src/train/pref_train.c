@@ -228,7 +228,7 @@ static int load_model(run_state *s, const al_pref_train_opts *o, bool resume)
 
 /* DPO/KTO: reference log-probs cached up front (--precompute-ref), or a reference model
  * run beside the policy: the LoRA-disabled policy, or --ref-model / the starting model. */
-static int setup_reference(run_state *s, const al_pref_train_opts *o)
+static int setup_reference(run_state *s, const al_pref_train_opts *o, int T)
 {
     pref_run *r = &s->r;
     if (o->trainer == AL_TRAINER_RM || r->reference_free)
@@ -248,9 +248,9 @@ static int setup_reference(run_state *s, const al_pref_train_opts *o)
                                                                                            "ref_logps_eval.bin");
         const char *label = trainer_name(o->trainer);
         int rc = !path || !eval_path ? al_fail("out of memory")
-                                     : pref_reference_logps(&r->train, path, ref, o->batch_size, o->seq_len, o->quiet,
+                                     : pref_reference_logps(&r->train, path, ref, o->batch_size, T, o->quiet,
                                                             label) ||
-                                           pref_reference_logps(&r->eval, eval_path, ref, o->batch_size, o->seq_len,
+                                           pref_reference_logps(&r->eval, eval_path, ref, o->batch_size, T,
                                                                 o->quiet, label);
         free(path);
         free(eval_path);
@@ -258,9 +258,25 @@ static int setup_reference(run_state *s, const al_pref_train_opts *o)
             al_model_free(&s->ref); /* cached: the reference is no longer needed */
         return rc;
     }
-    if (ref == &s->ref && !(r->ref_ctx = al_train_ctx_new(&s->ref, 2 * o->batch_size, o->seq_len)))
+    if (ref == &s->ref && !(r->ref_ctx = al_train_ctx_new(&s->ref, 2 * o->batch_size, T)))
         return -1;
     return 0;
+}
+
+/* Rows as long as the longest sequence needs (in steps of 16), not --seq-len: TRL pads to
+ * the longest in the batch; padding to the longest in the data keeps one training context
+ * and halves the work on short preference data. */
+static int row_length(const run_state *s, const al_pref_train_opts *o)
+{
+    const int lm = o->trainer != AL_TRAINER_RM; /* inputs are all tokens but the last */
+    int longest = 1;
+    const pref_items *sets[2] = {&s->r.train, &s->r.eval};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 2 * sets[k]->n; i++)
+            if (sets[k]->seq[i].n - lm > longest)
+                longest = sets[k]->seq[i].n - lm;
+    int T = (longest + 15) / 16 * 16;
+    return T < o->seq_len ? T : o->seq_len;
 }
 
 static long steps_for(const al_pref_train_opts *o, int n_items)
@@ -291,7 +307,8 @@ static int run_pref(const al_pref_train_opts *o, bool resume)
     al_outlier_init(&s.st.outlier, o->skip_outliers);
     s.r.o = o;
     int rc = -1;
-    const int B = o->batch_size, T = o->seq_len;
+    const int B = o->batch_size;
+    int T = o->seq_len;
     bool builtin = !strcmp(o->chat_template, "chatml") || !strcmp(o->chat_template, "llama2");
     if (parse_losses(&s.r, o->trainer == AL_TRAINER_DPO ? o->loss : "sigmoid", o->loss_weights) ||
         al_tokenizer_load(&s.tok, o->tokenizer) || al_model_dir_load_config(o->tokenizer, s.tok, NULL, NULL) ||
@@ -312,11 +329,12 @@ static int run_pref(const al_pref_train_opts *o, bool resume)
         goto done;
     }
     long steps = steps_for(o, s.r.train.n);
+    T = row_length(&s, o);
     if (!o->quiet)
-        fprintf(stderr, "%s: %d train / %d held-out %s%s; %ld steps%s\n", cmd, s.r.train.n, s.r.eval.n,
-                s.all.paired ? "pairs" : "examples", s.all.conversational ? " (conversational)" : "", steps,
-                s.r.train.truncated + s.r.eval.truncated ? "; some sequences truncated to --seq-len" : "");
-    if (setup_reference(&s, o))
+        fprintf(stderr, "%s: %d train / %d held-out %s%s; %ld steps; rows of %d tokens%s\n", cmd, s.r.train.n,
+                s.r.eval.n, s.all.paired ? "pairs" : "examples", s.all.conversational ? " (conversational)" : "",
+                steps, T, s.r.train.truncated + s.r.eval.truncated ? "; some sequences truncated to --seq-len" : "");
+    if (setup_reference(&s, o, T))
         goto done;
     s.r.dlogp = malloc(2 * (size_t)B * T * sizeof *s.r.dlogp);
     s.r.sums = malloc(2 * (size_t)B * sizeof *s.r.sums);
