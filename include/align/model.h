@@ -142,6 +142,14 @@ void al_backward_hidden(al_train_ctx *ctx, al_model *m, const float *d_hidden);
  * decoder's (al_decoder_set_exact) bit for bit.  The backward pass is unchanged.  Online
  * RL trains in this mode.  Call after attaching adapters. */
 int al_train_ctx_set_exact(al_train_ctx *ctx, bool on);
+/* Sampling temperature (1 by default): the forward's logits (al_ctx_logits) and
+ * log-probabilities are those of logits / temperature, and the backward differentiates
+ * through the scaling, as TRL's trainers score completions sampled at a temperature. */
+int al_train_ctx_set_temperature(al_train_ctx *ctx, float temperature);
+/* log softmax(logits / temperature)[token] for one row of V logits, by the same code
+ * as al_forward (scratch: V floats), so a sampled token's log-probability equals the
+ * training forward's when the logits do (exact mode). */
+float al_logprob(const float *logits, int V, float temperature, int token, float *scratch);
 /* Mean cross-entropy over targets >= 0 (forward + convenience). */
 float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets);
 

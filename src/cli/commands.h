@@ -12,6 +12,9 @@ int cmd_chat(int argc, char **argv);
 int cmd_lora(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_dpo(int argc, char **argv);
+int cmd_grpo(int argc, char **argv);
+int cmd_rloo(int argc, char **argv);
+int cmd_reinforce(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
 int cmd_guard_train(int argc, char **argv); /* `align guard train`, dispatched by cmd_guard */
 int cmd_review(int argc, char **argv);

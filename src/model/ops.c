@@ -552,7 +552,8 @@ void op_swiglu_backward(float *dh1, float *dh3, const float *dout, const float *
 
 /* ---- log-probabilities of targets ---- */
 
-static void logprob_row(float *logp, float *lse, const float *l, int target, int V)
+/* Never inlined: al_logprob (sampling) runs this same code as the training forward. */
+static __attribute__((noinline)) void logprob_row(float *logp, float *lse, const float *l, int target, int V)
 {
     float maxv = l[0];
 #pragma omp simd reduction(max : maxv)

@@ -2,6 +2,7 @@
  * Every activation the backward pass needs is kept, per layer, in one block whose size
  * al_train_ctx_bytes() computes from the config before anything is allocated. */
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ struct al_train_ctx {
     bool frozen;                        /* adapters attached: no base gradients */
     float drop_p;                       /* dropout applied in the last forward (0: none) */
     uint64_t mask_seed;                 /* its masks' seed */
+    float inv_temp; /* logits are scaled by it before the log-softmax (1: none) */
     /* exact mode (al_train_ctx_set_exact): the weights transposed at every forward */
     bool exact;
     float *wt_block, *lora_block, *lora_z;
@@ -195,6 +197,7 @@ al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
     ctx->B = B;
     ctx->T = T;
     ctx->N = B * T;
+    ctx->inv_temp = 1.0f;
     op_rope_tables(ctx->rope_cos, ctx->rope_sin, c->seq_len, c->head_dim, c->rope_theta);
     return ctx;
 }
@@ -440,8 +443,33 @@ int al_forward(al_train_ctx *ctx, const int *tokens, const int *targets, const i
         op_matmul_forward_t(ctx->logits, ctx->lnf, ctx->wt.wcls, NULL, ctx->N, c->dim, c->vocab_size);
     else
         op_matmul_forward(ctx->logits, ctx->lnf, ctx->model->w.wcls, NULL, ctx->N, c->dim, c->vocab_size);
+    if (ctx->inv_temp != 1.0f)
+        for (size_t i = 0; i < (size_t)ctx->N * c->vocab_size; i++)
+            ctx->logits[i] *= ctx->inv_temp;
     op_logprob_forward(ctx->logp, ctx->lse, ctx->logits, ctx->targets, ctx->N, c->vocab_size);
     return 0;
+}
+
+int al_train_ctx_set_temperature(al_train_ctx *ctx, float temperature)
+{
+    if (!(temperature > 0) || !isfinite(temperature))
+        return al_fail("training context: temperature must be positive, got %g", (double)temperature);
+    ctx->inv_temp = 1.0f / temperature;
+    return 0;
+}
+
+float al_logprob(const float *logits, int V, float temperature, int token, float *scratch)
+{
+    const float inv = 1.0f / temperature;
+    const float *row = logits;
+    if (inv != 1.0f) {
+        for (int i = 0; i < V; i++)
+            scratch[i] = logits[i] * inv;
+        row = scratch;
+    }
+    float logp, lse;
+    op_logprob_forward(&logp, &lse, row, &token, 1, V);
+    return logp;
 }
 
 int al_forward_hidden(al_train_ctx *ctx, const int *tokens, const int *pos, const int *seg_start)
@@ -548,6 +576,9 @@ void al_backward(al_train_ctx *ctx, al_model *m, const float *dlogp)
     const bool frozen = ctx->frozen;
     float *dlogits = ctx->logits;
     op_logprob_backward(dlogits, ctx->logits, ctx->lse, ctx->targets, dlogp, N, V);
+    if (ctx->inv_temp != 1.0f)
+        for (size_t i = 0; i < (size_t)N * V; i++)
+            dlogits[i] *= ctx->inv_temp;
     op_matmul_backward(ctx->d_ln, GW(wcls, 0), NULL, dlogits, ctx->lnf, m->w.wcls, N, D, V, 0);
     backward_trunk(ctx, m);
 }

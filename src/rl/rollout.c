@@ -1,0 +1,146 @@
+/* Rollouts: G samples per prompt from one exact decoder.  Each prompt is read once and
+ * its cache copied to its G sequences; every sampled token's log-probability is taken
+ * from the same logits the token was drawn from, by the training forward's own code
+ * (al_logprob), so the trainer can demand a probability ratio of exactly 1. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rl_internal.h"
+
+void rl_rollout_free(rl_rollout *r)
+{
+    free(r->prompt), free(r->ids), free(r->logp), free(r->len), free(r->eos);
+    *r = (rl_rollout){0};
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static bool is_stop(int id, const int *stop_ids, int n_stop)
+{
+    for (int k = 0; k < n_stop; k++)
+        if (id == stop_ids[k])
+            return true;
+    return false;
+}
+
+/* Reads every prompt into its group's first sequence, all prompts advancing together;
+ * the logits after each prompt's last token go to first[p]. */
+static int prefill(al_decoder *dec, const rl_prompts *ps, const int *prompts, int n_prompts, int G, int V,
+                   float *first, int *seqs, int *toks)
+{
+    int longest = 0;
+    for (int p = 0; p < n_prompts; p++)
+        if (ps->p[prompts[p]].ids.n > longest)
+            longest = ps->p[prompts[p]].ids.n;
+    for (int t = 0; t < longest; t++) {
+        int k = 0;
+        for (int p = 0; p < n_prompts; p++) {
+            const al_ints *ids = &ps->p[prompts[p]].ids;
+            if (t < ids->n)
+                seqs[k] = p * G, toks[k] = ids->v[t], k++;
+        }
+        const float *logits = al_decoder_step(dec, seqs, toks, k);
+        if (!logits)
+            return -1;
+        for (int j = 0; j < k; j++) {
+            int p = seqs[j] / G;
+            if (t == ps->p[prompts[p]].ids.n - 1)
+                memcpy(first + (size_t)p * V, logits + (size_t)j * V, (size_t)V * sizeof(float));
+        }
+    }
+    for (int p = 0; p < n_prompts; p++)
+        for (int g = 1; g < G; g++)
+            if (al_decoder_copy_seq(dec, p * G + g, p * G))
+                return -1;
+    return 0;
+}
+
+int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, const int *prompts, int n_prompts,
+                      int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids, int n_stop,
+                      uint64_t seed)
+{
+    const int n = n_prompts * G, V = m->cfg.vocab_size;
+    if (!(sampling->temperature > 0))
+        return al_fail("rollouts: the sampling temperature must be positive (the policy is softmax(logits / T))");
+    *r = (rl_rollout){.n = n, .max_new = max_new};
+    int max_len = 0;
+    for (int p = 0; p < n_prompts; p++) {
+        int want = ps->p[prompts[p]].ids.n + max_new;
+        max_len = want > max_len ? want : max_len;
+    }
+    if (max_len > m->cfg.seq_len)
+        max_len = m->cfg.seq_len;
+    r->prompt = malloc((size_t)n * sizeof *r->prompt);
+    r->ids = malloc((size_t)n * max_new * sizeof *r->ids);
+    r->logp = malloc((size_t)n * max_new * sizeof *r->logp);
+    r->len = calloc((size_t)n, sizeof *r->len);
+    r->eos = calloc((size_t)n, sizeof *r->eos);
+    float *cur = malloc((size_t)n * V * sizeof *cur), *scratch = malloc(2 * (size_t)V * sizeof *scratch);
+    int *seqs = malloc((size_t)n * sizeof *seqs), *toks = malloc((size_t)n * sizeof *toks);
+    bool *done = calloc((size_t)n, sizeof *done);
+    al_sampler *samplers = calloc((size_t)n, sizeof *samplers);
+    al_decoder *dec = al_decoder_new(m, n, max_len);
+    int rc = !r->prompt || !r->ids || !r->logp || !r->len || !r->eos || !cur || !scratch || !seqs || !toks || !done ||
+                     !samplers
+                 ? al_fail("out of memory")
+                 : !dec ? -1 : al_decoder_set_exact(dec, true);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        r->prompt[i] = prompts[i / G];
+        al_sampler_opts so = *sampling;
+        so.seed = mix64(seed ^ mix64((uint64_t)i + 1));
+        rc = al_sampler_init(&samplers[i], V, &so);
+    }
+    float *first = cur; /* group g's first sequence row holds its prompt's logits */
+    if (rc == 0 && (rc = prefill(dec, ps, prompts, n_prompts, G, V, cur, seqs, toks)) == 0) {
+        /* prefill wrote prompt p's logits at row p; spread them to the group's rows (backwards,
+         * so no row is overwritten before it is read) */
+        for (int p = n_prompts - 1; p >= 0; p--)
+            for (int g = G - 1; g >= 0; g--)
+                memmove(cur + ((size_t)p * G + g) * V, first + (size_t)p * V, (size_t)V * sizeof(float));
+    }
+    int live = n;
+    while (rc == 0 && live > 0) {
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            const float *row = cur + (size_t)i * V;
+            int *hist = r->ids + (size_t)i * max_new;
+            memcpy(scratch, row, (size_t)V * sizeof(float)); /* al_sample rewrites its logits */
+            int id = al_sample(&samplers[i], scratch, hist, r->len[i]);
+            r->logp[(size_t)i * max_new + r->len[i]] = al_logprob(row, V, sampling->temperature, id, scratch + V);
+            hist[r->len[i]++] = id;
+            r->tokens++;
+            int pos = ps->p[r->prompt[i]].ids.n + r->len[i];
+            if (is_stop(id, stop_ids, n_stop) || r->len[i] == max_new || pos >= max_len) {
+                r->eos[i] = is_stop(id, stop_ids, n_stop);
+                done[i] = true;
+                live--;
+                continue;
+            }
+            seqs[k] = i, toks[k] = id, k++;
+        }
+        if (k == 0)
+            break;
+        const float *logits = al_decoder_step(dec, seqs, toks, k);
+        if (!logits) {
+            rc = -1;
+            break;
+        }
+        for (int j = 0; j < k; j++)
+            memcpy(cur + (size_t)seqs[j] * V, logits + (size_t)j * V, (size_t)V * sizeof(float));
+    }
+    for (int i = 0; i < n && samplers; i++)
+        al_sampler_free(&samplers[i]);
+    free(samplers), free(cur), free(scratch), free(seqs), free(toks), free(done);
+    al_decoder_free(dec);
+    if (rc)
+        rl_rollout_free(r);
+    return rc;
+}

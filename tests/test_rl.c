@@ -1,0 +1,180 @@
+/* Online RL end to end on stories260K (read in place from ../shared): GRPO, RLOO and
+ * REINFORCE++ (and its baseline variant) run, record their metrics under TRL's names, pass
+ * the exact-ratio check on every step (full and LoRA policies), repeat bit for bit, learn
+ * what a rule reward asks for, dump their steps, and refuse bad settings clearly. */
+#include <jansson.h>
+
+#include "align/rl.h"
+#include "test.h"
+
+static char dir[256], prompts[300], model[1024], tok[1024];
+
+static const char *path_in(const char *name)
+{
+    static char buf[8][400];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 400, "%s/%s", dir, name);
+    return p;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Every metrics line of a run, parsed (caller frees with json_decref). */
+static json_t *metrics(const char *run)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    json_t *all = json_array();
+    FILE *f = fopen(path, "r");
+    char line[16384];
+    while (f && fgets(line, sizeof line, f))
+        json_array_append_new(all, json_loads(line, 0, NULL));
+    if (f)
+        fclose(f);
+    return all;
+}
+
+static double num(const json_t *line, const char *key) { return json_number_value(json_object_get(line, key)); }
+
+static void base_opts(al_rl_opts *o, al_rl_algo algo, const char *out, const char *const *rewards, int n_rewards)
+{
+    al_rl_defaults(o, algo);
+    o->data = prompts, o->model = model, o->tokenizer = tok, o->out_dir = out;
+    o->rewards = rewards, o->n_rewards = n_rewards;
+    o->prompts_per_step = 4, o->num_generations = 4, o->max_completion_length = 24;
+    o->steps = 3, o->quiet = true;
+    o->sched.peak_lr = 2e-3f;
+    o->seed = 7;
+}
+
+/* Two runs with the same settings: the same metrics (timings aside) and the same weights. */
+static void check_repeatable(void)
+{
+    const char *rewards[] = {"regex:\\bTom\\b", "length:16"};
+    al_rl_opts o;
+    base_opts(&o, AL_RL_GRPO, path_in("rep1"), rewards, 2);
+    o.dump_steps = 1;
+    CHECK_OK(al_rl_train(&o));
+    base_opts(&o, AL_RL_GRPO, path_in("rep2"), rewards, 2);
+    CHECK_OK(al_rl_train(&o));
+    json_t *a = metrics(path_in("rep1")), *b = metrics(path_in("rep2"));
+    CHECK(json_array_size(a) == 3 && json_array_size(b) == 3);
+    for (size_t i = 0; i < json_array_size(a) && i < json_array_size(b); i++) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_array_get(a, i), key, v)
+        {
+            if (!strncmp(key, "time/", 5) || !strcmp(key, "rollout_tokens_per_s"))
+                continue;
+            CHECKF(json_equal(v, json_object_get(json_array_get(b, i), key)), "step %zu: %s differs", i + 1, key);
+        }
+    }
+    /* TRL's names and the exactness check's count */
+    const json_t *first = json_array_get(a, 0);
+    const char *names[] = {"reward", "reward_std", "rewards/regex/mean", "rewards/length/std",
+                           "frac_reward_zero_std", "completions/mean_length", "completions/clipped_ratio", "kl",
+                           "kl_exact", "entropy", "clip_ratio/region_mean", "loss", "grad_norm", "learning_rate",
+                           "time/generation", "time/training", "ratio_exact_tokens"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+        CHECKF(json_object_get(first, names[k]) != NULL, "metric %s missing", names[k]);
+    CHECK(num(first, "ratio_exact_tokens") == 4 * 4 * 24); /* every token of the first minibatch */
+    CHECK(num(first, "kl") == 0 && num(first, "kl_exact") < 1e-12); /* nothing moved before the first update */
+    CHECK(num(json_array_get(a, 2), "kl_exact") > 0);
+    json_decref(a), json_decref(b);
+    al_model m1 = {0}, m2 = {0};
+    CHECK_OK(al_model_load(&m1, path_in("rep1/final")));
+    CHECK_OK(al_model_load(&m2, path_in("rep2/final")));
+    CHECK(m1.n_params == m2.n_params && !memcmp(m1.params, m2.params, m1.n_params * sizeof(float)));
+    al_model_free(&m1), al_model_free(&m2);
+    /* the dump of step 1: per-sequence tokens, log-probs, reference log-probs, advantages, masks */
+    char line[1 << 16];
+    FILE *f = fopen(path_in("rep1/dumps/step_1.jsonl"), "r");
+    CHECK(f != NULL);
+    int lines = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        size_t n = json_array_size(json_object_get(j, "tokens"));
+        CHECK(n > 0 && n == json_array_size(json_object_get(j, "logps")) &&
+              n == json_array_size(json_object_get(j, "ref_logps")) &&
+              n == json_array_size(json_object_get(j, "advantages")) && n == json_array_size(json_object_get(j, "mask")));
+        json_decref(j);
+        lines++;
+    }
+    if (f)
+        fclose(f);
+    CHECK(lines == 16);
+    CHECK(!al_file_exists(path_in("rep1/dumps/step_2.jsonl")));
+}
+
+/* A rule reward the policy can learn quickly: completions that mention "Tom". */
+static void check_learns(al_rl_algo algo, const char *name, bool lora)
+{
+    const char *rewards[] = {"regex:\\bTom\\b"};
+    al_rl_opts o;
+    base_opts(&o, algo, path_in(name), rewards, 1);
+    o.steps = 12;
+    o.beta = 0.01;
+    o.lora = lora;
+    if (lora)
+        o.sched.peak_lr = 3e-3f;
+    int rc = al_rl_train(&o);
+    CHECKF(rc == 0, "%s: %s", name, al_errmsg());
+    json_t *m = metrics(path_in(name));
+    double early = 0, late = 0;
+    for (int s = 0; s < 3; s++) {
+        early += num(json_array_get(m, s), "reward") / 3;
+        late += num(json_array_get(m, 9 + s), "reward") / 3;
+    }
+    CHECKF(late > early + 0.15, "%s: reward %.3f in steps 1-3, %.3f in steps 10-12", name, early, late);
+    for (size_t s = 0; s < json_array_size(m); s++)
+        CHECK(num(json_array_get(m, s), "ratio_exact_tokens") > 0);
+    json_decref(m);
+}
+
+static void check_errors(void)
+{
+    const char *rewards[] = {"regex:x"}, *bad[] = {"nonsense:1"};
+    al_rl_opts o;
+    base_opts(&o, AL_RL_GRPO, path_in("err"), rewards, 0);
+    CHECK(al_rl_train(&o) != 0 && strstr(al_errmsg(), "--reward"));
+    base_opts(&o, AL_RL_GRPO, path_in("err"), rewards, 1);
+    o.num_generations = 1;
+    CHECK(al_rl_train(&o) != 0 && strstr(al_errmsg(), "num-generations"));
+    base_opts(&o, AL_RL_RLOO, path_in("err"), bad, 1);
+    CHECK(al_rl_train(&o) != 0 && strstr(al_errmsg(), "nonsense"));
+    base_opts(&o, AL_RL_GRPO, path_in("err"), rewards, 1);
+    o.data = path_in("bad_prompts.jsonl");
+    write_file(o.data, "{\"prompt\": \"One day\"}\n{\"text\": 3}\n");
+    CHECK(al_rl_train(&o) != 0 && strstr(al_errmsg(), "bad_prompts.jsonl") && strstr(al_errmsg(), ":2"));
+}
+
+int main(void)
+{
+    snprintf(model, sizeof model, "%s", shared_path("models/stories260K/stories260K.bin"));
+    snprintf(tok, sizeof tok, "%s", shared_path("models/stories260K/tok512.bin"));
+    snprintf(dir, sizeof dir, "/tmp/align_test_rl_XXXXXX");
+    if (!mkdtemp(dir))
+        return 2;
+    snprintf(prompts, sizeof prompts, "%s/prompts.jsonl", dir);
+    write_file(prompts, "{\"prompt\": \"Once upon a time\"}\n{\"prompt\": \"One day\"}\n"
+                        "{\"prompt\": \"There was a little\"}\n{\"prompt\": \"The big dog\"}\n"
+                        "{\"prompt\": \"Lily and her mom\"}\n{\"prompt\": \"In the park\"}\n"
+                        "{\"prompt\": \"The cat saw\"}\n{\"prompt\": \"A little bird\"}\n");
+    check_repeatable();
+    check_learns(AL_RL_GRPO, "grpo", false);
+    check_learns(AL_RL_RLOO, "rloo", false);
+    check_learns(AL_RL_REINFORCE_PP_BASELINE, "reinforce_baseline", false);
+    check_learns(AL_RL_GRPO, "grpo_lora", true);
+    check_errors();
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_report();
+}
