@@ -121,11 +121,14 @@ typedef struct al_rl_opts {
     bool quiet;
     bool lora;
     al_lora_config lora_cfg;
+    bool resume;                    /* continue the run in out_dir from its newest checkpoint */
 } al_rl_opts;
 
 void al_rl_defaults(al_rl_opts *o, al_rl_algo algo);
 /* Trains as o says; DIR/final is the model (or the adapters with lora); DIR/metrics.jsonl
- * one line per step under TRL's names. */
+ * one line per step under TRL's names; DIR/checkpoints every save_every steps.  With
+ * resume, the run continues from its newest checkpoint and ends bit-identical to a run
+ * never stopped; its settings (DIR/rl_args.json) must be the same but for steps. */
 int al_rl_train(const al_rl_opts *o);
 
 #endif

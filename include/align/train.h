@@ -65,6 +65,7 @@ typedef struct al_train_state {
     uint64_t rng;
     double tokens;     /* tokens trained on */
     al_outlier outlier;
+    double extra[4];   /* a trainer's own scalars (online RL: the KL controller's beta) */
 } al_train_state;
 /* Writes OUT/checkpoints/step_N atomically, points latest at it, keeps the newest keep. */
 int al_checkpoint_save(const char *out_dir, const al_model *m, const al_adamw *opt, const al_train_state *st,

@@ -43,6 +43,9 @@ static const char *usage_head =
     "  --ref-model DIR        the reference (default: MODEL)\n"
     "  --dump-steps N         DIR/dumps/step_K.jsonl for steps 1..N: tokens, log-probs,\n"
     "                         reference log-probs, advantages and masks per sequence\n"
+    "  --save-every N         a checkpoint every N steps (DIR/checkpoints, the newest --keep)\n"
+    "  --resume               continue the run in --out from its newest checkpoint, bit for\n"
+    "                         bit as if never stopped (same settings; --steps may grow)\n"
     "  -z TOKENIZER  --chat-template T   (default: those saved with the model)\n"
     "  --config FILE  --quiet\n"
     "\n"
@@ -180,6 +183,8 @@ static int run_rl(const char *name, al_rl_algo algo, int argc, char **argv)
             o.gamma = cli_float(&a, 0, 1);
         } else if (cli_opt(&a, arg, NULL, "--ref-model")) {
             o.ref_model = a.value;
+        } else if (cli_flag(&a, arg, NULL, "--resume")) {
+            o.resume = true;
         } else if (cli_opt(&a, arg, NULL, "--dump-steps")) {
             o.dump_steps = cli_int(&a, 0, 1 << 30);
         } else if ((known = cli_train_flag(&a, arg, &fields)) != 0) {

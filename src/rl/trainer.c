@@ -715,6 +715,76 @@ static void run_free(rl_run *R)
     free(R->order);
 }
 
+/* The settings a resumed run must share with its start (everything but steps and logging). */
+static json_t *settings_json(const al_rl_opts *o)
+{
+    json_t *rw = json_array();
+    for (int k = 0; k < o->n_rewards; k++)
+        json_array_append_new(rw, json_pack("{s:s, s:f}", "spec", o->rewards[k], "weight",
+                                            o->reward_weights ? o->reward_weights[k] : 1.0));
+    json_t *j = json_object();
+#define S(key, v) json_object_set_new(j, key, (v) ? json_string(v) : json_null())
+#define I(key, v) json_object_set_new(j, key, json_integer((json_int_t)(v)))
+#define F(key, v) json_object_set_new(j, key, json_real((double)(v)))
+    S("algo", al_rl_algo_name(o->algo));
+    S("data", o->data), S("model", o->model), S("ref_model", o->ref_model), S("tokenizer", o->tokenizer);
+    S("chat_template", o->chat_template);
+    json_object_set_new(j, "rewards", rw);
+    I("max_prompts", o->max_prompts), I("prompts_per_step", o->prompts_per_step);
+    I("num_generations", o->num_generations), I("max_completion_length", o->max_completion_length);
+    I("max_prompt_length", o->max_prompt_length);
+    F("temperature", o->sampling.temperature), I("top_k", o->sampling.top_k), F("top_p", o->sampling.top_p);
+    F("min_p", o->sampling.min_p), F("missing_eos_penalty", o->missing_eos_penalty);
+    I("mask_truncated_completions", o->mask_truncated), F("beta", o->beta);
+    S("kl_estimator", al_kl_name(o->kl_estimator)), F("kl_target", o->kl_target), F("kl_horizon", o->kl_horizon);
+    I("scale_rewards", o->scale_rewards), S("loss_type", al_loss_agg_name(o->loss_type));
+    F("epsilon_low", o->epsilon_low), F("epsilon_high", o->epsilon_high), I("epochs", o->ppo_epochs);
+    I("minibatches", o->minibatches), F("gamma", o->gamma), I("seq_len", o->seq_len);
+    S("schedule", al_schedule_name(o->sched.kind)), F("lr", o->sched.peak_lr), I("warmup", o->sched.warmup);
+    F("min_lr_ratio", o->min_lr_ratio), F("adam_beta1", o->adamw.beta1), F("adam_beta2", o->adamw.beta2);
+    F("adam_eps", o->adamw.eps), F("weight_decay", o->adamw.weight_decay), F("grad_clip", o->grad_clip);
+    I("seed", o->seed), I("lora", o->lora);
+    if (o->lora) {
+        I("lora_r", o->lora_cfg.rank), F("lora_alpha", o->lora_cfg.alpha), I("lora_targets", o->lora_cfg.targets);
+        I("lora_seed", o->lora_cfg.seed);
+    }
+#undef S
+#undef I
+#undef F
+    return j;
+}
+
+/* Writes DIR/rl_args.json on a fresh start; on resume, requires the same settings. */
+static int check_settings(const al_rl_opts *o, bool resuming)
+{
+    char *path = al_path_join(o->out_dir, "rl_args.json");
+    json_t *now = settings_json(o);
+    int rc = path ? 0 : al_fail("out of memory");
+    if (rc == 0 && !resuming) {
+        rc = al_write_json_atomic(path, now);
+    } else if (rc == 0) {
+        json_error_t err;
+        json_t *was = json_load_file(path, 0, &err);
+        const char *key;
+        json_t *v;
+        if (!was)
+            rc = al_fail("%s: %s (cannot resume without the run's settings)", path, err.text);
+        json_object_foreach(now, key, v)
+        {
+            /* compared as written: the file's reals carry fewer digits than a double */
+            const size_t flags = JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(7);
+            char *a = json_dumps(v, flags), *b = json_dumps(json_object_get(was, key), flags);
+            if (rc == 0 && (!a || !b || strcmp(a, b)))
+                rc = al_fail("--resume: setting '%s' differs from the run's (%s); give the same settings", key, path);
+            free(a), free(b);
+        }
+        json_decref(was);
+    }
+    json_decref(now);
+    free(path);
+    return rc;
+}
+
 static int check_opts(const al_rl_opts *o)
 {
     if (!o->data || !o->model || !o->out_dir)
@@ -772,7 +842,7 @@ static int load_text(rl_run *R, const al_rl_opts *o)
     return 0;
 }
 
-static int setup(rl_run *R, const al_rl_opts *o)
+static int setup(rl_run *R, const al_rl_opts *o, al_train_state *resume_state)
 {
     R->o = o;
     if (check_opts(o) || load_text(R, o) || al_model_load(&R->m, o->model) || al_model_to_half_rope(&R->m))
@@ -797,14 +867,26 @@ static int setup(rl_run *R, const al_rl_opts *o)
     for (int k = 0; k < o->n_rewards; k++)
         if (al_rewards_add(R->rewards, o->rewards[k], o->reward_weights ? o->reward_weights[k] : 1.0))
             return -1;
-    if (o->lora) {
+    if (resume_state) { /* the policy and optimizer from the newest checkpoint */
+        char used[1024];
+        if (!o->lora)
+            al_model_free(&R->m), R->m = (al_model){0};
+        if (al_checkpoint_load(o->out_dir, &R->m, &R->opt, resume_state, used, sizeof used))
+            return -1;
+        R->opt.o = o->adamw;
+        if (!o->quiet)
+            fprintf(stderr, "%s: resuming from %s (step %ld)\n", al_rl_algo_name(o->algo), used, resume_state->step);
+        if (!o->lora && al_model_alloc_grads(&R->m))
+            return -1;
+    } else if (o->lora) {
         if (al_lora_attach(&R->m, &o->lora_cfg) ||
             al_adamw_init_block(&R->opt, R->m.lora->n_params, NULL, &o->adamw))
             return -1;
-        R->m.lora->train = false; /* no dropout: sampling and training must be one function */
     } else if (al_model_alloc_grads(&R->m) || al_adamw_init(&R->opt, &R->m, &o->adamw)) {
         return -1;
     }
+    if (o->lora)
+        R->m.lora->train = false; /* no dropout: sampling and training must be one function */
     R->order = malloc((size_t)R->ps.n * sizeof *R->order);
     if (!R->order)
         return al_fail("out of memory");
@@ -813,7 +895,22 @@ static int setup(rl_run *R, const al_rl_opts *o)
     R->sched = o->sched;
     R->sched.total = o->steps * o->ppo_epochs * o->minibatches;
     R->sched.min_lr = o->sched.peak_lr * o->min_lr_ratio;
-    return al_mkdir_p(o->out_dir) || al_metrics_open(&R->mt, o->out_dir, false);
+    if (resume_state) {
+        R->cursor = (long)resume_state->cursor.pos;
+        R->updates = resume_state->step * o->ppo_epochs * o->minibatches;
+        R->kl.beta = resume_state->extra[0];
+        if (al_metrics_truncate_after(o->out_dir, resume_state->step))
+            return -1;
+    }
+    return al_mkdir_p(o->out_dir) || check_settings(o, resume_state != NULL) ||
+           al_metrics_open(&R->mt, o->out_dir, resume_state != NULL);
+}
+
+static int save_checkpoint(rl_run *R, long step)
+{
+    al_train_state st = {.step = step, .cursor = {.pos = (size_t)R->cursor}, .rng = R->o->seed};
+    st.extra[0] = R->kl.beta;
+    return al_checkpoint_save_with(R->o->out_dir, &R->m, &R->opt, &st, R->o->keep, R->tok, R->tmpl);
 }
 
 static int save_final(rl_run *R)
@@ -831,7 +928,11 @@ static int save_final(rl_run *R)
 int al_rl_train(const al_rl_opts *o)
 {
     rl_run R = {0};
-    int rc = setup(&R, o);
+    al_train_state resumed = {0};
+    char *ckpt = o->resume ? al_path_join(o->out_dir, "checkpoints") : NULL;
+    bool resuming = ckpt && al_is_dir(ckpt);
+    free(ckpt);
+    int rc = setup(&R, o, resuming ? &resumed : NULL);
     const char *name = al_rl_algo_name(o->algo);
     if (rc == 0 && !o->quiet)
         fprintf(stderr, "%s: %d prompts, %d per step x %d generations, up to %d new tokens; %ld steps%s\n", name,
@@ -840,7 +941,7 @@ int al_rl_train(const al_rl_opts *o)
     al_progress bar;
     if (rc == 0)
         al_progress_begin(&bar, name, o->steps);
-    for (long step = 1; rc == 0 && step <= o->steps; step++) {
+    for (long step = resumed.step + 1; rc == 0 && step <= o->steps; step++) {
         json_t *metrics = json_object();
         rc = rl_step(&R, step, metrics);
         if (rc == 0) {
@@ -852,6 +953,8 @@ int al_rl_train(const al_rl_opts *o)
                      json_real_value(json_object_get(metrics, "kl")));
             if (!o->quiet)
                 al_progress_update(&bar, step, extra);
+            if (o->save_every > 0 && step % o->save_every == 0 && step < o->steps)
+                rc = save_checkpoint(&R, step);
         }
         json_decref(metrics);
     }

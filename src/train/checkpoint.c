@@ -16,7 +16,7 @@
 #include "align/train.h"
 
 #define STATE_MAGIC "ALSTATE1"
-#define STATE_VERSION 2u
+#define STATE_VERSION 3u /* 3 added extra[]; 2 is still read */
 
 /* ---- state.bin serialization ---- */
 
@@ -62,7 +62,8 @@ static int write_state(const char *path, const al_adamw *opt, const al_train_sta
              put(&w, &st->step, sizeof st->step) || put(&w, &st->lora_dropout_step, sizeof st->lora_dropout_step) ||
              put(&w, &st->cursor, sizeof st->cursor) ||
              put(&w, &st->rng, sizeof st->rng) || put(&w, &st->tokens, sizeof st->tokens) ||
-             put(&w, &st->outlier, sizeof st->outlier) || put(&w, &opt->t, sizeof opt->t) || put(&w, &n, 8) ||
+             put(&w, &st->outlier, sizeof st->outlier) || put(&w, st->extra, sizeof st->extra) ||
+             put(&w, &opt->t, sizeof opt->t) || put(&w, &n, 8) ||
              put(&w, opt->m, opt->n * sizeof(float)) || put(&w, opt->v, opt->n * sizeof(float));
     uint64_t h = rc ? 0 : al_hash64(w.b.data, w.b.len, 0);
     rc = rc || put(&w, &h, 8);
@@ -284,7 +285,7 @@ static int load_one(const char *dir, al_model *m, al_adamw *opt, al_train_state 
     uint64_t model_hash, n, actual_hash;
     get(&r, &version, 4);
     get(&r, &model_hash, 8);
-    if (version != STATE_VERSION) {
+    if (version != STATE_VERSION && version != 2) {
         al_fail("%s: state version %u, this align reads %u", st_path, version, STATE_VERSION);
         goto done;
     }
@@ -304,6 +305,10 @@ static int load_one(const char *dir, al_model *m, al_adamw *opt, al_train_state 
     get(&r, &st->rng, sizeof st->rng);
     get(&r, &st->tokens, sizeof st->tokens);
     get(&r, &st->outlier, sizeof st->outlier);
+    if (version >= 3)
+        get(&r, st->extra, sizeof st->extra);
+    else
+        memset(st->extra, 0, sizeof st->extra);
     get(&r, &opt->t, sizeof opt->t);
     get(&r, &n, 8);
     if (r.bad || n != opt->n) {
