@@ -32,8 +32,8 @@ void al_gae(const double *rewards, const double *values, int n, double gamma, do
             double *returns);
 /* Discounted returns G_t = r_t + gamma G_{t+1} (REINFORCE). */
 void al_discounted_returns(const double *rewards, int n, double gamma, double *returns);
-/* x <- (x - mean) / (std + 1e-8) over n values (shift_mean false: mean added back, as
- * TRL's masked_whiten(shift_mean=False)); std is the unbiased sample deviation. */
+/* x <- (x - mean) / sqrt(var + 1e-8) over n values, var the unbiased sample variance
+ * (TRL's masked_whiten; shift_mean false adds the mean back, as its shift_mean=False). */
 void al_whiten(double *x, int n, bool shift_mean);
 
 /* Group advantages of n_groups groups of G scores each (group-major). */

@@ -81,8 +81,9 @@ void al_whiten(double *x, int n, bool shift_mean)
 {
     double mean, std;
     moments(x, n, &mean, &std);
+    const double inv = 1.0 / sqrt(std * std + 1e-8);
     for (int i = 0; i < n; i++)
-        x[i] = (x[i] - mean) / (std + 1e-8) + (shift_mean ? 0 : mean);
+        x[i] = (x[i] - mean) * inv + (shift_mean ? 0 : mean);
 }
 
 int al_group_advantages(al_adv_kind k, const double *scores, int n_groups, int G, double *adv)
@@ -133,7 +134,7 @@ double al_clipped_value_loss(double v, double old_v, double ret, double eps, dou
 {
     double delta = v - old_v;
     bool inside = delta >= -eps && delta <= eps;
-    double v_clip = old_v + (delta < -eps ? -eps : delta > eps ? eps : delta);
+    double v_clip = fmin(fmax(v, old_v - eps), old_v + eps); /* exactly v inside the range */
     double a = (v - ret) * (v - ret), b = (v_clip - ret) * (v_clip - ret);
     *clipped = b > a;
     /* the clipped branch carries no gradient outside the trust region */
@@ -155,11 +156,13 @@ const char *al_loss_agg_name(al_loss_agg a) { return (unsigned)a < 4 ? agg_names
 
 double al_loss_agg_weight(al_loss_agg a, int n_tokens, int n_seqs, long batch_tokens, int max_completion)
 {
+    if (n_seqs <= 0)
+        return 0.0;
     switch (a) {
     case AL_AGG_GRPO:
         return n_tokens > 0 ? 1.0 / ((double)n_tokens * n_seqs) : 0.0;
     case AL_AGG_DR_GRPO:
-        return 1.0 / ((double)n_seqs * max_completion);
+        return max_completion > 0 ? 1.0 / ((double)n_seqs * max_completion) : 0.0;
     default: /* bnpo, dapo: per token of the batch they normalize over */
         return batch_tokens > 0 ? 1.0 / (double)batch_tokens : 0.0;
     }
