@@ -2,6 +2,8 @@
 #ifndef ALIGN_RL_INTERNAL_H
 #define ALIGN_RL_INTERNAL_H
 
+#include <jansson.h>
+
 #include "align/data.h"
 #include "align/rl.h"
 
@@ -43,5 +45,67 @@ int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, co
                       int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids, int n_stop,
                       uint64_t seed);
 void rl_rollout_free(rl_rollout *r);
+
+/* ---- the trainer's state (src/rl/trainer.c sets it up) ---- */
+
+typedef struct rl_run {
+    const al_rl_opts *o;
+    al_tokenizer *tok;
+    al_chat_template *tmpl;
+    al_model m, ref;        /* ref unused with LoRA (adapters off) or beta 0 */
+    bool have_ref;
+    rl_prompts ps;
+    al_rewards *rewards;
+    al_adamw opt;
+    al_metrics mt;
+    int *stop_ids, n_stop;
+    int *order;             /* prompt order of the current epoch */
+    long order_epoch, cursor; /* prompts consumed */
+    long updates;           /* optimizer updates taken */
+    al_kl_ctl kl;
+    al_schedule sched;      /* over optimizer updates */
+    int micro;              /* rows per forward */
+    int seq_len;            /* training rows' limit: --seq-len or the model's positions */
+} rl_run;
+
+/* The rows of one batch: prompt + completion per sequence, targets on the completion. */
+typedef struct rl_rows {
+    int n, T;
+    int *tokens, *targets;  /* [n][T] */
+    float *old_logp;        /* [n][T] at target positions (sampling's), 0 elsewhere */
+    float *ref_logp;        /* [n][T] */
+    float *adv;             /* [n][T] per-token advantages */
+    float *weight;          /* [n][T] the token's weight in the loss (0: not trained) */
+    int *n_tok;             /* [n] completion tokens */
+} rl_rows;
+
+
+typedef struct pass_stats {
+    double kl_est, kl_exact, entropy; /* sums over completion tokens */
+    long tokens, mismatched;
+} pass_stats;
+
+typedef struct update_stats {
+    double loss, approxkl, clip_low, clip_high, clip_region, kl_in_loss, grad_norm;
+    long tokens, first_tokens, first_unequal;
+    int updates;
+} update_stats;
+
+/* batch.c */
+int rl_rows_build(rl_rows *b, const rl_run *R, const rl_rollout *ro, int seq_len);
+void rl_rows_free(rl_rows *b);
+/* Rows rows[r0 .. r0 + B) (of n_rows) into a micro-batch; missing rows are empty. */
+void rl_fill_micro(const rl_rows *b, const int *rows, int r0, int n_rows, int B, int *tokens, int *targets);
+/* scores[i] with the missing-EOS penalty; per_term[i][k] unweighted. */
+int rl_score_rollouts(rl_run *R, const rl_rollout *ro, double *scores, double *per_term);
+/* passes.c */
+bool rl_uses_reference(const rl_run *R);
+int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, float *ref_logits, int *tokens,
+                  int *targets, const int *all_rows, pass_stats *st);
+int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *scores, double *seq);
+int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, int *tokens, int *targets, float *dlogp,
+              uint64_t step_seed, update_stats *us);
+/* step.c: one step's metrics go into `metrics` */
+int rl_step(rl_run *R, long step, json_t *metrics);
 
 #endif

@@ -1,0 +1,285 @@
+/* The passes over one batch: scoring (reference log-probs, the exactness check, exact KL
+ * and entropy), advantages for each algorithm, and the clipped policy update. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rl_internal.h"
+
+/* ---- scoring: reference, the exactness check, KL and entropy ---- */
+
+
+/* Entropy of the policy row and the exact KL(policy || reference) over the vocabulary. */
+static void token_stats(const float *pl, const float *rl, int V, double *entropy, double *kl)
+{
+    double mp = pl[0], mr = rl[0], sp = 0, sr = 0;
+    for (int v = 1; v < V; v++)
+        mp = pl[v] > mp ? pl[v] : mp, mr = rl[v] > mr ? rl[v] : mr;
+    for (int v = 0; v < V; v++)
+        sp += exp(pl[v] - mp), sr += exp(rl[v] - mr);
+    double lzp = mp + log(sp), lzr = mr + log(sr), h = 0, k = 0;
+    for (int v = 0; v < V; v++) {
+        double lp = pl[v] - lzp, p = exp(lp);
+        h -= p * lp;
+        k += p * (lp - (rl[v] - lzr));
+    }
+    *entropy = h, *kl = k;
+}
+
+/* Rows [r0, r0 + B) of b into the micro-batch buffers (missing rows empty). */
+void rl_fill_micro(const rl_rows *b, const int *rows, int r0, int n_rows, int B, int *tokens, int *targets)
+{
+    const int T = b->T;
+    for (int j = 0; j < B; j++) {
+        int r = r0 + j < n_rows ? rows[r0 + j] : -1;
+        for (int t = 0; t < T; t++) {
+            tokens[(size_t)j * T + t] = r >= 0 ? b->tokens[(size_t)r * T + t] : 0;
+            targets[(size_t)j * T + t] = r >= 0 ? b->targets[(size_t)r * T + t] : -1;
+        }
+    }
+}
+
+bool rl_uses_reference(const rl_run *R) { return R->o->beta > 0 || R->kl.target > 0; }
+
+/* Reference log-probs into b->ref_logp, and for every completion token the check that the
+ * training forward reproduces the sampled log-probability bit for bit. */
+int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, float *ref_logits, int *tokens,
+                      int *targets, const int *all_rows, pass_stats *st)
+{
+    const int B = R->micro, T = b->T, V = R->m.cfg.vocab_size;
+    *st = (pass_stats){0};
+    for (int r0 = 0; r0 < b->n; r0 += B) {
+        rl_fill_micro(b, all_rows, r0, b->n, B, tokens, targets);
+        const float *rl = NULL; /* the reference's logits, when there is a reference */
+        if (rl_uses_reference(R)) {
+            const float *ref_lp;
+            if (R->have_ref) {
+                if (al_forward(rc, tokens, targets, NULL, NULL))
+                    return -1;
+                rl = al_ctx_logits(rc), ref_lp = al_ctx_logp(rc);
+            } else { /* LoRA: the reference is the policy with its adapters off */
+                al_lora_set_enabled(&R->m, false);
+                int failed = al_forward(pc, tokens, targets, NULL, NULL);
+                al_lora_set_enabled(&R->m, true);
+                if (failed)
+                    return -1;
+                memcpy(ref_logits, al_ctx_logits(pc), (size_t)B * T * V * sizeof(float));
+                memcpy(ref_logits + (size_t)B * T * V, al_ctx_logp(pc), (size_t)B * T * sizeof(float));
+                rl = ref_logits, ref_lp = ref_logits + (size_t)B * T * V;
+            }
+            for (int j = 0; j < B && r0 + j < b->n; j++)
+                for (int t = 0; t < T; t++)
+                    if (targets[(size_t)j * T + t] >= 0)
+                        b->ref_logp[(size_t)(r0 + j) * T + t] = ref_lp[(size_t)j * T + t];
+        }
+        if (al_forward(pc, tokens, targets, NULL, NULL))
+            return -1;
+        const float *lp = al_ctx_logp(pc), *pl = al_ctx_logits(pc);
+        for (int j = 0; j < B && r0 + j < b->n; j++) {
+            for (int t = 0; t < T; t++) {
+                size_t k = (size_t)j * T + t, g = (size_t)(r0 + j) * T + t;
+                if (targets[k] < 0)
+                    continue;
+                st->tokens++;
+                st->mismatched += memcmp(&lp[k], &b->old_logp[g], sizeof(float)) != 0;
+                if (rl) {
+                    double h, kl;
+                    token_stats(pl + k * V, rl + k * V, V, &h, &kl);
+                    st->entropy += h, st->kl_exact += kl;
+                    st->kl_est += al_kl_estimate(R->o->kl_estimator, lp[k], b->ref_logp[g]);
+                } else {
+                    /* entropy alone: the policy against itself */
+                    double h, kl;
+                    token_stats(pl + k * V, pl + k * V, V, &h, &kl);
+                    st->entropy += h;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- advantages ---- */
+
+/* Per-token advantages into b->adv and the loss weights' mask (weight 1 = trained). */
+int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *scores, double *seq)
+{
+    const al_rl_opts *o = R->o;
+    const int n = b->n, T = b->T, G = o->num_generations, P = n / G;
+    const double beta = R->kl.beta;
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < T; t++) {
+            size_t k = (size_t)i * T + t;
+            b->weight[k] = b->targets[k] >= 0 && (ro->eos[i] || !o->mask_truncated) ? 1.0f : 0.0f;
+        }
+    switch (o->algo) {
+    case AL_RL_GRPO:
+        if (al_group_advantages(o->scale_rewards, scores, P, G, seq))
+            return -1;
+        break;
+    case AL_RL_RLOO: { /* the KL penalty joins the sequence's reward, then leave-one-out */
+        double *r = malloc((size_t)n * sizeof *r);
+        if (!r)
+            return al_fail("out of memory");
+        for (int i = 0; i < n; i++) {
+            double kl = 0;
+            for (int t = 0; t < T; t++) {
+                size_t k = (size_t)i * T + t;
+                if (b->targets[k] >= 0 && rl_uses_reference(R))
+                    kl += al_kl_estimate(o->kl_estimator, b->old_logp[k], b->ref_logp[k]);
+            }
+            r[i] = scores[i] - beta * kl;
+        }
+        int rc = al_group_advantages(AL_ADV_RLOO, r, P, G, seq);
+        free(r);
+        if (rc)
+            return -1;
+        break;
+    }
+    default: { /* REINFORCE++: per-token KL rewards, the score at the last token, returns, whitened */
+        double *base = malloc((size_t)n * sizeof *base), *rw = malloc((size_t)T * sizeof *rw),
+               *ret = malloc((size_t)T * sizeof *ret), *all = malloc((size_t)n * T * sizeof *all);
+        int rc = base && rw && ret && all ? 0 : al_fail("out of memory");
+        if (rc == 0 && o->algo == AL_RL_REINFORCE_PP_BASELINE)
+            rc = al_group_advantages(AL_ADV_MEAN_BASELINE, scores, P, G, base);
+        else if (rc == 0)
+            memcpy(base, scores, (size_t)n * sizeof *base);
+        long m = 0;
+        for (int i = 0; rc == 0 && i < n; i++) {
+            int first = -1, c = 0;
+            for (int t = 0; t < T; t++) {
+                size_t k = (size_t)i * T + t;
+                if (b->targets[k] < 0)
+                    continue;
+                first = first < 0 ? t : first;
+                rw[c++] = rl_uses_reference(R) ? -beta * al_kl_estimate(o->kl_estimator, b->old_logp[k], b->ref_logp[k]) : 0;
+            }
+            if (c == 0)
+                continue;
+            rw[c - 1] += base[i];
+            al_discounted_returns(rw, c, o->gamma, ret);
+            for (int j = 0; j < c; j++)
+                b->adv[(size_t)i * T + first + j] = (float)ret[j];
+            seq[i] = ret[0];
+        }
+        /* whiten over every trained token of the batch */
+        for (int i = 0; rc == 0 && i < n; i++)
+            for (int t = 0; t < T; t++)
+                if (b->weight[(size_t)i * T + t] > 0)
+                    all[m++] = b->adv[(size_t)i * T + t];
+        if (rc == 0)
+            al_whiten(all, (int)m, true);
+        m = 0;
+        for (int i = 0; rc == 0 && i < n; i++)
+            for (int t = 0; t < T; t++)
+                if (b->weight[(size_t)i * T + t] > 0)
+                    b->adv[(size_t)i * T + t] = (float)all[m++];
+        free(base), free(rw), free(ret), free(all);
+        return rc;
+    }
+    }
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < T; t++)
+            b->adv[(size_t)i * T + t] = b->targets[(size_t)i * T + t] >= 0 ? (float)seq[i] : 0.0f;
+    return 0;
+}
+
+/* ---- the policy update ---- */
+
+
+int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, int *tokens, int *targets, float *dlogp,
+                  uint64_t step_seed, update_stats *us)
+{
+    const al_rl_opts *o = R->o;
+    const int n = b->n, T = b->T, B = R->micro;
+    al_lora *lo = R->m.lora;
+    float *params = lo ? lo->params : R->m.params, *grads = lo ? lo->grads : R->m.grads;
+    const size_t n_params = lo ? lo->n_params : R->m.n_params;
+    int *perm = malloc((size_t)n * sizeof *perm);
+    if (!perm)
+        return al_fail("out of memory");
+    long batch_tokens = 0;
+    for (size_t k = 0; k < (size_t)n * T; k++)
+        batch_tokens += b->weight[k] > 0;
+    const int per_mb = (n + o->minibatches - 1) / o->minibatches;
+    *us = (update_stats){0};
+    int rc = 0;
+    for (int e = 0; rc == 0 && e < o->ppo_epochs; e++) {
+        al_epoch_order(perm, n, step_seed, e);
+        for (int mb = 0; rc == 0 && mb < o->minibatches; mb++) {
+            const int *rows = perm + (size_t)mb * per_mb;
+            int n_rows = n - mb * per_mb < per_mb ? n - mb * per_mb : per_mb;
+            if (n_rows <= 0)
+                break;
+            long mb_tokens = 0;
+            for (int j = 0; j < n_rows; j++)
+                for (int t = 0; t < T; t++)
+                    mb_tokens += b->weight[(size_t)rows[j] * T + t] > 0;
+            lo ? al_lora_zero_grads(&R->m) : al_model_zero_grads(&R->m);
+            for (int r0 = 0; rc == 0 && r0 < n_rows; r0 += B) {
+                rl_fill_micro(b, rows, r0, n_rows, B, tokens, targets);
+                if (al_forward(pc, tokens, targets, NULL, NULL)) {
+                    rc = -1;
+                    break;
+                }
+                const float *lp = al_ctx_logp(pc);
+                for (int j = 0; j < B; j++) {
+                    int r = r0 + j < n_rows ? rows[r0 + j] : -1;
+                    for (int t = 0; t < T; t++) {
+                        size_t k = (size_t)j * T + t, g = (size_t)r * T + t;
+                        dlogp[k] = 0;
+                        if (r < 0 || targets[k] < 0)
+                            continue;
+                        if (e == 0 && mb == 0) { /* nothing has moved yet: the ratio must be exactly 1 */
+                            us->first_tokens++;
+                            us->first_unequal += memcmp(&lp[k], &b->old_logp[g], sizeof(float)) != 0;
+                        }
+                        if (b->weight[g] <= 0)
+                            continue;
+                        double w = o->loss_type == AL_AGG_BNPO   ? 1.0 / (double)mb_tokens
+                                   : o->loss_type == AL_AGG_DAPO ? (double)o->minibatches / (double)batch_tokens
+                                                                 : al_loss_agg_weight(o->loss_type, b->n_tok[r], n_rows,
+                                                                                      mb_tokens,
+                                                                                      o->max_completion_length);
+                        al_clip_out c;
+                        al_clipped_surrogate(lp[k], b->old_logp[g], b->adv[g], o->epsilon_low, o->epsilon_high, &c);
+                        double loss = c.loss, d = c.dlogp;
+                        if (o->algo == AL_RL_GRPO && rl_uses_reference(R)) {
+                            double kl = al_kl_estimate(o->kl_estimator, lp[k], b->ref_logp[g]);
+                            loss += R->kl.beta * kl;
+                            d += R->kl.beta * al_kl_estimate_grad(o->kl_estimator, lp[k], b->ref_logp[g]);
+                            us->kl_in_loss += kl;
+                        }
+                        dlogp[k] = (float)(w * d);
+                        us->loss += w * loss; /* the minibatch's loss; averaged over updates below */
+                        double dl = lp[k] - b->old_logp[g];
+                        us->approxkl += 0.5 * dl * dl;
+                        us->clip_low += c.low, us->clip_high += c.high, us->clip_region += c.low || c.high;
+                        us->tokens++;
+                    }
+                }
+                al_backward(pc, &R->m, dlogp);
+            }
+            if (rc)
+                break;
+            if (us->first_unequal) {
+                rc = al_fail("step %ld: %ld of %ld log-probabilities of the first minibatch differ from the ones "
+                             "recorded while sampling: sampling and training disagree (the ratio must be exactly 1)",
+                             R->updates, us->first_unequal, us->first_tokens);
+                break;
+            }
+            double norm = al_grad_clip(grads, n_params, o->grad_clip > 0 ? o->grad_clip : INFINITY);
+            us->grad_norm += norm;
+            float lr = al_schedule_lr(&R->sched, R->updates);
+            al_adamw_step(&R->opt, params, grads, lr);
+            R->updates++;
+            us->updates++;
+        }
+    }
+    free(perm);
+    if (us->updates)
+        us->loss /= us->updates, us->grad_norm /= us->updates;
+    return rc;
+}
+
