@@ -123,6 +123,8 @@ static void check_learns(al_rl_algo algo, const char *name, bool lora)
     o.lora = lora;
     if (lora)
         o.sched.peak_lr = 3e-3f;
+    if (algo == AL_RL_PPO) /* four updates per batch, the critic starting from nothing */
+        o.sched.peak_lr = 5e-4f, o.ppo_epochs = 2, o.minibatches = 2;
     int rc = al_rl_train(&o);
     CHECKF(rc == 0, "%s: %s", name, al_errmsg());
     json_t *m = metrics(path_in(name));
@@ -139,33 +141,39 @@ static void check_learns(al_rl_algo algo, const char *name, bool lora)
 
 /* Killed with SIGKILL at a random moment after a random checkpoint, then --resume: the
  * final weights and the metrics equal an uninterrupted run's. */
-static void check_kill_resume(void)
+static void check_kill_resume(const char *algo)
 {
     char args[4096], cmd[8192];
     snprintf(args, sizeof args,
-             "grpo --data %s -m %s -z %s --reward 'regex:\\bTom\\b' --reward length:16 --prompts-per-step 4 "
-             "--num-generations 4 --max-completion-length 24 --steps 10 --lr 2e-3 --seed 7 --beta 0.02 "
-             "--kl-target 0.05 --kl-horizon 100 --save-every 1 --quiet",
-             prompts, model, tok);
-    snprintf(cmd, sizeof cmd, "%s %s --out %s", ALIGN_BINARY, args, path_in("whole"));
+             "%s --data %s -m %s -z %s --reward 'regex:\\bTom\\b' --reward length:16 --prompts-per-step 4 "
+             "--num-generations 4 --max-completion-length 24 --steps 10 --lr 1e-3 --seed 7 --beta 0.02 "
+             "--kl-target 0.05 --kl-horizon 100 --save-every 1 --epochs 2 --minibatches 2 --quiet",
+             algo, prompts, model, tok);
+    char whole[64], killed_dir[64];
+    snprintf(whole, sizeof whole, "%s_whole", algo);
+    snprintf(killed_dir, sizeof killed_dir, "%s_killed", algo);
+    snprintf(cmd, sizeof cmd, "%s %s --out %s", ALIGN_BINARY, args, path_in(whole));
     CHECK(system(cmd) == 0);
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     srand(seed);
     int target = 1 + rand() % 7;
     long us = rand() % 40000;
-    snprintf(cmd, sizeof cmd, "exec %s %s --out %s", ALIGN_BINARY, args, path_in("killed"));
-    bool killed = kill_at_checkpoint(cmd, path_in("killed"), target, us);
-    fprintf(stderr, "kill test: seed %u, SIGKILL %ld us after step %d's checkpoint (%s)\n", seed, us, target,
+    snprintf(cmd, sizeof cmd, "exec %s %s --out %s", ALIGN_BINARY, args, path_in(killed_dir));
+    bool killed = kill_at_checkpoint(cmd, path_in(killed_dir), target, us);
+    fprintf(stderr, "%s kill test: seed %u, SIGKILL %ld us after step %d's checkpoint (%s)\n", algo, seed, us, target,
             killed ? "killed mid-run" : "the run had already finished");
-    snprintf(cmd, sizeof cmd, "%s %s --out %s --resume", ALIGN_BINARY, args, path_in("killed"));
+    snprintf(cmd, sizeof cmd, "%s %s --out %s --resume", ALIGN_BINARY, args, path_in(killed_dir));
     CHECK(system(cmd) == 0);
     al_model a = {0}, b = {0};
-    CHECK_OK(al_model_load(&a, path_in("whole/final")));
-    CHECK_OK(al_model_load(&b, path_in("killed/final")));
+    char fa[128], fb[128];
+    snprintf(fa, sizeof fa, "%s/final", whole);
+    snprintf(fb, sizeof fb, "%s/final", killed_dir);
+    CHECK_OK(al_model_load(&a, path_in(fa)));
+    CHECK_OK(al_model_load(&b, path_in(fb)));
     CHECKF(a.n_params == b.n_params && !memcmp(a.params, b.params, a.n_params * sizeof(float)),
            "the resumed run's weights differ from the uninterrupted run's (kill seed %u)", seed);
     al_model_free(&a), al_model_free(&b);
-    json_t *ma = metrics(path_in("whole")), *mb = metrics(path_in("killed"));
+    json_t *ma = metrics(path_in(whole)), *mb = metrics(path_in(killed_dir));
     CHECK(json_array_size(ma) == 10 && json_array_size(mb) == 10);
     for (size_t i = 0; i < json_array_size(ma) && i < json_array_size(mb); i++) {
         const json_t *x = json_array_get(ma, i), *y = json_array_get(mb, i);
@@ -176,7 +184,7 @@ static void check_kill_resume(void)
     json_decref(ma), json_decref(mb);
     /* a resume with other settings is refused */
     snprintf(cmd, sizeof cmd, "%s %s --out %s --resume --num-generations 3 2>%s", ALIGN_BINARY, args,
-             path_in("killed"), path_in("other.log"));
+             path_in(killed_dir), path_in("other.log"));
     CHECK(system(cmd) != 0);
     al_buf log = {0};
     CHECK(al_read_file(path_in("other.log"), &log) == 0 && log.data && strstr(log.data, "num_generations"));
@@ -217,7 +225,9 @@ int main(void)
     check_learns(AL_RL_RLOO, "rloo", false);
     check_learns(AL_RL_REINFORCE_PP_BASELINE, "reinforce_baseline", false);
     check_learns(AL_RL_GRPO, "grpo_lora", true);
-    check_kill_resume();
+    check_learns(AL_RL_PPO, "ppo", false);
+    check_kill_resume("grpo");
+    check_kill_resume("ppo");
     check_errors();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -82,8 +82,9 @@ typedef struct al_kl_ctl {
 void al_kl_ctl_update(al_kl_ctl *c, double kl, int n_steps);
 
 /* ---- online RL trainer (src/rl/trainer.c) ---- */
-typedef enum { AL_RL_GRPO, AL_RL_RLOO, AL_RL_REINFORCE_PP, AL_RL_REINFORCE_PP_BASELINE } al_rl_algo;
-int al_rl_algo_parse(const char *name, al_rl_algo *out); /* "grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline" */
+typedef enum { AL_RL_GRPO, AL_RL_RLOO, AL_RL_REINFORCE_PP, AL_RL_REINFORCE_PP_BASELINE, AL_RL_PPO } al_rl_algo;
+/* "grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "ppo" */
+int al_rl_algo_parse(const char *name, al_rl_algo *out);
 const char *al_rl_algo_name(al_rl_algo a);
 
 typedef struct al_rl_opts {
@@ -108,7 +109,14 @@ typedef struct al_rl_opts {
     al_loss_agg loss_type;
     double epsilon_low, epsilon_high;
     int ppo_epochs, minibatches;    /* updates per batch: epochs x minibatches */
-    double gamma;                   /* REINFORCE++ discount (1) */
+    double gamma;                   /* REINFORCE++ and PPO discount (1) */
+    /* PPO: the critic is value_model (a reward model, as TRL initializes it, or an LM that
+     * gets a fresh score head; NULL: the policy's weights with a fresh head), read at every
+     * completion position and trained on the clipped value loss with its own AdamW */
+    const char *value_model;
+    double gae_lambda;              /* 0.95 */
+    double vf_coef;                 /* value loss weight (0.1) */
+    double cliprange_value;         /* 0.2 */
     long steps;
     int seq_len;                    /* training rows (prompt + completion), <= the model's */
     al_schedule sched;

@@ -102,13 +102,18 @@ static int run_rl(const char *name, al_rl_algo algo, int argc, char **argv)
     }
     while ((arg = cli_next(&a)) && !a.error) {
         if (cli_flag(&a, arg, "-h", "--help")) {
-            const char *what = algo == AL_RL_GRPO ? "GRPO (DeepSeekMath): advantages are each completion's reward "
-                                                    "normalized within its prompt's group."
-                               : algo == AL_RL_RLOO ? "RLOO: each completion's baseline is the mean reward of the other "
-                                                      "completions of its prompt (leave-one-out)."
-                                                    : "REINFORCE++: per-token KL rewards, the score at the last token, "
-                                                      "returns whitened over the batch (--baseline subtracts the "
-                                                      "group mean first).";
+            const char *what =
+                algo == AL_RL_GRPO ? "GRPO (DeepSeekMath): advantages are each completion's reward normalized within "
+                                     "its prompt's group; the KL penalty is in the loss."
+                : algo == AL_RL_RLOO ? "RLOO: each completion's baseline is the mean reward of the other completions "
+                                       "of its prompt (leave-one-out); the KL penalty is in the reward."
+                : algo == AL_RL_PPO
+                    ? "PPO (Ziegler et al., TRL's PPOTrainer): per-token rewards -beta KL, the score at the last\n"
+                      "token, GAE on a critic's values (--value-model: a reward model, as TRL starts it; default:\n"
+                      "the policy with a fresh score head), whitened advantages, clipped policy and value losses.\n"
+                      "  --gae-lambda X (0.95)  --gamma X (1)  --vf-coef X (0.1)  --cliprange-value X (0.2)"
+                    : "REINFORCE++: per-token KL rewards, the score at the last token, returns whitened over the "
+                      "batch\n(--baseline subtracts the group mean first; --gamma X discounts).";
             printf(usage_head, name, what, algo == AL_RL_GRPO ? "0.04" : "0.05", algo == AL_RL_GRPO ? "k3" : "k1",
                    algo == AL_RL_GRPO ? "\n  --scale-rewards group|batch|none (group)  --loss-type "
                                         "grpo|bnpo|dr_grpo|dapo (grpo)"
@@ -177,10 +182,18 @@ static int run_rl(const char *name, al_rl_algo algo, int argc, char **argv)
                 fprintf(stderr, "%s: %s\n", cmd, al_errmsg());
                 goto out;
             }
-        } else if (algo != AL_RL_GRPO && algo != AL_RL_RLOO && cli_flag(&a, arg, NULL, "--baseline")) {
+        } else if (algo == AL_RL_REINFORCE_PP && cli_flag(&a, arg, NULL, "--baseline")) {
             o.algo = AL_RL_REINFORCE_PP_BASELINE;
-        } else if (algo != AL_RL_GRPO && algo != AL_RL_RLOO && cli_opt(&a, arg, NULL, "--gamma")) {
+        } else if ((algo == AL_RL_REINFORCE_PP || algo == AL_RL_PPO) && cli_opt(&a, arg, NULL, "--gamma")) {
             o.gamma = cli_float(&a, 0, 1);
+        } else if (algo == AL_RL_PPO && cli_opt(&a, arg, NULL, "--value-model")) {
+            o.value_model = a.value;
+        } else if (algo == AL_RL_PPO && cli_opt(&a, arg, NULL, "--gae-lambda")) {
+            o.gae_lambda = cli_float(&a, 0, 1);
+        } else if (algo == AL_RL_PPO && cli_opt(&a, arg, NULL, "--vf-coef")) {
+            o.vf_coef = cli_float(&a, 1e-9, 1e9);
+        } else if (algo == AL_RL_PPO && cli_opt(&a, arg, NULL, "--cliprange-value")) {
+            o.cliprange_value = cli_float(&a, 1e-9, 1e9);
         } else if (cli_opt(&a, arg, NULL, "--ref-model")) {
             o.ref_model = a.value;
         } else if (cli_flag(&a, arg, NULL, "--resume")) {
@@ -216,3 +229,4 @@ out:
 int cmd_grpo(int argc, char **argv) { return run_rl("grpo", AL_RL_GRPO, argc, argv); }
 int cmd_rloo(int argc, char **argv) { return run_rl("rloo", AL_RL_RLOO, argc, argv); }
 int cmd_reinforce(int argc, char **argv) { return run_rl("reinforce", AL_RL_REINFORCE_PP, argc, argv); }
+int cmd_ppo(int argc, char **argv) { return run_rl("ppo", AL_RL_PPO, argc, argv); }

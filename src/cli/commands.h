@@ -12,6 +12,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_lora(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_dpo(int argc, char **argv);
+int cmd_ppo(int argc, char **argv);
 int cmd_grpo(int argc, char **argv);
 int cmd_rloo(int argc, char **argv);
 int cmd_reinforce(int argc, char **argv);

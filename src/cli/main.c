@@ -21,6 +21,7 @@ static const command commands[] = {
     {"lora", cmd_lora, "merge LoRA adapters into their base model (align lora merge)"},
     {"rm", cmd_rm, "train a reward model on preference pairs and score answers with it"},
     {"dpo", cmd_dpo, "preference optimization: DPO and its family, SimPO, CPO, ORPO, KTO"},
+    {"ppo", cmd_ppo, "online RL with a critic (PPO, RLHF's third stage), from a reward model or rules"},
     {"grpo", cmd_grpo, "online RL with group-normalized advantages (GRPO), from any reward"},
     {"rloo", cmd_rloo, "online RL with leave-one-out baselines (RLOO)"},
     {"reinforce", cmd_reinforce, "online RL with REINFORCE++ (and its group-baseline variant)"},

@@ -10,6 +10,7 @@
 void rl_rows_free(rl_rows *b)
 {
     free(b->tokens), free(b->targets), free(b->old_logp), free(b->ref_logp), free(b->adv), free(b->weight);
+    free(b->value), free(b->ret);
     free(b->n_tok);
     *b = (rl_rows){0};
 }
@@ -28,8 +29,10 @@ int rl_rows_build(rl_rows *b, const rl_run *R, const rl_rollout *ro, int seq_len
     b->tokens = malloc(NT * sizeof *b->tokens), b->targets = malloc(NT * sizeof *b->targets);
     b->old_logp = calloc(NT, sizeof *b->old_logp), b->ref_logp = calloc(NT, sizeof *b->ref_logp);
     b->adv = calloc(NT, sizeof *b->adv), b->weight = calloc(NT, sizeof *b->weight);
+    b->value = calloc(NT, sizeof *b->value), b->ret = calloc(NT, sizeof *b->ret);
     b->n_tok = calloc((size_t)ro->n, sizeof *b->n_tok);
-    if (!b->tokens || !b->targets || !b->old_logp || !b->ref_logp || !b->adv || !b->weight || !b->n_tok)
+    if (!b->tokens || !b->targets || !b->old_logp || !b->ref_logp || !b->adv || !b->weight || !b->n_tok || !b->value ||
+        !b->ret)
         return al_fail("out of memory");
     for (int i = 0; i < ro->n; i++) {
         const al_ints *p = &R->ps.p[ro->prompt[i]].ids;

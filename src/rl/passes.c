@@ -44,26 +44,41 @@ bool rl_uses_reference(const rl_run *R) { return R->o->beta > 0 || R->kl.target 
 
 /* Reference log-probs into b->ref_logp, and for every completion token the check that the
  * training forward reproduces the sampled log-probability bit for bit. */
-int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, float *ref_logits, int *tokens,
-                      int *targets, const int *all_rows, pass_stats *st)
+int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, float *ref_logits,
+                  int *tokens, int *targets, const int *all_rows, pass_stats *st)
 {
     const int B = R->micro, T = b->T, V = R->m.cfg.vocab_size;
     *st = (pass_stats){0};
+    float *values = cc ? malloc((size_t)B * T * sizeof *values) : NULL;
+    if (cc && !values)
+        return al_fail("out of memory");
     for (int r0 = 0; r0 < b->n; r0 += B) {
         rl_fill_micro(b, all_rows, r0, b->n, B, tokens, targets);
+        if (cc) { /* the critic's values before any update */
+            if (rl_critic_values(R, cc, tokens, targets, B, T, values)) {
+                free(values);
+                return -1;
+            }
+            for (int j = 0; j < B && r0 + j < b->n; j++)
+                memcpy(b->value + (size_t)(r0 + j) * T, values + (size_t)j * T, (size_t)T * sizeof(float));
+        }
         const float *rl = NULL; /* the reference's logits, when there is a reference */
         if (rl_uses_reference(R)) {
             const float *ref_lp;
             if (R->have_ref) {
-                if (al_forward(rc, tokens, targets, NULL, NULL))
+                if (al_forward(rc, tokens, targets, NULL, NULL)) {
+                    free(values);
                     return -1;
+                }
                 rl = al_ctx_logits(rc), ref_lp = al_ctx_logp(rc);
             } else { /* LoRA: the reference is the policy with its adapters off */
                 al_lora_set_enabled(&R->m, false);
                 int failed = al_forward(pc, tokens, targets, NULL, NULL);
                 al_lora_set_enabled(&R->m, true);
-                if (failed)
+                if (failed) {
+                    free(values);
                     return -1;
+                }
                 memcpy(ref_logits, al_ctx_logits(pc), (size_t)B * T * V * sizeof(float));
                 memcpy(ref_logits + (size_t)B * T * V, al_ctx_logp(pc), (size_t)B * T * sizeof(float));
                 rl = ref_logits, ref_lp = ref_logits + (size_t)B * T * V;
@@ -73,8 +88,10 @@ int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, flo
                     if (targets[(size_t)j * T + t] >= 0)
                         b->ref_logp[(size_t)(r0 + j) * T + t] = ref_lp[(size_t)j * T + t];
         }
-        if (al_forward(pc, tokens, targets, NULL, NULL))
+        if (al_forward(pc, tokens, targets, NULL, NULL)) {
+            free(values);
             return -1;
+        }
         const float *lp = al_ctx_logp(pc), *pl = al_ctx_logits(pc);
         for (int j = 0; j < B && r0 + j < b->n; j++) {
             for (int t = 0; t < T; t++) {
@@ -97,6 +114,7 @@ int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, flo
             }
         }
     }
+    free(values);
     return 0;
 }
 
@@ -137,10 +155,12 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
             return -1;
         break;
     }
-    default: { /* REINFORCE++: per-token KL rewards, the score at the last token, returns, whitened */
+    default: { /* REINFORCE++ and PPO: per-token KL rewards and the score at the last token; returns
+                * (REINFORCE++) or GAE on the critic's values (PPO), whitened over the batch */
         double *base = malloc((size_t)n * sizeof *base), *rw = malloc((size_t)T * sizeof *rw),
-               *ret = malloc((size_t)T * sizeof *ret), *all = malloc((size_t)n * T * sizeof *all);
-        int rc = base && rw && ret && all ? 0 : al_fail("out of memory");
+               *ret = malloc((size_t)T * sizeof *ret), *all = malloc((size_t)n * T * sizeof *all),
+               *val = malloc((size_t)T * sizeof *val), *gae = malloc((size_t)T * sizeof *gae);
+        int rc = base && rw && ret && all && val && gae ? 0 : al_fail("out of memory");
         if (rc == 0 && o->algo == AL_RL_REINFORCE_PP_BASELINE)
             rc = al_group_advantages(AL_ADV_MEAN_BASELINE, scores, P, G, base);
         else if (rc == 0)
@@ -153,15 +173,23 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
                 if (b->targets[k] < 0)
                     continue;
                 first = first < 0 ? t : first;
+                val[c] = b->value[k];
                 rw[c++] = rl_uses_reference(R) ? -beta * al_kl_estimate(o->kl_estimator, b->old_logp[k], b->ref_logp[k]) : 0;
             }
             if (c == 0)
                 continue;
             rw[c - 1] += base[i];
-            al_discounted_returns(rw, c, o->gamma, ret);
-            for (int j = 0; j < c; j++)
-                b->adv[(size_t)i * T + first + j] = (float)ret[j];
-            seq[i] = ret[0];
+            if (o->algo == AL_RL_PPO) {
+                al_gae(rw, val, c, o->gamma, o->gae_lambda, gae, ret);
+                for (int j = 0; j < c; j++)
+                    b->adv[(size_t)i * T + first + j] = (float)gae[j], b->ret[(size_t)i * T + first + j] = (float)ret[j];
+                seq[i] = gae[0];
+            } else {
+                al_discounted_returns(rw, c, o->gamma, ret);
+                for (int j = 0; j < c; j++)
+                    b->adv[(size_t)i * T + first + j] = (float)ret[j];
+                seq[i] = ret[0];
+            }
         }
         /* whiten over every trained token of the batch */
         for (int i = 0; rc == 0 && i < n; i++)
@@ -175,7 +203,7 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
             for (int t = 0; t < T; t++)
                 if (b->weight[(size_t)i * T + t] > 0)
                     b->adv[(size_t)i * T + t] = (float)all[m++];
-        free(base), free(rw), free(ret), free(all);
+        free(base), free(rw), free(ret), free(all), free(val), free(gae);
         return rc;
     }
     }
@@ -187,9 +215,10 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
 
 /* ---- the policy update ---- */
 
-
-int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, int *tokens, int *targets, float *dlogp,
-                  uint64_t step_seed, update_stats *us)
+/* ppo_epochs x minibatches clipped updates over the batch (and the critic's, for PPO); the
+ * first minibatch must reproduce the sampled log-probabilities bit for bit. */
+int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, int *tokens, int *targets,
+              float *dlogp, uint64_t step_seed, update_stats *us)
 {
     const al_rl_opts *o = R->o;
     const int n = b->n, T = b->T, B = R->micro;
@@ -217,6 +246,8 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, int *tokens, int *t
                 for (int t = 0; t < T; t++)
                     mb_tokens += b->weight[(size_t)rows[j] * T + t] > 0;
             lo ? al_lora_zero_grads(&R->m) : al_model_zero_grads(&R->m);
+            if (cc)
+                al_model_zero_grads(&R->critic);
             for (int r0 = 0; rc == 0 && r0 < n_rows; r0 += B) {
                 rl_fill_micro(b, rows, r0, n_rows, B, tokens, targets);
                 if (al_forward(pc, tokens, targets, NULL, NULL)) {
@@ -237,7 +268,7 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, int *tokens, int *t
                         }
                         if (b->weight[g] <= 0)
                             continue;
-                        double w = o->loss_type == AL_AGG_BNPO   ? 1.0 / (double)mb_tokens
+                        double w = o->algo == AL_RL_PPO || o->loss_type == AL_AGG_BNPO ? 1.0 / (double)mb_tokens
                                    : o->loss_type == AL_AGG_DAPO ? (double)o->minibatches / (double)batch_tokens
                                                                  : al_loss_agg_weight(o->loss_type, b->n_tok[r], n_rows,
                                                                                       mb_tokens,
@@ -260,6 +291,16 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, int *tokens, int *t
                     }
                 }
                 al_backward(pc, &R->m, dlogp);
+                if (cc) { /* the critic on the same rows: vf_coef x the masked mean of the value loss */
+                    int micro_rows[B];
+                    for (int j = 0; j < B; j++)
+                        micro_rows[j] = r0 + j < n_rows ? rows[r0 + j] : -1;
+                    if (rl_critic_backward(R, cc, b, micro_rows, tokens, targets, B, o->vf_coef / (double)mb_tokens,
+                                           us)) {
+                        rc = -1;
+                        break;
+                    }
+                }
             }
             if (rc)
                 break;
@@ -273,6 +314,8 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, int *tokens, int *t
             us->grad_norm += norm;
             float lr = al_schedule_lr(&R->sched, R->updates);
             al_adamw_step(&R->opt, params, grads, lr);
+            if (cc)
+                rl_critic_step(R, lr);
             R->updates++;
             us->updates++;
         }

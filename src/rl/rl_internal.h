@@ -66,6 +66,10 @@ typedef struct rl_run {
     al_schedule sched;      /* over optimizer updates */
     int micro;              /* rows per forward */
     int seq_len;            /* training rows' limit: --seq-len or the model's positions */
+    /* PPO's critic (src/rl/critic.c) */
+    bool have_critic;
+    al_model critic;
+    al_adamw critic_opt;
 } rl_run;
 
 /* The rows of one batch: prompt + completion per sequence, targets on the completion. */
@@ -75,6 +79,7 @@ typedef struct rl_rows {
     float *old_logp;        /* [n][T] at target positions (sampling's), 0 elsewhere */
     float *ref_logp;        /* [n][T] */
     float *adv;             /* [n][T] per-token advantages */
+    float *value, *ret;     /* [n][T] PPO: the critic's values before the update, and returns */
     float *weight;          /* [n][T] the token's weight in the loss (0: not trained) */
     int *n_tok;             /* [n] completion tokens */
 } rl_rows;
@@ -87,6 +92,7 @@ typedef struct pass_stats {
 
 typedef struct update_stats {
     double loss, approxkl, clip_low, clip_high, clip_region, kl_in_loss, grad_norm;
+    double value_loss, value_clipped, value_tokens; /* PPO */
     long tokens, first_tokens, first_unequal;
     int updates;
 } update_stats;
@@ -100,11 +106,23 @@ void rl_fill_micro(const rl_rows *b, const int *rows, int r0, int n_rows, int B,
 int rl_score_rollouts(rl_run *R, const rl_rollout *ro, double *scores, double *per_term);
 /* passes.c */
 bool rl_uses_reference(const rl_run *R);
-int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, float *ref_logits, int *tokens,
-                  int *targets, const int *all_rows, pass_stats *st);
+/* rc: the reference model's context (NULL: none, or LoRA); cc: the critic's (PPO) */
+int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, float *ref_logits,
+                  int *tokens, int *targets, const int *all_rows, pass_stats *st);
 int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *scores, double *seq);
-int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, int *tokens, int *targets, float *dlogp,
-              uint64_t step_seed, update_stats *us);
+int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, int *tokens, int *targets,
+              float *dlogp, uint64_t step_seed, update_stats *us);
+/* critic.c (PPO) */
+int rl_critic_open(rl_run *R, const al_train_state *resume);
+int rl_critic_save(rl_run *R, const al_train_state *st);
+al_train_ctx *rl_critic_ctx(rl_run *R, int B, int T);
+/* values[j*T + t] for every target position of the micro-batch */
+int rl_critic_values(rl_run *R, al_train_ctx *cc, const int *tokens, const int *targets, int B, int T, float *values);
+/* Accumulates the clipped value loss's gradient of one micro-batch (rows[j] of b, -1 for
+ * none), each token weighted by w; adds to us->value_loss and the clip count. */
+int rl_critic_backward(rl_run *R, al_train_ctx *cc, const rl_rows *b, const int *rows_of_micro, const int *tokens,
+                       const int *targets, int B, double w, update_stats *us);
+int rl_critic_step(rl_run *R, float lr);
 /* step.c: one step's metrics go into `metrics` */
 int rl_step(rl_run *R, long step, json_t *metrics);
 

@@ -101,7 +101,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
     int *all_rows = malloc((size_t)n * sizeof *all_rows);
     rl_rollout ro = {0};
     rl_rows b = {0};
-    al_train_ctx *pc = NULL, *rc_ctx = NULL;
+    al_train_ctx *pc = NULL, *rc_ctx = NULL, *cc = NULL;
     int *tokens = NULL, *targets = NULL;
     float *dlogp = NULL, *ref_logits = NULL;
     int rc = idx && scores && per_term && seq_adv && all_rows ? 0 : al_fail("out of memory");
@@ -140,8 +140,10 @@ int rl_step(rl_run *R, long step, json_t *metrics)
                      : 0;
         }
     }
+    if (rc == 0 && R->have_critic && !(cc = rl_critic_ctx(R, R->micro, b.T)))
+        rc = -1;
     if (rc == 0)
-        rc = rl_score_pass(R, &b, pc, rc_ctx, ref_logits, tokens, targets, all_rows, &ps);
+        rc = rl_score_pass(R, &b, pc, rc_ctx, cc, ref_logits, tokens, targets, all_rows, &ps);
     if (rc == 0 && ps.mismatched)
         rc = al_fail("step %ld: %ld of %ld sampled log-probabilities differ from the training forward's: sampling "
                      "and training disagree", step, ps.mismatched, ps.tokens);
@@ -153,7 +155,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         rc = write_dump(R, step, &b, scores);
     const double beta_used = R->kl.beta;
     if (rc == 0)
-        rc = rl_update(R, &b, pc, tokens, targets, dlogp, step_seed, &us);
+        rc = rl_update(R, &b, pc, cc, tokens, targets, dlogp, step_seed, &us);
     t4 = al_now();
     if (rc == 0) {
         /* metrics under TRL's names (GRPOTrainer, PPOTrainer) */
@@ -202,6 +204,17 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         put(metrics, "objective/scores", mean);
         double ut = us.tokens ? (double)us.tokens : 1;
         put(metrics, "loss", us.loss);
+        put(metrics, "loss/policy_avg", us.loss);
+        if (R->have_critic) {
+            double vt = us.value_tokens ? us.value_tokens : 1, vm = 0;
+            long nv = 0;
+            for (size_t k = 0; k < (size_t)b.n * b.T; k++)
+                if (b.weight[k] > 0)
+                    vm += b.value[k], nv++;
+            put(metrics, "loss/value_avg", us.value_loss / (us.updates ? us.updates : 1) / o->vf_coef);
+            put(metrics, "val/clipfrac_avg", us.value_clipped / vt);
+            put(metrics, "val/mean", nv ? vm / nv : 0);
+        }
         put(metrics, "policy/approxkl_avg", us.approxkl / ut);
         put(metrics, "clip_ratio/low_mean", us.clip_low / ut);
         put(metrics, "clip_ratio/high_mean", us.clip_high / ut);
@@ -221,6 +234,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
     }
     al_train_ctx_free(pc);
     al_train_ctx_free(rc_ctx);
+    al_train_ctx_free(cc);
     rl_rows_free(&b);
     rl_rollout_free(&ro);
     free(idx), free(scores), free(per_term), free(seq_adv), free(all_rows), free(tokens), free(targets), free(dlogp);

@@ -10,17 +10,17 @@
 
 #include "rl_internal.h"
 
-static const char *const algo_names[] = {"grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"};
+static const char *const algo_names[] = {"grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "ppo"};
 
 int al_rl_algo_parse(const char *name, al_rl_algo *out)
 {
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         if (!strcmp(name, algo_names[k]))
             return *out = (al_rl_algo)k, 0;
-    return al_fail("unknown algorithm '%s' (expected grpo, rloo, reinforce_pp or reinforce_pp_baseline)", name);
+    return al_fail("unknown algorithm '%s' (expected grpo, rloo, reinforce_pp, reinforce_pp_baseline or ppo)", name);
 }
 
-const char *al_rl_algo_name(al_rl_algo a) { return (unsigned)a < 4 ? algo_names[a] : "?"; }
+const char *al_rl_algo_name(al_rl_algo a) { return (unsigned)a < 5 ? algo_names[a] : "?"; }
 
 void al_rl_defaults(al_rl_opts *o, al_rl_algo algo)
 {
@@ -41,6 +41,9 @@ void al_rl_defaults(al_rl_opts *o, al_rl_algo algo)
     o->ppo_epochs = 1;
     o->minibatches = 1;
     o->gamma = 1.0;
+    o->gae_lambda = 0.95;
+    o->vf_coef = 0.1;
+    o->cliprange_value = 0.2;
     o->steps = 100;
     o->seq_len = 0;
     o->sched = (al_schedule){.kind = AL_SCHED_CONSTANT, .peak_lr = 1e-5f};
@@ -62,6 +65,8 @@ static void run_free(rl_run *R)
     al_model_free(&R->m);
     if (R->have_ref)
         al_model_free(&R->ref);
+    al_model_free(&R->critic);
+    al_adamw_free(&R->critic_opt);
     al_adamw_free(&R->opt);
     al_metrics_close(&R->mt);
     rl_prompts_free(&R->ps);
@@ -101,6 +106,10 @@ static json_t *settings_json(const al_rl_opts *o)
     F("min_lr_ratio", o->min_lr_ratio), F("adam_beta1", o->adamw.beta1), F("adam_beta2", o->adamw.beta2);
     F("adam_eps", o->adamw.eps), F("weight_decay", o->adamw.weight_decay), F("grad_clip", o->grad_clip);
     I("seed", o->seed), I("lora", o->lora);
+    if (o->algo == AL_RL_PPO) {
+        S("value_model", o->value_model), F("gae_lambda", o->gae_lambda), F("vf_coef", o->vf_coef);
+        F("cliprange_value", o->cliprange_value);
+    }
     if (o->lora) {
         I("lora_r", o->lora_cfg.rank), F("lora_alpha", o->lora_cfg.alpha), I("lora_targets", o->lora_cfg.targets);
         I("lora_seed", o->lora_cfg.seed);
@@ -151,6 +160,8 @@ static int check_opts(const al_rl_opts *o)
                        al_rl_algo_name(o->algo));
     if (o->prompts_per_step < 1 || o->num_generations < 1 || o->max_completion_length < 1 || o->steps < 1)
         return al_fail("prompts per step, generations, completion length and steps must be positive");
+    if (o->algo == AL_RL_PPO && (o->vf_coef <= 0 || o->cliprange_value <= 0 || o->gae_lambda < 0 || o->gae_lambda > 1))
+        return al_fail("ppo: --vf-coef and --cliprange-value must be positive, --gae-lambda in [0, 1]");
     if ((o->algo == AL_RL_GRPO || o->algo == AL_RL_RLOO || o->algo == AL_RL_REINFORCE_PP_BASELINE) &&
         o->num_generations < 2)
         return al_fail("%s compares the completions of one prompt: --num-generations must be at least 2",
@@ -252,6 +263,8 @@ static int setup(rl_run *R, const al_rl_opts *o, al_train_state *resume_state)
     R->sched = o->sched;
     R->sched.total = o->steps * o->ppo_epochs * o->minibatches;
     R->sched.min_lr = o->sched.peak_lr * o->min_lr_ratio;
+    if (o->algo == AL_RL_PPO && rl_critic_open(R, resume_state))
+        return -1;
     if (resume_state) {
         R->cursor = (long)resume_state->cursor.pos;
         R->updates = resume_state->step * o->ppo_epochs * o->minibatches;
@@ -267,6 +280,8 @@ static int save_checkpoint(rl_run *R, long step)
 {
     al_train_state st = {.step = step, .cursor = {.pos = (size_t)R->cursor}, .rng = R->o->seed};
     st.extra[0] = R->kl.beta;
+    if (R->have_critic && rl_critic_save(R, &st)) /* first: a policy checkpoint implies its critic's */
+        return -1;
     return al_checkpoint_save_with(R->o->out_dir, &R->m, &R->opt, &st, R->o->keep, R->tok, R->tmpl);
 }
 
