@@ -1,8 +1,10 @@
 /* The exact decoder: logits of every decoding step equal the training forward's logits for
  * the same tokens bit for bit (memcmp), whatever the batch composition, the training row
- * length, the attention kernel (loop form for small heads, sgemm form for large), with
- * sequences forked from a shared prompt (al_decoder_copy_seq) and with LoRA adapters.
- * Online RL relies on it: the probability ratio of the first minibatch is exactly 1. */
+ * length, the head size, with sequences forked from a shared prompt (al_decoder_copy_seq)
+ * and with LoRA adapters.  And sampling-time scoring: al_logprob at a temperature equals
+ * the tempered training forward's log-probability, whose gradient matches finite
+ * differences.  Online RL relies on both: the probability ratio of the first minibatch is
+ * exactly 1.*/
 #include "align/model.h"
 #include "test.h"
 
@@ -125,8 +127,61 @@ static void check_config(const char *name, al_config c)
     al_model_free(&m);
 }
 
+/* The temperature-scaled log-probabilities of the training forward, their gradient against
+ * central differences, and al_logprob (sampling's scoring) equal to the forward's. */
+static void check_temperature(void)
+{
+    al_config c = {.dim = 16, .hidden_dim = 24, .n_layers = 1, .n_heads = 2, .n_kv_heads = 2, .head_dim = 8,
+                   .vocab_size = 23, .seq_len = 8, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope = AL_ROPE_HALF,
+                   .tied_embeddings = true, .bos_id = 1, .eos_id = 2};
+    al_model m = {0};
+    random_model(&m, &c);
+    CHECK_OK(al_model_alloc_grads(&m));
+    const int T = 6;
+    int tokens[6] = {1, 5, 7, 3, 9, 11}, targets[6] = {5, 7, 3, 9, 11, 4};
+    float w[6] = {0.3f, -1.2f, 0.7f, 0.0f, 1.1f, -0.4f};
+    al_train_ctx *ctx = al_train_ctx_new(&m, 1, T);
+    CHECK(al_train_ctx_set_temperature(ctx, 0.0f) != 0);
+    CHECK_OK(al_train_ctx_set_temperature(ctx, 0.7f));
+    CHECK_OK(al_train_ctx_set_exact(ctx, true));
+    /* loss = sum_t w_t logp_t; compare the gradient of one weight of each kind */
+    CHECK_OK(al_forward(ctx, tokens, targets, NULL, NULL));
+    float scratch[23];
+    al_train_ctx *plain = al_train_ctx_new(&m, 1, T);
+    CHECK_OK(al_train_ctx_set_exact(plain, true));
+    CHECK_OK(al_forward(plain, tokens, targets, NULL, NULL));
+    for (int t = 0; t < T; t++) {
+        float a = al_logprob(al_ctx_logits(plain) + (size_t)t * c.vocab_size, c.vocab_size, 0.7f, targets[t], scratch);
+        CHECKF(memcmp(&a, &al_ctx_logp(ctx)[t], sizeof a) == 0, "al_logprob at %d: %.9g vs the forward's %.9g", t,
+               (double)a, (double)al_ctx_logp(ctx)[t]);
+    }
+    al_train_ctx_free(plain);
+    al_model_zero_grads(&m);
+    al_backward(ctx, &m, w);
+    const size_t probes[] = {3, m.w.wq - m.params + 5, m.w.w2 - m.params + 17, m.w.rms_final - m.params + 2};
+    for (size_t k = 0; k < sizeof probes / sizeof *probes; k++) {
+        size_t i = probes[k];
+        float keep = m.params[i];
+        double f[2];
+        for (int s = 0; s < 2; s++) {
+            m.params[i] = keep + (s ? -1e-3f : 1e-3f);
+            al_forward(ctx, tokens, targets, NULL, NULL);
+            f[s] = 0;
+            for (int t = 0; t < T; t++)
+                f[s] += w[t] * al_ctx_logp(ctx)[t];
+        }
+        m.params[i] = keep;
+        double fd = (f[0] - f[1]) / 2e-3, g = m.grads[i];
+        CHECKF(fabs(fd - g) <= 2e-3 + 2e-2 * fabs(fd), "parameter %zu: gradient %.6g, finite difference %.6g", i, g,
+               fd);
+    }
+    al_train_ctx_free(ctx);
+    al_model_free(&m);
+}
+
 int main(void)
 {
+    check_temperature();
     al_config base = {.dim = 64, .hidden_dim = 96, .n_layers = 2, .n_heads = 8, .n_kv_heads = 4, .head_dim = 8,
                       .vocab_size = 97, .seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
                       .rope = AL_ROPE_HALF, .tied_embeddings = true, .bos_id = 1, .eos_id = 2};
