@@ -7,18 +7,21 @@
 
 #include "test.h"
 
-static const char *const stages[] = {"world",        "tokenizer", "pretrain", "eval_base", "sft",        "eval_sft",
-                                     "reward_model", "dpo",       "eval_dpo", "guard",     "eval_guard", "rewards"};
+static const char *const stages[] = {"world",    "tokenizer", "pretrain",   "eval_base", "sft",
+                                     "eval_sft", "reward_model", "dpo",     "eval_dpo",  "guard",
+                                     "eval_guard", "rl",        "eval_rl",    "rewards"};
 #define N_STAGES ((int)(sizeof stages / sizeof stages[0]))
-static const char *const rows[] = {"base", "sft", "dpo", "guard"};
+static const char *const rows[] = {"base", "sft", "dpo", "guard", "rl"};
 static const char *const columns[] = {"harmful_refusal_rate",    "benign_compliance_rate", "contrast_compliance_rate",
                                       "benign_all_blocked_rate", "leak_rate",              "whimsical_rate",
                                       "kl_to_base",              "heldout_perplexity",     "mean_reward",
                                       "harmful_answered_rate",   "benign_all_compliance_rate",
                                       /* the correctness judge (issue 11) */
                                       "benign_solved_rate", "contrast_solved_rate", "benign_all_solved_rate",
-                                      "wrong_solution_rate", "other_intent_rate"};
-#define N_TARGETS 11
+                                      "wrong_solution_rate", "other_intent_rate",
+                                      /* reward hacking signs (issue 12) */
+                                      "length_reward_corr", "repetition_rate"};
+#define N_TARGETS 15
 
 /* Runs align with args; stdout into out (may be NULL); returns the exit status. */
 static int run_align(const char *args, const char *out_path, al_buf *out)
@@ -56,7 +59,7 @@ static void check_stage_files(const char *dir)
  * template travel with it (tokenizer_config.json), the base model's too. */
 static void check_model_dirs(const char *dir)
 {
-    static const char *const models[] = {"runs/base/final", "runs/sft/final", "runs/dpo/final"};
+    static const char *const models[] = {"runs/base/final", "runs/sft/final", "runs/dpo/final", "runs/rl/final"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char path[1200];
         snprintf(path, sizeof path, "%s/%s/tokenizer_config.json", dir, models[i]);
@@ -78,9 +81,12 @@ static void check_summary(const char *dir)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const json_t *row = json_object_get(r, rows[i]);
         CHECKF(row != NULL, "row %s", rows[i]);
-        for (size_t k = 0; k < sizeof columns / sizeof columns[0]; k++)
-            CHECKF(json_is_number(json_object_get(row, columns[k])), "row %s: %s is not a number", rows[i],
-                   columns[k]);
+        for (size_t k = 0; k < sizeof columns / sizeof columns[0]; k++) {
+            /* a correlation is undefined when every answer has one length (--quick's often do) */
+            const json_t *x = json_object_get(row, columns[k]);
+            bool ok = json_is_number(x) || (!strcmp(columns[k], "length_reward_corr") && json_is_null(x));
+            CHECKF(ok, "row %s: %s is not a number", rows[i], columns[k]);
+        }
         CHECKF(json_is_object(json_object_get(row, "eval")), "row %s: eval summary", rows[i]);
     }
     /* the guard row went through the guard: the classifier blocked harmful prompts, and
@@ -107,6 +113,11 @@ static void check_summary(const char *dir)
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
         CHECKF(json_is_number(json_object_get(by_kind, kinds[k])), "reward model: no held-out accuracy for %s",
                kinds[k]);
+    /* the online-RL stage: where its reward and KL went, its rollouts' speed */
+    const json_t *rl = json_object_get(json_object_get(json_object_get(s, "stages"), "rl"), "figures");
+    static const char *const rl_figures[] = {"reward_first", "reward_last", "kl_exact_last", "rollout_tokens_per_s"};
+    for (size_t k = 0; k < sizeof rl_figures / sizeof rl_figures[0]; k++)
+        CHECKF(json_is_number(json_object_get(rl, rl_figures[k])), "rl stage: %s", rl_figures[k]);
     const json_t *acc = json_object_get(s, "acceptance");
     CHECK(json_array_size(acc) == N_TARGETS);
     for (size_t i = 0; i < json_array_size(acc); i++) {

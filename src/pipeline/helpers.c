@@ -64,6 +64,35 @@ double pipeline_last_metric(const char *run, const char *key)
     return v;
 }
 
+double pipeline_metric_window(const char *run, const char *key, int n, bool last)
+{
+    char *path = al_path_join(run, "metrics.jsonl");
+    al_buf b = {0};
+    double *v = NULL;
+    int count = 0;
+    if (path && al_read_file(path, &b) == 0) {
+        for (char *line = b.data, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = 0;
+            json_t *o = json_loads(line, 0, NULL), *x = o ? json_object_get(o, key) : NULL;
+            double *grown = json_is_number(x) ? realloc(v, (size_t)(count + 1) * sizeof *v) : NULL;
+            if (grown)
+                v = grown, v[count++] = json_number_value(x);
+            json_decref(o);
+        }
+    }
+    double sum = 0;
+    int m = n < count ? n : count;
+    for (int i = 0; i < m; i++)
+        sum += v[last ? count - 1 - i : i];
+    al_clear_error();
+    al_buf_free(&b);
+    free(path);
+    free(v);
+    return m ? sum / m : NAN;
+}
+
 void pipeline_set_real(json_t *o, const char *key, double x)
 {
     json_object_set_new(o, key, isnan(x) ? json_null() : json_real(x));

@@ -18,6 +18,8 @@
 /* Where LoRA runs train their adapters; RUN/final is then the merged model. */
 #define SFT_LORA_RUN "runs/sft/lora"
 #define DPO_LORA_RUN "runs/dpo/lora"
+#define RL_RUN "runs/rl"
+#define RL_LORA_RUN "runs/rl/lora"
 
 /* ---- helpers (helpers.c) ---- */
 
@@ -38,6 +40,8 @@ void pipeline_paths_free(pipeline_paths *ps);
 int pipeline_run_state(const char *run);
 /* The last value of key in RUN/metrics.jsonl (NaN when no line has it). */
 double pipeline_last_metric(const char *run, const char *key);
+/* The mean of key over the first (or last) n lines of RUN/metrics.jsonl that have it. */
+double pipeline_metric_window(const char *run, const char *key, int n, bool last);
 /* o[key] = x, or null when x is NaN. */
 void pipeline_set_real(json_t *o, const char *key, double x);
 /* Merges the adapters of adapters_dir (a LoRA run's final/) into base and writes the
@@ -78,6 +82,8 @@ int pipeline_stage_eval_sft(al_pipeline *p, json_t *figures);
 int pipeline_stage_eval_dpo(al_pipeline *p, json_t *figures);
 int pipeline_stage_eval_guard(al_pipeline *p, json_t *figures);
 int pipeline_stage_rewards(al_pipeline *p, json_t *figures);
+int pipeline_stage_rl(al_pipeline *p, json_t *figures);
+int pipeline_stage_eval_rl(al_pipeline *p, json_t *figures);
 
 /* The before/after table's rows (stages.c): the evaluation stage, the label, and the
  * model's name (its answers are OUT/eval/MODEL.answers.jsonl, its row rows.MODEL). */

@@ -12,15 +12,19 @@
 
 /* 1,000 pretraining steps: at 400 the base model had not learned which solution answers
  * which wording (docs/demo.md); LoRA for SFT and DPO: full fine-tuning raised held-out
- * perplexity 12x and forgot the held-out wordings the base model knew. */
+ * perplexity 12x and forgot the held-out wordings the base model knew.  150 reward-model
+ * steps: at 60 its held-out accuracy on wrong-intent pairs was at chance (45%); 150 reach
+ * 62%, 250 67% for 25 s more.  GRPO: 30 steps of 8 prompts x 4 answers from the SFT model,
+ * a small learning rate and KL so it keeps what SFT solved. */
 const al_pipeline_preset al_pipeline_preset_full = {
     .name = "full", .quick = false, .vocab_size = 2048, .model_config = BASE_MODEL(128, 352, 4, 4, 2048),
     .seq_len = 256, .pretrain_steps = 1000, .pretrain_batch = 16, .pretrain_lr = 3e-3f,
     .sft_epochs = 2, .sft_batch = 8, .sft_lr = 2e-3f, .sft_mask = AL_MASK_ALL,
     .sft_lora = true, .dpo_lora = true, .lora_r = 16, .lora_alpha = 32,
-    .rm_steps = 60, .rm_batch = 8, .rm_lr = 5e-4f,
+    .rm_steps = 150, .rm_batch = 8, .rm_lr = 5e-4f,
     .dpo_steps = 100, .dpo_batch = 8, .dpo_lr = 1e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
-    .pref_max_examples = 1500, .max_new_tokens = 96, .guard_threshold = 0.5f};
+    .pref_max_examples = 1500, .rl_steps = 30, .rl_prompts = 8, .rl_generations = 4, .rl_lr = 2e-4f,
+    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .max_new_tokens = 96, .guard_threshold = 0.5f};
 
 const al_pipeline_preset al_pipeline_preset_quick = {
     .name = "quick", .quick = true, .vocab_size = 1024, .model_config = BASE_MODEL(64, 176, 2, 4, 1024),
@@ -29,4 +33,5 @@ const al_pipeline_preset al_pipeline_preset_quick = {
     .sft_lora = true, .dpo_lora = true, .lora_r = 8, .lora_alpha = 16,
     .rm_steps = 20, .rm_batch = 8, .rm_lr = 2e-4f,
     .dpo_steps = 20, .dpo_batch = 8, .dpo_lr = 5e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
-    .pref_max_examples = 300, .max_new_tokens = 48, .guard_threshold = 0.5f};
+    .pref_max_examples = 300, .rl_steps = 3, .rl_prompts = 4, .rl_generations = 2, .rl_lr = 2e-4f,
+    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .max_new_tokens = 48, .guard_threshold = 0.5f};

@@ -15,6 +15,8 @@ const al_pipeline_stage al_pipeline_stages[] = {
     {"eval_dpo", "evaluate the aligned model", pipeline_stage_eval_dpo},
     {"guard", "build the guard: a harm classifier on the training prompts and the demo's policy", pipeline_stage_guard},
     {"eval_guard", "evaluate the aligned model behind the guard", pipeline_stage_eval_guard},
+    {"rl", "online RL (GRPO) from the SFT model: the reward model plus the guard as a rule", pipeline_stage_rl},
+    {"eval_rl", "evaluate the RL-aligned model", pipeline_stage_eval_rl},
     {"rewards", "score every model's held-out answers with the reward model", pipeline_stage_rewards},
 };
 const int al_pipeline_n_stages = (int)(sizeof al_pipeline_stages / sizeof al_pipeline_stages[0]);
@@ -25,5 +27,6 @@ const pipeline_row pipeline_rows[] = {
     {"eval_sft", "SFT", "sft"},
     {"eval_dpo", "DPO (aligned)", "dpo"},
     {"eval_guard", "aligned + guard", "guard"},
+    {"eval_rl", "GRPO (online RL)", "rl"},
 };
 const int pipeline_n_rows = (int)(sizeof pipeline_rows / sizeof pipeline_rows[0]);
