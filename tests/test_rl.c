@@ -3,6 +3,7 @@
  * the exact-ratio check on every step (full and LoRA policies), repeat bit for bit, learn
  * what a rule reward asks for, dump their steps, and refuse bad settings clearly. */
 #include <jansson.h>
+#include <omp.h>
 
 #include "align/rl.h"
 #include "test.h"
@@ -53,7 +54,8 @@ static void base_opts(al_rl_opts *o, al_rl_algo algo, const char *out, const cha
     o->seed = 7;
 }
 
-/* Two runs with the same settings: the same metrics (timings aside) and the same weights. */
+/* Two runs with the same settings: the same metrics (timings aside) and the same weights;
+ * a third on one thread: the same weights. */
 static void check_repeatable(void)
 {
     const char *rewards[] = {"regex:\\bTom\\b", "length:16"};
@@ -63,6 +65,13 @@ static void check_repeatable(void)
     CHECK_OK(al_rl_train(&o));
     base_opts(&o, AL_RL_GRPO, path_in("rep2"), rewards, 2);
     CHECK_OK(al_rl_train(&o));
+    /* and on one thread: every product of the exact forward is row-invariant and every
+     * reduction of the backward splits work, not sums */
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    base_opts(&o, AL_RL_GRPO, path_in("rep3"), rewards, 2);
+    CHECK_OK(al_rl_train(&o));
+    omp_set_num_threads(threads);
     json_t *a = metrics(path_in("rep1")), *b = metrics(path_in("rep2"));
     CHECK(json_array_size(a) == 3 && json_array_size(b) == 3);
     for (size_t i = 0; i < json_array_size(a) && i < json_array_size(b); i++) {
@@ -88,10 +97,14 @@ static void check_repeatable(void)
     CHECK(num(json_array_get(a, 2), "kl_exact") > 0);
     json_decref(a), json_decref(b);
     al_model m1 = {0}, m2 = {0};
+    al_model m3 = {0};
     CHECK_OK(al_model_load(&m1, path_in("rep1/final")));
     CHECK_OK(al_model_load(&m2, path_in("rep2/final")));
+    CHECK_OK(al_model_load(&m3, path_in("rep3/final")));
     CHECK(m1.n_params == m2.n_params && !memcmp(m1.params, m2.params, m1.n_params * sizeof(float)));
-    al_model_free(&m1), al_model_free(&m2);
+    CHECKF(m1.n_params == m3.n_params && !memcmp(m1.params, m3.params, m1.n_params * sizeof(float)),
+           "one thread and %d threads give different weights", threads);
+    al_model_free(&m1), al_model_free(&m2), al_model_free(&m3);
     /* the dump of step 1: per-sequence tokens, log-probs, reference log-probs, advantages, masks */
     char line[1 << 16];
     FILE *f = fopen(path_in("rep1/dumps/step_1.jsonl"), "r");
