@@ -4,7 +4,7 @@
  * and with LoRA adapters.  And sampling-time scoring: al_logprob at a temperature equals
  * the tempered training forward's log-probability, whose gradient matches finite
  * differences.  Online RL relies on both: the probability ratio of the first minibatch is
- * exactly 1.*/
+ * exactly 1. */
 #include "align/model.h"
 #include "test.h"
 
