@@ -73,6 +73,8 @@ int al_write_json_atomic(const char *path, const struct json_t *root);
 /* llama2.c's xorshift* generator, bit for bit (state must not be 0). */
 uint32_t al_xorshift_u32(uint64_t *state);
 float al_xorshift_f32(uint64_t *state); /* [0, 1) */
+/* SplitMix64's finalizer: a well-mixed 64-bit value from any seed (derived seeds). */
+uint64_t al_mix64(uint64_t x);
 
 /* ---- hashing ---- */
 /* A fast non-cryptographic 64-bit hash, for checksums and cache keys (not for security). */

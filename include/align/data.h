@@ -152,6 +152,10 @@ int al_chat_tokenize(const al_chat_template *t, const al_tokenizer *tok, const a
  * continuation (no SentencePiece dummy-prefix space). */
 int al_chat_tokenize_pc(const al_tokenizer *tok, const char *prompt, const char *completion, bool add_eos,
                         al_ints *ids, al_ints *mask);
+/* A generated answer as text: ids decoded after the token prev, cut at the first of the
+ * stop strings (template markers), surrounding whitespace trimmed.  *out is malloc'd. */
+int al_chat_answer_text(const al_tokenizer *tok, int prev, const int *ids, int n, const char *const *stops,
+                        int n_stops, char **out);
 /* The template's marker strings that should become special tokens (owned by t). */
 int al_chat_template_specials(const al_chat_template *t, const char ***out, int *n);
 /* spec: "chatml", "llama2" (built-in; NULL or "" = chatml), or a template file's path. */

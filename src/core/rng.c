@@ -18,6 +18,14 @@ float al_xorshift_f32(uint64_t *state)
     return (float)(al_xorshift_u32(state) >> 8) / 16777216.0f;
 }
 
+uint64_t al_mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
 /* Eight bytes at a time through a multiply-xorshift mix, then a final avalanche
  * (the finalizer of SplitMix64).  About 4 GB/s; detects torn or corrupted files. */
 uint64_t al_hash64(const void *data, size_t n, uint64_t seed)

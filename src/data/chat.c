@@ -862,3 +862,32 @@ int al_chat_tokenize_pc(const al_tokenizer *tok, const char *prompt, const char 
             return -1;
     return 0;
 }
+
+int al_chat_answer_text(const al_tokenizer *tok, int prev, const int *ids, int n, const char *const *stops,
+                        int n_stops, char **out)
+{
+    al_buf t = {0};
+    for (int k = 0; k < n; k++) {
+        if (al_tokenizer_decode_token(tok, prev, ids[k], &t)) {
+            al_buf_free(&t);
+            return -1;
+        }
+        prev = ids[k];
+    }
+    if (al_buf_append(&t, "", 0))
+        return -1;
+    size_t end = t.len;
+    for (int k = 0; k < n_stops; k++) {
+        char *at = strstr(t.data, stops[k]);
+        if (at && (size_t)(at - t.data) < end)
+            end = (size_t)(at - t.data);
+    }
+    while (end > 0 && strchr(" \t\r\n", t.data[end - 1]))
+        end--;
+    size_t start = strspn(t.data, " \t\r\n");
+    start = start < end ? start : end;
+    memmove(t.data, t.data + start, end - start);
+    t.data[end - start] = 0;
+    *out = t.data;
+    return 0;
+}

@@ -118,31 +118,7 @@ static int encode_prompt(const eval_run *r, const char *prompt, al_ints *ids)
 /* The answer's text: decoded, cut at the first marker, surrounding whitespace trimmed. */
 static int answer_text(const eval_run *r, const al_ints *prompt, const al_ints *ids, char **out)
 {
-    al_buf t = {0};
-    int prev = prompt->v[prompt->n - 1];
-    for (int k = 0; k < ids->n; k++) {
-        if (al_tokenizer_decode_token(r->tok, prev, ids->v[k], &t)) {
-            al_buf_free(&t);
-            return -1;
-        }
-        prev = ids->v[k];
-    }
-    if (al_buf_append(&t, "", 0))
-        return -1;
-    size_t end = t.len;
-    for (int k = 0; k < r->n_stops; k++) {
-        char *at = strstr(t.data, r->stops[k]);
-        if (at && (size_t)(at - t.data) < end)
-            end = (size_t)(at - t.data);
-    }
-    while (end > 0 && strchr(" \t\r\n", t.data[end - 1]))
-        end--;
-    size_t start = strspn(t.data, " \t\r\n");
-    start = start < end ? start : end;
-    memmove(t.data, t.data + start, end - start);
-    t.data[end - start] = 0;
-    *out = t.data;
-    return 0;
+    return al_chat_answer_text(r->tok, prompt->v[prompt->n - 1], ids->v, ids->n, r->stops, r->n_stops, out);
 }
 
 /* Prompts the filter lets through go to the model in batches of o->batch. */

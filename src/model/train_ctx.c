@@ -251,13 +251,6 @@ const float *al_ctx_logits(const al_train_ctx *ctx) { return ctx->logits; }
 
 /* ---- LoRA: y += scale B (A dropout(x)) and its backward ---- */
 
-static inline uint64_t mix64(uint64_t x) /* splitmix64's finalizer */
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 /* out (=, or += with acc) x * mask / (1 - p): inverted dropout.  The mask of row n
  * depends only on (seed, n), so it is the same for any thread count and can be
@@ -267,7 +260,7 @@ static void dropout_rows(float *out, const float *x, int N, int cols, float p, u
     const float keep_scale = 1.0f / (1.0f - p);
 #pragma omp parallel for schedule(static) if ((size_t)N * cols > 65536)
     for (int n = 0; n < N; n++) {
-        uint64_t st = mix64(seed ^ mix64((uint64_t)n)) | 1;
+        uint64_t st = al_mix64(seed ^ al_mix64((uint64_t)n)) | 1;
         const float *xr = x + (size_t)n * cols;
         float *o = out + (size_t)n * cols;
         for (int i = 0; i < cols; i++) {
@@ -279,7 +272,7 @@ static void dropout_rows(float *out, const float *x, int N, int cols, float p, u
 
 static uint64_t mask_seed(const struct al_train_ctx *ctx, int l, int t)
 {
-    return mix64(ctx->mask_seed ^ (uint64_t)(l * AL_LORA_N_TARGETS + t + 1) * 0xD1B54A32D192ED03ull);
+    return al_mix64(ctx->mask_seed ^ (uint64_t)(l * AL_LORA_N_TARGETS + t + 1) * 0xD1B54A32D192ED03ull);
 }
 
 /* y[N][out] += scale * (dropout(x) A^T) B^T; keeps u = dropout(x) A^T for backward. */
@@ -374,7 +367,7 @@ static int forward_trunk(al_train_ctx *ctx, const int *tokens, const int *target
     ctx->drop_p = 0;
     if (ctx->lora_active && lo->train && lo->c.dropout > 0) {
         ctx->drop_p = lo->c.dropout;
-        ctx->mask_seed = mix64(lo->c.seed ^ mix64(lo->dropout_step++));
+        ctx->mask_seed = al_mix64(lo->c.seed ^ al_mix64(lo->dropout_step++));
     }
     if (!ctx->lora_active)
         lo = NULL;

@@ -54,34 +54,10 @@ int rl_rows_build(rl_rows *b, const rl_run *R, const rl_rollout *ro, int seq_len
 /* The completion's text: decoded, cut at the first template marker, trimmed. */
 static int completion_text(const rl_run *R, const al_ints *prompt, const int *ids, int n, char **out)
 {
-    al_buf t = {0};
-    int prev = prompt->v[prompt->n - 1];
-    for (int k = 0; k < n; k++) {
-        if (al_tokenizer_decode_token(R->tok, prev, ids[k], &t)) {
-            al_buf_free(&t);
-            return -1;
-        }
-        prev = ids[k];
-    }
-    if (al_buf_append(&t, "", 0))
-        return -1;
     const char **marks;
     int n_marks = 0;
     al_chat_template_specials(R->tmpl, &marks, &n_marks);
-    size_t end = t.len;
-    for (int k = 0; k < n_marks; k++) {
-        char *at = strstr(t.data, marks[k]);
-        if (at && (size_t)(at - t.data) < end)
-            end = (size_t)(at - t.data);
-    }
-    while (end > 0 && strchr(" \t\r\n", t.data[end - 1]))
-        end--;
-    size_t start = strspn(t.data, " \t\r\n");
-    start = start < end ? start : end;
-    memmove(t.data, t.data + start, end - start);
-    t.data[end - start] = 0;
-    *out = t.data;
-    return 0;
+    return al_chat_answer_text(R->tok, prompt->v[prompt->n - 1], ids, n, marks, n_marks, out);
 }
 
 /* scores[i] (with the missing-EOS penalty), per_term[i][k] unweighted. */

@@ -13,13 +13,6 @@ void rl_rollout_free(rl_rollout *r)
     *r = (rl_rollout){0};
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 static bool is_stop(int id, const int *stop_ids, int n_stop)
 {
@@ -93,7 +86,7 @@ int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, co
     for (int i = 0; rc == 0 && i < n; i++) {
         r->prompt[i] = prompts[i / G];
         al_sampler_opts so = *sampling;
-        so.seed = mix64(seed ^ mix64((uint64_t)i + 1));
+        so.seed = al_mix64(seed ^ al_mix64((uint64_t)i + 1));
         rc = al_sampler_init(&samplers[i], V, &so);
     }
     float *first = cur; /* group g's first sequence row holds its prompt's logits */

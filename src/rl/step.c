@@ -7,13 +7,6 @@
 
 #include "rl_internal.h"
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 /* The next prompts_per_step prompts of the shuffled order (reshuffled each pass). */
 static void next_prompts(rl_run *R, int *idx)
@@ -94,7 +87,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
     const al_rl_opts *o = R->o;
     const int P = o->prompts_per_step, G = o->num_generations, n = P * G, K = al_rewards_n_terms(R->rewards);
     const int V = R->m.cfg.vocab_size;
-    const uint64_t step_seed = mix64(o->seed ^ mix64((uint64_t)step));
+    const uint64_t step_seed = al_mix64(o->seed ^ al_mix64((uint64_t)step));
     int *idx = malloc((size_t)P * sizeof *idx);
     double *scores = malloc((size_t)n * sizeof *scores), *per_term = malloc((size_t)n * K * sizeof *per_term);
     double *seq_adv = calloc((size_t)n, sizeof *seq_adv);
