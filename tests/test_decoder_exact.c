@@ -179,9 +179,61 @@ static void check_temperature(void)
     al_model_free(&m);
 }
 
+/* A context reshaped (larger, then smaller: memory reused) computes what a new context of
+ * that shape computes, bit for bit: logits, log-probs and gradients, with LoRA in exact mode. */
+static void check_reshape(void)
+{
+    al_config c = {.dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = 2, .n_kv_heads = 1, .head_dim = 8,
+                   .vocab_size = 23, .seq_len = 12, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .rope = AL_ROPE_HALF,
+                   .tied_embeddings = true, .bos_id = 1, .eos_id = 2};
+    al_model m = {0};
+    random_model(&m, &c);
+    al_lora_config lc = {.rank = 2, .alpha = 4, .targets = AL_LORA_ALL, .seed = 5};
+    CHECK_OK(al_lora_attach(&m, &lc));
+    for (size_t i = 0; i < m.lora->n_params; i++)
+        m.lora->params[i] = frand() * 0.3f;
+    al_train_ctx *reused = al_train_ctx_new(&m, 1, 4);
+    CHECK_OK(al_train_ctx_set_exact(reused, true));
+    CHECK_OK(al_train_ctx_set_temperature(reused, 0.8f));
+    CHECK(al_train_ctx_reshape(reused, 1, c.seq_len + 1) != 0); /* longer than the model's positions */
+    const int shapes[][2] = {{3, 11}, {2, 5}, {4, 12}, {1, 3}};
+    int tokens[48], targets[48];
+    float w[48];
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        const int B = shapes[k][0], T = shapes[k][1], N = B * T;
+        for (int i = 0; i < N; i++)
+            tokens[i] = (int)(al_xorshift_f32(&rng_state) * 23) % 23, targets[i] = (i * 7 + 3) % 23,
+            w[i] = frand();
+        CHECK_OK(al_train_ctx_reshape(reused, B, T));
+        al_train_ctx *fresh = al_train_ctx_new(&m, B, T);
+        CHECK_OK(al_train_ctx_set_exact(fresh, true));
+        CHECK_OK(al_train_ctx_set_temperature(fresh, 0.8f));
+        float *grads[2];
+        al_train_ctx *ctx[2] = {reused, fresh};
+        for (int j = 0; j < 2; j++) {
+            CHECK_OK(al_forward(ctx[j], tokens, targets, NULL, NULL));
+            al_lora_zero_grads(&m);
+            al_backward(ctx[j], &m, w);
+            grads[j] = malloc(m.lora->n_params * sizeof(float));
+            memcpy(grads[j], m.lora->grads, m.lora->n_params * sizeof(float));
+        }
+        CHECKF(memcmp(al_ctx_logits(reused), al_ctx_logits(fresh), (size_t)N * c.vocab_size * sizeof(float)) == 0 &&
+                   memcmp(al_ctx_logp(reused), al_ctx_logp(fresh), (size_t)N * sizeof(float)) == 0,
+               "reshaped to %d x %d: the forward differs from a new context's", B, T);
+        CHECKF(memcmp(grads[0], grads[1], m.lora->n_params * sizeof(float)) == 0,
+               "reshaped to %d x %d: the gradients differ from a new context's", B, T);
+        free(grads[0]), free(grads[1]);
+        al_train_ctx_free(fresh);
+    }
+    al_train_ctx_free(reused);
+    al_lora_detach(&m);
+    al_model_free(&m);
+}
+
 int main(void)
 {
     check_temperature();
+    check_reshape();
     al_config base = {.dim = 64, .hidden_dim = 96, .n_layers = 2, .n_heads = 8, .n_kv_heads = 4, .head_dim = 8,
                       .vocab_size = 97, .seq_len = 64, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
                       .rope = AL_ROPE_HALF, .tied_embeddings = true, .bos_id = 1, .eos_id = 2};

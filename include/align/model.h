@@ -122,6 +122,10 @@ int al_config_to_hf_json(const al_config *c, al_buf *out);
 typedef struct al_train_ctx al_train_ctx;
 al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T);
 void al_train_ctx_free(al_train_ctx *ctx);
+/* The context for B rows of T positions from now on, as a new one would be (its modes and
+ * temperature kept), reusing its memory when the shape fits: a trainer whose batches change
+ * length avoids allocating and first-touching a new context each time. */
+int al_train_ctx_reshape(al_train_ctx *ctx, int B, int T);
 size_t al_train_ctx_bytes(const al_config *c, int B, int T); /* the activation plan */
 /* The same plan for this model, including its attached LoRA adapters' activations. */
 size_t al_train_ctx_model_bytes(const al_model *m, int B, int T);
@@ -150,6 +154,10 @@ int al_train_ctx_set_temperature(al_train_ctx *ctx, float temperature);
  * as al_forward (scratch: V floats), so a sampled token's log-probability equals the
  * training forward's when the logits do (exact mode). */
 float al_logprob(const float *logits, int V, float temperature, int token, float *scratch);
+/* Entropy of softmax(p) and KL(softmax(p) || softmax(r)) over one row of V logits (r may be
+ * p), in float with vectorized exponentials: the per-token figures RL logs beside its KL
+ * estimator.  Identical rows give a KL of exactly 0. */
+void al_softmax_entropy_kl(const float *p, const float *r, int V, double *entropy, double *kl);
 /* Mean cross-entropy over targets >= 0 (forward + convenience). */
 float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets);
 

@@ -32,6 +32,7 @@ struct al_train_ctx {
     const al_model *model;
     int B, T, N;
     float *block; /* the single allocation */
+    size_t capacity; /* its bytes (al_train_ctx_reshape reuses it when the new shape fits) */
     layer_acts *layers;
     float *x_final, *lnf, *rstdf, *logits, *lse, *logp;
     float *rope_cos, *rope_sin;
@@ -156,35 +157,22 @@ size_t al_train_ctx_model_bytes(const al_model *m, int B, int T)
     return carve(NULL, &m->cfg, m->lora ? &m->lora->c : NULL, B, T, omp_get_max_threads(), NULL);
 }
 
-al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
+/* Carves the block for B x T (allocating a larger one when it does not fit) and resets
+ * it to what a new context holds: zeros and the rotary tables. */
+static int lay_out(al_train_ctx *ctx, int B, int T)
 {
-    const al_config *c = &m->cfg;
-    if (B <= 0 || T <= 0) {
-        al_fail("training context: batch (%d) and length (%d) must be positive", B, T);
-        return NULL;
-    }
-    if (T > c->seq_len) {
-        al_fail("training context: length %d exceeds the model's %d positions", T, c->seq_len);
-        return NULL;
-    }
-    al_train_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) {
-        al_fail("out of memory");
-        return NULL;
-    }
-    ctx->layers = calloc((size_t)c->n_layers, sizeof *ctx->layers);
+    const al_config *c = &ctx->model->cfg;
+    const al_lora_config *lc = ctx->has_plan ? &ctx->plan : NULL;
     int threads = omp_get_max_threads();
-    const al_lora_config *lc = m->lora ? &m->lora->c : NULL;
-    if (lc) {
-        ctx->has_plan = true;
-        ctx->plan = *lc;
-    }
     size_t bytes = carve(NULL, c, lc, B, T, threads, NULL);
-    ctx->block = ctx->layers ? al_alloc(bytes) : NULL;
-    if (!ctx->block) {
-        free(ctx->layers);
-        free(ctx);
-        return NULL;
+    if (bytes > ctx->capacity) {
+        float *block = al_alloc(bytes);
+        if (!block)
+            return -1;
+        al_free(ctx->block);
+        ctx->block = block, ctx->capacity = bytes;
+    } else {
+        memset(ctx->block, 0, bytes);
     }
     size_t float_bytes = carve(ctx, c, lc, B, T, threads, ctx->block);
     ctx->threads = threads;
@@ -193,12 +181,46 @@ al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
     ctx->targets = ints + (size_t)B * T;
     ctx->pos = ints + 2 * (size_t)B * T;
     ctx->seg_start = ints + 3 * (size_t)B * T;
-    ctx->model = m;
     ctx->B = B;
     ctx->T = T;
     ctx->N = B * T;
-    ctx->inv_temp = 1.0f;
     op_rope_tables(ctx->rope_cos, ctx->rope_sin, c->seq_len, c->head_dim, c->rope_theta);
+    return 0;
+}
+
+static int check_shape(const al_model *m, int B, int T)
+{
+    if (B <= 0 || T <= 0)
+        return al_fail("training context: batch (%d) and length (%d) must be positive", B, T);
+    if (T > m->cfg.seq_len)
+        return al_fail("training context: length %d exceeds the model's %d positions", T, m->cfg.seq_len);
+    return 0;
+}
+
+al_train_ctx *al_train_ctx_new(const al_model *m, int B, int T)
+{
+    if (check_shape(m, B, T))
+        return NULL;
+    al_train_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        al_fail("out of memory");
+        return NULL;
+    }
+    ctx->layers = calloc((size_t)m->cfg.n_layers, sizeof *ctx->layers);
+    const al_lora_config *lc = m->lora ? &m->lora->c : NULL;
+    if (lc) {
+        ctx->has_plan = true;
+        ctx->plan = *lc;
+    }
+    ctx->model = m;
+    ctx->inv_temp = 1.0f;
+    if (!ctx->layers || lay_out(ctx, B, T)) {
+        if (ctx->layers)
+            al_fail("out of memory");
+        free(ctx->layers);
+        free(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
@@ -233,6 +255,24 @@ int al_train_ctx_set_exact(al_train_ctx *ctx, bool on)
         }
     }
     ctx->exact = true;
+    return 0;
+}
+
+int al_train_ctx_reshape(al_train_ctx *ctx, int B, int T)
+{
+    if (check_shape(ctx->model, B, T))
+        return -1;
+    const int old_n = ctx->N;
+    if (lay_out(ctx, B, T))
+        return -1;
+    const al_lora *lo = ctx->model->lora;
+    if (ctx->exact && lo && ctx->N > old_n) {
+        al_free(ctx->lora_z);
+        if (!(ctx->lora_z = al_alloc((size_t)ctx->N * op_lora_max_out(lo) * sizeof(float)))) {
+            drop_exact(ctx);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -463,6 +503,38 @@ float al_logprob(const float *logits, int V, float temperature, int token, float
     float logp, lse;
     op_logprob_forward(&logp, &lse, row, &token, 1, V);
     return logp;
+}
+
+static float row_max(const float *x, int V)
+{
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int v = 0; v < V; v++)
+        m = x[v] > m ? x[v] : m;
+    return m;
+}
+
+static float row_sum_exp(const float *x, float shift, int V)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int v = 0; v < V; v++)
+        s += op_exp_nonpositive(x[v] - shift);
+    return s;
+}
+
+void al_softmax_entropy_kl(const float *p, const float *r, int V, double *entropy, double *kl)
+{
+    const float mp = row_max(p, V), lzp = mp + logf(row_sum_exp(p, mp, V));
+    const float mr = r == p ? mp : row_max(r, V), lzr = r == p ? lzp : mr + logf(row_sum_exp(r, mr, V));
+    float h = 0.0f, k = 0.0f;
+#pragma omp simd reduction(+ : h, k)
+    for (int v = 0; v < V; v++) {
+        float lp = p[v] - lzp, q = op_exp_nonpositive(lp);
+        h -= q * lp;
+        k += q * (lp - (r[v] - lzr));
+    }
+    *entropy = h, *kl = k;
 }
 
 int al_forward_hidden(al_train_ctx *ctx, const int *tokens, const int *pos, const int *seg_start)

@@ -59,8 +59,6 @@ int rl_critic_save(rl_run *R, const al_train_state *st)
     return rc;
 }
 
-al_train_ctx *rl_critic_ctx(rl_run *R, int B, int T) { return al_train_ctx_new(&R->critic, B, T); }
-
 int rl_critic_values(rl_run *R, al_train_ctx *cc, const int *tokens, const int *targets, int B, int T, float *values)
 {
     if (al_forward_hidden(cc, tokens, NULL, NULL))

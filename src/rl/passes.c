@@ -9,24 +9,6 @@
 
 /* ---- scoring: reference, the exactness check, KL and entropy ---- */
 
-
-/* Entropy of the policy row and the exact KL(policy || reference) over the vocabulary. */
-static void token_stats(const float *pl, const float *rl, int V, double *entropy, double *kl)
-{
-    double mp = pl[0], mr = rl[0], sp = 0, sr = 0;
-    for (int v = 1; v < V; v++)
-        mp = pl[v] > mp ? pl[v] : mp, mr = rl[v] > mr ? rl[v] : mr;
-    for (int v = 0; v < V; v++)
-        sp += exp(pl[v] - mp), sr += exp(rl[v] - mr);
-    double lzp = mp + log(sp), lzr = mr + log(sr), h = 0, k = 0;
-    for (int v = 0; v < V; v++) {
-        double lp = pl[v] - lzp, p = exp(lp);
-        h -= p * lp;
-        k += p * (lp - (rl[v] - lzr));
-    }
-    *entropy = h, *kl = k;
-}
-
 /* Rows [r0, r0 + B) of b into the micro-batch buffers (missing rows empty). */
 void rl_fill_micro(const rl_rows *b, const int *rows, int r0, int n_rows, int B, int *tokens, int *targets)
 {
@@ -42,80 +24,131 @@ void rl_fill_micro(const rl_rows *b, const int *rows, int r0, int n_rows, int B,
 
 bool rl_uses_reference(const rl_run *R) { return R->o->beta > 0 || R->kl.target > 0; }
 
-/* Reference log-probs into b->ref_logp, and for every completion token the check that the
- * training forward reproduces the sampled log-probability bit for bit. */
-int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, float *ref_logits,
-                  int *tokens, int *targets, const int *all_rows, pass_stats *st)
+int rl_first_rows_plan(first_rows *fr, const rl_run *R, const rl_rows *b, uint64_t step_seed)
 {
-    const int B = R->micro, T = b->T, V = R->m.cfg.vocab_size;
+    const int n = b->n, per_mb = (n + R->o->minibatches - 1) / R->o->minibatches;
+    const size_t row_bytes = (size_t)b->T * R->m.cfg.vocab_size * sizeof(float);
+    *fr = (first_rows){0};
+    fr->slot = malloc((size_t)n * sizeof *fr->slot);
+    int *perm = malloc((size_t)n * sizeof *perm);
+    if (!fr->slot || !perm) {
+        free(perm);
+        return al_fail("out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        fr->slot[i] = -1;
+    bool keep = !rl_uses_reference(R) || (size_t)per_mb * row_bytes <= RL_KEEP_MAX_BYTES;
+    if (keep && rl_uses_reference(R) && !(fr->ref_keep = malloc((size_t)per_mb * row_bytes)))
+        keep = false; /* the scoring pass does it all, as it would for a larger batch */
+    if (keep) {
+        al_epoch_order(perm, n, step_seed, 0); /* rl_update's first minibatch */
+        for (int j = 0; j < per_mb && j < n; j++)
+            fr->slot[perm[j]] = j;
+    }
+    free(perm);
+    return 0;
+}
+
+void rl_first_rows_free(first_rows *fr)
+{
+    free(fr->slot);
+    free(fr->ref_keep);
+    *fr = (first_rows){0};
+}
+
+/* Adds one completion token's figures: the policy's entropy and, with a reference (rl, its
+ * logits), the exact KL and the estimator's. */
+static void add_token_stats(const rl_run *R, pass_stats *st, const float *pl, const float *rl, float lp, float ref_lp)
+{
+    double h, kl;
+    al_softmax_entropy_kl(pl, rl ? rl : pl, R->m.cfg.vocab_size, &h, &kl);
+    st->tokens++;
+    st->entropy += h;
+    if (rl) {
+        st->kl_exact += kl;
+        st->kl_est += al_kl_estimate(R->o->kl_estimator, lp, ref_lp);
+    }
+}
+
+/* Reference log-probs into b->ref_logp (and the first rows' reference logits into
+ * fr->ref_keep); for every completion token of the other rows, the check that the training
+ * forward reproduces the sampled log-probability bit for bit, the exact KL and entropy. */
+int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, float *ref_logits,
+                  int *tokens, int *targets, const first_rows *fr, pass_stats *st)
+{
+    const int B = R->micro, T = b->T, V = R->m.cfg.vocab_size, n = b->n;
     *st = (pass_stats){0};
     float *values = cc ? malloc((size_t)B * T * sizeof *values) : NULL;
-    if (cc && !values)
+    int *order = malloc((size_t)n * sizeof *order), n_other = 0;
+    if ((cc && !values) || !order) {
+        free(values), free(order);
         return al_fail("out of memory");
-    for (int r0 = 0; r0 < b->n; r0 += B) {
-        rl_fill_micro(b, all_rows, r0, b->n, B, tokens, targets);
+    }
+    /* the rows the policy must score come first, so they share as few micro-batches as
+     * possible with the rows that need only the reference */
+    for (int i = 0; i < n; i++)
+        if (fr->slot[i] < 0)
+            order[n_other++] = i;
+    for (int i = 0, k = n_other; i < n; i++)
+        if (fr->slot[i] >= 0)
+            order[k++] = i;
+    int failed = 0;
+    for (int r0 = 0; !failed && r0 < n; r0 += B) {
+        rl_fill_micro(b, order, r0, n, B, tokens, targets);
+        const int rows = n - r0 < B ? n - r0 : B;
         if (cc) { /* the critic's values before any update */
-            if (rl_critic_values(R, cc, tokens, targets, B, T, values)) {
-                free(values);
-                return -1;
-            }
-            for (int j = 0; j < B && r0 + j < b->n; j++)
-                memcpy(b->value + (size_t)(r0 + j) * T, values + (size_t)j * T, (size_t)T * sizeof(float));
+            if ((failed = rl_critic_values(R, cc, tokens, targets, B, T, values)))
+                break;
+            for (int j = 0; j < rows; j++)
+                memcpy(b->value + (size_t)order[r0 + j] * T, values + (size_t)j * T, (size_t)T * sizeof(float));
         }
         const float *rl = NULL; /* the reference's logits, when there is a reference */
         if (rl_uses_reference(R)) {
             const float *ref_lp;
             if (R->have_ref) {
-                if (al_forward(rc, tokens, targets, NULL, NULL)) {
-                    free(values);
-                    return -1;
-                }
+                if ((failed = al_forward(rc, tokens, targets, NULL, NULL)))
+                    break;
                 rl = al_ctx_logits(rc), ref_lp = al_ctx_logp(rc);
             } else { /* LoRA: the reference is the policy with its adapters off */
                 al_lora_set_enabled(&R->m, false);
-                int failed = al_forward(pc, tokens, targets, NULL, NULL);
+                failed = al_forward(pc, tokens, targets, NULL, NULL);
                 al_lora_set_enabled(&R->m, true);
-                if (failed) {
-                    free(values);
-                    return -1;
-                }
-                memcpy(ref_logits, al_ctx_logits(pc), (size_t)B * T * V * sizeof(float));
-                memcpy(ref_logits + (size_t)B * T * V, al_ctx_logp(pc), (size_t)B * T * sizeof(float));
-                rl = ref_logits, ref_lp = ref_logits + (size_t)B * T * V;
+                if (failed)
+                    break;
+                rl = al_ctx_logits(pc), ref_lp = al_ctx_logp(pc);
             }
-            for (int j = 0; j < B && r0 + j < b->n; j++)
+            for (int j = 0; j < rows; j++) {
+                const int r = order[r0 + j];
                 for (int t = 0; t < T; t++)
                     if (targets[(size_t)j * T + t] >= 0)
-                        b->ref_logp[(size_t)(r0 + j) * T + t] = ref_lp[(size_t)j * T + t];
+                        b->ref_logp[(size_t)r * T + t] = ref_lp[(size_t)j * T + t];
+                if (fr->slot[r] >= 0)
+                    memcpy(fr->ref_keep + (size_t)fr->slot[r] * T * V, rl + (size_t)j * T * V,
+                           (size_t)T * V * sizeof(float));
+            }
+            if (!R->have_ref && r0 < n_other) { /* pc's logits are about to be overwritten */
+                memcpy(ref_logits, rl, (size_t)B * T * V * sizeof(float));
+                rl = ref_logits;
+            }
         }
-        if (al_forward(pc, tokens, targets, NULL, NULL)) {
-            free(values);
-            return -1;
-        }
+        if (r0 >= n_other)
+            continue; /* first-minibatch rows only: the update scores them */
+        if ((failed = al_forward(pc, tokens, targets, NULL, NULL)))
+            break;
         const float *lp = al_ctx_logp(pc), *pl = al_ctx_logits(pc);
-        for (int j = 0; j < B && r0 + j < b->n; j++) {
+        for (int j = 0; j < rows && r0 + j < n_other; j++) {
+            const int r = order[r0 + j];
             for (int t = 0; t < T; t++) {
-                size_t k = (size_t)j * T + t, g = (size_t)(r0 + j) * T + t;
+                size_t k = (size_t)j * T + t, g = (size_t)r * T + t;
                 if (targets[k] < 0)
                     continue;
-                st->tokens++;
                 st->mismatched += memcmp(&lp[k], &b->old_logp[g], sizeof(float)) != 0;
-                if (rl) {
-                    double h, kl;
-                    token_stats(pl + k * V, rl + k * V, V, &h, &kl);
-                    st->entropy += h, st->kl_exact += kl;
-                    st->kl_est += al_kl_estimate(R->o->kl_estimator, lp[k], b->ref_logp[g]);
-                } else {
-                    /* entropy alone: the policy against itself */
-                    double h, kl;
-                    token_stats(pl + k * V, pl + k * V, V, &h, &kl);
-                    st->entropy += h;
-                }
+                add_token_stats(R, st, pl + k * V, rl ? rl + k * V : NULL, lp[k], b->ref_logp[g]);
             }
         }
     }
-    free(values);
-    return 0;
+    free(values), free(order);
+    return failed;
 }
 
 /* ---- advantages ---- */
@@ -218,7 +251,7 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
 /* ppo_epochs x minibatches clipped updates over the batch (and the critic's, for PPO); the
  * first minibatch must reproduce the sampled log-probabilities bit for bit. */
 int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, int *tokens, int *targets,
-              float *dlogp, uint64_t step_seed, update_stats *us)
+              float *dlogp, uint64_t step_seed, const first_rows *fr, pass_stats *st, update_stats *us)
 {
     const al_rl_opts *o = R->o;
     const int n = b->n, T = b->T, B = R->micro;
@@ -254,7 +287,8 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, i
                     rc = -1;
                     break;
                 }
-                const float *lp = al_ctx_logp(pc);
+                const float *lp = al_ctx_logp(pc), *pl = al_ctx_logits(pc);
+                const int V = R->m.cfg.vocab_size;
                 for (int j = 0; j < B; j++) {
                     int r = r0 + j < n_rows ? rows[r0 + j] : -1;
                     for (int t = 0; t < T; t++) {
@@ -265,6 +299,10 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, i
                         if (e == 0 && mb == 0) { /* nothing has moved yet: the ratio must be exactly 1 */
                             us->first_tokens++;
                             us->first_unequal += memcmp(&lp[k], &b->old_logp[g], sizeof(float)) != 0;
+                            if (fr->slot[r] >= 0)
+                                add_token_stats(R, st, pl + k * V,
+                                                fr->ref_keep ? fr->ref_keep + ((size_t)fr->slot[r] * T + t) * V : NULL,
+                                                lp[k], b->ref_logp[g]);
                         }
                         if (b->weight[g] <= 0)
                             continue;

@@ -66,6 +66,9 @@ typedef struct rl_run {
     al_schedule sched;      /* over optimizer updates */
     int micro;              /* rows per forward */
     int seq_len;            /* training rows' limit: --seq-len or the model's positions */
+    /* the training contexts of the policy, the reference and the critic: made at the first
+     * step, reshaped to each batch after (al_train_ctx_reshape) */
+    al_train_ctx *pc, *rc, *cc;
     /* PPO's critic (src/rl/critic.c) */
     bool have_critic;
     al_model critic;
@@ -90,6 +93,21 @@ typedef struct pass_stats {
     long tokens, mismatched;
 } pass_stats;
 
+/* The rows of epoch 0's first minibatch take their KL, entropy and exactness figures from
+ * the update's own forward (nothing has moved before it), so the scoring pass runs the
+ * policy only for the other rows and keeps the first rows' reference logits for the update. */
+typedef struct first_rows {
+    int *slot;       /* [n] the row's index in ref_keep; -1: scored in the scoring pass */
+    float *ref_keep; /* [slots][T][V] reference logits (NULL without a reference) */
+} first_rows;
+
+/* Plans fr for batch b: epoch 0's first minibatch (al_epoch_order(step_seed, 0)), unless
+ * keeping its reference logits would take more than RL_KEEP_MAX_BYTES (then every row is
+ * scored in the scoring pass). */
+#define RL_KEEP_MAX_BYTES ((size_t)512 << 20)
+int rl_first_rows_plan(first_rows *fr, const rl_run *R, const rl_rows *b, uint64_t step_seed);
+void rl_first_rows_free(first_rows *fr);
+
 typedef struct update_stats {
     double loss, approxkl, clip_low, clip_high, clip_region, kl_in_loss, grad_norm;
     double value_loss, value_clipped, value_tokens; /* PPO */
@@ -108,14 +126,14 @@ int rl_score_rollouts(rl_run *R, const rl_rollout *ro, double *scores, double *p
 bool rl_uses_reference(const rl_run *R);
 /* rc: the reference model's context (NULL: none, or LoRA); cc: the critic's (PPO) */
 int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, float *ref_logits,
-                  int *tokens, int *targets, const int *all_rows, pass_stats *st);
+                  int *tokens, int *targets, const first_rows *fr, pass_stats *st);
 int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *scores, double *seq);
+/* st gains the first minibatch's KL, entropy and token counts (see first_rows). */
 int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, int *tokens, int *targets,
-              float *dlogp, uint64_t step_seed, update_stats *us);
+              float *dlogp, uint64_t step_seed, const first_rows *fr, pass_stats *st, update_stats *us);
 /* critic.c (PPO) */
 int rl_critic_open(rl_run *R, const al_train_state *resume);
 int rl_critic_save(rl_run *R, const al_train_state *st);
-al_train_ctx *rl_critic_ctx(rl_run *R, int B, int T);
 /* values[j*T + t] for every target position of the micro-batch */
 int rl_critic_values(rl_run *R, al_train_ctx *cc, const int *tokens, const int *targets, int B, int T, float *values);
 /* Accumulates the clipped value loss's gradient of one micro-batch (rows[j] of b, -1 for

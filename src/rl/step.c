@@ -82,6 +82,20 @@ static int write_dump(const rl_run *R, long step, const rl_rows *b, const double
     return rc;
 }
 
+/* The run's context in *slot for model m, B rows of T: made at the first call (exact
+ * mode at the sampling temperature, for the policy and the reference), reshaped after. */
+static al_train_ctx *step_ctx(al_train_ctx **slot, const al_model *m, int B, int T, bool exact, float temperature)
+{
+    if (*slot)
+        return al_train_ctx_reshape(*slot, B, T) ? NULL : *slot;
+    al_train_ctx *c = al_train_ctx_new(m, B, T);
+    if (c && exact && (al_train_ctx_set_exact(c, true) || al_train_ctx_set_temperature(c, temperature))) {
+        al_train_ctx_free(c);
+        c = NULL;
+    }
+    return *slot = c;
+}
+
 int rl_step(rl_run *R, long step, json_t *metrics)
 {
     const al_rl_opts *o = R->o;
@@ -91,15 +105,13 @@ int rl_step(rl_run *R, long step, json_t *metrics)
     int *idx = malloc((size_t)P * sizeof *idx);
     double *scores = malloc((size_t)n * sizeof *scores), *per_term = malloc((size_t)n * K * sizeof *per_term);
     double *seq_adv = calloc((size_t)n, sizeof *seq_adv);
-    int *all_rows = malloc((size_t)n * sizeof *all_rows);
     rl_rollout ro = {0};
     rl_rows b = {0};
     al_train_ctx *pc = NULL, *rc_ctx = NULL, *cc = NULL;
     int *tokens = NULL, *targets = NULL;
     float *dlogp = NULL, *ref_logits = NULL;
-    int rc = idx && scores && per_term && seq_adv && all_rows ? 0 : al_fail("out of memory");
-    for (int i = 0; rc == 0 && i < n; i++)
-        all_rows[i] = i;
+    first_rows fr = {0};
+    int rc = idx && scores && per_term && seq_adv ? 0 : al_fail("out of memory");
     double t0 = al_now(), t1 = t0, t2 = t0, t3 = t0, t4 = t0;
     if (rc == 0) {
         next_prompts(R, idx);
@@ -119,24 +131,22 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         tokens = malloc(BT * sizeof *tokens), targets = malloc(BT * sizeof *targets);
         dlogp = malloc(BT * sizeof *dlogp);
         if (rl_uses_reference(R) && !R->have_ref)
-            ref_logits = malloc((BT * V + BT) * sizeof *ref_logits);
-        pc = al_train_ctx_new(&R->m, R->micro, b.T);
-        rc = !tokens || !targets || !dlogp || (rl_uses_reference(R) && !R->have_ref && !ref_logits) ? al_fail("out of memory")
-             : !pc                                                                             ? -1
-             : al_train_ctx_set_exact(pc, true) || al_train_ctx_set_temperature(pc, o->sampling.temperature) ? -1
-                                                                                                               : 0;
-        if (rc == 0 && R->have_ref && rl_uses_reference(R)) {
-            rc_ctx = al_train_ctx_new(&R->ref, R->micro, b.T);
-            rc = !rc_ctx || al_train_ctx_set_exact(rc_ctx, true) ||
-                         al_train_ctx_set_temperature(rc_ctx, o->sampling.temperature)
-                     ? -1
-                     : 0;
-        }
+            ref_logits = malloc(BT * V * sizeof *ref_logits);
+        rc = !tokens || !targets || !dlogp || (rl_uses_reference(R) && !R->have_ref && !ref_logits)
+                 ? al_fail("out of memory")
+                 : 0;
+        const float temp = o->sampling.temperature;
+        if (rc == 0 && !(pc = step_ctx(&R->pc, &R->m, R->micro, b.T, true, temp)))
+            rc = -1;
+        if (rc == 0 && R->have_ref && rl_uses_reference(R) && !(rc_ctx = step_ctx(&R->rc, &R->ref, R->micro, b.T, true, temp)))
+            rc = -1;
     }
-    if (rc == 0 && R->have_critic && !(cc = rl_critic_ctx(R, R->micro, b.T)))
+    if (rc == 0 && R->have_critic && !(cc = step_ctx(&R->cc, &R->critic, R->micro, b.T, false, 1.0f)))
         rc = -1;
     if (rc == 0)
-        rc = rl_score_pass(R, &b, pc, rc_ctx, cc, ref_logits, tokens, targets, all_rows, &ps);
+        rc = rl_first_rows_plan(&fr, R, &b, step_seed);
+    if (rc == 0)
+        rc = rl_score_pass(R, &b, pc, rc_ctx, cc, ref_logits, tokens, targets, &fr, &ps);
     if (rc == 0 && ps.mismatched)
         rc = al_fail("step %ld: %ld of %ld sampled log-probabilities differ from the training forward's: sampling "
                      "and training disagree", step, ps.mismatched, ps.tokens);
@@ -148,7 +158,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         rc = write_dump(R, step, &b, scores);
     const double beta_used = R->kl.beta;
     if (rc == 0)
-        rc = rl_update(R, &b, pc, cc, tokens, targets, dlogp, step_seed, &us);
+        rc = rl_update(R, &b, pc, cc, tokens, targets, dlogp, step_seed, &fr, &ps, &us);
     t4 = al_now();
     if (rc == 0) {
         /* metrics under TRL's names (GRPOTrainer, PPOTrainer) */
@@ -225,12 +235,10 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         if (rl_uses_reference(R))
             al_kl_ctl_update(&R->kl, ps.kl_est / n, n);
     }
-    al_train_ctx_free(pc);
-    al_train_ctx_free(rc_ctx);
-    al_train_ctx_free(cc);
     rl_rows_free(&b);
+    rl_first_rows_free(&fr);
     rl_rollout_free(&ro);
-    free(idx), free(scores), free(per_term), free(seq_adv), free(all_rows), free(tokens), free(targets), free(dlogp);
+    free(idx), free(scores), free(per_term), free(seq_adv), free(tokens), free(targets), free(dlogp);
     free(ref_logits);
     return rc;
 }

@@ -60,6 +60,9 @@ void al_rl_defaults(al_rl_opts *o, al_rl_algo algo)
 
 static void run_free(rl_run *R)
 {
+    al_train_ctx_free(R->pc);
+    al_train_ctx_free(R->rc);
+    al_train_ctx_free(R->cc);
     if (R->m.lora)
         al_lora_detach(&R->m);
     al_model_free(&R->m);
