@@ -4,11 +4,11 @@
  *      tokens each (128), temperature 1, no stop token, through
  *        - the exact decoder as the RL trainer drives it: a mirror of src/rl/rollout.c
  *          (prefill each prompt once, copy its cache to its G sequences, then per step
- *          al_sample + al_logprob for every sequence in turn and one al_decoder_step),
- *          with a timer around each phase;
- *        - the same loop with the default decoder (al_decoder_set_exact off);
- *        - the same loop with the exact decoder and the per-sequence sampling spread over
- *          the threads (what parallel sampling would give; the tokens are checked equal);
+ *          al_sample + al_logprob for every sequence, spread over the threads, and one
+ *          al_decoder_step);
+ *        - the same loop with the sampling on one thread, a timer around each phase
+ *          (the tokens are checked equal to the first loop's);
+ *        - both with the default decoder (al_decoder_set_exact off);
  *        - the decoder alone (exact and default), fed the tokens the first loop sampled,
  *          so no sampling: the forward pass's share;
  *        - al_generate (the default decoder and its parallel sampler), the G copies of
@@ -287,23 +287,6 @@ typedef struct parts {
     double ctx_new, fwd_exact, fwd_default, stats, bwd, adamw;
 } parts;
 
-/* src/rl/passes.c's token_stats: entropy of the policy row and exact KL to the reference. */
-static void token_stats(const float *pl, const float *rl, int V, double *entropy, double *kl)
-{
-    double mp = pl[0], mr = rl[0], sp = 0, sr = 0;
-    for (int v = 1; v < V; v++)
-        mp = pl[v] > mp ? pl[v] : mp, mr = rl[v] > mr ? rl[v] : mr;
-    for (int v = 0; v < V; v++)
-        sp += exp(pl[v] - mp), sr += exp(rl[v] - mr);
-    double lzp = mp + log(sp), lzr = mr + log(sr), h = 0, k = 0;
-    for (int v = 0; v < V; v++) {
-        double lp = pl[v] - lzp, p = exp(lp);
-        h -= p * lp;
-        k += p * (lp - (rl[v] - lzr));
-    }
-    *entropy = h, *kl = k;
-}
-
 static double lap(double *t)
 {
     double now = al_now(), d = now - *t;
@@ -352,9 +335,9 @@ static int step_parts(al_model *m, const al_ints *ps, int P, int G, int C, const
             q.fwd_exact += lap(&t);
             const float *lg = al_ctx_logits(ctx);
             for (size_t k = 0; k < (size_t)micro * T; k++)
-                if (targets[(size_t)r0 * T + k] >= 0) {
+                if (targets[(size_t)r0 * T + k] >= 0) { /* another row stands in for the reference's */
                     double h, kl;
-                    token_stats(lg + k * V, lg + k * V, V, &h, &kl);
+                    al_softmax_entropy_kl(lg + k * V, lg + ((k + 1) % ((size_t)micro * T)) * V, V, &h, &kl);
                     sink += h + kl;
                 }
             q.stats += lap(&t);
@@ -539,15 +522,16 @@ int main(int argc, char **argv)
         rollout(&m, ps, P, G, max_new, true, false, 1, ids, logp, &warm); /* warm-up */
         bool same = true;
         for (int r = 0; r < reps; r++) {
-            rollout(&m, ps, P, G, max_new, true, false, 1 + (uint64_t)r, ids, logp, &ph_exact[r]);
-            tps_exact[r] = tokens / ph_exact[r].total;
             phases ph;
-            rollout(&m, ps, P, G, max_new, true, true, 1 + (uint64_t)r, ids2, logp2, &ph);
-            tps_par[r] = tokens / ph.total;
+            rollout(&m, ps, P, G, max_new, true, true, 1 + (uint64_t)r, ids, logp, &ph);
+            tps_exact[r] = tokens / ph.total;
+            rollout(&m, ps, P, G, max_new, true, false, 1 + (uint64_t)r, ids2, logp2, &ph_exact[r]);
+            tps_par[r] = tokens / ph_exact[r].total; /* one thread samples: the phases can be timed */
             same = same && !memcmp(ids, ids2, (size_t)n * max_new * sizeof *ids) &&
                    !memcmp(logp, logp2, (size_t)n * max_new * sizeof *logp);
+            rollout(&m, ps, P, G, max_new, false, true, 1 + (uint64_t)r, ids2, logp2, &ph);
+            tps_default[r] = tokens / ph.total;
             rollout(&m, ps, P, G, max_new, false, false, 1 + (uint64_t)r, ids2, logp2, &ph_default[r]);
-            tps_default[r] = tokens / ph_default[r].total;
             double s;
             tps_dec_exact[r] = tokens / decode_only(&m, ps, P, G, max_new, true, ids, &s);
             step_exact[r] = s;
@@ -570,7 +554,7 @@ int main(int argc, char **argv)
         double me = median(tps_exact, reps), mp = median(tps_par, reps), md = median(tps_default, reps);
         double mde = median(tps_dec_exact, reps), mdd = median(tps_dec_default, reps), mg = median(tps_gen, reps);
         printf("RL rollout loop (src/rl/rollout.c), exact decoder:        %9.0f tok/s  (target >= 100,000)\n", me);
-        printf("  same loop, sampling spread over threads (same tokens: %s): %9.0f tok/s\n", same ? "yes" : "NO", mp);
+        printf("  same loop, sampling on one thread (same tokens: %s):     %9.0f tok/s\n", same ? "yes" : "NO", mp);
         printf("RL rollout loop, default decoder:                         %9.0f tok/s\n", md);
         printf("al_generate (default decoder, parallel sampling):         %9.0f tok/s\n", mg);
         printf("decoder alone, exact (sampled tokens fed back):           %9.0f tok/s\n", mde);
@@ -580,7 +564,8 @@ int main(int argc, char **argv)
                                "logits copy-back"};
         double e[6] = {pe.setup, pe.prefill, pe.step, pe.sample, pe.logprob, pe.copy};
         double d[6] = {pd.setup, pd.prefill, pd.step, pd.sample, pd.logprob, pd.copy};
-        printf("time per rollout of %d x %d tokens (ms, median run):  exact   default   (%% of exact)\n", n, max_new);
+        printf("time per rollout of %d x %d tokens, sampling on one thread (ms, median run):  exact   default   "
+               "(%% of exact)\n", n, max_new);
         for (int k = 0; k < 6; k++)
             printf("  %-44s %8.2f %8.2f   (%4.1f%%)\n", names[k], 1e3 * e[k], 1e3 * d[k], 100 * e[k] / pe.total);
         printf("  %-44s %8.2f %8.2f\n", "total", 1e3 * pe.total, 1e3 * pd.total);
@@ -588,7 +573,7 @@ int main(int argc, char **argv)
                "per sampled token: al_sample %.2f us, al_logprob %.2f us (one thread)\n",
                n, 1e6 * pe.step / (max_new - 1), 1e6 * pd.step / (max_new - 1), 1e6 * se / (max_new - 1),
                1e6 * sd / (max_new - 1), 1e6 * pe.sample / tokens, 1e6 * pe.logprob / tokens);
-        printf("RESULT rollout exact=%.1f exact_parallel_sampling=%.1f default=%.1f generate=%.1f decoder_exact=%.1f "
+        printf("RESULT rollout exact=%.1f exact_serial_sampling=%.1f default=%.1f generate=%.1f decoder_exact=%.1f "
                "decoder_default=%.1f step_ms_exact=%.4f step_ms_default=%.4f sample_ms=%.3f logprob_ms=%.3f "
                "prefill_ms=%.3f setup_ms=%.3f copy_ms=%.3f total_ms=%.3f\n",
                me, mp, md, mg, mde, mdd, 1e3 * pe.step / (max_new - 1), 1e3 * pd.step / (max_new - 1),
@@ -597,18 +582,20 @@ int main(int argc, char **argv)
             parts pt;
             const int micro = 8; /* the trainer's rows per forward (src/rl/trainer.c) */
             int T = step_parts(&m, ps, P, G, step_new, ids, max_new, micro, reps, &pt);
-            double ref_est = 2 * pt.ctx_new + 2 * pt.fwd_exact + pt.stats;
-            double train_est = pt.fwd_exact + pt.bwd + pt.adamw;
+            /* src/rl/passes.c with one minibatch: the scoring pass runs the reference alone, the
+             * update's forward also gives the KL/entropy figures (contexts are reused) */
+            double ref_est = pt.fwd_exact;
+            double train_est = pt.fwd_exact + pt.stats + pt.bwd + pt.adamw;
             printf("== training-side parts of one RL step: %d rows of T = %d (prompt + %d sampled tokens), "
                    "micro-batches of %d, mean of %d runs (ms)\n", n, T, step_new, micro, reps);
             printf("  training context made (al_train_ctx_new, exact):       %8.2f\n", 1e3 * pt.ctx_new);
             printf("  forward of all rows, exact mode (training's kernels):    %8.2f\n", 1e3 * pt.fwd_exact);
             printf("  forward of all rows, default mode (sgemm):               %8.2f\n", 1e3 * pt.fwd_default);
-            printf("  exact KL + entropy over every completion token (double): %8.2f\n", 1e3 * pt.stats);
+            printf("  exact KL + entropy over every completion token (float):  %8.2f\n", 1e3 * pt.stats);
             printf("  backward of all rows:                                    %8.2f\n", 1e3 * pt.bwd);
             printf("  grad clip + AdamW:                                       %8.2f\n", 1e3 * pt.adamw);
-            printf("  => time/reference ~ 2 contexts + 2 exact forwards + KL/entropy = %.1f ms; "
-                   "time/training ~ exact forward + backward + AdamW = %.1f ms\n", 1e3 * ref_est, 1e3 * train_est);
+            printf("  => time/reference ~ the reference's exact forward = %.1f ms; time/training ~ exact forward + "
+                   "KL/entropy + backward + AdamW = %.1f ms\n", 1e3 * ref_est, 1e3 * train_est);
             printf("RESULT parts T=%d ctx_new_ms=%.3f fwd_exact_ms=%.3f fwd_default_ms=%.3f stats_ms=%.3f bwd_ms=%.3f "
                    "adamw_ms=%.3f reference_est_ms=%.3f training_est_ms=%.3f\n",
                    T, 1e3 * pt.ctx_new, 1e3 * pt.fwd_exact, 1e3 * pt.fwd_default, 1e3 * pt.stats, 1e3 * pt.bwd,

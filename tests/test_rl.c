@@ -136,6 +136,9 @@ static void check_learns(al_rl_algo algo, const char *name, bool lora)
     o.lora = lora;
     if (lora)
         o.sched.peak_lr = 3e-3f;
+    if (algo == AL_RL_REINFORCE_PP_BASELINE) /* whitened over the batch, its steps are larger: at 2e-3
+                                              * two of five seeds overshot and unlearned the rule */
+        o.sched.peak_lr = 1e-3f;
     if (algo == AL_RL_PPO) /* four updates per batch, the critic starting from nothing */
         o.sched.peak_lr = 5e-4f, o.ppo_epochs = 2, o.minibatches = 2;
     int rc = al_rl_train(&o);

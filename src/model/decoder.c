@@ -314,19 +314,17 @@ static inline void attend_row_head(al_decoder *d, const float *kc_layer, const f
            group);
 }
 
-/* Exact mode: the query heads of kv head kh for row i through training's row kernels. */
+/* Exact mode: the query heads of kv head kh for row i through training's row kernel. */
 static void attend_row_head_exact(al_decoder *d, const float *kc_layer, const float *vc_layer, float *atty,
                                   const float *q, int i, int r0, int kh)
 {
     const al_config *c = &d->model->cfg;
     const int H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, qd = H * hd, group = H / KVH;
-    const int Tp = d->stride, t = d->step_pos[r0 + i];
+    const int Tp = d->stride, t = d->step_pos[r0 + i], h = kh * group;
     const size_t base = ((size_t)d->step_seq[r0 + i] * KVH + (size_t)kh) * (size_t)hd * Tp;
-    for (int h = kh * group; h < (kh + 1) * group; h++) {
-        float *o = atty + (size_t)i * qd + (size_t)h * hd, *a = d->scores + ((size_t)(r0 + i) * H + h) * Tp;
-        const float *qh = q + (size_t)i * qd + (size_t)h * hd;
-        op_attention_query_row(o, a, qh, kc_layer + base, vc_layer + base, 0, t, t + 1, hd, Tp);
-    }
+    op_attention_query_group(atty + (size_t)i * qd + (size_t)h * hd, d->scores + ((size_t)(r0 + i) * H + h) * Tp,
+                             (size_t)Tp, q + (size_t)i * qd + (size_t)h * hd, kc_layer + base, vc_layer + base, 0, t,
+                             t + 1, hd, Tp, group);
 }
 
 /* Exact mode with enabled adapters: y[n][out] += scale (x A^T) B^T, as training adds them. */

@@ -7,6 +7,9 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
 #define PAR_MIN_WORK 32768
@@ -241,9 +244,8 @@ static float *thread_gemm_scratch(float *scratch, int T, int hd)
     return scratch + per_thread_floats(T, hd) * (size_t)omp_get_thread_num();
 }
 
-/* Row t of P (length T): softmax over [s0, t] of the raw scores in place, zeros elsewhere.
- * Never inlined: the exact decoder calls this same code, so both round alike. */
-static __attribute__((noinline)) void softmax_causal_row(float *a, int s0, int t, int T)
+/* Row t of P (length T): softmax over [s0, t] of the raw scores in place, zeros elsewhere. */
+static void softmax_causal_row(float *a, int s0, int t, int T)
 {
     float maxv = -INFINITY;
 #pragma omp simd reduction(max : maxv)
@@ -348,20 +350,163 @@ static inline void scores_row(float *sc, const float *q, const float *kt, int n,
     }
 }
 
-__attribute__((noinline)) void op_attention_query_row(float *o, float *a, const float *q, const float *kt, const float *vt, int s0, int t,
-                            int T, int hd, int Tp)
+/* ---- the exact attention kernel: one query row, the G query heads of one kv head ----
+ *
+ * Shared by the exact decoder and the exact training forward, so a position's attention
+ * rounds alike in both.  Its arithmetic, whatever the caller: a score is one multiply-add
+ * chain over the head's dimensions; the softmax sum and each output dimension accumulate
+ * per lane over chunks of QL positions counted from s0, then add up in a fixed tree over
+ * the lanes.  The result depends on (q, keys, values, s0, t) alone, not on T, the stride or
+ * where the row sits in memory.  A chunk past t loads nothing beyond t. */
+#define QL 16
+typedef op_vf16 vf16;
+#define load16 op_load16
+
+/* p[0..m), zeros in the other lanes */
+static inline vf16 load_first(const float *p, int m)
+{
+#if defined(__AVX512F__)
+    return (vf16)_mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1), p);
+#else
+    vf16 v = {0};
+    memcpy(&v, p, (size_t)m * sizeof(float));
+    return v;
+#endif
+}
+
+/* (x[l] + x[l + 8]), then + the lane 4 on, then (b0 + b2) + (b1 + b3): the usual halving
+ * reduction, written on half-width vectors so it compiles to a few shuffles */
+static inline float lane_sum(vf16 x)
+{
+    typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
+    typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
+    vf8 lo, hi;
+    memcpy(&lo, &x, sizeof lo);
+    memcpy(&hi, (const char *)&x + sizeof lo, sizeof hi);
+    const vf8 a = lo + hi;
+    vf4 alo, ahi;
+    memcpy(&alo, &a, sizeof alo);
+    memcpy(&ahi, (const char *)&a + sizeof alo, sizeof ahi);
+    const vf4 b = alo + ahi;
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+/* the scores of positions s .. s + m (m <= QL) for every head, into their rows of a */
+static inline __attribute__((always_inline)) void scores_chunk(float *a, size_t a_stride, const float *qs,
+                                                               const float *kt, int hd, int Tp, int s, int m,
+                                                               const int G)
+{
+    vf16 acc[4]; /* fixed sizes (G <= 4, G x IB <= 16), so the compiler keeps them in registers */
+#pragma GCC unroll 8
+    for (int j = 0; j < G; j++)
+        acc[j] = (vf16){0};
+    for (int i = 0; i < hd; i++) {
+        const float *kr = kt + (size_t)i * Tp + s;
+        const vf16 kv = m == QL ? load16(kr) : load_first(kr, m);
+#pragma GCC unroll 8
+        for (int j = 0; j < G; j++)
+            acc[j] += qs[j * hd + i] * kv;
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < G; j++)
+        memcpy(a + j * a_stride + s, &acc[j], (size_t)m * sizeof(float));
+}
+
+/* the outputs' dimensions i0 .. i0 + IB of every head, from positions s0 .. s0 + n */
+static inline __attribute__((always_inline)) void outputs_block(float *o, const float *a, size_t a_stride,
+                                                                const float *vt, int s0, int n, int hd, int Tp,
+                                                                int i0, const int G, const int IB)
+{
+    vf16 acc[16];
+#pragma GCC unroll 16
+    for (int k = 0; k < G * IB; k++)
+        acc[k] = (vf16){0};
+    for (int c0 = 0; c0 < n; c0 += QL) {
+        const int m = n - c0 < QL ? n - c0 : QL;
+        vf16 p[4];
+#pragma GCC unroll 8
+        for (int j = 0; j < G; j++)
+            p[j] = m == QL ? load16(a + j * a_stride + s0 + c0) : load_first(a + j * a_stride + s0 + c0, m);
+#pragma GCC unroll 16
+        for (int ii = 0; ii < IB; ii++) {
+            const float *vr = vt + (size_t)(i0 + ii) * Tp + s0 + c0;
+            const vf16 v = m == QL ? load16(vr) : load_first(vr, m);
+#pragma GCC unroll 8
+            for (int j = 0; j < G; j++)
+                acc[j * IB + ii] += p[j] * v;
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < G; j++)
+#pragma GCC unroll 16
+        for (int ii = 0; ii < IB; ii++)
+            o[j * hd + i0 + ii] = lane_sum(acc[j * IB + ii]);
+}
+
+static inline __attribute__((always_inline)) void query_group(float *o, float *a, size_t a_stride, const float *q,
+                                                              const float *kt, const float *vt, int s0, int t, int T,
+                                                              int hd, int Tp, const int G, const int IB)
 {
     const float scale = 1.0f / sqrtf((float)hd);
-    scores_row(a + s0, q, kt + s0, t + 1 - s0, hd, Tp, scale);
-    softmax_causal_row(a, s0, t, T);
-    for (int i = 0; i < hd; i++) {
-        const float *vr = vt + (size_t)i * Tp;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (int s = s0; s <= t; s++)
-            acc += a[s] * vr[s];
-        o[i] = acc;
+    const int n = t + 1 - s0;
+    float qs[G * hd];
+    for (int i = 0; i < G * hd; i++)
+        qs[i] = q[i] * scale;
+    int c0 = 0;
+    for (; c0 + QL <= n; c0 += QL)
+        scores_chunk(a, a_stride, qs, kt, hd, Tp, s0 + c0, QL, G);
+    if (c0 < n)
+        scores_chunk(a, a_stride, qs, kt, hd, Tp, s0 + c0, n - c0, G);
+    for (int j = 0; j < G; j++) { /* softmax in place; zeros outside [s0, t] */
+        float *aj = a + j * a_stride + s0, mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int s = 0; s < n; s++)
+            mx = aj[s] > mx ? aj[s] : mx;
+#pragma omp simd
+        for (int s = 0; s < n; s++)
+            aj[s] = op_exp_nonpositive(aj[s] - mx);
+        vf16 sum = {0};
+        for (c0 = 0; c0 + QL <= n; c0 += QL)
+            sum += load16(aj + c0);
+        if (c0 < n)
+            sum += load_first(aj + c0, n - c0);
+        const float inv = 1.0f / lane_sum(sum);
+#pragma omp simd
+        for (int s = 0; s < n; s++)
+            aj[s] *= inv;
+        memset(a + j * a_stride, 0, (size_t)s0 * sizeof *a);
+        memset(a + j * a_stride + t + 1, 0, (size_t)(T - t - 1) * sizeof *a);
     }
+    for (int i0 = 0; i0 < hd; i0 += IB)
+        outputs_block(o, a, a_stride, vt, s0, n, hd, Tp, i0, G, IB);
+}
+
+void op_attention_query_group(float *o, float *a, size_t a_stride, const float *q, const float *kt, const float *vt,
+                              int s0, int t, int T, int hd, int Tp, int G)
+{
+    /* G x IB accumulators of QL lanes fill 16 vector registers when IB divides hd */
+#define QG(g, ib) query_group(o, a, a_stride, q, kt, vt, s0, t, T, hd, Tp, g, ib)
+    switch (G) {
+    case 1:
+        hd % 16 == 0 ? QG(1, 16) : hd % 8 == 0 ? QG(1, 8) : QG(1, 1);
+        break;
+    case 2:
+        hd % 8 == 0 ? QG(2, 8) : QG(2, 1);
+        break;
+    case 4:
+        hd % 4 == 0 ? QG(4, 4) : QG(4, 1);
+        break;
+    default: /* one head at a time: the same arithmetic per head */
+        for (int j = 0; j < G; j++) {
+            float *oj = o + (size_t)j * hd, *aj = a + j * a_stride;
+            const float *qj = q + (size_t)j * hd;
+            if (hd % 8 == 0)
+                query_group(oj, aj, a_stride, qj, kt, vt, s0, t, T, hd, Tp, 1, 8);
+            else
+                query_group(oj, aj, a_stride, qj, kt, vt, s0, t, T, hd, Tp, 1, 1);
+        }
+    }
+#undef QG
 }
 
 static void attention_forward_loops(float *out, float *att, const float *q, const float *k, const float *v,
@@ -406,13 +551,12 @@ static void attention_forward_loops(float *out, float *att, const float *q, cons
             for (int kh = 0; kh < KVH; kh++) {
                 transpose_head(w.kt, k + (size_t)b * T * kvd + (size_t)kh * hd, T, hd, kvd, Tp);
                 transpose_head(w.vt, v + (size_t)b * T * kvd + (size_t)kh * hd, T, hd, kvd, Tp);
-                for (int h = kh * group; h < (kh + 1) * group; h++) {
-                    for (int t = 0; t < T; t++) {
-                        const size_t row = (size_t)b * T + t;
-                        op_attention_query_row(out + row * qd + (size_t)h * hd, att + (((size_t)b * H + h) * T + t) * T,
-                                               q + row * qd + (size_t)h * hd, w.kt, w.vt,
-                                               seg_start ? seg_start[row] : 0, t, T, hd, Tp);
-                    }
+                const int h = kh * group;
+                for (int t = 0; t < T; t++) {
+                    const size_t row = (size_t)b * T + t;
+                    op_attention_query_group(out + row * qd + (size_t)h * hd, att + (((size_t)b * H + h) * T + t) * T,
+                                             (size_t)T * T, q + row * qd + (size_t)h * hd, w.kt, w.vt,
+                                             seg_start ? seg_start[row] : 0, t, T, hd, Tp, group);
                 }
             }
         }

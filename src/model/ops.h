@@ -11,6 +11,18 @@
 
 #include "align/model.h"
 
+/* 16 floats as one vector (the GCC/Clang vector extension), for kernels whose accumulators
+ * must stay in registers: the compiler spills arrays sized by a parameter, even a constant
+ * one, but keeps fixed arrays of these in registers once their loops are unrolled. */
+typedef float op_vf16 __attribute__((vector_size(16 * sizeof(float))));
+
+static inline op_vf16 op_load16(const float *p)
+{
+    op_vf16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 /* exp(x) for x <= 0 (softmax after subtracting the max), in a form loops over it
  * vectorize: round-to-nearest by the 1.5 * 2^23 trick, Cody-Waite reduction and Cephes'
  * degree-6 polynomial, within 2 ulp of expf; inputs below -87 give about 1e-38, not 0. */
@@ -83,15 +95,17 @@ size_t op_attention_scratch_floats(int T, int hd, int threads);
 void op_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                           const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch, int threads);
 /* The exact forward: the loop form at any head size, every query row through
- * op_attention_query_row, which the exact decoder calls too.  Saves att as the other does,
+ * op_attention_query_group, which the exact decoder calls too.  Saves att as the other does,
  * so op_attention_backward applies unchanged. */
 void op_attention_forward_exact(float *out, float *att, const float *q, const float *k, const float *v,
                                 const int *seg_start, int B, int T, int H, int KVH, int hd, float *scratch,
                                 int threads);
-/* One query row t over keys [s0, t] given transposed (kt, vt: [hd][Tp], positions
- * contiguous): probabilities into a[0..T) (zeros outside [s0, t]), output into o[hd]. */
-void op_attention_query_row(float *o, float *a, const float *q, const float *kt, const float *vt, int s0, int t,
-                            int T, int hd, int Tp);
+/* One query row t over keys [s0, t] for the G query heads of one kv head, given the kv
+ * head transposed (kt, vt: [hd][Tp], positions contiguous): head j's probabilities into
+ * a + j * a_stride ([0, T): zeros outside [s0, t]), outputs into o[G][hd]; q is [G][hd].
+ * Rounds the same for a row wherever it is computed (src/model/ops.c says how). */
+void op_attention_query_group(float *o, float *a, size_t a_stride, const float *q, const float *kt, const float *vt,
+                              int s0, int t, int T, int hd, int Tp, int G);
 /* dq, dk and dv are overwritten. */
 void op_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                            const float *k, const float *v, const int *seg_start, int B, int T, int H, int KVH,

@@ -70,49 +70,67 @@ void op_transpose_model(al_params *wt, float *block, const al_model *m)
 
 /* out[N][n_out] = x[N][n_in] W^T (+ bias) with W given transposed as T[n_in][pad16(n_out)].
  * R rows by C outputs are accumulated in registers (R x C/16 vectors) per pass over n_in;
- * R and C are compile-time constants at each call. */
+ * R <= 4 and C <= 64 are compile-time constants at each call. */
 static inline __attribute__((always_inline)) void mm_tile(float *out, const float *x, const float *T,
                                                           const float *bias, int n_in, int n_out, int op, int n0,
                                                           int o0, const int R, const int C)
 {
-    float acc[R][C];
-    memset(acc, 0, sizeof acc);
+    const int NV = C / 16;
+    op_vf16 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = (op_vf16){0};
+    const float *xr = x + (size_t)n0 * n_in;
     for (int i = 0; i < n_in; i++) {
         const float *t = T + (size_t)i * op + o0;
+        op_vf16 w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            w[v] = op_load16(t + 16 * v);
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            float xi = x[(size_t)(n0 + r) * n_in + i];
-#pragma omp simd
-            for (int o = 0; o < C; o++)
-                acc[r][o] += xi * t[o];
+            const float xi = xr[(size_t)r * n_in + i];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                acc[r][v] += xi * w[v];
         }
     }
-    int m = n_out - o0 < C ? n_out - o0 : C;
+    const int m = n_out - o0 < C ? n_out - o0 : C;
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
+        float row[64];
+        memcpy(row, acc[r], (size_t)C * sizeof(float));
         float *y = out + (size_t)(n0 + r) * n_out + o0;
         for (int o = 0; o < m; o++)
-            y[o] = acc[r][o] + (bias ? bias[o0 + o] : 0.0f);
+            y[o] = row[o] + (bias ? bias[o0 + o] : 0.0f);
     }
 }
 
-/* Rows [n0, n1): tiles of 4 rows, then single rows; the same chains either way. */
+/* One row block: tiles of 64 outputs, then 32, then 16; the same chains whatever the tile. */
+static inline __attribute__((always_inline)) void matmul_block(float *out, const float *x, const float *T,
+                                                               const float *bias, int n0, int n_in, int n_out,
+                                                               const int R)
+{
+    const int op = pad16(n_out);
+    int o0 = 0;
+    for (; o0 + 64 <= op; o0 += 64)
+        mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, R, 64);
+    for (; o0 + 32 <= op; o0 += 32)
+        mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, R, 32);
+    for (; o0 < op; o0 += 16)
+        mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, R, 16);
+}
+
+/* Rows [n0, n1): blocks of 4 rows, then single rows. */
 static void matmul_rows(float *out, const float *x, const float *T, const float *bias, int n0, int n1, int n_in,
                         int n_out)
 {
-    const int op = pad16(n_out);
-    for (; n0 + 4 <= n1; n0 += 4) {
-        int o0 = 0;
-        for (; o0 + 64 <= n_out; o0 += 64)
-            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 4, 64);
-        for (; o0 < n_out; o0 += 16)
-            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 4, 16);
-    }
-    for (; n0 < n1; n0++) {
-        int o0 = 0;
-        for (; o0 + 64 <= n_out; o0 += 64)
-            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 1, 64);
-        for (; o0 < n_out; o0 += 16)
-            mm_tile(out, x, T, bias, n_in, n_out, op, n0, o0, 1, 16);
-    }
+    for (; n0 + 4 <= n1; n0 += 4)
+        matmul_block(out, x, T, bias, n0, n_in, n_out, 4);
+    for (; n0 < n1; n0++)
+        matmul_block(out, x, T, bias, n0, n_in, n_out, 1);
 }
 
 void op_matmul_forward_t(float *out, const float *x, const float *T, const float *bias, int N, int n_in, int n_out)

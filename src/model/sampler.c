@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "align/model.h"
+#include "ops.h"
 
 typedef struct prob_index {
     float prob;
@@ -74,6 +75,30 @@ static void softmax_inplace(float *x, int n)
     }
     for (int i = 0; i < n; i++)
         x[i] /= sum;
+}
+
+/* A draw from softmax(x) without normalizing: vectorized exponentials (0 for -inf), then
+ * the walk over their running sum to coin x total.  Rewrites x. */
+static int draw_unnormalized(float *x, int n, float coin)
+{
+    float maxv = -INFINITY;
+#pragma omp simd reduction(max : maxv)
+    for (int i = 0; i < n; i++)
+        maxv = x[i] > maxv ? x[i] : maxv;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < n; i++) {
+        x[i] = x[i] == -INFINITY ? 0.0f : op_exp_nonpositive(x[i] - maxv);
+        sum += x[i];
+    }
+    const float r = coin * sum;
+    float cdf = 0.0f;
+    for (int i = 0; i < n; i++) {
+        cdf += x[i];
+        if (r < cdf)
+            return i;
+    }
+    return n - 1;
 }
 
 static int compare_desc(const void *a, const void *b)
@@ -174,14 +199,13 @@ static int sample_chain(al_sampler *s, float *logits, const int *hist, int n_his
     apply_repeat_penalty(logits, s->seen, hist, n_hist, o->repeat_last_n, o->repeat_penalty, n);
     if (o->temperature == 0.0f)
         return argmax(logits, n);
-    for (int i = 0; i < n; i++)
-        logits[i] /= o->temperature;
+    if (o->temperature != 1.0f)
+        for (int i = 0; i < n; i++)
+            logits[i] /= o->temperature;
     bool truncate = o->top_k > 0 || o->top_p < 1.0f || o->min_p > 0.0f;
     float coin = al_xorshift_f32(&s->rng);
-    if (!truncate) {
-        softmax_inplace(logits, n);
-        return llama2c_mult(logits, n, coin);
-    }
+    if (!truncate)
+        return draw_unnormalized(logits, n, coin);
     prob_index *pi = s->scratch;
     float maxv = logits[argmax(logits, n)];
     float sum = 0.0f;

@@ -2,6 +2,7 @@
  * its cache copied to its G sequences; every sampled token's log-probability is taken
  * from the same logits the token was drawn from, by the training forward's own code
  * (al_logprob), so the trainer can demand a probability ratio of exactly 1. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +75,7 @@ int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, co
     r->logp = malloc((size_t)n * max_new * sizeof *r->logp);
     r->len = calloc((size_t)n, sizeof *r->len);
     r->eos = calloc((size_t)n, sizeof *r->eos);
-    float *cur = malloc((size_t)n * V * sizeof *cur), *scratch = malloc(2 * (size_t)V * sizeof *scratch);
+    float *cur = malloc((size_t)n * V * sizeof *cur), *scratch = malloc(2 * (size_t)V * omp_get_max_threads() * sizeof *scratch);
     int *seqs = malloc((size_t)n * sizeof *seqs), *toks = malloc((size_t)n * sizeof *toks);
     bool *done = calloc((size_t)n, sizeof *done);
     al_sampler *samplers = calloc((size_t)n, sizeof *samplers);
@@ -99,16 +100,24 @@ int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, co
     }
     int live = n;
     while (rc == 0 && live > 0) {
-        int k = 0;
+        /* every live sequence draws its token (its own sampler: the order does not matter) */
+#pragma omp parallel for schedule(static) if (live > 1)
         for (int i = 0; i < n; i++) {
             if (done[i])
                 continue;
             const float *row = cur + (size_t)i * V;
+            float *sc = scratch + 2 * (size_t)V * omp_get_thread_num();
             int *hist = r->ids + (size_t)i * max_new;
-            memcpy(scratch, row, (size_t)V * sizeof(float)); /* al_sample rewrites its logits */
-            int id = al_sample(&samplers[i], scratch, hist, r->len[i]);
-            r->logp[(size_t)i * max_new + r->len[i]] = al_logprob(row, V, sampling->temperature, id, scratch + V);
+            memcpy(sc, row, (size_t)V * sizeof(float)); /* al_sample rewrites its logits */
+            int id = al_sample(&samplers[i], sc, hist, r->len[i]);
+            r->logp[(size_t)i * max_new + r->len[i]] = al_logprob(row, V, sampling->temperature, id, sc + V);
             hist[r->len[i]++] = id;
+        }
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            const int id = r->ids[(size_t)i * max_new + r->len[i] - 1];
             r->tokens++;
             int pos = ps->p[r->prompt[i]].ids.n + r->len[i];
             if (is_stop(id, stop_ids, n_stop) || r->len[i] == max_new || pos >= max_len) {
