@@ -375,68 +375,77 @@ static inline vf16 load_first(const float *p, int m)
 }
 
 /* (x[l] + x[l + 8]), then + the lane 4 on, then (b0 + b2) + (b1 + b3): the usual halving
- * reduction, written on half-width vectors so it compiles to a few shuffles */
+ * reduction, by shuffles, so the accumulators never go through memory */
 static inline float lane_sum(vf16 x)
 {
     typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
     typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
-    vf8 lo, hi;
-    memcpy(&lo, &x, sizeof lo);
-    memcpy(&hi, (const char *)&x + sizeof lo, sizeof hi);
-    const vf8 a = lo + hi;
-    vf4 alo, ahi;
-    memcpy(&alo, &a, sizeof alo);
-    memcpy(&ahi, (const char *)&a + sizeof alo, sizeof ahi);
-    const vf4 b = alo + ahi;
+    const vf8 a = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7) +
+                  __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
+    const vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-/* the scores of positions s .. s + m (m <= QL) for every head, into their rows of a */
-static inline __attribute__((always_inline)) void scores_chunk(float *a, size_t a_stride, const float *qs,
-                                                               const float *kt, int hd, int Tp, int s, int m,
-                                                               const int G)
+/* The scores of CH chunks of positions from s (the last one m lanes wide) for every head,
+ * into their rows of a.  CH x G independent chains, so the multiply-adds overlap. */
+static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t a_stride, const float *qs,
+                                                                const float *kt, int hd, int Tp, int s, int m,
+                                                                const int G, const int CH)
 {
-    vf16 acc[4]; /* fixed sizes (G <= 4, G x IB <= 16), so the compiler keeps them in registers */
-#pragma GCC unroll 8
-    for (int j = 0; j < G; j++)
-        acc[j] = (vf16){0};
+    vf16 acc[4][4]; /* fixed sizes (CH, G <= 4), so the compiler keeps them in registers */
+#pragma GCC unroll 4
+    for (int c = 0; c < CH; c++)
+#pragma GCC unroll 4
+        for (int j = 0; j < G; j++)
+            acc[c][j] = (vf16){0};
     for (int i = 0; i < hd; i++) {
         const float *kr = kt + (size_t)i * Tp + s;
-        const vf16 kv = m == QL ? load16(kr) : load_first(kr, m);
-#pragma GCC unroll 8
-        for (int j = 0; j < G; j++)
-            acc[j] += qs[j * hd + i] * kv;
+        vf16 kv[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < CH; c++)
+            kv[c] = c < CH - 1 || m == QL ? load16(kr + c * QL) : load_first(kr + c * QL, m);
+#pragma GCC unroll 4
+        for (int j = 0; j < G; j++) {
+            const float qi = qs[j * hd + i];
+#pragma GCC unroll 4
+            for (int c = 0; c < CH; c++)
+                acc[c][j] += qi * kv[c];
+        }
     }
-#pragma GCC unroll 8
-    for (int j = 0; j < G; j++)
-        memcpy(a + j * a_stride + s, &acc[j], (size_t)m * sizeof(float));
+#pragma GCC unroll 4
+    for (int c = 0; c < CH; c++)
+#pragma GCC unroll 4
+        for (int j = 0; j < G; j++)
+            memcpy(a + j * a_stride + s + c * QL, &acc[c][j], (size_t)(c < CH - 1 ? QL : m) * sizeof(float));
 }
 
-/* the outputs' dimensions i0 .. i0 + IB of every head, from positions s0 .. s0 + n */
+/* The outputs' dimensions i0 .. i0 + IB of every head, from positions s0 .. s0 + n.  One
+ * loop over chunks, the last one loading only its m positions: an accumulator array passed
+ * to a helper, even an inlined one, ends up in memory. */
 static inline __attribute__((always_inline)) void outputs_block(float *o, const float *a, size_t a_stride,
                                                                 const float *vt, int s0, int n, int hd, int Tp,
                                                                 int i0, const int G, const int IB)
 {
-    vf16 acc[16];
+    vf16 acc[16]; /* G x IB <= 16, a fixed size so the accumulators stay in registers */
 #pragma GCC unroll 16
     for (int k = 0; k < G * IB; k++)
         acc[k] = (vf16){0};
     for (int c0 = 0; c0 < n; c0 += QL) {
-        const int m = n - c0 < QL ? n - c0 : QL;
+        const int m = n - c0 < QL ? n - c0 : QL, s = s0 + c0;
         vf16 p[4];
-#pragma GCC unroll 8
+#pragma GCC unroll 4
         for (int j = 0; j < G; j++)
-            p[j] = m == QL ? load16(a + j * a_stride + s0 + c0) : load_first(a + j * a_stride + s0 + c0, m);
+            p[j] = m == QL ? load16(a + j * a_stride + s) : load_first(a + j * a_stride + s, m);
 #pragma GCC unroll 16
         for (int ii = 0; ii < IB; ii++) {
-            const float *vr = vt + (size_t)(i0 + ii) * Tp + s0 + c0;
+            const float *vr = vt + (size_t)(i0 + ii) * Tp + s;
             const vf16 v = m == QL ? load16(vr) : load_first(vr, m);
-#pragma GCC unroll 8
+#pragma GCC unroll 4
             for (int j = 0; j < G; j++)
                 acc[j * IB + ii] += p[j] * v;
         }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 4
     for (int j = 0; j < G; j++)
 #pragma GCC unroll 16
         for (int ii = 0; ii < IB; ii++)
@@ -453,10 +462,22 @@ static inline __attribute__((always_inline)) void query_group(float *o, float *a
     for (int i = 0; i < G * hd; i++)
         qs[i] = q[i] * scale;
     int c0 = 0;
-    for (; c0 + QL <= n; c0 += QL)
-        scores_chunk(a, a_stride, qs, kt, hd, Tp, s0 + c0, QL, G);
-    if (c0 < n)
-        scores_chunk(a, a_stride, qs, kt, hd, Tp, s0 + c0, n - c0, G);
+    for (; c0 + 4 * QL < n; c0 += 4 * QL) /* while more than four chunks remain */
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, QL, G, 4);
+    const int rest = n - c0, m = rest - (rest - 1) / QL * QL; /* 1 to 4 chunks, the last m wide */
+    switch ((rest + QL - 1) / QL) {
+    case 1:
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 1);
+        break;
+    case 2:
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 2);
+        break;
+    case 3:
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 3);
+        break;
+    default:
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 4);
+    }
     for (int j = 0; j < G; j++) { /* softmax in place; zeros outside [s0, t] */
         float *aj = a + j * a_stride + s0, mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
