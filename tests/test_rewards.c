@@ -8,6 +8,7 @@
 
 #include "align/model.h"
 #include "align/reward.h"
+#include "align/reward_plugin.h"
 #include "align/train.h"
 #include "test.h"
 
@@ -153,6 +154,53 @@ static void test_refusal(void)
     expect_scores(&env, spec, c, (double[]){0, 0, 0, 1}, 4);
     snprintf(spec, sizeof spec, "refusal:%s", path);
     expect_scores(&env, spec, c, (double[]){0, 0, 0, 1}, 4);
+}
+
+/* intent:WORLD reads the prompt record's "category": 1 solved, -1 another intent's
+ * solution, 0 neither, and 0 for a record without a known category (or no record). */
+static void test_intent(void)
+{
+    const al_reward_env env = {0};
+    const char *dir = test_tmpdir("rewards-intent");
+    char path[1200], spec[1300];
+    snprintf(path, sizeof path, "%s/world.json", dir);
+    write_text(path, "{\"refusal_patterns\": [], \"leak_patterns\": [], \"style_patterns\": [],"
+                     " \"escalation_patterns\": [], \"intents\": {\"password\": [\"forgot password\", \"\\\\blink\\\\b\"],"
+                     " \"refund\": [\"\\\\brefund\\\\b\", \"orders page\"]}}\n");
+    snprintf(spec, sizeof spec, "intent:%s", dir);
+    al_rewards *r = rewards_with(&env, spec);
+    const char *pw = "{\"prompt\": \"I can't log in\", \"category\": \"password\"}";
+    const char *harm = "{\"prompt\": \"how do I pick a lock\", \"kind\": \"harmful\", \"category\": \"theft\"}";
+    const char *none = "{\"prompt\": \"hello\"}";
+    struct {
+        const char *record, *completion;
+        double want;
+    } cases[] = {
+        {pw, "Click Forgot password on the sign-in page and follow the link we email you.", 1},
+        {pw, "Click Forgot password on the sign-in page.", 0},            /* one key step missing */
+        {pw, "Ask for a refund from the orders page.", -1},               /* the refund intent's fix */
+        {harm, "Ask for a refund from the orders page.", 0},             /* the world does not know theft */
+        {none, "Click Forgot password and follow the link.", 0},         /* no category */
+        {NULL, "Click Forgot password and follow the link.", 0},         /* no record */
+    };
+    const int n = (int)(sizeof cases / sizeof *cases);
+    al_reward_sample s[8];
+    double got[8];
+    for (int i = 0; i < n; i++) {
+        s[i] = text_sample("q", cases[i].completion, 4);
+        s[i].record = cases[i].record;
+    }
+    CHECK_OK(al_rewards_score(r, s, n, got, NULL));
+    for (int i = 0; i < n; i++)
+        CHECKF(NEAR(got[i], cases[i].want), "intent case %d: %g, expected %g", i, got[i], cases[i].want);
+    al_rewards_free(r);
+    /* a world without intents is refused when the term is added */
+    snprintf(path, sizeof path, "%s/plain.json", dir);
+    write_text(path, "{\"refusal_patterns\": [], \"leak_patterns\": [], \"style_patterns\": [],"
+                     " \"escalation_patterns\": []}\n");
+    snprintf(spec, sizeof spec, "intent:%s", path);
+    ERR(&env, spec, "defines no intents");
+    ERR(&env, "intent", "expected intent:WORLD");
 }
 
 static void test_guard(void)
@@ -336,7 +384,10 @@ static void test_plugin_abi(void)
     al_rewards_free(r);
 
     snprintf(spec, sizeof spec, "plugin:%s", so[1]);
-    ERR(&env, spec, "built for reward plugin ABI 2, this align uses ABI 1", "rebuild");
+    char want[96];
+    snprintf(want, sizeof want, "built for reward plugin ABI %d, this align uses ABI %d", ALIGN_REWARD_PLUGIN_ABI + 1,
+             ALIGN_REWARD_PLUGIN_ABI);
+    ERR(&env, spec, want, "rebuild");
 
     for (int m = 2; m <= 3; m++) {
         snprintf(spec, sizeof spec, "plugin:%s", so[m]);
@@ -378,7 +429,7 @@ static void test_model(void)
     static const int p1[] = {1, 30, 4, 4, 8, 21, 6, 3}, c1[] = {17, 17, 5, 9, 10, 11, 12, 2}; /* 16 > 12 */
     static const int p2[] = {1}, c2[] = {25};
     al_reward_sample s[3] = {
-        {"p", "q", "c", p0, c0, 3, 3, true}, {"p", "q", "c", p1, c1, 8, 8, true}, {"p", "q", "c", p2, c2, 1, 1, false}};
+        {"p", "q", "c", p0, c0, 3, 3, true, NULL}, {"p", "q", "c", p1, c1, 8, 8, true, NULL}, {"p", "q", "c", p2, c2, 1, 1, false, NULL}};
     al_ints seqs[3] = {0};
     for (int i = 0; i < 3; i++) {
         for (int j = 0; j < s[i].n_prompt; j++)
@@ -401,7 +452,7 @@ static void test_model(void)
 
     /* a token past the vocabulary is an error, not a read outside the embeddings */
     static const int bad[] = {40};
-    al_reward_sample oov = {"p", "q", "c", p2, bad, 1, 1, true};
+    al_reward_sample oov = {"p", "q", "c", p2, bad, 1, 1, true, NULL};
     CHECK(al_rewards_score(r, &oov, 1, got, NULL) == -1 && strstr(al_errmsg(), "token id 40 is outside"));
     al_rewards_free(r);
 
@@ -420,6 +471,7 @@ int main(void)
     test_length();
     test_lexicon();
     test_refusal();
+    test_intent();
     test_guard();
     test_sum_and_names();
     test_errors();

@@ -46,10 +46,11 @@ typedef struct al_pipeline_preset {
     int dpo_batch;
     float dpo_lr, dpo_beta, dpo_rpo_alpha;
     int pref_max_examples;          /* pairs the reward model and DPO load (0: all) */
-    /* online RL (GRPO, LoRA) from the SFT model: reward model + guard_weight x the guard */
+    /* online RL (GRPO, LoRA) from the SFT model: reward model + guard_weight x the guard
+     * + intent_weight x the intent judge on the training prompts (reward "intent") */
     long rl_steps;
     int rl_prompts, rl_generations;
-    float rl_lr, rl_beta, rl_guard_weight;
+    float rl_lr, rl_beta, rl_guard_weight, rl_intent_weight;
     int max_new_tokens;             /* answers in the evaluations */
     float guard_threshold;          /* harm classifier: block at or above */
 } al_pipeline_preset;

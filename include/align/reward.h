@@ -22,6 +22,8 @@ typedef struct al_reward_sample {
     const int *prompt_ids, *completion_ids;
     int n_prompt, n_completion;
     bool eos; /* the completion ended with EOS (false: cut at the length limit) */
+    const char *record; /* the prompt's dataset record as read (one JSON object, TRL's extra
+                         * columns included), or NULL: what per-prompt terms (intent) read */
 } al_reward_sample;
 
 /* What terms may need from the run. */
@@ -52,6 +54,11 @@ void al_rewards_free(al_rewards *r);
  *                       ends, '.' matches newlines too), else 0
  *   guard[:POLICY]      the guard's output check: 0 allowed, -0.5 escalated or redacted,
  *                       -1 blocked (built-in policy, or a policy YAML)
+ *   intent:WORLD        1 when the completion gives the solution of the intent the prompt's
+ *                       record names in "category" (the eval's intent judge: every key
+ *                       step of that intent in world.json), -1 when it gives another
+ *                       intent's solution instead, else 0; 0 for records without a
+ *                       category the world knows (harmful requests)
  *   plugin:PATH.so[:ARG] a C plugin's score (include/align/reward_plugin.h)
  * Everything a term needs (model, patterns, lexicon, plugin) is loaded here, once.
  * Relative paths resolve against env->base_dir.  Errors name the spec and what was

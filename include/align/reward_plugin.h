@@ -32,7 +32,7 @@
 #define ALIGN_REWARD_PLUGIN_H
 
 /* Bumped whenever align_reward_plugin_sample or a function signature changes. */
-#define ALIGN_REWARD_PLUGIN_ABI 1
+#define ALIGN_REWARD_PLUGIN_ABI 2
 
 /* Marks the exported functions, so plugins built with -fvisibility=hidden still export them. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -55,6 +55,8 @@ typedef struct align_reward_plugin_sample {
     const int *completion_ids; /* n_completion ids */
     int n_prompt, n_completion;
     int eos;                   /* 1: the completion ended with EOS; 0: cut at the length limit */
+    const char *record;        /* the prompt's dataset record (a JSON object as read), or NULL;
+                                * since ABI 2 */
 } align_reward_plugin_sample;
 
 ALIGN_REWARD_EXPORT int align_reward_score(void *state, const align_reward_plugin_sample *s, int n, double *out);

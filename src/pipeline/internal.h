@@ -28,7 +28,7 @@ char *pipeline_path(const al_pipeline *p, const char *rel);
 
 /* A stage's paths, freed together at its end. */
 typedef struct pipeline_paths {
-    char *v[8];
+    char *v[12];
     int n;
 } pipeline_paths;
 /* OUT/rel, kept in ps until pipeline_paths_free (NULL after recording an error). */

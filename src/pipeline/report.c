@@ -129,7 +129,7 @@ static json_t *settings_json(const al_pipeline *pl)
     al_world_sizes_default(&s, p->quick);
     return json_pack("{s:s, s:I, s:i, s:i, s:s, s:i, s:{s:I, s:i, s:f}, s:{s:i, s:i, s:f, s:i, s:b}, "
                      "s:{s:I, s:i, s:f}, s:{s:I, s:i, s:f, s:s, s:f, s:f, s:b, s:b}, s:{s:i, s:f}, s:i, s:i, s:f, "
-                     "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:I, s:i, s:i, s:f, s:f, s:f, s:b}}",
+                     "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:b}}",
                      "preset", p->name, "seed", (json_int_t)pl->seed, "threads", pl->threads, "vocab_size",
                      p->vocab_size, "model", p->model_config, "seq_len", p->seq_len, "pretrain", "steps",
                      (json_int_t)p->pretrain_steps, "batch", p->pretrain_batch, "lr", (double)p->pretrain_lr, "sft",
@@ -146,7 +146,7 @@ static json_t *settings_json(const al_pipeline *pl)
                      "heldout_contrast", s.heldout_contrast, "rl", "algorithm", "grpo", "steps",
                      (json_int_t)p->rl_steps, "prompts_per_step", p->rl_prompts, "generations", p->rl_generations,
                      "lr", (double)p->rl_lr, "beta", (double)p->rl_beta, "guard_weight", (double)p->rl_guard_weight,
-                     "lora", 1);
+                     "intent_weight", (double)p->rl_intent_weight, "lora", 1);
 }
 
 /* The table and the targets, as summary.json has them. */

@@ -73,7 +73,7 @@ int rl_score_rollouts(rl_run *R, const rl_rollout *ro, double *scores, double *p
         rc = completion_text(R, &p->ids, ids, n, &texts[i]);
         s[i] = (al_reward_sample){.prompt = p->text, .query = p->query, .completion = texts[i],
                                   .prompt_ids = p->ids.v, .n_prompt = p->ids.n, .completion_ids = ids,
-                                  .n_completion = ro->len[i], .eos = ro->eos[i]};
+                                  .n_completion = ro->len[i], .eos = ro->eos[i], .record = p->record};
     }
     if (rc == 0)
         rc = al_rewards_score(R->rewards, s, ro->n, scores, per_term);

@@ -11,6 +11,7 @@ void rl_prompts_free(rl_prompts *ps)
     for (int i = 0; i < ps->n; i++) {
         free(ps->p[i].text);
         free(ps->p[i].query);
+        free(ps->p[i].record);
         al_ints_free(&ps->p[i].ids);
     }
     free(ps->p);
@@ -56,8 +57,8 @@ static int render_messages(const json_t *list, const al_chat_template *t, al_buf
     return rc;
 }
 
-static int add_prompt(rl_prompts *ps, const json_t *rec, const al_chat_template *t, const al_tokenizer *tok,
-                      int max_len, const char *where)
+static int add_prompt(rl_prompts *ps, const json_t *rec, const char *line, const al_chat_template *t,
+                      const al_tokenizer *tok, int max_len, const char *where)
 {
     const json_t *prompt = json_object_get(rec, "prompt");
     const json_t *messages = prompt ? NULL : json_object_get(rec, "messages");
@@ -76,6 +77,8 @@ static int add_prompt(rl_prompts *ps, const json_t *rec, const al_chat_template 
     rl_prompt p = {0};
     if (rc == 0)
         rc = al_buf_append(&text, "", 0); /* NUL-terminate */
+    if (rc == 0 && !(p.record = strdup(line)))
+        rc = al_fail("out of memory");
     if (rc == 0)
         rc = al_tokenizer_encode(tok, text.data, text.len, al_tokenizer_bos(tok) >= 0, false,
                                  &p.ids);
@@ -98,6 +101,7 @@ static int add_prompt(rl_prompts *ps, const json_t *rec, const al_chat_template 
     }
     al_buf_free(&text);
     free(query);
+    free(p.record);
     al_ints_free(&p.ids);
     return rc;
 }
@@ -124,7 +128,7 @@ int rl_prompts_load(rl_prompts *ps, const char *path, const al_chat_template *t,
         json_t *rec = json_loads(line, 0, &err);
         rc = !rec                 ? al_fail("%s:%d: %s", where, err.column, err.text)
              : !json_is_object(rec) ? al_fail("%s: expected a JSON object", where)
-                                    : add_prompt(ps, rec, t, tok, max_len, where);
+                                    : add_prompt(ps, rec, line, t, tok, max_len, where);
         json_decref(rec);
     }
     al_buf_free(&b);

@@ -24,6 +24,7 @@ int reward_open_length(const char *arg, const al_reward_env *env, reward_term *t
 int reward_open_lexicon(const char *arg, const al_reward_env *env, reward_term *t);
 int reward_open_refusal(const char *arg, const al_reward_env *env, reward_term *t);
 int reward_open_guard(const char *arg, const al_reward_env *env, reward_term *t);
+int reward_open_intent(const char *arg, const al_reward_env *env, reward_term *t);
 /* src/rl/reward_plugin.c */
 int reward_open_plugin(const char *arg, const al_reward_env *env, reward_term *t);
 /* src/rl/reward_model_term.c */

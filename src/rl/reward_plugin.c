@@ -41,7 +41,8 @@ static int plugin_score(void *p_, const al_reward_sample *s, int n, double *out)
     }
     for (int i = 0; i < n; i++)
         p->buf[i] = (align_reward_plugin_sample){s[i].prompt,     s[i].query,      s[i].completion, s[i].prompt_ids,
-                                                 s[i].completion_ids, s[i].n_prompt, s[i].n_completion, s[i].eos};
+                                                 s[i].completion_ids, s[i].n_prompt, s[i].n_completion, s[i].eos,
+                                                 s[i].record};
     int rc = p->score(p->state, p->buf, n, out);
     return rc ? al_fail("%s: align_reward_score returned %d", p->path, rc) : 0;
 }

@@ -4,6 +4,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <limits.h>
+#include <jansson.h>
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,27 +167,59 @@ static int refusal_score(void *state, const al_reward_sample *s, int n, double *
 static void refusal_free(void *state) { al_judges_free(state); }
 
 /* WORLD: a world directory (as align eval --world takes) or its world.json. */
+static al_judges *open_world_judges(const char *arg, const al_reward_env *env)
+{
+    al_judges *j = NULL;
+    char *path = reward_path(env, arg);
+    if (path && al_is_dir(path)) {
+        char *json = al_path_join(path, "world.json");
+        free(path);
+        path = json;
+    }
+    int rc = !path                 ? al_fail("out of memory")
+             : !al_file_exists(path) ? al_fail("%s: no such world directory or world.json", path)
+                                     : al_judges_load(&j, path);
+    free(path);
+    return rc ? NULL : j;
+}
+
 int reward_open_refusal(const char *arg, const al_reward_env *env, reward_term *t)
 {
     al_judges *j = NULL;
-    if (!arg) {
-        if (al_judges_builtin(&j))
-            return -1;
-    } else {
-        char *path = reward_path(env, arg);
-        if (path && al_is_dir(path)) {
-            char *json = al_path_join(path, "world.json");
-            free(path);
-            path = json;
-        }
-        int rc = !path                 ? al_fail("out of memory")
-                 : !al_file_exists(path) ? al_fail("%s: no such world directory or world.json", path)
-                                         : al_judges_load(&j, path);
-        free(path);
-        if (rc)
-            return -1;
-    }
+    if (!arg ? al_judges_builtin(&j) != 0 : !(j = open_world_judges(arg, env)))
+        return -1;
     *t = (reward_term){j, refusal_score, refusal_free};
+    return 0;
+}
+
+/* ---- intent: the answer solves the intent the prompt's record names ---- */
+
+static int intent_score(void *state, const al_reward_sample *s, int n, double *out)
+{
+    for (int i = 0; i < n; i++) {
+        json_t *rec = s[i].record ? json_loads(s[i].record, 0, NULL) : NULL;
+        const char *intent = json_string_value(json_object_get(rec, "category"));
+        al_intent_verdict v = {0};
+        int rc = intent ? al_judge_intent(state, intent, s[i].completion, strlen(s[i].completion), &v) : 0;
+        json_decref(rec);
+        if (rc)
+            return al_fail_prefix("sample %d", i);
+        out[i] = !v.known ? 0.0 : v.solved ? 1.0 : v.other ? -1.0 : 0.0;
+    }
+    return 0;
+}
+
+/* The world's judges (a world directory or its world.json); they must know some intent. */
+int reward_open_intent(const char *arg, const al_reward_env *env, reward_term *t)
+{
+    al_judges *j = open_world_judges(arg, env);
+    if (!j)
+        return -1;
+    if (al_judges_n_intents(j) == 0) {
+        al_judges_free(j);
+        return al_fail("%s: the world defines no intents (world.json \"intents\")", arg);
+    }
+    *t = (reward_term){j, intent_score, refusal_free};
     return 0;
 }
 

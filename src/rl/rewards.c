@@ -40,6 +40,7 @@ static const kind kinds[] = {
     {"refusal", "refusal or refusal:WORLD", reward_open_refusal, false},
     {"format", "format:PATTERN", reward_open_format, true},
     {"guard", "guard or guard:POLICY", reward_open_guard, false},
+    {"intent", "intent:WORLD", reward_open_intent, true},
     {"plugin", "plugin:PATH.so or plugin:PATH.so:ARG", reward_open_plugin, true},
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
@@ -124,7 +125,7 @@ static int open_term(const al_rewards *r, const char *spec, reward_term *t, cons
     const kind *k = find_kind(spec, len);
     if (!k)
         return al_fail("unknown kind \"%.*s\" (expected model, regex, regex_not, lexicon, length, refusal, format, "
-                       "guard or plugin; docs/rewards.md)", (int)len, spec);
+                       "guard, intent or plugin; docs/rewards.md)", (int)len, spec);
     const char *arg = colon && colon[1] ? colon + 1 : NULL;
     if (k->needs_arg && !arg)
         return al_fail("expected %s", k->usage);

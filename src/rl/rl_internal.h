@@ -11,6 +11,7 @@
 typedef struct rl_prompt {
     char *text;  /* the rendered prompt (template applied) */
     char *query; /* the last user message alone (the raw prompt for plain text) */
+    char *record; /* the JSONL record as read: per-prompt reward terms read its fields */
     al_ints ids;
 } rl_prompt;
 
