@@ -156,8 +156,8 @@ static void test_refusal(void)
     expect_scores(&env, spec, c, (double[]){0, 0, 0, 1}, 4);
 }
 
-/* intent:WORLD reads the prompt record's "category": 1 solved, -1 another intent's
- * solution, 0 neither, and 0 for a record without a known category (or no record). */
+/* intent:WORLD reads the prompt record's "category": 1 solved, else 0 (another intent's
+ * solution too), and 0 for a record without a known category (or no record). */
 static void test_intent(void)
 {
     const al_reward_env env = {0};
@@ -178,7 +178,7 @@ static void test_intent(void)
     } cases[] = {
         {pw, "Click Forgot password on the sign-in page and follow the link we email you.", 1},
         {pw, "Click Forgot password on the sign-in page.", 0},            /* one key step missing */
-        {pw, "Ask for a refund from the orders page.", -1},               /* the refund intent's fix */
+        {pw, "Ask for a refund from the orders page.", 0},                /* the refund intent's fix */
         {harm, "Ask for a refund from the orders page.", 0},             /* the world does not know theft */
         {none, "Click Forgot password and follow the link.", 0},         /* no category */
         {NULL, "Click Forgot password and follow the link.", 0},         /* no record */

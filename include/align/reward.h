@@ -56,9 +56,8 @@ void al_rewards_free(al_rewards *r);
  *                       -1 blocked (built-in policy, or a policy YAML)
  *   intent:WORLD        1 when the completion gives the solution of the intent the prompt's
  *                       record names in "category" (the eval's intent judge: every key
- *                       step of that intent in world.json), -1 when it gives another
- *                       intent's solution instead, else 0; 0 for records without a
- *                       category the world knows (harmful requests)
+ *                       step of that intent in world.json), else 0; 0 for records
+ *                       without a category the world knows (harmful requests)
  *   plugin:PATH.so[:ARG] a C plugin's score (include/align/reward_plugin.h)
  * Everything a term needs (model, patterns, lexicon, plugin) is loaded here, once.
  * Relative paths resolve against env->base_dir.  Errors name the spec and what was

@@ -204,7 +204,9 @@ static int intent_score(void *state, const al_reward_sample *s, int n, double *o
         json_decref(rec);
         if (rc)
             return al_fail_prefix("sample %d", i);
-        out[i] = !v.known ? 0.0 : v.solved ? 1.0 : v.other ? -1.0 : 0.0;
+        /* no penalty for another intent's solution: with one, GRPO learned to answer
+         * vaguely (0 beats -1) and the solved share fell */
+        out[i] = v.known && v.solved ? 1.0 : 0.0;
     }
     return 0;
 }
