@@ -2,10 +2,10 @@
  * turns, so the policy sees them through its chat template, as in the evaluation), the
  * reward the demo's reward model plus two rules: the guard's decision (a blocked answer
  * costs rl_guard_weight) and the intent judge on the prompt's category (rl_intent_weight
- * for the asked intent's solution).  The judge sees
- * only training prompts; the evaluation's held-out wordings stay unseen.  LoRA adapters train in runs/rl/lora (off, they are the
- * reference) and are merged into runs/rl/final; an interrupted run resumes from its last
- * checkpoint. */
+ * for the asked intent's solution).  The judge sees only training prompts; the
+ * evaluation's held-out wordings stay unseen.  LoRA adapters train in runs/rl/lora (off,
+ * they are the reference) and are merged into runs/rl/final; an interrupted run resumes
+ * from its last checkpoint. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -75,7 +75,8 @@ int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, co
     r->logp = malloc((size_t)n * max_new * sizeof *r->logp);
     r->len = calloc((size_t)n, sizeof *r->len);
     r->eos = calloc((size_t)n, sizeof *r->eos);
-    float *cur = malloc((size_t)n * V * sizeof *cur), *scratch = malloc(2 * (size_t)V * omp_get_max_threads() * sizeof *scratch);
+    float *cur = malloc((size_t)n * V * sizeof *cur);
+    float *scratch = malloc(2 * (size_t)V * omp_get_max_threads() * sizeof *scratch); /* two rows per thread */
     int *seqs = malloc((size_t)n * sizeof *seqs), *toks = malloc((size_t)n * sizeof *toks);
     bool *done = calloc((size_t)n, sizeof *done);
     al_sampler *samplers = calloc((size_t)n, sizeof *samplers);

@@ -138,7 +138,8 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         const float temp = o->sampling.temperature;
         if (rc == 0 && !(pc = step_ctx(&R->pc, &R->m, R->micro, b.T, true, temp)))
             rc = -1;
-        if (rc == 0 && R->have_ref && rl_uses_reference(R) && !(rc_ctx = step_ctx(&R->rc, &R->ref, R->micro, b.T, true, temp)))
+        if (rc == 0 && R->have_ref && rl_uses_reference(R) &&
+            !(rc_ctx = step_ctx(&R->rc, &R->ref, R->micro, b.T, true, temp)))
             rc = -1;
     }
     if (rc == 0 && R->have_critic && !(cc = step_ctx(&R->cc, &R->critic, R->micro, b.T, false, 1.0f)))
