@@ -461,4 +461,31 @@ int al_review_audit_list(al_review *q, int64_t id, al_review_audit **rows, int *
 void al_review_audit_free(al_review_audit *rows, int n);
 
 
+/* ==== evaluation on labelled prompts (src/guard/eval.c, align guard eval) ==== */
+
+/* One category's counts (the record's "category", "" when absent). */
+typedef struct al_guard_eval_row {
+    char *category;
+    long n, unsafe, flagged;
+    long tp, fp, tn, fn; /* unsafe flagged, safe flagged, safe allowed, unsafe allowed */
+} al_guard_eval_row;
+
+typedef struct al_guard_eval {
+    long n, tp, fp, tn, fn;
+    double precision, recall, f1, fpr, accuracy; /* 0 where undefined (no positives, ...) */
+    long actions[4];                             /* decisions by al_guard_action */
+    double latency_p50_us, latency_p99_us, latency_max_us, prompts_per_s;
+    al_guard_eval_row *rows; /* per category, in order of first appearance */
+    int n_rows;
+} al_guard_eval;
+
+/* Runs the input rails on every record of a JSONL file with "prompt" (or "text") and
+ * "label": 1, true, "unsafe" or "harmful" for a prompt the guard should flag; 0, false,
+ * "safe", "benign" or "unharmful" for one it should let through.  Flagged = blocked or
+ * escalated (redaction alone is not).  "category" is optional.  Misclassified records go
+ * to errors_path (NULL: nowhere) as JSONL with the decision.  Errors name PATH:LINE. */
+int al_guard_eval_file(const al_guard *g, const char *path, const char *errors_path, al_guard_eval *out);
+void al_guard_eval_free(al_guard_eval *e);
+
+
 #endif

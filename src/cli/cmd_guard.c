@@ -1,5 +1,6 @@
-/* align guard: check prompts and answers against a policy (`align guard check`) and train
- * the harm classifier (`align guard train`, in cmd_guard_train.c). */
+/* align guard: check prompts and answers against a policy (`align guard check`), train
+ * the harm classifier (`align guard train`, cmd_guard_train.c) and score the input rails on
+ * labelled prompts (`align guard eval`, cmd_guard_eval.c). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@ static void help(FILE *out)
     fprintf(out,
             "usage: align guard check [options] < messages\n"
             "       align guard train [options]          (see align guard train --help)\n"
+            "       align guard eval --data FILE.jsonl   (see align guard eval --help)\n"
             "\n"
             "Checks each message read from stdin against a guard policy and writes one decision\n"
             "per input line to stdout, as JSON: the action (allow, redact, escalate, block), the\n"
@@ -252,7 +254,9 @@ int cmd_guard(int argc, char **argv)
         return cmd_guard_check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "train"))
         return cmd_guard_train(argc - 1, argv + 1);
-    fprintf(stderr, "align guard: unknown subcommand '%s' (expected check or train; see align guard --help)\n",
+    if (!strcmp(argv[1], "eval"))
+        return cmd_guard_eval(argc - 1, argv + 1);
+    fprintf(stderr, "align guard: unknown subcommand '%s' (expected check, train or eval; see align guard --help)\n",
             argv[1]);
     return 2;
 }
