@@ -92,11 +92,12 @@ int al_guard_eval_file(const al_guard *g, const char *path, const char *errors_p
     al_buf b = {0};
     if (al_read_file(path, &b))
         return -1;
-    FILE *errf = errors_path ? fopen(errors_path, "w") : NULL;
-    if (errors_path && !errf) {
+    al_atomic_file ef = {0}; /* written whole or not at all */
+    if (errors_path && al_atomic_open(&ef, errors_path)) {
         al_buf_free(&b);
-        return al_fail("%s: cannot write", errors_path);
+        return -1;
     }
+    FILE *errf = ef.fp;
     double *lat = NULL;
     long cap = 0;
     double wall = 0;
@@ -149,8 +150,10 @@ int al_guard_eval_file(const al_guard *g, const char *path, const char *errors_p
         json_decref(rec);
     }
     al_buf_free(&b);
-    if (errf && fclose(errf) && rc == 0)
-        rc = al_fail("%s: write failed", errors_path);
+    if (errf && rc == 0)
+        rc = al_atomic_commit(&ef);
+    else if (errf)
+        al_atomic_abort(&ef);
     if (rc == 0 && out->n == 0)
         rc = al_fail("%s: no records", path);
     if (rc == 0) {

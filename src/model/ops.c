@@ -359,16 +359,14 @@ static inline void scores_row(float *sc, const float *q, const float *kt, int n,
  * the lanes.  The result depends on (q, keys, values, s0, t) alone, not on T, the stride or
  * where the row sits in memory.  A chunk past t loads nothing beyond t. */
 #define QL 16
-typedef op_vf16 vf16;
-#define load16 op_load16
 
 /* p[0..m), zeros in the other lanes */
-static inline vf16 load_first(const float *p, int m)
+static inline op_vf16 load_first(const float *p, int m)
 {
 #if defined(__AVX512F__)
-    return (vf16)_mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1), p);
+    return (op_vf16)_mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1), p);
 #else
-    vf16 v = {0};
+    op_vf16 v = {0};
     memcpy(&v, p, (size_t)m * sizeof(float));
     return v;
 #endif
@@ -376,7 +374,7 @@ static inline vf16 load_first(const float *p, int m)
 
 /* (x[l] + x[l + 8]), then + the lane 4 on, then (b0 + b2) + (b1 + b3): the usual halving
  * reduction, by shuffles, so the accumulators never go through memory */
-static inline float lane_sum(vf16 x)
+static inline float lane_sum(op_vf16 x)
 {
     typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
     typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
@@ -392,18 +390,18 @@ static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t
                                                                 const float *kt, int hd, int Tp, int s, int m,
                                                                 const int G, const int CH)
 {
-    vf16 acc[4][4]; /* fixed sizes (CH, G <= 4), so the compiler keeps them in registers */
+    op_vf16 acc[4][4]; /* fixed sizes (CH, G <= 4), so the compiler keeps them in registers */
 #pragma GCC unroll 4
     for (int c = 0; c < CH; c++)
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++)
-            acc[c][j] = (vf16){0};
+            acc[c][j] = (op_vf16){0};
     for (int i = 0; i < hd; i++) {
         const float *kr = kt + (size_t)i * Tp + s;
-        vf16 kv[4];
+        op_vf16 kv[4];
 #pragma GCC unroll 4
         for (int c = 0; c < CH; c++)
-            kv[c] = c < CH - 1 || m == QL ? load16(kr + c * QL) : load_first(kr + c * QL, m);
+            kv[c] = c < CH - 1 || m == QL ? op_load16(kr + c * QL) : load_first(kr + c * QL, m);
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++) {
             const float qi = qs[j * hd + i];
@@ -426,20 +424,20 @@ static inline __attribute__((always_inline)) void outputs_block(float *o, const 
                                                                 const float *vt, int s0, int n, int hd, int Tp,
                                                                 int i0, const int G, const int IB)
 {
-    vf16 acc[16]; /* G x IB <= 16, a fixed size so the accumulators stay in registers */
+    op_vf16 acc[16]; /* G x IB <= 16, a fixed size so the accumulators stay in registers */
 #pragma GCC unroll 16
     for (int k = 0; k < G * IB; k++)
-        acc[k] = (vf16){0};
+        acc[k] = (op_vf16){0};
     for (int c0 = 0; c0 < n; c0 += QL) {
         const int m = n - c0 < QL ? n - c0 : QL, s = s0 + c0;
-        vf16 p[4];
+        op_vf16 p[4];
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++)
-            p[j] = m == QL ? load16(a + j * a_stride + s) : load_first(a + j * a_stride + s, m);
+            p[j] = m == QL ? op_load16(a + j * a_stride + s) : load_first(a + j * a_stride + s, m);
 #pragma GCC unroll 16
         for (int ii = 0; ii < IB; ii++) {
             const float *vr = vt + (size_t)(i0 + ii) * Tp + s;
-            const vf16 v = m == QL ? load16(vr) : load_first(vr, m);
+            const op_vf16 v = m == QL ? op_load16(vr) : load_first(vr, m);
 #pragma GCC unroll 4
             for (int j = 0; j < G; j++)
                 acc[j * IB + ii] += p[j] * v;
@@ -486,9 +484,9 @@ static inline __attribute__((always_inline)) void query_group(float *o, float *a
 #pragma omp simd
         for (int s = 0; s < n; s++)
             aj[s] = op_exp_nonpositive(aj[s] - mx);
-        vf16 sum = {0};
+        op_vf16 sum = {0};
         for (c0 = 0; c0 + QL <= n; c0 += QL)
-            sum += load16(aj + c0);
+            sum += op_load16(aj + c0);
         if (c0 < n)
             sum += load_first(aj + c0, n - c0);
         const float inv = 1.0f / lane_sum(sum);

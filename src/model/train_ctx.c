@@ -291,7 +291,6 @@ const float *al_ctx_logits(const al_train_ctx *ctx) { return ctx->logits; }
 
 /* ---- LoRA: y += scale B (A dropout(x)) and its backward ---- */
 
-
 /* out (=, or += with acc) x * mask / (1 - p): inverted dropout.  The mask of row n
  * depends only on (seed, n), so it is the same for any thread count and can be
  * regenerated in the backward pass instead of stored. */
@@ -505,28 +504,18 @@ float al_logprob(const float *logits, int V, float temperature, int token, float
     return logp;
 }
 
-static float row_max(const float *x, int V)
+/* The log-partition of one row of logits, as the training forward computes it. */
+static float row_log_partition(const float *x, int V)
 {
-    float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-    for (int v = 0; v < V; v++)
-        m = x[v] > m ? x[v] : m;
-    return m;
-}
-
-static float row_sum_exp(const float *x, float shift, int V)
-{
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int v = 0; v < V; v++)
-        s += op_exp_nonpositive(x[v] - shift);
-    return s;
+    const int no_target = -1;
+    float logp, lse;
+    op_logprob_forward(&logp, &lse, x, &no_target, 1, V);
+    return lse;
 }
 
 void al_softmax_entropy_kl(const float *p, const float *r, int V, double *entropy, double *kl)
 {
-    const float mp = row_max(p, V), lzp = mp + logf(row_sum_exp(p, mp, V));
-    const float mr = r == p ? mp : row_max(r, V), lzr = r == p ? lzp : mr + logf(row_sum_exp(r, mr, V));
+    const float lzp = row_log_partition(p, V), lzr = r == p ? lzp : row_log_partition(r, V);
     float h = 0.0f, k = 0.0f;
 #pragma omp simd reduction(+ : h, k)
     for (int v = 0; v < V; v++) {

@@ -73,17 +73,14 @@ static void add_token_stats(const rl_run *R, pass_stats *st, const float *pl, co
 /* Reference log-probs into b->ref_logp (and the first rows' reference logits into
  * fr->ref_keep); for every completion token of the other rows, the check that the training
  * forward reproduces the sampled log-probability bit for bit, the exact KL and entropy. */
-int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, float *ref_logits,
-                  int *tokens, int *targets, const first_rows *fr, pass_stats *st)
+int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, int *tokens,
+                  int *targets, const first_rows *fr, pass_stats *st)
 {
     const int B = R->micro, T = b->T, V = R->m.cfg.vocab_size, n = b->n;
     *st = (pass_stats){0};
-    float *values = cc ? malloc((size_t)B * T * sizeof *values) : NULL;
     int *order = malloc((size_t)n * sizeof *order), n_other = 0;
-    if ((cc && !values) || !order) {
-        free(values), free(order);
+    if (!order)
         return al_fail("out of memory");
-    }
     /* the rows the policy must score come first, so they share as few micro-batches as
      * possible with the rows that need only the reference */
     for (int i = 0; i < n; i++)
@@ -92,6 +89,15 @@ int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_
     for (int i = 0, k = n_other; i < n; i++)
         if (fr->slot[i] >= 0)
             order[k++] = i;
+    float *values = cc ? malloc((size_t)B * T * sizeof *values) : NULL;
+    /* a LoRA reference runs through pc, whose logits the policy forward then overwrites:
+     * they are kept here, when some rows need that forward */
+    const bool lora_ref = rl_uses_reference(R) && !R->have_ref && n_other > 0;
+    float *ref_logits = lora_ref ? malloc((size_t)B * T * V * sizeof *ref_logits) : NULL;
+    if ((cc && !values) || (lora_ref && !ref_logits)) {
+        free(values), free(order), free(ref_logits);
+        return al_fail("out of memory");
+    }
     int failed = 0;
     for (int r0 = 0; !failed && r0 < n; r0 += B) {
         rl_fill_micro(b, order, r0, n, B, tokens, targets);
@@ -147,7 +153,7 @@ int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_
             }
         }
     }
-    free(values), free(order);
+    free(values), free(order), free(ref_logits);
     return failed;
 }
 

@@ -126,8 +126,8 @@ int rl_score_rollouts(rl_run *R, const rl_rollout *ro, double *scores, double *p
 /* passes.c */
 bool rl_uses_reference(const rl_run *R);
 /* rc: the reference model's context (NULL: none, or LoRA); cc: the critic's (PPO) */
-int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, float *ref_logits,
-                  int *tokens, int *targets, const first_rows *fr, pass_stats *st);
+int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, int *tokens,
+                  int *targets, const first_rows *fr, pass_stats *st);
 int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *scores, double *seq);
 /* st gains the first minibatch's KL, entropy and token counts (see first_rows). */
 int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, int *tokens, int *targets,

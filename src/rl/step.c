@@ -100,7 +100,6 @@ int rl_step(rl_run *R, long step, json_t *metrics)
 {
     const al_rl_opts *o = R->o;
     const int P = o->prompts_per_step, G = o->num_generations, n = P * G, K = al_rewards_n_terms(R->rewards);
-    const int V = R->m.cfg.vocab_size;
     const uint64_t step_seed = al_mix64(o->seed ^ al_mix64((uint64_t)step));
     int *idx = malloc((size_t)P * sizeof *idx);
     double *scores = malloc((size_t)n * sizeof *scores), *per_term = malloc((size_t)n * K * sizeof *per_term);
@@ -109,7 +108,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
     rl_rows b = {0};
     al_train_ctx *pc = NULL, *rc_ctx = NULL, *cc = NULL;
     int *tokens = NULL, *targets = NULL;
-    float *dlogp = NULL, *ref_logits = NULL;
+    float *dlogp = NULL;
     first_rows fr = {0};
     int rc = idx && scores && per_term && seq_adv ? 0 : al_fail("out of memory");
     double t0 = al_now(), t1 = t0, t2 = t0, t3 = t0, t4 = t0;
@@ -130,11 +129,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         const size_t BT = (size_t)R->micro * b.T;
         tokens = malloc(BT * sizeof *tokens), targets = malloc(BT * sizeof *targets);
         dlogp = malloc(BT * sizeof *dlogp);
-        if (rl_uses_reference(R) && !R->have_ref)
-            ref_logits = malloc(BT * V * sizeof *ref_logits);
-        rc = !tokens || !targets || !dlogp || (rl_uses_reference(R) && !R->have_ref && !ref_logits)
-                 ? al_fail("out of memory")
-                 : 0;
+        rc = !tokens || !targets || !dlogp ? al_fail("out of memory") : 0;
         const float temp = o->sampling.temperature;
         if (rc == 0 && !(pc = step_ctx(&R->pc, &R->m, R->micro, b.T, true, temp)))
             rc = -1;
@@ -147,7 +142,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
     if (rc == 0)
         rc = rl_first_rows_plan(&fr, R, &b, step_seed);
     if (rc == 0)
-        rc = rl_score_pass(R, &b, pc, rc_ctx, cc, ref_logits, tokens, targets, &fr, &ps);
+        rc = rl_score_pass(R, &b, pc, rc_ctx, cc, tokens, targets, &fr, &ps);
     if (rc == 0 && ps.mismatched)
         rc = al_fail("step %ld: %ld of %ld sampled log-probabilities differ from the training forward's: sampling "
                      "and training disagree", step, ps.mismatched, ps.tokens);
@@ -240,7 +235,6 @@ int rl_step(rl_run *R, long step, json_t *metrics)
     rl_first_rows_free(&fr);
     rl_rollout_free(&ro);
     free(idx), free(scores), free(per_term), free(seq_adv), free(tokens), free(targets), free(dlogp);
-    free(ref_logits);
     return rc;
 }
 
