@@ -7,9 +7,6 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
 #define PAR_MIN_WORK 32768
@@ -360,18 +357,6 @@ static inline void scores_row(float *sc, const float *q, const float *kt, int n,
  * where the row sits in memory.  A chunk past t loads nothing beyond t. */
 #define QL 16
 
-/* p[0..m), zeros in the other lanes */
-static inline op_vf16 load_first(const float *p, int m)
-{
-#if defined(__AVX512F__)
-    return (op_vf16)_mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1), p);
-#else
-    op_vf16 v = {0};
-    memcpy(&v, p, (size_t)m * sizeof(float));
-    return v;
-#endif
-}
-
 /* (x[l] + x[l + 8]), then + the lane 4 on, then (b0 + b2) + (b1 + b3): the usual halving
  * reduction, by shuffles, so the accumulators never go through memory */
 static inline float lane_sum(op_vf16 x)
@@ -401,7 +386,7 @@ static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t
         op_vf16 kv[4];
 #pragma GCC unroll 4
         for (int c = 0; c < CH; c++)
-            kv[c] = c < CH - 1 || m == QL ? op_load16(kr + c * QL) : load_first(kr + c * QL, m);
+            kv[c] = c < CH - 1 || m == QL ? op_load16(kr + c * QL) : op_load_first(kr + c * QL, m);
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++) {
             const float qi = qs[j * hd + i];
@@ -433,11 +418,11 @@ static inline __attribute__((always_inline)) void outputs_block(float *o, const 
         op_vf16 p[4];
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++)
-            p[j] = m == QL ? op_load16(a + j * a_stride + s) : load_first(a + j * a_stride + s, m);
+            p[j] = m == QL ? op_load16(a + j * a_stride + s) : op_load_first(a + j * a_stride + s, m);
 #pragma GCC unroll 16
         for (int ii = 0; ii < IB; ii++) {
             const float *vr = vt + (size_t)(i0 + ii) * Tp + s;
-            const op_vf16 v = m == QL ? op_load16(vr) : load_first(vr, m);
+            const op_vf16 v = m == QL ? op_load16(vr) : op_load_first(vr, m);
 #pragma GCC unroll 4
             for (int j = 0; j < G; j++)
                 acc[j * IB + ii] += p[j] * v;
@@ -488,7 +473,7 @@ static inline __attribute__((always_inline)) void query_group(float *o, float *a
         for (c0 = 0; c0 + QL <= n; c0 += QL)
             sum += op_load16(aj + c0);
         if (c0 < n)
-            sum += load_first(aj + c0, n - c0);
+            sum += op_load_first(aj + c0, n - c0);
         const float inv = 1.0f / lane_sum(sum);
 #pragma omp simd
         for (int s = 0; s < n; s++)

@@ -11,6 +11,10 @@
 
 #include "align/model.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 /* 16 floats as one vector (the GCC/Clang vector extension), for kernels whose accumulators
  * must stay in registers: the compiler spills arrays sized by a parameter, even a constant
  * one, but keeps fixed arrays of these in registers once their loops are unrolled. */
@@ -21,6 +25,28 @@ static inline op_vf16 op_load16(const float *p)
     op_vf16 v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+/* p[0..m) for 1 <= m <= 16, zeros in the other lanes; reads nothing past p + m */
+static inline op_vf16 op_load_first(const float *p, int m)
+{
+#if defined(__AVX512F__)
+    return (op_vf16)_mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1), p);
+#else
+    op_vf16 v = {0};
+    memcpy(&v, p, (size_t)m * sizeof(float));
+    return v;
+#endif
+}
+
+/* v's first m lanes to p[0..m) for 1 <= m <= 16; writes nothing past p + m */
+static inline void op_store_first(float *p, op_vf16 v, int m)
+{
+#if defined(__AVX512F__)
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << m) - 1), (__m512)v);
+#else
+    memcpy(p, &v, (size_t)m * sizeof(float));
+#endif
 }
 
 /* exp(x) for x <= 0 (softmax after subtracting the max), in a form loops over it

@@ -97,14 +97,22 @@ static inline __attribute__((always_inline)) void mm_tile(float *out, const floa
                 acc[r][v] += xi * w[v];
         }
     }
+    /* whole vectors out (the bias added per lane as the scalar loop did); the last
+     * vector of a row that ends inside it is stored under a mask */
     const int m = n_out - o0 < C ? n_out - o0 : C;
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        float row[64];
-        memcpy(row, acc[r], (size_t)C * sizeof(float));
         float *y = out + (size_t)(n0 + r) * n_out + o0;
-        for (int o = 0; o < m; o++)
-            y[o] = row[o] + (bias ? bias[o0 + o] : 0.0f);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            const int left = m - 16 * v;
+            if (left <= 0)
+                break;
+            op_vf16 a = acc[r][v];
+            if (bias)
+                a += op_load_first(bias + o0 + 16 * v, left < 16 ? left : 16);
+            op_store_first(y + 16 * v, a, left < 16 ? left : 16);
+        }
     }
 }
 
