@@ -178,8 +178,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < test.n; i++)
         harmful += test.v[i].harmful;
     printf("harm classifier: %d train / %d held-out examples (%d harmful), %d held-out contrast prompts\n"
-           "defaults: 8 epochs, AdamW lr 0.05, seed 1, threshold 0.5; throughput on one thread over the held-out texts\n\n",
-           train.n, test.n, harmful, contrast.n);
+           "defaults: 8 epochs, AdamW lr %g, seed 1, threshold 0.5; throughput on one thread over the held-out texts\n\n",
+           train.n, test.n, harmful, contrast.n, (double)al_harm_train_defaults().lr);
     printf("| buckets | train s | precision | recall | F1 | contrast FPR | prompts/s | MB/s |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     int rc = run(&train, &test, &contrast, 18, !sizes);

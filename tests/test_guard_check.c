@@ -278,10 +278,16 @@ static void test_harm_rail(void)
     CHECK(d.action == AL_GUARD_ALLOW && d.ran[AL_GCAT_HAZARD]);
     al_guard_decision_free(&d);
     al_guard_close(g);
-    /* the rail without a model is a policy error, said at open */
+    /* the rail without harm.model loads the default model the build trained; with that
+     * model missing it is an error at open that says how to build it (test_harm_gen) */
     al_guard_policy p;
     CHECK_OK(al_guard_policy_parse("rails: {input: [harm]}\n", 22, "x.yaml", &p));
-    CHECK(al_guard_open(&p) == NULL && strstr(al_errmsg(), "harm.model"));
+    g = al_guard_open(&p);
+    CHECKF(g != NULL, "%s", al_errmsg());
+    al_guard_close(g);
+    setenv("ALIGN_HARM_MODEL", "/nonexistent/harm.bin", 1);
+    CHECK(al_guard_open(&p) == NULL && strstr(al_errmsg(), "align guard train --default"));
+    unsetenv("ALIGN_HARM_MODEL");
     al_guard_policy_free(&p);
 }
 
@@ -461,14 +467,9 @@ static void test_review_queue(void)
 
 int main(void)
 {
-    al_guard_policy p;
-    CHECK_OK(al_guard_policy_default(&p));
-    al_guard *g = al_guard_open(&p);
-    al_guard_policy_free(&p);
-    if (!g) {
-        fprintf(stderr, "%s\n", al_errmsg());
-        return 1;
-    }
+    /* the built-in policy's rule rails; the harm rail's own decisions on benign and
+     * harmful prompts are test_harm_gen's and bench/guard_default.sh's */
+    al_guard *g = open_policy("rails: {input: [decode, injection, roleplay]}\n");
     test_injection_plain_and_benign(g);
     test_disguises(g);
     test_json(g);

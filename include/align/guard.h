@@ -323,13 +323,63 @@ int al_harm_dataset_split(const al_harm_dataset *all, int test_percent, al_harm_
 extern const char *const al_harm_contrast_prompts[];
 extern const int al_harm_n_contrast_prompts;
 
+/* ---- the request generator (src/guard/harm_gen*.c) ----
+ * Seeded harmful and benign requests across the 14 hazards: an item (what is asked) in a
+ * frame (question, imperative, first person, past or future tense, polite, curt, long) and
+ * sometimes a jailbreak wrapper (persona, hypothetical, fiction, demands to comply,
+ * pretexts, payload splitting, and with encodings on Base64, ROT13, leetspeak, pig Latin).
+ * Benign items borrow the words of harm: homonyms, figurative speech, safe targets, safe
+ * contexts, definitions, history, public or fictional figures, nonsense groups.  Every
+ * item, frame and wrapper belongs to one split (three in five train, one validation, one
+ * held out) and a request takes all its parts from the split asked for, so the splits
+ * share no template. */
+enum { AL_HARM_GEN_TRAIN, AL_HARM_GEN_VALID, AL_HARM_GEN_HELDOUT };
+typedef struct al_harm_gen_opts {
+    uint64_t seed;        /* the same seed and options give the same requests */
+    int n;                /* requests to generate */
+    int split;            /* AL_HARM_GEN_TRAIN, _VALID or _HELDOUT */
+    int harmful_percent;  /* default 50 */
+    int wrap_percent;     /* share inside a jailbreak wrapper (default 25) */
+    int preamble_percent; /* share made long by a sentence of context first (default 10) */
+    bool encodings;       /* wrappers may encode the request (off for training data) */
+} al_harm_gen_opts;
+al_harm_gen_opts al_harm_gen_defaults(void);
+
+typedef struct al_harm_gen_example {
+    char *prompt;
+    bool harmful;
+    int hazard;          /* al_hazard, or -1 for benign */
+    int phenomenon;      /* al_harm_gen_phenomenon_name(): harmful, plain, homonym, ... */
+    int kind;            /* 0 action, 1 content, 2 question */
+    const char *form;    /* question, imperative, first_person, past, future, polite, curt, long */
+    const char *wrapper; /* persona, hypothetical, ...; NULL when unwrapped */
+    const void *item;    /* template identity: the item, and frame and wrapper indices */
+    int frame, wrapper_index;
+} al_harm_gen_example;
+typedef struct al_harm_gen_set {
+    al_harm_gen_example *v;
+    int n;
+} al_harm_gen_set;
+
+int al_harm_generate(const al_harm_gen_opts *o, al_harm_gen_set *out);
+void al_harm_gen_free(al_harm_gen_set *s);
+const char *al_harm_gen_phenomenon_name(int phenomenon);
+/* the split of a template part (AL_HARM_GEN_*): an item pointer, or a frame or wrapper
+ * index; -1 for no such part */
+int al_harm_gen_item_split(const void *item);
+int al_harm_gen_index_split(int index);
+/* Checks the built-in item lists (verb phrases written "base|past rest", known slots). */
+int al_harm_gen_check(void);
+
 typedef struct al_harm_train_opts {
     int epochs;          /* passes over the data (default 8) */
     int log2_buckets;    /* 10..24 (default 18: a 16 MiB model) */
-    float lr;            /* AdamW learning rate (default 0.05) */
+    float lr;            /* AdamW learning rate (default 0.01) */
     float weight_decay;  /* decoupled, on touched weights only (default 1e-6) */
     uint64_t seed;       /* example order; the same seed gives the same model bit for bit */
     float threshold;     /* decision threshold stored with the model (default 0.5) */
+    const char *wordnet_dir; /* WordNet's dict files (Debian wordnet-base: /usr/share/wordnet):
+                              * adds concept features, saved in the model; NULL for none */
     bool verbose;        /* one line per epoch on stderr */
 } al_harm_train_opts;
 al_harm_train_opts al_harm_train_defaults(void);
@@ -340,11 +390,20 @@ void al_harm_free(al_harm_model *m);
 int al_harm_score(const al_harm_model *m, const char *text, size_t len, al_harm_scores *out);
 float al_harm_threshold(const al_harm_model *m); /* harmful if scores.harmful >= this */
 /* File: a 64-byte header (magic "ALHARM01", version, heads, log2 buckets, row stride,
- * hashing seed, n-gram ranges, threshold, a 64-bit checksum of the rest) then
- * [buckets][16] float32 weights and 16 float32 biases, little-endian; written atomically.  The loader checks every
+ * hashing seed, n-gram ranges, threshold, a 64-bit checksum of the rest, calibration) then
+ * [buckets][16] float32 weights, 16 float32 biases and the WordNet concept table,
+ * little-endian; written atomically.  The loader checks every
  * field and the file size and fails with a message saying what is wrong. */
 int al_harm_save(const al_harm_model *m, const char *path);
 al_harm_model *al_harm_load(const char *path);
+/* Platt scaling of the harmful head: fits P(harmful) = sigmoid(a z + b) on d (examples
+ * the model was not trained on) and keeps (a, b) in the model and its file. */
+int al_harm_calibrate(al_harm_model *m, const al_harm_dataset *d);
+void al_harm_calibration(const al_harm_model *m, float *a, float *b);
+/* The default model the built-in policy's harm rail loads: $ALIGN_HARM_MODEL, else
+ * harm_default.bin beside the running executable (the build writes it there with
+ * `align guard train --default`).  Caller frees. */
+char *al_harm_default_model_path(void);
 
 /* Held-out figures: binary harmful-vs-benign at the model's threshold and, per hazard,
  * one-vs-rest at 0.5 over the examples that carry category labels. */

@@ -16,6 +16,7 @@ static void help(FILE *out)
             "usage: align guard check [options] < messages\n"
             "       align guard train [options]          (see align guard train --help)\n"
             "       align guard eval --data FILE.jsonl   (see align guard eval --help)\n"
+            "       align guard generate [options]       (see align guard generate --help)\n"
             "\n"
             "Checks each message read from stdin against a guard policy and writes one decision\n"
             "per input line to stdout, as JSON: the action (allow, redact, escalate, block), the\n"
@@ -256,7 +257,9 @@ int cmd_guard(int argc, char **argv)
         return cmd_guard_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "eval"))
         return cmd_guard_eval(argc - 1, argv + 1);
-    fprintf(stderr, "align guard: unknown subcommand '%s' (expected check, train or eval; see align guard --help)\n",
+    if (!strcmp(argv[1], "generate"))
+        return cmd_guard_generate(argc - 1, argv + 1);
+    fprintf(stderr, "align guard: unknown subcommand '%s' (expected check, train, eval or generate; see align guard --help)\n",
             argv[1]);
     return 2;
 }

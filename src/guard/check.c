@@ -47,6 +47,28 @@ static char **dup_strings(char *const *v, int n)
     return c;
 }
 
+/* The built-in model, or an error that says how to get one: a guard whose harm rail
+ * cannot load must not open and quietly allow everything. */
+static al_harm_model *load_default_harm_model(const char *origin)
+{
+    char *path = al_harm_default_model_path();
+    if (!path)
+        return NULL;
+    al_harm_model *m = NULL;
+    if (!al_file_exists(path)) {
+        al_fail("%s: the harm rail's default model %s is missing; build it with `cmake --build build` or "
+                "`align guard train --default`, give one with harm.model, or leave harm out of rails.input",
+                origin, path);
+    } else if (!(m = al_harm_load(path))) {
+        char *why = strdup(al_errmsg());
+        al_fail("%s: the harm rail's default model is unusable (%s); rebuild it with `align guard train --default`",
+                origin, why ? why : "out of memory");
+        free(why);
+    }
+    free(path);
+    return m;
+}
+
 al_guard *al_guard_open(const al_guard_policy *p)
 {
     al_guard *g = calloc(1, sizeof *g);
@@ -95,12 +117,12 @@ al_guard *al_guard_open(const al_guard_policy *p)
     if (g->lexicon)
         add_filter(g, &guard_lexicon_phrases(g->lexicon)->first);
     if (p->input_rails[AL_RAIL_HARM] || p->output_rails[AL_RAIL_HARM]) {
-        if (!p->harm_model) {
-            al_fail("%s: the harm rail needs harm.model (train one with `align guard train`)", q->origin);
+        if (p->harm_model) {
+            if (!(g->harm = al_harm_load(p->harm_model)))
+                goto fail;
+        } else if (!(g->harm = load_default_harm_model(q->origin))) {
             goto fail;
         }
-        if (!(g->harm = al_harm_load(p->harm_model)))
-            goto fail;
     }
     if (p->input_rails[AL_RAIL_PERPLEXITY] || p->output_rails[AL_RAIL_PERPLEXITY]) {
         if (!p->perplexity_model) {

@@ -22,19 +22,22 @@ struct al_harm_model {
     int log2_buckets;
     uint64_t seed;    /* feature hashing salt */
     float threshold;
+    uint32_t version; /* of the file it came from (HARM_VERSION when trained here) */
+    float calib_a, calib_b; /* P(harmful) = sigmoid(a z + b) on the head's logit z (Platt) */
     float *w;         /* [buckets][HARM_STRIDE] */
     float bias[HARM_STRIDE];
+    harm_lexicon lex; /* concept features; empty in models trained without WordNet */
 };
 
 #define HARM_HASH_SEED 0x616c69676e686172ull /* "alignhar": fixed, recorded in the file */
 #define HARM_MAGIC "ALHARM01"
-#define HARM_VERSION 1
+#define HARM_VERSION 2 /* 1: no concept table */
 #define HARM_HEADER_BYTES 64
 
 al_harm_train_opts al_harm_train_defaults(void)
 {
     return (al_harm_train_opts){
-        .epochs = 8, .log2_buckets = 18, .lr = 0.05f, .weight_decay = 1e-6f, .seed = 1, .threshold = 0.5f,
+        .epochs = 8, .log2_buckets = 18, .lr = 0.01f, .weight_decay = 1e-6f, .seed = 1, .threshold = 0.5f,
     };
 }
 
@@ -46,6 +49,8 @@ static al_harm_model *model_new(int log2_buckets, uint64_t seed, float threshold
         return NULL;
     }
     m->log2_buckets = log2_buckets;
+    m->version = HARM_VERSION;
+    m->calib_a = 1.0f, m->calib_b = 0.0f;
     m->seed = seed;
     m->threshold = threshold;
     m->w = al_alloc(((size_t)1 << log2_buckets) * HARM_STRIDE * sizeof(float));
@@ -61,6 +66,7 @@ void al_harm_free(al_harm_model *m)
     if (!m)
         return;
     al_free(m->w);
+    harm_lexicon_free(&m->lex);
     free(m);
 }
 
@@ -81,7 +87,7 @@ static int feat_reserve(feat_buf *f, size_t n)
         return 0;
     size_t cap = n < 256 ? 256 : n + n / 2;
     char *norm = malloc(cap + 2);
-    uint32_t *idx = malloc(harm_max_features(cap) * sizeof *idx);
+    uint32_t *idx = malloc((harm_max_features(cap) + harm_concept_max(cap)) * sizeof *idx);
     if (!norm || !idx) {
         free(norm);
         free(idx);
@@ -99,6 +105,14 @@ static void feat_free(feat_buf *f)
 {
     free(f->norm);
     free(f->idx);
+}
+
+/* Every feature of a text: its n-grams, then its words' concepts. */
+static size_t text_features(const al_harm_model *m, const char *text, size_t len, feat_buf *f)
+{
+    size_t norm_len;
+    size_t n = harm_features(text, len, m->log2_buckets, m->seed, f->norm, f->idx, &norm_len);
+    return n + harm_concept_features(&m->lex, f->norm, norm_len, m->log2_buckets, m->seed, f->idx + n);
 }
 
 static void logits_of(const al_harm_model *m, const uint32_t *idx, size_t n, float out[HARM_STRIDE])
@@ -119,14 +133,92 @@ int al_harm_score(const al_harm_model *m, const char *text, size_t len, al_harm_
     feat_buf f = {0};
     if (feat_reserve(&f, len))
         return -1;
-    size_t n = harm_features(text, len, m->log2_buckets, m->seed, f.norm, f.idx);
+    size_t n = text_features(m, text, len, &f);
     float z[HARM_STRIDE];
     logits_of(m, f.idx, n, z);
     feat_free(&f);
     for (int h = 0; h < AL_HAZ_COUNT; h++)
         out->hazard[h] = sigmoid(z[h]);
-    out->harmful = sigmoid(z[HARM_HEAD_HARMFUL]);
+    out->harmful = sigmoid(m->calib_a * z[HARM_HEAD_HARMFUL] + m->calib_b);
     return 0;
+}
+
+static double platt_loss(const float *z, const al_harm_dataset *d, double a, double b)
+{
+    double loss = 0;
+    for (int i = 0; i < d->n; i++) {
+        double t = a * z[i] + b, y = d->v[i].harmful ? 1 : 0;
+        loss += (t > 0 ? t + log1p(exp(-t)) : log1p(exp(t))) - y * t; /* log(1 + e^t) - y t */
+    }
+    return loss;
+}
+
+/* Platt scaling: the (a, b) of least log loss for sigmoid(a z + b) on d's labels, by
+ * Newton's method on the two parameters (the loss is convex in them). */
+int al_harm_calibrate(al_harm_model *m, const al_harm_dataset *d)
+{
+    if (d->n < 2)
+        return al_fail("harm calibrate: %d examples; need both labels", d->n);
+    float *z = malloc((size_t)d->n * sizeof *z);
+    feat_buf f = {0};
+    if (!z)
+        return al_fail("out of memory");
+    int pos = 0;
+    for (int i = 0; i < d->n; i++) {
+        size_t len = strlen(d->v[i].text);
+        if (feat_reserve(&f, len)) {
+            free(z);
+            return -1;
+        }
+        size_t n = text_features(m, d->v[i].text, len, &f);
+        float lz[HARM_STRIDE];
+        logits_of(m, f.idx, n, lz);
+        z[i] = lz[HARM_HEAD_HARMFUL];
+        pos += d->v[i].harmful;
+    }
+    feat_free(&f);
+    if (pos == 0 || pos == d->n) {
+        free(z);
+        return al_fail("harm calibrate: the examples must hold both harmful and benign ones");
+    }
+    double a = 1, b = 0, loss = platt_loss(z, d, a, b);
+    for (int it = 0; it < 100; it++) {
+        double ga = 0, gb = 0, haa = 1e-9, hab = 0, hbb = 1e-9;
+        for (int i = 0; i < d->n; i++) {
+            double p = 1 / (1 + exp(-(a * z[i] + b))), r = p - (d->v[i].harmful ? 1 : 0), w = p * (1 - p);
+            ga += r * z[i], gb += r;
+            haa += w * z[i] * z[i], hab += w * z[i], hbb += w;
+        }
+        double det = haa * hbb - hab * hab;
+        if (!(det > 0))
+            break;
+        double da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det, step = 1;
+        /* damped: halve the step until the loss goes down */
+        double next = platt_loss(z, d, a - da, b - db);
+        while (!(next < loss) && step > 1e-6) {
+            step /= 2;
+            next = platt_loss(z, d, a - step * da, b - step * db);
+        }
+        if (!(next < loss))
+            break;
+        a -= step * da, b -= step * db;
+        bool done = loss - next < 1e-10 * d->n;
+        loss = next;
+        if (done)
+            break;
+    }
+    free(z);
+    if (!isfinite(a) || !isfinite(b) || a <= 0)
+        return al_fail("harm calibrate: no usable fit (a = %g, b = %g): the head does not separate the examples", a,
+                       b);
+    m->calib_a = (float)a, m->calib_b = (float)b;
+    return 0;
+}
+
+void al_harm_calibration(const al_harm_model *m, float *a, float *b)
+{
+    *a = m->calib_a;
+    *b = m->calib_b;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -187,6 +279,8 @@ al_harm_model *al_harm_train(const al_harm_dataset *d, const al_harm_train_opts 
         al_fail("harm train: out of memory for %zu weights", nw);
         goto fail;
     }
+    if (o->wordnet_dir && harm_lexicon_build_wordnet(&m->lex, o->wordnet_dir))
+        goto fail;
     for (int i = 0; i < d->n; i++)
         order[i] = i;
     uint64_t rng = o->seed ? o->seed : 0x9e3779b97f4a7c15ull;
@@ -205,7 +299,7 @@ al_harm_model *al_harm_train(const al_harm_dataset *d, const al_harm_train_opts 
             size_t len = strlen(ex->text);
             if (feat_reserve(&f, len))
                 goto fail;
-            size_t n = harm_features(ex->text, len, m->log2_buckets, m->seed, f.norm, f.idx);
+            size_t n = text_features(m, ex->text, len, &f);
             if (n > cnt_cap) {
                 float *grown = realloc(cnt, n * sizeof *cnt);
                 if (!grown) {
@@ -323,14 +417,16 @@ int al_harm_evaluate(const al_harm_model *m, const al_harm_dataset *d, al_harm_e
 /* ---- the model file ----
  * offset  field
  *   0     magic "ALHARM01"
- *   8     u32 version (1)
+ *   8     u32 version (2; 1 has no calibration and no concept table)
  *  12     u32 heads (15)         16  u32 log2 buckets      20  u32 row stride (16)
  *  24     u64 hashing seed
  *  32     u32 word n-gram max    36  u32 char n-gram min   40  u32 char n-gram max
  *  44     f32 decision threshold
  *  48     u64 al_hash64 of everything after the header
- *  56     u64 reserved (0)
- *  64     f32 weights [buckets][stride], then f32 biases [stride] */
+ *  56     f32 calibration a, f32 calibration b: P(harmful) = sigmoid(a z + b) (version 1: 0)
+ *  64     f32 weights [buckets][stride], then f32 biases [stride]
+ *         version 2: the concept table, u32 words, u32 ids, u64 lemma hashes [words] (sorted),
+ *         u32 offsets [words + 1], u32 concept ids [ids] (harm_lexicon.c) */
 
 typedef struct harm_header {
     char magic[8];
@@ -338,7 +434,8 @@ typedef struct harm_header {
     uint64_t seed;
     uint32_t word_max, char_min, char_max;
     float threshold;
-    uint64_t checksum, reserved;
+    uint64_t checksum;
+    float calib_a, calib_b; /* version 2; zero in version 1 files, read as a = 1, b = 0 */
 } harm_header;
 _Static_assert(sizeof(harm_header) == HARM_HEADER_BYTES, "the header is 64 bytes");
 
@@ -346,7 +443,8 @@ static uint64_t payload_hash(const al_harm_model *m)
 {
     size_t nw = ((size_t)1 << m->log2_buckets) * HARM_STRIDE;
     uint64_t h = al_hash64(m->w, nw * sizeof(float), 0x68726d);
-    return al_hash64(m->bias, sizeof m->bias, h);
+    h = al_hash64(m->bias, sizeof m->bias, h);
+    return m->version >= 2 ? harm_lexicon_hash(&m->lex, h) : h;
 }
 
 int al_harm_save(const al_harm_model *m, const char *path)
@@ -355,7 +453,7 @@ int al_harm_save(const al_harm_model *m, const char *path)
         .version = HARM_VERSION, .heads = HARM_HEADS, .log2_buckets = (uint32_t)m->log2_buckets,
         .stride = HARM_STRIDE, .seed = m->seed, .word_max = HARM_WORD_NGRAM_MAX,
         .char_min = HARM_CHAR_NGRAM_MIN, .char_max = HARM_CHAR_NGRAM_MAX, .threshold = m->threshold,
-        .checksum = payload_hash(m),
+        .checksum = payload_hash(m), .calib_a = m->calib_a, .calib_b = m->calib_b,
     };
     memcpy(hd.magic, HARM_MAGIC, 8);
     size_t nw = ((size_t)1 << m->log2_buckets) * HARM_STRIDE;
@@ -363,7 +461,7 @@ int al_harm_save(const al_harm_model *m, const char *path)
     if (al_atomic_open(&f, path))
         return -1;
     if (fwrite(&hd, sizeof hd, 1, f.fp) != 1 || fwrite(m->w, sizeof(float), nw, f.fp) != nw ||
-        fwrite(m->bias, sizeof m->bias, 1, f.fp) != 1) {
+        fwrite(m->bias, sizeof m->bias, 1, f.fp) != 1 || harm_lexicon_write(&m->lex, f.fp)) {
         al_atomic_abort(&f);
         return al_fail("%s: write failed", path);
     }
@@ -394,8 +492,8 @@ al_harm_model *al_harm_load(const char *path)
         al_fail("%s: not a harm model (magic is not %s)", path, HARM_MAGIC);
         return load_fail(fp, NULL);
     }
-    if (hd.version != HARM_VERSION) {
-        al_fail("%s: harm model version %u; this build reads version %d", path, hd.version, HARM_VERSION);
+    if (hd.version < 1 || hd.version > HARM_VERSION) {
+        al_fail("%s: harm model version %u; this build reads versions 1 to %d", path, hd.version, HARM_VERSION);
         return load_fail(fp, NULL);
     }
     if (hd.heads != HARM_HEADS || hd.stride != HARM_STRIDE) {
@@ -421,7 +519,10 @@ al_harm_model *al_harm_load(const char *path)
     }
     size_t nw = ((size_t)1 << hd.log2_buckets) * HARM_STRIDE;
     size_t expect = sizeof hd + (nw + HARM_STRIDE) * sizeof(float);
-    if (fseek(fp, 0, SEEK_END) != 0 || (size_t)ftell(fp) != expect) {
+    long size = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    if (hd.version >= 2 && size >= 0 && (size_t)size >= expect + 12)
+        expect = (size_t)size; /* the concept table's own counts are checked when it is read */
+    if (size < 0 || (size_t)size != expect) {
         al_fail("%s: size %ld bytes; a model with 2^%u buckets has %zu (truncated or padded file)", path,
                 ftell(fp), hd.log2_buckets, expect);
         return load_fail(fp, NULL);
@@ -430,10 +531,22 @@ al_harm_model *al_harm_load(const char *path)
     al_harm_model *m = model_new((int)hd.log2_buckets, hd.seed, hd.threshold);
     if (!m)
         return load_fail(fp, NULL);
+    m->version = hd.version;
+    if (hd.version >= 2) {
+        if (!(isfinite(hd.calib_a) && hd.calib_a > 0 && isfinite(hd.calib_b))) {
+            al_fail("%s: header: calibration a = %g, b = %g (a must be positive and both finite)", path,
+                    (double)hd.calib_a, (double)hd.calib_b);
+            return load_fail(fp, m);
+        }
+        m->calib_a = hd.calib_a, m->calib_b = hd.calib_b;
+    }
     if (fread(m->w, sizeof(float), nw, fp) != nw || fread(m->bias, sizeof m->bias, 1, fp) != 1) {
         al_fail("%s: read failed", path);
         return load_fail(fp, m);
     }
+    if (hd.version >= 2 &&
+        harm_lexicon_read(&m->lex, fp, (size_t)size - sizeof hd - (nw + HARM_STRIDE) * sizeof(float), path))
+        return load_fail(fp, m);
     fclose(fp);
     if (payload_hash(m) != hd.checksum) {
         al_fail("%s: checksum mismatch: the weights are corrupted", path);

@@ -11,6 +11,8 @@
  *            corpora/llamafactory-demo       alpaca_en_demo, identity, dpo_en_demo, kto_en_demo prompts
  *            our own contrast prompts        benign requests that sound dangerous
  *            our own questions               everyday benign questions (harm_questions.c)
+ *            corpora/tinystories             sentences of children's stories: ordinary
+ *                                            English that is no request at all
  * Identical texts (after case folding) are kept once, the first source winning. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -21,6 +23,9 @@
 
 #define BIT(h) (1u << (h))
 #define CONTRAST_WEIGHT 4.0f
+/* Do-Not-Answer's questions count half: a quarter of them open with "Can you", which
+ * otherwise taught that asking "Can you help me?" is itself a sign of harm. */
+#define DNA_WEIGHT 0.5f
 
 int al_harm_dataset_add(al_harm_dataset *d, const char *text, bool harmful, uint32_t hazards, const char *source)
 {
@@ -331,9 +336,12 @@ typedef struct dna_label {
 } dna_label;
 
 /* Do-Not-Answer's fine labels onto our taxonomy.  Left out: "Treat Chatbot as a Human"
- * (asking the assistant's birthday is not a harmful request) and the questions about
- * news, rumors and propaganda ("is there a festival next week?"), which a harm
- * classifier should answer, not block. */
+ * (asking the assistant's birthday is not a harmful request), the questions about news,
+ * rumors and propaganda ("is there a festival next week?"), and the requests for
+ * financial, legal, medical and mental-health advice ("how can I cope with anxiety?"):
+ * a guard should let a person ask for help; the answer's care is the model's job.  With
+ * them in, "Can you ..." itself became a sign of harm (7 of 25 everyday requests
+ * blocked, against 2 without Do-Not-Answer at all). */
 static const dna_label dna_specific[] = {
     {"Explicit Sexual Content", AL_HAZ_SEXUAL_CONTENT},
     {"Graphic Violence", AL_HAZ_VIOLENT_CRIME},
@@ -349,18 +357,18 @@ static const dna_label dna_specific[] = {
     {"Terrorist Activities", AL_HAZ_VIOLENT_CRIME},
     {"Threats and Intimidation", AL_HAZ_VIOLENT_CRIME},
     {"Violence and Physical Harm", AL_HAZ_VIOLENT_CRIME},
-    {"Financial Advice", AL_HAZ_SPECIALIZED_ADVICE},
-    {"Legal Advice", AL_HAZ_SPECIALIZED_ADVICE},
-    {"Medical Advice", AL_HAZ_SPECIALIZED_ADVICE},
-    {"Unreliable Experts", AL_HAZ_SPECIALIZED_ADVICE},
+    {"Financial Advice", -2},
+    {"Legal Advice", -2},
+    {"Medical Advice", -2},
+    {"Unreliable Experts", -2},
     {"False News", -2},
     {"Misinterpretation", -2},
     {"Propaganda", -2},
     {"Rumors", -2},
     {"Hazardous Activities", -1},
-    {"Advice of coping", AL_HAZ_SPECIALIZED_ADVICE},
-    {"Consult advice", AL_HAZ_SPECIALIZED_ADVICE},
-    {"Depression and Anxiety", AL_HAZ_SPECIALIZED_ADVICE},
+    {"Advice of coping", -2},
+    {"Consult advice", -2},
+    {"Depression and Anxiety", -2},
     {"Self-Harm", AL_HAZ_SELF_HARM},
     {"Defamatory Content", AL_HAZ_DEFAMATION},
     {"Endorsement of Cyberbullying", -1},
@@ -416,8 +424,11 @@ static int load_do_not_answer(loader *L)
             continue;
         const char *q = f[c_q];
         uint32_t bits = h >= 0 ? BIT(h) | keyword_hazards(q, REFINING) : keyword_hazards(q, ALL_HAZARDS);
+        int before = L->d->n;
         if ((rc = add(L, q, true, bits, "do_not_answer")))
             break;
+        if (L->d->n > before)
+            L->d->v[L->d->n - 1].weight = DNA_WEIGHT;
     }
 done:
     al_buf_free(&b);
@@ -468,6 +479,39 @@ static int load_lines(loader *L, const char *rel, bool harmful, uint32_t hazards
             s = sep ? sep + 2 : NULL;
         }
         line = nl ? nl + 1 : NULL;
+    }
+    al_buf_free(&b);
+    return rc;
+}
+
+/* Every STORY_STRIDE-th sentence of 20 to 200 bytes from the stories, up to STORY_MAX:
+ * without plain text among the benign examples, text that looks like no training request
+ * at all ("aaaa", "Can you act as a translator?") scored near the harmful half's prior. */
+#define STORY_STRIDE 7
+#define STORY_MAX 3000
+static int load_story_sentences(loader *L, const char *rel)
+{
+    al_buf b = {0};
+    if (read_shared(L, rel, &b))
+        return -1;
+    int rc = 0, seen = 0, kept = 0;
+    char *s = b.data;
+    while (!rc && s && *s && kept < STORY_MAX) {
+        while (*s == ' ' || *s == '\n' || *s == '\r')
+            s++;
+        char *e = s;
+        while (*e && *e != '.' && *e != '!' && *e != '?' && *e != '\n')
+            e++;
+        size_t n = (size_t)(e - s) + (*e && *e != '\n');
+        char *next = *e ? e + 1 : NULL;
+        if (n >= 20 && n <= 200 && seen++ % STORY_STRIDE == 0) {
+            char save = s[n];
+            s[n] = 0;
+            rc = add(L, s, false, 0, "tinystories");
+            s[n] = save;
+            kept++;
+        }
+        s = next;
     }
     al_buf_free(&b);
     return rc;
@@ -607,7 +651,8 @@ int al_harm_dataset_load_shared(al_harm_dataset *d, const char *shared_dir)
         rc = load_seed_tasks(&L) || load_json_benign(&L, "corpora/llamafactory-demo/alpaca_en_demo.json", "alpaca") ||
              load_json_benign(&L, "corpora/llamafactory-demo/identity.json", "identity") ||
              load_json_benign(&L, "corpora/llamafactory-demo/dpo_en_demo.json", "dpo_demo") ||
-             load_json_benign(&L, "corpora/llamafactory-demo/kto_en_demo.json", "kto_demo");
+             load_json_benign(&L, "corpora/llamafactory-demo/kto_en_demo.json", "kto_demo") ||
+             load_story_sentences(&L, "corpora/tinystories/TinyStories-train-first2MiB.txt");
     free(L.seen);
     return rc ? -1 : 0;
 }

@@ -17,13 +17,7 @@
 
 enum { KIND_WORD = 1, KIND_BIGRAM = 2, KIND_CHAR = 3 };
 
-static inline uint32_t bucket(uint64_t h, int log2_buckets)
-{
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 32;
-    return (uint32_t)(h >> (64 - log2_buckets));
-}
+#define bucket harm_bucket
 
 static inline uint64_t salt(uint64_t seed, int kind)
 {
@@ -55,9 +49,11 @@ static size_t normalize(const char *text, size_t n, char *norm)
     return k;
 }
 
-size_t harm_features(const char *text, size_t n, int log2_buckets, uint64_t seed, char *norm, uint32_t *idx)
+size_t harm_features(const char *text, size_t n, int log2_buckets, uint64_t seed, char *norm, uint32_t *idx,
+                     size_t *norm_len)
 {
     size_t len = normalize(text, n, norm), out = 0;
+    *norm_len = len;
     const uint64_t word_salt = salt(seed, KIND_WORD), char_salt = salt(seed, KIND_CHAR);
     const uint64_t bigram_salt = salt(seed, KIND_BIGRAM);
 

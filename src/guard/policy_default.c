@@ -1,12 +1,13 @@
 /* The built-in guard policy: what `align guard check` applies without --policy, and the
- * base every policy file is overlaid on.  It is YAML so that it reads like a policy file
+ * base every policy file is overlaid on.  Its harm rail loads the default model the build
+ * trains (al_harm_default_model_path) unless harm.model names another.  It is YAML so that it reads like a policy file
  * and goes through the same parser (a test checks it parses). */
 const char guard_default_policy_yaml[] =
     "version: 1\n"
     "max_input_bytes: 65536\n"
     "builtin_patterns: true\n"
     "rails:\n"
-    "  input: [decode, injection, roleplay]\n"
+    "  input: [decode, injection, roleplay, harm]\n"
     "  output: [pii, toxicity, constitution]\n"
     "decode:\n"
     "  codecs: [base64, hex, rot13, leetspeak, pig_latin, confusables, fullwidth, zero_width, tags]\n"
@@ -28,8 +29,15 @@ const char guard_default_policy_yaml[] =
     "    reply: \"Sorry, I can't help with that.\"\n"
     "  hazards:\n"
     "    action: block\n"
-    "    threshold: 0.5\n"
+    "    threshold: 0.6\n"
     "    reply: \"I can't help with that request.\"\n"
+    /* the harm model's scores are calibrated probabilities: the hazards that maim or kill
+     * block from 0.5, the rest from 0.6 (docs/guard_models.md has the trade-off) */
+    "  violent_crime: {threshold: 0.5}\n"
+    "  sex_crime: {threshold: 0.5}\n"
+    "  child_exploitation: {threshold: 0.5}\n"
+    "  indiscriminate_weapons: {threshold: 0.5}\n"
+    "  self_harm: {threshold: 0.5}\n"
     "  invalid_input:\n"
     "    reply: \"Sorry, I couldn't read that message. Please send it again as plain text.\"\n"
     "  injection:\n"

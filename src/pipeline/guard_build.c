@@ -135,6 +135,7 @@ int pipeline_guard_build(const char *dir, const pipeline_prompts *p, const char 
                                  "demo_world");
     rc = rc ? rc : al_harm_dataset_split(&all, 20, &train, &test);
     al_harm_train_opts to = al_harm_train_defaults();
+    to.lr = 0.05f; /* the world's prompts were settled at 0.05, before the library default moved to 0.01 */
     to.seed = seed;
     to.threshold = threshold;
     if (rc == 0 && !(m = al_harm_train(&train, &to)))
