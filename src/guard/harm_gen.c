@@ -620,8 +620,8 @@ static void enc_pig_latin(sbuf *b, const char *s)
 
 /* ---- the item lists, counted once ---- */
 
-static const gen_item *const item_lists[] = {gen_harmful_a, gen_harmful_b, gen_harmful_c,    gen_benign,
-                                              gen_benign_b,  gen_benign_c,  gen_benign_slots};
+static const gen_item *const item_lists[] = {gen_harmful_a, gen_harmful_b,    gen_harmful_c, gen_benign,
+                                              gen_benign_b,  gen_benign_c,     gen_benign_d,  gen_benign_slots};
 #define N_LISTS (int)(sizeof item_lists / sizeof *item_lists)
 
 /* A pool entry; a twin is a nonsense-group item with a real group in its place: the same

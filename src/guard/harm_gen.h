@@ -55,5 +55,6 @@ extern const gen_item gen_benign[];    /* harm_gen_benign.c */
 extern const gen_item gen_benign_b[];  /* harm_gen_benign_b.c: second round */
 extern const gen_item gen_benign_c[];  /* harm_gen_benign_c.c: everyday requests, "Can you ..." */
 extern const gen_item gen_benign_slots[]; /* harm_gen_benign_slots.c: benign uses of the slots */
+extern const gen_item gen_benign_d[];  /* harm_gen_benign_d.c: words the harmful items lean on, used harmlessly */
 
 #endif
