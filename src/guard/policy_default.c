@@ -1,7 +1,8 @@
 /* The built-in guard policy: what `align guard check` applies without --policy, and the
  * base every policy file is overlaid on.  Its harm rail loads the default model the build
- * trains (al_harm_default_model_path) unless harm.model names another.  It is YAML so that it reads like a policy file
- * and goes through the same parser (a test checks it parses). */
+ * trains (al_harm_default_model_path) unless harm.model names another.  It is YAML so
+ * that it reads like a policy file and goes through the same parser (a test checks it
+ * parses). */
 const char guard_default_policy_yaml[] =
     "version: 1\n"
     "max_input_bytes: 65536\n"
