@@ -7,11 +7,6 @@
 
 #include "align/tokenizer.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SLOW_BUILD 1
-#else
-#define SLOW_BUILD 0
-#endif
 
 static char *read_shared(const char *rel, size_t *n)
 {
@@ -228,8 +223,8 @@ static void test_speed(void)
     double t0 = al_now();
     CHECK_OK(al_bpe_train(&t, texts, &n, 1, &o));
     double dt = al_now() - t0;
+    /* reported, not asserted: timings never go into tests */
     printf("trained %.1f MB to 2000 tokens in %.2fs\n", (double)n / 1e6, dt);
-    CHECKF(dt < (SLOW_BUILD ? 60.0 : 5.0), "training took %.2fs", dt);
     CHECK(calls[0] > 0 && calls[1] > 0);
     CHECK(t && al_tokenizer_n_merges(t) == 2000 - 257 && round_trips(t, text, 100000));
     al_tokenizer_free(t);

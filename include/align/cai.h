@@ -1,0 +1,71 @@
+/* Constitutional AI (issue 14): a written constitution of principles that the model's own
+ * feedback follows: critique and revision requests for the supervised stage, a preference
+ * question for AI feedback, and the arithmetic that turns the judge's logits into soft
+ * preference labels.  docs/cai.md describes the file format and the built-ins.
+ *
+ * Done so far: the constitution file (YAML, validated with located errors), the two
+ * built-in constitutions, soft labels from option logits, clamping and ensembling.  Not yet
+ * built: `align cai revise`, `align cai label`, `align self-reward` and the demo's stage. */
+#ifndef ALIGN_CAI_H
+#define ALIGN_CAI_H
+
+#include <stddef.h>
+
+/* One principle.  critique and revision are requests put to the model after a draft
+ * answer ("Point out where the answer reveals internal details." / "Rewrite the answer so
+ * that it reveals none."); question is the stem of the AI-feedback question, which the
+ * labeller follows with the two answers as options (A) and (B). */
+typedef struct al_principle {
+    char *name;
+    char *critique;
+    char *revision;
+    char *question;
+} al_principle;
+
+/* A worked example for few-shot prompts: a prompt, a first answer, its critique under a
+ * principle, and the revision. */
+typedef struct al_cai_example {
+    char *principle; /* name of a principle of the same constitution */
+    char *prompt, *response, *critique, *revision;
+} al_cai_example;
+
+typedef struct al_constitution {
+    char *name;
+    al_principle *principles;
+    int n_principles;
+    al_cai_example *examples;
+    int n_examples;
+} al_constitution;
+
+/* Parses a constitution from YAML text; origin names it in errors ("FILE:LINE:COL: ...").
+ * Fails on unknown keys, missing or empty fields, duplicate principle names, examples that
+ * name no principle of the file, and a version other than 1. */
+int al_constitution_parse(const char *yaml, size_t n, const char *origin, al_constitution *out);
+int al_constitution_load(const char *path, al_constitution *out);
+/* The built-ins: "harmless" (a general harmlessness constitution, 16 principles) and
+ * "support" (the customer-support constitution's five rules).  Written in our own words. */
+int al_constitution_builtin(const char *name, al_constitution *out);
+extern const char *const al_constitution_builtin_names[]; /* NULL-terminated */
+/* The YAML text of a built-in (to copy and edit), or NULL. */
+const char *al_constitution_builtin_yaml(const char *name);
+int al_constitution_find(const al_constitution *c, const char *principle); /* index or -1 */
+void al_constitution_free(al_constitution *c);
+
+/* ---- AI-feedback labels ----
+ * The soft label of a pair is P(A) / (P(A) + P(B)) from the judge's next-token logits over
+ * the two option tokens: a logistic of their logit difference, computed in double so equal
+ * logits give exactly 0.5 and far-apart ones saturate without overflow. */
+double al_cai_soft_label(const float *logits, int vocab, int token_a, int token_b);
+/* With chain-of-thought the judge's own reasoning makes it overconfident: its labels are
+ * clamped to [lo, hi] (Constitutional AI used [0.4, 0.6]). */
+double al_cai_clamp_label(double p, double lo, double hi);
+/* Ensembling over principles: the mean of the labels (NaNs are an error: returns NaN). */
+double al_cai_ensemble(const double *labels, int n);
+/* A label judged with the options swapped (B shown first) refers to the other answer:
+ * the label of the original order is 1 - p.  Position-swap consistency counts a pair as
+ * consistent when both orders prefer the same answer (both > 0.5 or both < 0.5 after the
+ * flip; a tie at 0.5 is inconsistent). */
+double al_cai_unswap(double p_swapped);
+int al_cai_swap_consistent(double p, double p_swapped);
+
+#endif

@@ -1,0 +1,140 @@
+/* Constitutional AI, first piece: the constitution file (both built-ins parse, a file
+ * round-trips, every kind of mistake is an error at its line and column) and the label
+ * arithmetic (soft labels from known logits, clamping, ensembling, position swaps). */
+#include <math.h>
+
+#include "align/cai.h"
+#include "test.h"
+
+static void test_builtins(void)
+{
+    al_constitution c;
+    CHECK_OK(al_constitution_builtin("harmless", &c));
+    CHECK(c.n_principles == 16 && !strcmp(c.name, "harmless"));
+    for (int i = 0; i < c.n_principles; i++)
+        CHECK(c.principles[i].critique[0] && c.principles[i].revision[0] && c.principles[i].question[0]);
+    al_constitution_free(&c);
+
+    CHECK_OK(al_constitution_builtin("support", &c));
+    const char *rules[] = {"no_internal_details", "actionable", "no_filler", "professional", "no_harm"};
+    CHECK(c.n_principles == 5);
+    for (int i = 0; i < 5; i++)
+        CHECKF(al_constitution_find(&c, rules[i]) == i, "support rule %s", rules[i]);
+    CHECK(c.n_examples == 2 && al_constitution_find(&c, c.examples[0].principle) >= 0);
+    CHECK(al_constitution_find(&c, "no_such_rule") == -1);
+    al_constitution_free(&c);
+
+    CHECK(al_constitution_builtin("nope", &c) != 0 && strstr(al_errmsg(), "harmless, support"));
+    CHECK(al_constitution_builtin_yaml("nope") == NULL);
+}
+
+static void test_file_round_trip(void)
+{
+    const char *dir = test_tmpdir("cai");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/support.yaml", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs(al_constitution_builtin_yaml("support"), f);
+    fclose(f);
+    al_constitution a, b;
+    CHECK_OK(al_constitution_load(path, &a));
+    CHECK_OK(al_constitution_builtin("support", &b));
+    CHECK(a.n_principles == b.n_principles && a.n_examples == b.n_examples);
+    for (int i = 0; i < a.n_principles && i < b.n_principles; i++)
+        CHECK(!strcmp(a.principles[i].name, b.principles[i].name) &&
+              !strcmp(a.principles[i].question, b.principles[i].question));
+    al_constitution_free(&a);
+    al_constitution_free(&b);
+    CHECK(al_constitution_load("/nonexistent/c.yaml", &a) != 0);
+}
+
+/* Each bad file fails, and the message holds the expected location and words. */
+static void expect_error(const char *yaml, const char *where, const char *words)
+{
+    al_constitution c;
+    int rc = al_constitution_parse(yaml, strlen(yaml), "c.yaml", &c);
+    CHECKF(rc != 0 && strstr(al_errmsg(), where) && strstr(al_errmsg(), words), "got rc %d: %s (wanted %s ... %s)",
+           rc, al_errmsg(), where, words);
+    if (rc == 0)
+        al_constitution_free(&c);
+}
+
+#define P1 "  - name: a\n    critique: c\n    revision: r\n    question: q\n"
+
+static void test_errors(void)
+{
+    expect_error("version: 1\nname: x\nprinciples:\n" P1 "    colour: red\n", "c.yaml:8:5", "unknown key 'colour'");
+    expect_error("version: 1\nname: x\nprinciples:\n  - name: a\n    critique: c\n    question: q\n", "c.yaml:4:5",
+                 "lacks 'revision'");
+    expect_error("version: 1\nname: x\nprinciples:\n  - name: a\n    critique: '  '\n    revision: r\n    question: q\n",
+                 "c.yaml:5:15", "'critique' is empty");
+    expect_error("version: 1\nname: x\nprinciples:\n" P1 P1, "c.yaml:8:5", "named twice");
+    expect_error("version: 2\nname: x\nprinciples:\n" P1, "c.yaml:1:10", "version must be 1");
+    expect_error("name: x\nprinciples:\n" P1, "c.yaml:1:1", "lacks 'version: 1'");
+    expect_error("version: 1\nprinciples:\n" P1, "c.yaml", "lacks 'name'");
+    expect_error("version: 1\nname: x\n", "c.yaml", "lacks 'principles'");
+    expect_error("version: 1\nname: x\nprinciples: []\n", "c.yaml:3:13", "at least one");
+    expect_error("version: 1\nname: x\nprinciples: several\n", "c.yaml:3:13", "must be a list");
+    expect_error("version: 1\nname: x\nprinciples:\n  - just text\n", "c.yaml:4:5", "must be a mapping");
+    expect_error("version: 1\nname: x\nprinciples:\n  - name: [1, 2]\n    critique: c\n    revision: r\n    question: q\n",
+                 "c.yaml:4:11", "must be text");
+    expect_error("version: 1\nname: x\nprinciples:\n" P1
+                 "examples:\n  - principle: b\n    prompt: p\n    response: r\n    critique: c\n    revision: v\n",
+                 "example 1", "principle 'b'");
+    expect_error("version: 1\nname: x\nmotto: be nice\nprinciples:\n" P1, "c.yaml:3:1", "unknown key 'motto'");
+    expect_error("version: 1\nname: [x\n", "c.yaml:", "YAML");
+    expect_error("", "c.yaml", "empty file");
+    expect_error("- a\n- b\n", "c.yaml:1:1", "expected a mapping");
+    /* a valid minimal file, examples optional */
+    al_constitution c;
+    const char *ok = "version: 1\nname: x\nprinciples:\n" P1;
+    CHECK_OK(al_constitution_parse(ok, strlen(ok), "c.yaml", &c));
+    CHECK(c.n_principles == 1 && c.n_examples == 0 && !strcmp(c.principles[0].question, "q"));
+    al_constitution_free(&c);
+}
+
+static void test_labels(void)
+{
+    float logits[8] = {0.3f, 2.0f, -1.0f, 0.0f, 5.0f, 7.0f, -3.0f, 1.0f};
+    /* A = token 1 (logit 2), B = token 3 (logit 0): 1 / (1 + e^-2) */
+    CHECK(fabs(al_cai_soft_label(logits, 8, 1, 3) - 1 / (1 + exp(-2.0))) < 1e-15);
+    CHECK(fabs(al_cai_soft_label(logits, 8, 3, 1) - (1 - 1 / (1 + exp(-2.0)))) < 1e-15);
+    /* the other tokens do not matter */
+    float other[8] = {9.0f, 2.0f, 9.0f, 0.0f, 9.0f, 9.0f, 9.0f, 9.0f};
+    CHECK(al_cai_soft_label(other, 8, 1, 3) == al_cai_soft_label(logits, 8, 1, 3));
+    float same[2] = {1.5f, 1.5f};
+    CHECK(al_cai_soft_label(same, 2, 0, 1) == 0.5);
+    float far[2] = {1000.0f, -1000.0f};
+    CHECK(al_cai_soft_label(far, 2, 0, 1) == 1.0 && al_cai_soft_label(far, 2, 1, 0) == 0.0);
+    CHECK(isnan(al_cai_soft_label(logits, 8, 1, 1)) && strstr(al_errmsg(), "two different tokens"));
+    CHECK(isnan(al_cai_soft_label(logits, 8, 1, 8)));
+    float bad[2] = {NAN, 0.0f};
+    CHECK(isnan(al_cai_soft_label(bad, 2, 0, 1)));
+
+    CHECK(al_cai_clamp_label(0.9, 0.4, 0.6) == 0.6 && al_cai_clamp_label(0.1, 0.4, 0.6) == 0.4);
+    CHECK(al_cai_clamp_label(0.55, 0.4, 0.6) == 0.55);
+    CHECK(isnan(al_cai_clamp_label(0.5, 0.6, 0.4)) && isnan(al_cai_clamp_label(NAN, 0.4, 0.6)));
+
+    double ls[4] = {0.9, 0.6, 0.3, 0.6};
+    CHECK(fabs(al_cai_ensemble(ls, 4) - 0.6) < 1e-15);
+    double with_nan[2] = {0.5, NAN};
+    CHECK(isnan(al_cai_ensemble(with_nan, 2)) && isnan(al_cai_ensemble(ls, 0)));
+
+    CHECK(al_cai_unswap(0.3) == 0.7);
+    CHECK(al_cai_swap_consistent(0.8, 0.3));  /* A preferred, then (swapped) the same answer */
+    CHECK(!al_cai_swap_consistent(0.8, 0.7)); /* the judge prefers whatever comes first */
+    CHECK(!al_cai_swap_consistent(0.5, 0.5)); /* a tie is no preference */
+    CHECK(al_cai_swap_consistent(0.2, 0.9));
+}
+
+int main(void)
+{
+    test_builtins();
+    test_file_round_trip();
+    test_errors();
+    test_labels();
+    return test_report();
+}
