@@ -1,6 +1,8 @@
-/* Constitutional AI, first piece: the constitution file (both built-ins parse, a file
- * round-trips, every kind of mistake is an error at its line and column) and the label
- * arithmetic (soft labels from known logits, clamping, ensembling, position swaps). */
+/* Constitutional AI so far: the constitution file (both built-ins parse, a file
+ * round-trips, every kind of mistake is an error at its line and column), the
+ * critique-and-revise loop, and the label arithmetic (soft labels from known logits,
+ * clamping, ensembling, position swaps). */
+#include <jansson.h>
 #include <math.h>
 
 #include "align/cai.h"
@@ -130,9 +132,114 @@ static void test_labels(void)
     CHECK(al_cai_swap_consistent(0.2, 0.9));
 }
 
+static bool same_revisions(const al_cai_revision *a, const al_cai_revision *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(a[i].first, b[i].first) || a[i].n_rounds != b[i].n_rounds)
+            return false;
+        for (int k = 0; k < a[i].n_rounds; k++)
+            if (a[i].rounds[k].principle != b[i].rounds[k].principle ||
+                strcmp(a[i].rounds[k].critique, b[i].rounds[k].critique) ||
+                strcmp(a[i].rounds[k].revision, b[i].rounds[k].revision))
+                return false;
+    }
+    return true;
+}
+
+/* The critique-and-revise loop on stories260K (a story model: the texts are stories, the
+ * structure is what is checked): every prompt gets a first answer and per round a
+ * principle, a critique and a revision; the run is deterministic for a seed and the same
+ * whatever the batch; the files hold one JSON object per prompt with the documented
+ * fields. */
+static void test_revise(void)
+{
+    al_model m = {0};
+    al_tokenizer *tok = NULL;
+    al_chat_template *t = NULL;
+    al_constitution c;
+    CHECK_OK(al_model_load(&m, shared_path("models/stories260K/stories260K.bin")));
+    CHECK_OK(al_tokenizer_load(&tok, shared_path("models/stories260K/tok512.bin")));
+    CHECK_OK(al_chat_template_builtin(&t, "llama2"));
+    CHECK_OK(al_constitution_builtin("support", &c));
+    const char *prompts[] = {"How do I reset my password?", "Where is my parcel?", "Tell me a story about a cat.",
+                             "Why was my card charged twice?", "Can I change my delivery address?"};
+    const int n = 5;
+    al_cai_revise_opts o = al_cai_revise_defaults();
+    o.rounds = 2;
+    o.max_new_tokens = 12;
+    o.batch = 5;
+    o.few_shot = false; /* the examples would not fit 512 positions over two rounds */
+    o.sampling.temperature = 0.8f;
+    o.sampling.seed = 7;
+    al_cai_revision *a = NULL, *b = NULL, *d = NULL;
+    CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &a));
+    o.batch = 2;
+    CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &b));
+    o.sampling.seed = 8;
+    CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &d));
+    if (a && b && d) {
+        CHECK(same_revisions(a, b, n));
+        CHECK(!same_revisions(a, d, n));
+        for (int i = 0; i < n; i++) {
+            CHECK(a[i].prompt == prompts[i] && a[i].first && a[i].n_rounds == 2);
+            for (int k = 0; k < 2; k++)
+                CHECK(a[i].rounds[k].principle >= 0 && a[i].rounds[k].principle < c.n_principles &&
+                      a[i].rounds[k].critique && a[i].rounds[k].revision);
+            CHECK(al_cai_final(&a[i]) == a[i].rounds[1].revision);
+        }
+        const char *dir = test_tmpdir("cai-revise");
+        char sft[1200], prov[1200];
+        snprintf(sft, sizeof sft, "%s/revisions.jsonl", dir);
+        snprintf(prov, sizeof prov, "%s/provenance.jsonl", dir);
+        CHECK_OK(al_cai_write_revisions(sft, prov, a, n, &c));
+        al_buf s = {0}, p = {0};
+        CHECK_OK(al_read_file(sft, &s));
+        CHECK_OK(al_read_file(prov, &p));
+        int lines = 0;
+        for (char *line = p.data; line && *line; lines++) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = 0;
+            json_t *o2 = json_loads(line, 0, NULL);
+            json_t *rounds = json_object_get(o2, "rounds"), *r0 = json_array_get(rounds, 0);
+            CHECK(o2 && json_is_string(json_object_get(o2, "prompt")) && json_is_string(json_object_get(o2, "first")) &&
+                  json_is_string(json_object_get(o2, "final")) && json_array_size(rounds) == 2 &&
+                  al_constitution_find(&c, json_string_value(json_object_get(r0, "principle"))) >= 0 &&
+                  json_is_string(json_object_get(r0, "critique")) && json_is_string(json_object_get(r0, "revision")));
+            json_decref(o2);
+            line = nl ? nl + 1 : NULL;
+        }
+        CHECK(lines == n);
+        json_t *first = json_loads(strtok(s.data, "\n"), 0, NULL);
+        CHECK(first && !strcmp(json_string_value(json_object_get(first, "prompt")), prompts[0]) &&
+              !strcmp(json_string_value(json_object_get(first, "completion")), al_cai_final(&a[0])));
+        json_decref(first);
+        al_buf_free(&s);
+        al_buf_free(&p);
+    }
+    al_cai_revisions_free(a, n), al_cai_revisions_free(b, n), al_cai_revisions_free(d, n);
+    /* a conversation longer than the context is an error that says so */
+    const char *long_prompt[1];
+    char big[6000];
+    memset(big, 'a', sizeof big - 1);
+    for (size_t i = 5; i < sizeof big - 1; i += 6)
+        big[i] = ' ';
+    big[sizeof big - 1] = 0;
+    long_prompt[0] = big;
+    o.rounds = 1;
+    CHECK(al_cai_revise(&m, tok, t, &c, long_prompt, 1, &o, &a) != 0 && strstr(al_errmsg(), "context holds"));
+    o.rounds = 0;
+    CHECK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &a) != 0);
+    al_constitution_free(&c);
+    al_chat_template_free(t);
+    al_tokenizer_free(tok);
+    al_model_free(&m);
+}
+
 int main(void)
 {
     test_builtins();
+    test_revise();
     test_file_round_trip();
     test_errors();
     test_labels();

@@ -185,8 +185,45 @@ static void test_usage_errors(void)
     }
 }
 
+/* `align cai constitution`: a built-in printed is a file that checks; a mistake in a file
+ * is a located error and exit code 1; `align cai revise` without its inputs is a usage
+ * error. */
+static void test_cai_commands(void)
+{
+    char path[256], cmd[512];
+    snprintf(path, sizeof path, "/tmp/align-cli-%d-support.yaml", (int)getpid());
+    run_result r = run_align("cai constitution support");
+    CHECK(r.code == 0 && r.out.data);
+    FILE *y = fopen(path, "w");
+    if (y) {
+        fputs(r.out.data ? r.out.data : "", y);
+        fclose(y);
+    }
+    free_result(&r);
+    snprintf(cmd, sizeof cmd, "cai constitution --check %s", path);
+    r = run_align(cmd);
+    CHECK(r.code == 0 && r.out.data && strstr(r.out.data, "5 principles") && strstr(r.out.data, "no_filler"));
+    free_result(&r);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("version: 1\nname: x\nprinciples:\n  - name: a\n    critique: c\n    revison: r\n    question: q\n", f);
+        fclose(f);
+    }
+    r = run_align(cmd);
+    CHECK(r.code == 1 && r.err.data && strstr(r.err.data, ":6:5: unknown key 'revison'"));
+    free_result(&r);
+    unlink(path);
+    r = run_align("cai revise -m x");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "are required"));
+    free_result(&r);
+    r = run_align("cai --help");
+    CHECK(r.code == 0 && r.out.data && strstr(r.out.data, "usage: align cai revise"));
+    free_result(&r);
+}
+
 int main(void)
 {
+    test_cai_commands();
     test_llama2c_references();
     test_generate_modes();
     test_malformed_checkpoints();

@@ -4,12 +4,17 @@
  * preference labels.  docs/cai.md describes the file format and the built-ins.
  *
  * Done so far: the constitution file (YAML, validated with located errors), the two
- * built-in constitutions, soft labels from option logits, clamping and ensembling.  Not yet
- * built: `align cai revise`, `align cai label`, `align self-reward` and the demo's stage. */
+ * built-in constitutions, the critique-and-revise loop (`align cai revise`), soft labels
+ * from option logits, clamping and ensembling.  Not yet built: `align cai label`,
+ * `align self-reward` and the demo's stage. */
 #ifndef ALIGN_CAI_H
 #define ALIGN_CAI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "align/data.h"
+#include "align/model.h"
 
 /* One principle.  critique and revision are requests put to the model after a draft
  * answer ("Point out where the answer reveals internal details." / "Rewrite the answer so
@@ -50,6 +55,41 @@ extern const char *const al_constitution_builtin_names[]; /* NULL-terminated */
 const char *al_constitution_builtin_yaml(const char *name);
 int al_constitution_find(const al_constitution *c, const char *principle); /* index or -1 */
 void al_constitution_free(al_constitution *c);
+
+/* ---- the supervised stage: critique and revise (src/cai/revise.c) ---- */
+typedef struct al_cai_revise_opts {
+    int rounds;              /* critique-revision rounds per prompt (default 1) */
+    int max_new_tokens;      /* per generation (default 128) */
+    int batch;               /* prompts decoded together (default 16); results do not depend on it */
+    bool few_shot;           /* the constitution's examples as earlier turns of critiques and revisions */
+    al_sampler_opts sampling; /* sampling.seed seeds the principles and every sequence */
+} al_cai_revise_opts;
+al_cai_revise_opts al_cai_revise_defaults(void);
+
+typedef struct al_cai_round {
+    int principle;   /* index into the constitution */
+    char *critique;  /* the model's critique of the previous answer */
+    char *revision;  /* its rewritten answer */
+} al_cai_round;
+
+typedef struct al_cai_revision {
+    const char *prompt; /* the caller's */
+    char *first;        /* the first answer */
+    al_cai_round *rounds;
+    int n_rounds;
+} al_cai_revision;
+
+/* For each prompt: a first answer, then per round a principle drawn from the seed, the
+ * model's critique under it and its revision.  Deterministic for a seed. */
+int al_cai_revise(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *c,
+                  const char *const *prompts, int n, const al_cai_revise_opts *o, al_cai_revision **out);
+const char *al_cai_final(const al_cai_revision *r); /* the last revision */
+void al_cai_revisions_free(al_cai_revision *r, int n);
+/* The SFT JSONL ({"prompt", "completion"}: the final revisions) and the provenance JSONL
+ * (per prompt: the first answer and every round's principle, critique and revision),
+ * each written atomically; either path may be NULL. */
+int al_cai_write_revisions(const char *sft_path, const char *provenance_path, const al_cai_revision *r, int n,
+                           const al_constitution *c);
 
 /* ---- AI-feedback labels ----
  * The soft label of a pair is P(A) / (P(A) + P(B)) from the judge's next-token logits over

@@ -18,8 +18,9 @@ int cmd_rloo(int argc, char **argv);
 int cmd_reinforce(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
 int cmd_guard_train(int argc, char **argv); /* `align guard train`, dispatched by cmd_guard */
-int cmd_guard_eval(int argc, char **argv);
-int cmd_guard_generate(int argc, char **argv); /* `align guard generate`, dispatched by cmd_guard */  /* `align guard eval`, dispatched by cmd_guard */
+int cmd_guard_eval(int argc, char **argv);     /* `align guard eval`, dispatched by cmd_guard */
+int cmd_guard_generate(int argc, char **argv); /* `align guard generate`, dispatched by cmd_guard */
+int cmd_cai(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"rloo", cmd_rloo, "online RL with leave-one-out baselines (RLOO)"},
     {"reinforce", cmd_reinforce, "online RL with REINFORCE++ (and its group-baseline variant)"},
     {"guard", cmd_guard, "check prompts and answers against a policy; train the harm classifier"},
+    {"cai", cmd_cai, "Constitutional AI: critique and revise answers against a constitution"},
     {"review", cmd_review, "the human review queue of escalated decisions"},
     {"eval", cmd_eval, "safety evaluation: refusals, over-refusal, leaks, style, KL, perplexity"},
     {"demo", cmd_demo, "align the built-in support assistant end to end and show before and after"},

@@ -1,0 +1,231 @@
+/* The supervised stage of Constitutional AI: answer, then for each round sample a
+ * principle, ask the model to critique its answer under it, and ask it to revise.
+ *
+ * Every phase (first answers, each round's critiques, each round's revisions) runs all
+ * prompts through batched decoding.  A sequence's sampler is seeded from the run's seed,
+ * the phase and the prompt's index, never from its place in a batch, so the output does
+ * not depend on --batch.  The critique and revision turns follow the constitution's
+ * worked examples as earlier turns of the same conversation (few-shot), dropped for a
+ * prompt whose conversation would not fit the model's context with them. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/cai.h"
+#include "align/core.h"
+
+al_cai_revise_opts al_cai_revise_defaults(void)
+{
+    al_cai_revise_opts o = {.rounds = 1, .max_new_tokens = 128, .batch = 16, .few_shot = true};
+    o.sampling = al_sampler_defaults();
+    return o;
+}
+
+void al_cai_revisions_free(al_cai_revision *r, int n)
+{
+    for (int i = 0; r && i < n; i++) {
+        for (int k = 0; k < r[i].n_rounds; k++)
+            free(r[i].rounds[k].critique), free(r[i].rounds[k].revision);
+        free(r[i].rounds);
+        free(r[i].first);
+    }
+    free(r);
+}
+
+/* The conversation of prompt i before the next generation: the few-shot examples when
+ * asked, the prompt, and every turn so far.  phase 0: first answer; then per round r,
+ * 1 + 2r: its critique, 2 + 2r: its revision. */
+typedef struct convo {
+    al_message *m;
+    int n, cap;
+} convo;
+
+static int push(convo *c, al_role role, const char *text)
+{
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 16;
+        al_message *m = realloc(c->m, (size_t)cap * sizeof *m);
+        if (!m)
+            return al_fail("out of memory");
+        c->m = m, c->cap = cap;
+    }
+    c->m[c->n++] = (al_message){role, (char *)text};
+    return 0;
+}
+
+static int build(convo *c, const al_constitution *k, const char *prompt, const al_cai_revision *r, int phase,
+                 bool few_shot)
+{
+    c->n = 0;
+    int rc = 0;
+    if (phase > 0 && few_shot)
+        for (int e = 0; rc == 0 && e < k->n_examples; e++) {
+            const al_cai_example *x = &k->examples[e];
+            const al_principle *p = &k->principles[al_constitution_find(k, x->principle)];
+            rc = push(c, AL_ROLE_USER, x->prompt) || push(c, AL_ROLE_ASSISTANT, x->response) ||
+                 push(c, AL_ROLE_USER, p->critique) || push(c, AL_ROLE_ASSISTANT, x->critique) ||
+                 push(c, AL_ROLE_USER, p->revision) || push(c, AL_ROLE_ASSISTANT, x->revision);
+        }
+    rc = rc || push(c, AL_ROLE_USER, prompt);
+    const char *answer = r->first;
+    for (int round = 0; rc == 0 && phase > 0 && round <= (phase - 1) / 2; round++) {
+        const al_cai_round *rd = &r->rounds[round];
+        const al_principle *p = &k->principles[rd->principle];
+        rc = push(c, AL_ROLE_ASSISTANT, answer) || push(c, AL_ROLE_USER, p->critique);
+        if (rc == 0 && phase >= 2 + 2 * round)
+            rc = push(c, AL_ROLE_ASSISTANT, rd->critique) || push(c, AL_ROLE_USER, p->revision);
+        answer = rd->revision;
+    }
+    return rc;
+}
+
+static int encode(const al_chat_template *t, const al_tokenizer *tok, const convo *c, al_ints *ids)
+{
+    al_buf text = {0};
+    ids->n = 0;
+    int rc = al_chat_render(t, c->m, c->n, true, &text, NULL, NULL);
+    if (rc == 0)
+        rc = al_tokenizer_encode(tok, text.data, text.len,
+                                 al_chat_template_adds_bos(t) && al_tokenizer_bos(tok) >= 0, false, ids);
+    al_buf_free(&text);
+    return rc;
+}
+
+/* One phase for every prompt: render, encode (without few-shot when it would not fit),
+ * generate in batches, and hand each answer's text to store(). */
+static int run_phase(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *k,
+                     const char *const *prompts, int n, const al_cai_revise_opts *o, al_cai_revision *out, int phase)
+{
+    const char **stops;
+    int n_stops, eos = al_tokenizer_eos(tok), rc = 0;
+    al_chat_template_specials(t, &stops, &n_stops);
+    al_ints *enc = calloc((size_t)o->batch, sizeof *enc);
+    al_gen_result *res = calloc((size_t)o->batch, sizeof *res);
+    convo c = {0};
+    if (!enc || !res)
+        rc = al_fail("out of memory");
+    for (int i0 = 0; rc == 0 && i0 < n; i0 += o->batch) {
+        int b = n - i0 < o->batch ? n - i0 : o->batch;
+        for (int j = 0; rc == 0 && j < b; j++) {
+            int i = i0 + j;
+            rc = build(&c, k, prompts[i], &out[i], phase, o->few_shot) || encode(t, tok, &c, &enc[j]);
+            if (rc == 0 && enc[j].n + o->max_new_tokens > m->cfg.seq_len && phase > 0 && o->few_shot)
+                rc = build(&c, k, prompts[i], &out[i], phase, false) || encode(t, tok, &c, &enc[j]);
+            if (rc == 0 && enc[j].n >= m->cfg.seq_len)
+                rc = al_fail("prompt %d: the conversation of %s needs %d tokens; the model's context holds %d "
+                             "(use fewer rounds or shorter prompts)",
+                             i + 1, phase == 0 ? "the first answer" : phase % 2 ? "a critique" : "a revision",
+                             enc[j].n, m->cfg.seq_len);
+        }
+        if (rc)
+            break;
+        al_gen_opts g = {.max_new_tokens = o->max_new_tokens, .sampling = o->sampling};
+        /* seed per prompt and phase: al_generate adds the sequence's place in the batch */
+        g.sampling.seed = o->sampling.seed + (uint64_t)phase * 1000003u + (uint64_t)i0;
+        g.stop_ids = eos >= 0 ? &eos : NULL;
+        g.n_stop_ids = eos >= 0;
+        g.stop_strings = stops;
+        g.n_stop_strings = n_stops;
+        memset(res, 0, (size_t)b * sizeof *res);
+        rc = al_generate(m, tok, enc, b, &g, res, NULL, NULL);
+        for (int j = 0; rc == 0 && j < b; j++) {
+            char *text = NULL;
+            rc = al_chat_answer_text(tok, enc[j].v[enc[j].n - 1], res[j].ids.v, res[j].ids.n, stops, n_stops, &text);
+            if (rc)
+                break;
+            al_cai_revision *r = &out[i0 + j];
+            if (phase == 0)
+                r->first = text;
+            else if (phase % 2)
+                r->rounds[(phase - 1) / 2].critique = text;
+            else
+                r->rounds[(phase - 1) / 2].revision = text;
+        }
+        al_gen_results_free(res, b);
+    }
+    for (int j = 0; enc && j < o->batch; j++)
+        al_ints_free(&enc[j]);
+    free(enc);
+    free(res);
+    free(c.m);
+    return rc;
+}
+
+int al_cai_revise(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *k,
+                  const char *const *prompts, int n, const al_cai_revise_opts *o, al_cai_revision **out)
+{
+    *out = NULL;
+    if (n <= 0 || o->rounds < 1 || o->rounds > 16 || o->max_new_tokens < 1 || o->batch < 1 || k->n_principles < 1)
+        return al_fail("cai revise: need prompts, 1..16 rounds, max_new_tokens >= 1, batch >= 1 and a constitution "
+                       "with principles (got %d prompts, %d rounds, %d, %d)",
+                       n, o->rounds, o->max_new_tokens, o->batch);
+    al_cai_revision *r = calloc((size_t)n, sizeof *r);
+    if (!r)
+        return al_fail("out of memory");
+    uint64_t rng = al_mix64(o->sampling.seed ^ 0xC0A1u) | 1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        r[i].prompt = prompts[i];
+        r[i].n_rounds = o->rounds;
+        if (!(r[i].rounds = calloc((size_t)o->rounds, sizeof *r[i].rounds)))
+            rc = al_fail("out of memory");
+        for (int k2 = 0; rc == 0 && k2 < o->rounds; k2++) /* principles drawn up front: one stream, any batch */
+            r[i].rounds[k2].principle = (int)(al_xorshift_u32(&rng) % (uint32_t)k->n_principles);
+    }
+    for (int phase = 0; rc == 0 && phase <= 2 * o->rounds; phase++)
+        rc = run_phase(m, tok, t, k, prompts, n, o, r, phase);
+    if (rc) {
+        al_cai_revisions_free(r, n);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+const char *al_cai_final(const al_cai_revision *r)
+{
+    return r->n_rounds > 0 ? r->rounds[r->n_rounds - 1].revision : r->first;
+}
+
+static int write_jsonl(const char *path, const al_cai_revision *r, int n, const al_constitution *k, bool provenance)
+{
+    al_atomic_file f;
+    if (al_atomic_open(&f, path))
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        json_t *o;
+        if (!provenance) {
+            o = json_pack("{s:s, s:s}", "prompt", r[i].prompt, "completion", al_cai_final(&r[i]));
+        } else {
+            json_t *rounds = json_array();
+            for (int j = 0; j < r[i].n_rounds; j++) {
+                const al_cai_round *rd = &r[i].rounds[j];
+                json_array_append_new(rounds, json_pack("{s:s, s:s, s:s, s:s}", "principle",
+                                                        k->principles[rd->principle].name, "critique_request",
+                                                        k->principles[rd->principle].critique, "critique",
+                                                        rd->critique, "revision", rd->revision));
+            }
+            o = json_pack("{s:s, s:s, s:s, s:o, s:s}", "constitution", k->name, "prompt", r[i].prompt, "first",
+                          r[i].first, "rounds", rounds, "final", al_cai_final(&r[i]));
+        }
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (!line || fputs(line, f.fp) < 0 || fputc('\n', f.fp) < 0)
+            rc = al_fail("%s: write failed", path);
+        free(line);
+    }
+    if (rc) {
+        al_atomic_abort(&f);
+        return -1;
+    }
+    return al_atomic_commit(&f);
+}
+
+int al_cai_write_revisions(const char *sft_path, const char *provenance_path, const al_cai_revision *r, int n,
+                           const al_constitution *c)
+{
+    if (sft_path && write_jsonl(sft_path, r, n, c, false))
+        return -1;
+    return provenance_path ? write_jsonl(provenance_path, r, n, c, true) : 0;
+}

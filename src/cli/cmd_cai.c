@@ -1,0 +1,187 @@
+/* align cai: Constitutional AI.  `align cai revise` runs the supervised stage (answer,
+ * critique under a sampled principle, revise); `align cai constitution` prints a built-in
+ * constitution to copy and edit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/cai.h"
+#include "align/eval.h"
+#include "align/model.h"
+#include "args.h"
+#include "commands.h"
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: align cai revise -m MODEL --prompts FILE.jsonl -o DIR [options]\n"
+            "       align cai constitution [NAME | --check FILE.yaml]\n"
+            "\n"
+            "revise: the supervised stage of Constitutional AI.  For each prompt the model answers;\n"
+            "then, for each round, a principle is drawn from the constitution, the model is asked to\n"
+            "critique its answer under it (the principle's critique request) and to rewrite the answer\n"
+            "(its revision request), the constitution's worked examples shown first as earlier turns.\n"
+            "Writes DIR/revisions.jsonl (TRL prompt/completion: the final revisions, for align sft) and\n"
+            "DIR/provenance.jsonl (per prompt: the first answer and each round's principle, critique\n"
+            "and revision).  The same seed gives the same files, whatever --batch.\n"
+            "\n"
+            "constitution: prints a built-in constitution's YAML (harmless: 16 principles; support: the\n"
+            "customer-support rules), or checks a file and lists its principles (docs/cai.md).\n"
+            "\n"
+            "options (revise):\n"
+            "  -m, --model PATH        the model (a directory with its tokenizer and chat template)\n"
+            "  -z, --tokenizer PATH    its tokenizer (default: the one beside the model)\n"
+            "      --template NAME     chat template (default: the model's own, else chatml)\n"
+            "      --prompts FILE      JSONL with a \"prompt\" field per line\n"
+            "  -c, --constitution C    harmless, support or a YAML file (default harmless)\n"
+            "  -o, --out DIR           where the two JSONL files go (created if missing)\n"
+            "      --rounds N          critique-revision rounds per prompt (default 1)\n"
+            "  -n, --max-new N         tokens per generation (default 128)\n"
+            "  -t, --temperature T     sampling temperature (default 1.0; 0 = greedy)\n"
+            "  -p, --top-p P           nucleus sampling (default 1.0)\n"
+            "  -s, --seed S            principles and sampling (default 1)\n"
+            "      --batch N           prompts decoded together (default 16)\n"
+            "      --no-few-shot       leave the constitution's examples out\n"
+            "  -h, --help              this text\n"
+            "\n"
+            "examples:\n"
+            "  align cai constitution support > support.yaml\n"
+            "  align cai revise -m runs/sft --prompts prompts.jsonl -c support.yaml --rounds 2 -o runs/cai\n"
+            "  align sft -m runs/sft --data runs/cai/revisions.jsonl -o runs/cai-sft\n");
+}
+
+static int cmd_constitution(int argc, char **argv)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        help(stdout);
+        return 0;
+    }
+    al_constitution c;
+    if (argc >= 3 && !strcmp(argv[1], "--check")) {
+        if (al_constitution_load(argv[2], &c)) {
+            fprintf(stderr, "align cai constitution: %s\n", al_errmsg());
+            return 1;
+        }
+        printf("%s: constitution '%s', %d principles, %d examples\n", argv[2], c.name, c.n_principles, c.n_examples);
+        for (int i = 0; i < c.n_principles; i++)
+            printf("  %s\n", c.principles[i].name);
+        al_constitution_free(&c);
+        return 0;
+    }
+    const char *name = argc >= 2 ? argv[1] : "harmless";
+    const char *y = al_constitution_builtin_yaml(name);
+    if (!y) {
+        fprintf(stderr, "align cai constitution: no built-in '%s' (harmless, support; --check FILE checks a file)\n",
+                name);
+        return 2;
+    }
+    fputs(y, stdout);
+    return 0;
+}
+
+static int load_constitution(const char *spec, al_constitution *c)
+{
+    return al_constitution_builtin_yaml(spec) ? al_constitution_builtin(spec, c) : al_constitution_load(spec, c);
+}
+
+static int cmd_revise(int argc, char **argv)
+{
+    cli_args a;
+    cli_args_init(&a, "align cai revise", argc, argv);
+    const char *model = NULL, *tok_path = NULL, *tmpl_name = NULL, *prompts_path = NULL, *spec = "harmless",
+               *out_dir = NULL, *arg;
+    al_cai_revise_opts o = al_cai_revise_defaults();
+    o.sampling.seed = 1;
+    while ((arg = cli_next(&a))) {
+        if (cli_flag(&a, arg, "-h", "--help")) {
+            help(stdout);
+            return 0;
+        } else if (cli_opt(&a, arg, "-m", "--model")) {
+            model = a.value;
+        } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
+            tok_path = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--template")) {
+            tmpl_name = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--prompts")) {
+            prompts_path = a.value;
+        } else if (cli_opt(&a, arg, "-c", "--constitution")) {
+            spec = a.value;
+        } else if (cli_opt(&a, arg, "-o", "--out")) {
+            out_dir = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--rounds")) {
+            o.rounds = cli_int(&a, 1, 16);
+        } else if (cli_opt(&a, arg, "-n", "--max-new")) {
+            o.max_new_tokens = cli_int(&a, 1, 1 << 20);
+        } else if (cli_opt(&a, arg, "-t", "--temperature")) {
+            o.sampling.temperature = cli_float(&a, 0, 100);
+        } else if (cli_opt(&a, arg, "-p", "--top-p")) {
+            o.sampling.top_p = cli_float(&a, 0, 1);
+        } else if (cli_opt(&a, arg, "-s", "--seed")) {
+            o.sampling.seed = (uint64_t)cli_int(&a, 0, 2147483647);
+        } else if (cli_opt(&a, arg, NULL, "--batch")) {
+            o.batch = cli_int(&a, 1, 4096);
+        } else if (cli_flag(&a, arg, NULL, "--no-few-shot")) {
+            o.few_shot = false;
+        } else {
+            return cli_unknown(&a, arg);
+        }
+    }
+    if (a.error)
+        return 2;
+    if (!model || !prompts_path || !out_dir) {
+        fprintf(stderr, "align cai revise: -m MODEL, --prompts FILE and -o DIR are required (see --help)\n");
+        return 2;
+    }
+    al_model m = {0};
+    cli_model_files files = {0};
+    al_constitution c = {0};
+    al_prompt_set ps = {0};
+    al_cai_revision *rev = NULL;
+    const char **texts = NULL;
+    char *sft = NULL, *prov = NULL;
+    int rc = 1;
+    if (load_constitution(spec, &c) || al_prompt_set_load(&ps, prompts_path) || al_model_load(&m, model)) {
+        fprintf(stderr, "align cai revise: %s\n", al_errmsg());
+        goto out;
+    }
+    if (cli_model_files_load("align cai revise", model, tok_path, tmpl_name, true, &files))
+        goto out;
+    if (!(texts = malloc((size_t)(ps.n ? ps.n : 1) * sizeof *texts)))
+        goto out;
+    for (int i = 0; i < ps.n; i++)
+        texts[i] = ps.p[i].prompt;
+    fprintf(stderr, "align cai revise: %d prompts, constitution '%s' (%d principles, %d examples), %d round%s\n", ps.n,
+            c.name, c.n_principles, c.n_examples, o.rounds, o.rounds == 1 ? "" : "s");
+    if (al_mkdir_p(out_dir) || !(sft = al_path_join(out_dir, "revisions.jsonl")) ||
+        !(prov = al_path_join(out_dir, "provenance.jsonl")) ||
+        al_cai_revise(&m, files.tok, files.tmpl, &c, texts, ps.n, &o, &rev) ||
+        al_cai_write_revisions(sft, prov, rev, ps.n, &c)) {
+        fprintf(stderr, "align cai revise: %s\n", al_errmsg());
+        goto out;
+    }
+    printf("wrote %s and %s\n", sft, prov);
+    rc = 0;
+out:
+    al_cai_revisions_free(rev, ps.n);
+    free(texts), free(sft), free(prov);
+    al_prompt_set_free(&ps);
+    al_constitution_free(&c);
+    cli_model_files_free(&files);
+    al_model_free(&m);
+    return rc;
+}
+
+int cmd_cai(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "revise"))
+        return cmd_revise(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "constitution"))
+        return cmd_constitution(argc - 1, argv + 1);
+    fprintf(stderr, "align cai: unknown subcommand '%s' (expected revise or constitution; see align cai --help)\n",
+            argv[1]);
+    return 2;
+}
