@@ -236,10 +236,76 @@ static void test_revise(void)
     al_model_free(&m);
 }
 
+/* AI feedback on stories260K: labels are probabilities, the same for any batch, and a
+ * pair with its answers exchanged gets the complementary label (both orders are always
+ * asked, so the order's bias cancels exactly); the file holds the documented fields. */
+static void test_label(void)
+{
+    al_model m = {0};
+    al_tokenizer *tok = NULL;
+    al_chat_template *t = NULL;
+    al_constitution c;
+    CHECK_OK(al_model_load(&m, shared_path("models/stories260K/stories260K.bin")));
+    CHECK_OK(al_tokenizer_load(&tok, shared_path("models/stories260K/tok512.bin")));
+    CHECK_OK(al_chat_template_builtin(&t, "llama2"));
+    CHECK_OK(al_constitution_builtin("support", &c));
+    const al_cai_pair pairs[] = {
+        {"Where is my parcel?", "It is on its way and will arrive tomorrow.", "Once upon a time there was a cat."},
+        {"How do I reset my password?", "Open settings and tap reset.", "I do not know."},
+        {"Hi", "Hello! How can I help?", "Go away."},
+    };
+    al_cai_pair swapped[3];
+    for (int i = 0; i < 3; i++)
+        swapped[i] = (al_cai_pair){pairs[i].prompt, pairs[i].b, pairs[i].a};
+    al_cai_label_opts o = al_cai_label_defaults();
+    o.principles = 3;
+    o.seed = 5;
+    al_cai_pair_label l1[3], l2[3], l3[3];
+    o.batch = 3;
+    CHECK_OK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, l1));
+    o.batch = 1;
+    CHECK_OK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, l2));
+    CHECK_OK(al_cai_label(&m, tok, t, &c, swapped, 3, &o, l3));
+    for (int i = 0; i < 3; i++) {
+        CHECK(l1[i].label > 0 && l1[i].label < 1 && l1[i].swap_consistent >= 0 && l1[i].swap_consistent <= 1);
+        CHECKF(l1[i].label == l2[i].label, "batch 3 vs 1: %.17g %.17g", l1[i].label, l2[i].label);
+        CHECKF(fabs(l1[i].label + l3[i].label - 1) < 1e-12, "swapped: %.17g + %.17g", l1[i].label, l3[i].label);
+        CHECK(l1[i].swap_consistent == l3[i].swap_consistent && l1[i].n_principles == 3);
+        for (int k = 0; k < 3; k++)
+            for (int j = 0; j < k; j++)
+                CHECK(l1[i].principle[k] != l1[i].principle[j]); /* drawn without repeats */
+    }
+    /* clamped labels stay in the band */
+    o.clamp_lo = 0.4, o.clamp_hi = 0.6;
+    CHECK_OK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, l2));
+    for (int i = 0; i < 3; i++)
+        CHECK(l2[i].label >= 0.4 && l2[i].label <= 0.6);
+    const char *dir = test_tmpdir("cai-label");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/labelled.jsonl", dir);
+    CHECK_OK(al_cai_write_labels(path, pairs, l1, 3, &c));
+    al_buf b = {0};
+    CHECK_OK(al_read_file(path, &b));
+    json_t *first = json_loads(strtok(b.data, "\n"), 0, NULL);
+    CHECK(first && !strcmp(json_string_value(json_object_get(first, "chosen")), pairs[0].a) &&
+          fabs(json_real_value(json_object_get(first, "label")) - l1[0].label) < 1e-6 &&
+          json_array_size(json_object_get(first, "principles")) == 3 &&
+          json_is_real(json_object_get(first, "swap_consistent")));
+    json_decref(first);
+    al_buf_free(&b);
+    o.principles = 6; /* more than the constitution has */
+    CHECK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, l1) != 0);
+    al_constitution_free(&c);
+    al_chat_template_free(t);
+    al_tokenizer_free(tok);
+    al_model_free(&m);
+}
+
 int main(void)
 {
     test_builtins();
     test_revise();
+    test_label();
     test_file_round_trip();
     test_errors();
     test_labels();

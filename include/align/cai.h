@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "align/data.h"
 #include "align/model.h"
@@ -90,6 +91,40 @@ void al_cai_revisions_free(al_cai_revision *r, int n);
  * each written atomically; either path may be NULL. */
 int al_cai_write_revisions(const char *sft_path, const char *provenance_path, const al_cai_revision *r, int n,
                            const al_constitution *c);
+
+/* ---- AI feedback: the model labels answer pairs (src/cai/label.c) ---- */
+#define AL_CAI_MAX_PRINCIPLES 16
+
+typedef struct al_cai_pair {
+    const char *prompt, *a, *b; /* a is written as "chosen", b as "rejected" */
+} al_cai_pair;
+
+typedef struct al_cai_label_opts {
+    int principles;          /* drawn per pair without repeats, labels averaged (default 2) */
+    int batch;               /* pairs judged together (default 16) */
+    uint64_t seed;           /* the principles drawn */
+    double clamp_lo, clamp_hi; /* each principle's label clamped (default 0..1: none) */
+} al_cai_label_opts;
+al_cai_label_opts al_cai_label_defaults(void);
+
+typedef struct al_cai_pair_label {
+    double label;           /* P(a is better): the ensemble of the principles' labels */
+    double swap_consistent; /* share of the principles whose two orders agreed */
+    int principle[AL_CAI_MAX_PRINCIPLES];
+    int n_principles;
+} al_cai_pair_label;
+
+/* Each pair is judged under o->principles principles, each question asked with the
+ * answers in both orders (the order's bias cancels in the mean; the agreement of the two
+ * is the swap consistency).  The judge reads the question, the prompt and the options and
+ * begins its reply with "The better answer is ("; the label is the normalized probability
+ * of "A" against "B" next (al_cai_soft_label). */
+int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *c,
+                 const al_cai_pair *pairs, int n, const al_cai_label_opts *o, al_cai_pair_label *out);
+/* Preference JSONL: {"prompt", "chosen", "rejected", "label", "principles", "swap_consistent"},
+ * which align rm train and align dpo read ("label" is their soft label). */
+int al_cai_write_labels(const char *path, const al_cai_pair *pairs, const al_cai_pair_label *labels, int n,
+                        const al_constitution *c);
 
 /* ---- AI-feedback labels ----
  * The soft label of a pair is P(A) / (P(A) + P(B)) from the judge's next-token logits over

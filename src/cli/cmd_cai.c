@@ -1,6 +1,8 @@
 /* align cai: Constitutional AI.  `align cai revise` runs the supervised stage (answer,
- * critique under a sampled principle, revise); `align cai constitution` prints a built-in
- * constitution to copy and edit. */
+ * critique under a sampled principle, revise), `align cai label` the AI feedback (soft
+ * preference labels from the model as judge), `align cai constitution` prints a built-in
+ * constitution to copy and edit or checks a file. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ static void help(FILE *out)
 {
     fprintf(out,
             "usage: align cai revise -m MODEL --prompts FILE.jsonl -o DIR [options]\n"
+            "       align cai label -m MODEL --pairs FILE.jsonl -o OUT.jsonl [options]\n"
             "       align cai constitution [NAME | --check FILE.yaml]\n"
             "\n"
             "revise: the supervised stage of Constitutional AI.  For each prompt the model answers;\n"
@@ -24,6 +27,15 @@ static void help(FILE *out)
             "Writes DIR/revisions.jsonl (TRL prompt/completion: the final revisions, for align sft) and\n"
             "DIR/provenance.jsonl (per prompt: the first answer and each round's principle, critique\n"
             "and revision).  The same seed gives the same files, whatever --batch.\n"
+            "\n"
+            "label: AI feedback.  For each pair ({\"prompt\", \"chosen\", \"rejected\"} strings) the model\n"
+            "judges under --principles principles drawn from the seed: the principle's question, the\n"
+            "prompt and the two answers as options (A) and (B), its reply begun with \"The better\n"
+            "answer is (\"; the soft label is P(A) / (P(A) + P(B)) over the next token.  Each question\n"
+            "is asked in both orders (the mean cancels the order's bias; their agreement is the swap\n"
+            "consistency) and the principles' labels are averaged.  Writes the pairs with \"label\"\n"
+            "(P(chosen is better): the soft label align rm train and align dpo read), \"principles\"\n"
+            "and \"swap_consistent\", and prints the mean label and the swap consistency.\n"
             "\n"
             "constitution: prints a built-in constitution's YAML (harmless: 16 principles; support: the\n"
             "customer-support rules), or checks a file and lists its principles (docs/cai.md).\n"
@@ -42,12 +54,20 @@ static void help(FILE *out)
             "  -s, --seed S            principles and sampling (default 1)\n"
             "      --batch N           prompts decoded together (default 16)\n"
             "      --no-few-shot       leave the constitution's examples out\n"
+            "\n"
+            "options (label; -m, -z, --template, -c, -s, --batch as above):\n"
+            "      --pairs FILE        JSONL of {\"prompt\", \"chosen\", \"rejected\"}\n"
+            "  -o, --out FILE          the labelled pairs\n"
+            "      --principles K      principles per pair, averaged (default 2)\n"
+            "      --clamp LO,HI       clamp each principle's label (0.4,0.6 as for chain-of-thought)\n"
             "  -h, --help              this text\n"
             "\n"
             "examples:\n"
             "  align cai constitution support > support.yaml\n"
             "  align cai revise -m runs/sft --prompts prompts.jsonl -c support.yaml --rounds 2 -o runs/cai\n"
-            "  align sft -m runs/sft --data runs/cai/revisions.jsonl -o runs/cai-sft\n");
+            "  align sft -m runs/sft --data runs/cai/revisions.jsonl -o runs/cai-sft\n"
+            "  align cai label -m runs/cai-sft --pairs pairs.jsonl -c support -o runs/cai/labelled.jsonl\n"
+            "  align dpo -m runs/cai-sft --data runs/cai/labelled.jsonl -o runs/cai-dpo\n");
 }
 
 static int cmd_constitution(int argc, char **argv)
@@ -171,6 +191,157 @@ out:
     return rc;
 }
 
+/* {"prompt", "chosen", "rejected"} strings per line; errors FILE:LINE */
+typedef struct pair_file {
+    al_cai_pair *v;
+    char **owned;
+    int n, n_owned;
+} pair_file;
+
+static void pair_file_free(pair_file *p)
+{
+    for (int i = 0; i < p->n_owned; i++)
+        free(p->owned[i]);
+    free(p->owned);
+    free(p->v);
+    memset(p, 0, sizeof *p);
+}
+
+static int pair_file_load(pair_file *p, const char *path)
+{
+    al_buf b = {0};
+    memset(p, 0, sizeof *p);
+    if (al_read_file(path, &b))
+        return -1;
+    int rc = 0, line_no = 0, cap = 0;
+    for (char *line = b.data; rc == 0 && line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        line_no++;
+        if (line[strspn(line, " \t\r")]) {
+            json_error_t err;
+            json_t *o = json_loads(line, 0, &err);
+            const char *f[3] = {"prompt", "chosen", "rejected"}, *v[3] = {0};
+            if (!json_is_object(o))
+                rc = al_fail("%s:%d: not a JSON object (%s)", path, line_no, err.text);
+            for (int k = 0; rc == 0 && k < 3; k++)
+                if (!(v[k] = json_string_value(json_object_get(o, f[k]))))
+                    rc = al_fail("%s:%d: expected a string \"%s\" (pairs are {\"prompt\", \"chosen\", \"rejected\"})",
+                                 path, line_no, f[k]);
+            if (rc == 0 && p->n == cap) {
+                cap = cap ? 2 * cap : 64;
+                al_cai_pair *nv = realloc(p->v, (size_t)cap * sizeof *nv);
+                char **no = realloc(p->owned, (size_t)cap * 3 * sizeof *no);
+                if (nv)
+                    p->v = nv;
+                if (no)
+                    p->owned = no;
+                if (!nv || !no)
+                    rc = al_fail("out of memory");
+            }
+            char *s[3] = {0};
+            for (int k = 0; rc == 0 && k < 3; k++)
+                if (!(s[k] = strdup(v[k])))
+                    rc = al_fail("out of memory");
+            for (int k = 0; k < 3; k++)
+                if (s[k])
+                    p->owned[p->n_owned++] = s[k];
+            if (rc == 0)
+                p->v[p->n++] = (al_cai_pair){s[0], s[1], s[2]};
+            json_decref(o);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    al_buf_free(&b);
+    if (rc == 0 && p->n == 0)
+        rc = al_fail("%s: no pairs", path);
+    if (rc)
+        pair_file_free(p);
+    return rc;
+}
+
+static int cmd_label(int argc, char **argv)
+{
+    cli_args a;
+    cli_args_init(&a, "align cai label", argc, argv);
+    const char *model = NULL, *tok_path = NULL, *tmpl_name = NULL, *pairs_path = NULL, *spec = "harmless",
+               *out = NULL, *arg;
+    al_cai_label_opts o = al_cai_label_defaults();
+    while ((arg = cli_next(&a))) {
+        if (cli_flag(&a, arg, "-h", "--help")) {
+            help(stdout);
+            return 0;
+        } else if (cli_opt(&a, arg, "-m", "--model")) {
+            model = a.value;
+        } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
+            tok_path = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--template")) {
+            tmpl_name = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--pairs")) {
+            pairs_path = a.value;
+        } else if (cli_opt(&a, arg, "-c", "--constitution")) {
+            spec = a.value;
+        } else if (cli_opt(&a, arg, "-o", "--out")) {
+            out = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--principles")) {
+            o.principles = cli_int(&a, 1, AL_CAI_MAX_PRINCIPLES);
+        } else if (cli_opt(&a, arg, "-s", "--seed")) {
+            o.seed = (uint64_t)cli_int(&a, 0, 2147483647);
+        } else if (cli_opt(&a, arg, NULL, "--batch")) {
+            o.batch = cli_int(&a, 1, 4096);
+        } else if (cli_opt(&a, arg, NULL, "--clamp")) {
+            if (sscanf(a.value, "%lf,%lf", &o.clamp_lo, &o.clamp_hi) != 2 || !(o.clamp_lo >= 0) ||
+                !(o.clamp_hi <= 1) || !(o.clamp_lo <= o.clamp_hi)) {
+                fprintf(stderr, "align cai label: --clamp expects LO,HI with 0 <= LO <= HI <= 1, got '%s'\n", a.value);
+                return 2;
+            }
+        } else {
+            return cli_unknown(&a, arg);
+        }
+    }
+    if (a.error)
+        return 2;
+    if (!model || !pairs_path || !out) {
+        fprintf(stderr, "align cai label: -m MODEL, --pairs FILE and -o FILE are required (see --help)\n");
+        return 2;
+    }
+    al_model m = {0};
+    cli_model_files files = {0};
+    al_constitution c = {0};
+    pair_file pf = {0};
+    al_cai_pair_label *labels = NULL;
+    int rc = 1;
+    if (load_constitution(spec, &c) || pair_file_load(&pf, pairs_path) || al_model_load(&m, model)) {
+        fprintf(stderr, "align cai label: %s\n", al_errmsg());
+        goto out;
+    }
+    if (cli_model_files_load("align cai label", model, tok_path, tmpl_name, true, &files))
+        goto out;
+    if (!(labels = calloc((size_t)pf.n, sizeof *labels)))
+        goto out;
+    if (al_cai_label(&m, files.tok, files.tmpl, &c, pf.v, pf.n, &o, labels) ||
+        al_cai_write_labels(out, pf.v, labels, pf.n, &c)) {
+        fprintf(stderr, "align cai label: %s\n", al_errmsg());
+        goto out;
+    }
+    double mean = 0, consistent = 0;
+    int prefer_chosen = 0;
+    for (int i = 0; i < pf.n; i++)
+        mean += labels[i].label, consistent += labels[i].swap_consistent, prefer_chosen += labels[i].label > 0.5;
+    printf("%d pairs under '%s' (%d principles each): mean label %.3f, chosen preferred in %.1f%%, swap consistency "
+           "%.1f%%\nwrote %s\n",
+           pf.n, c.name, o.principles, mean / pf.n, 100.0 * prefer_chosen / pf.n, 100.0 * consistent / pf.n, out);
+    rc = 0;
+out:
+    free(labels);
+    pair_file_free(&pf);
+    al_constitution_free(&c);
+    cli_model_files_free(&files);
+    al_model_free(&m);
+    return rc;
+}
+
 int cmd_cai(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -179,9 +350,11 @@ int cmd_cai(int argc, char **argv)
     }
     if (!strcmp(argv[1], "revise"))
         return cmd_revise(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "label"))
+        return cmd_label(argc - 1, argv + 1);
     if (!strcmp(argv[1], "constitution"))
         return cmd_constitution(argc - 1, argv + 1);
-    fprintf(stderr, "align cai: unknown subcommand '%s' (expected revise or constitution; see align cai --help)\n",
+    fprintf(stderr, "align cai: unknown subcommand '%s' (expected revise, label or constitution; see align cai --help)\n",
             argv[1]);
     return 2;
 }

@@ -1,0 +1,187 @@
+/* AI feedback: the model as judge of answer pairs under the constitution's questions.
+ *
+ * For a pair and a principle the judge reads one user turn, the principle's question with
+ * the prompt and the two answers as options (A) and (B), and, as the start of its own
+ * reply, "The better answer is (".  The soft label is P(A) / (P(A) + P(B)) over the next
+ * token (al_cai_soft_label).  Every question is asked twice, the answers in both orders:
+ * the pair's label under the principle is the mean of the two (the order's bias cancels)
+ * and the pair is swap-consistent when both orders prefer the same answer.  Several
+ * principles, drawn from the seed without repeats, are averaged (ensembling). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/cai.h"
+#include "align/core.h"
+
+#define JUDGE_PREFIX "The better answer is ("
+
+al_cai_label_opts al_cai_label_defaults(void)
+{
+    return (al_cai_label_opts){.principles = 2, .batch = 16, .seed = 1, .clamp_lo = 0, .clamp_hi = 1};
+}
+
+/* the single token of an option letter, or -1 */
+static int letter_token(const al_tokenizer *tok, const char *prefix, const char *letter)
+{
+    /* the letter as it follows "(": encode "(" and "(A" and take the difference */
+    al_ints a = {0}, b = {0};
+    char with[64];
+    snprintf(with, sizeof with, "%s%s", prefix, letter);
+    int id = -1;
+    if (al_tokenizer_encode(tok, prefix, strlen(prefix), false, false, &a) == 0 &&
+        al_tokenizer_encode(tok, with, strlen(with), false, false, &b) == 0 && b.n == a.n + 1 &&
+        !memcmp(a.v, b.v, (size_t)a.n * sizeof *a.v))
+        id = b.v[b.n - 1];
+    al_ints_free(&a);
+    al_ints_free(&b);
+    return id;
+}
+
+static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const al_principle *p, const char *prompt,
+                     const char *first, const char *second, al_ints *ids)
+{
+    al_buf q = {0}, text = {0};
+    int rc = al_buf_printf(&q,
+                           "%s\n\nConversation:\nUser: %s\n\nOption (A):\n%s\n\nOption (B):\n%s\n\n"
+                           "Answer with (A) or (B).",
+                           p->question, prompt, first, second);
+    al_message msg = {AL_ROLE_USER, q.data};
+    rc = rc || al_chat_render(t, &msg, 1, true, &text, NULL, NULL) ||
+         al_buf_append(&text, JUDGE_PREFIX, strlen(JUDGE_PREFIX));
+    ids->n = 0;
+    rc = rc || al_tokenizer_encode(tok, text.data, text.len,
+                                   al_chat_template_adds_bos(t) && al_tokenizer_bos(tok) >= 0, false, ids);
+    al_buf_free(&q);
+    al_buf_free(&text);
+    return rc;
+}
+
+/* The next-token logits after each of n prompts, read through one decoder. */
+static int prompt_logits(const al_model *m, const al_ints *ids, int n, float *out)
+{
+    const int V = m->cfg.vocab_size;
+    int longest = 0;
+    for (int i = 0; i < n; i++)
+        longest = ids[i].n > longest ? ids[i].n : longest;
+    if (longest > m->cfg.seq_len)
+        return al_fail("a judge prompt needs %d tokens; the model's context holds %d (shorter answers, or "
+                       "a model with a longer context)",
+                       longest, m->cfg.seq_len);
+    al_decoder *dec = al_decoder_new(m, n, longest);
+    int *seqs = malloc((size_t)n * sizeof *seqs), *toks = malloc((size_t)n * sizeof *toks), rc = 0;
+    if (!dec || !seqs || !toks)
+        rc = al_fail("out of memory");
+    for (int t = 0; rc == 0 && t < longest; t++) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (t < ids[i].n)
+                seqs[k] = i, toks[k] = ids[i].v[t], k++;
+        const float *logits = al_decoder_step(dec, seqs, toks, k);
+        if (!logits) {
+            rc = -1;
+            break;
+        }
+        for (int j = 0; j < k; j++)
+            if (t == ids[seqs[j]].n - 1)
+                memcpy(out + (size_t)seqs[j] * V, logits + (size_t)j * V, (size_t)V * sizeof(float));
+    }
+    al_decoder_free(dec);
+    free(seqs), free(toks);
+    return rc;
+}
+
+int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *c,
+                 const al_cai_pair *pairs, int n, const al_cai_label_opts *o, al_cai_pair_label *out)
+{
+    if (n <= 0 || o->principles < 1 || o->principles > c->n_principles || o->principles > AL_CAI_MAX_PRINCIPLES ||
+        o->batch < 1 ||
+        !(o->clamp_lo <= o->clamp_hi))
+        return al_fail("cai label: need pairs, 1..%d principles per pair (at most %d), batch >= 1 and clamp_lo <= "
+                       "clamp_hi",
+                       c->n_principles, AL_CAI_MAX_PRINCIPLES);
+    const int ta = letter_token(tok, "(", "A"), tb = letter_token(tok, "(", "B"), V = m->cfg.vocab_size;
+    if (ta < 0 || tb < 0 || ta == tb)
+        return al_fail("cai label: the tokenizer does not give 'A' and 'B' one token each after '(': the judge's "
+                       "options cannot be read");
+    /* per pair, its principles (a partial Fisher-Yates from the seed), then every question
+     * in both orders: 2 * principles judge prompts per pair */
+    const int per = 2 * o->principles;
+    int *chosen = malloc((size_t)n * o->principles * sizeof *chosen);
+    int *order = malloc(sizeof(int) * (size_t)c->n_principles);
+    al_ints *ids = calloc((size_t)o->batch * per, sizeof *ids);
+    float *logits = malloc((size_t)o->batch * per * V * sizeof *logits);
+    int rc = chosen && order && ids && logits ? 0 : al_fail("out of memory");
+    uint64_t rng = al_mix64(o->seed ^ 0x1ABE1u) | 1;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        for (int k = 0; k < c->n_principles; k++)
+            order[k] = k;
+        for (int k = 0; k < o->principles; k++) {
+            int j = k + (int)(al_xorshift_u32(&rng) % (uint32_t)(c->n_principles - k)), s = order[k];
+            order[k] = order[j], order[j] = s;
+            chosen[(size_t)i * o->principles + k] = order[k];
+        }
+    }
+    for (int i0 = 0; rc == 0 && i0 < n; i0 += o->batch) {
+        int b = n - i0 < o->batch ? n - i0 : o->batch;
+        for (int j = 0; rc == 0 && j < b; j++)
+            for (int k = 0; rc == 0 && k < o->principles; k++) {
+                const al_cai_pair *pr = &pairs[i0 + j];
+                const al_principle *p = &c->principles[chosen[(size_t)(i0 + j) * o->principles + k]];
+                rc = judge_ids(tok, t, p, pr->prompt, pr->a, pr->b, &ids[j * per + 2 * k]) ||
+                     judge_ids(tok, t, p, pr->prompt, pr->b, pr->a, &ids[j * per + 2 * k + 1]);
+            }
+        rc = rc || prompt_logits(m, ids, b * per, logits);
+        for (int j = 0; rc == 0 && j < b; j++) {
+            al_cai_pair_label *L = &out[i0 + j];
+            double labels[AL_CAI_MAX_PRINCIPLES];
+            int consistent = 0;
+            for (int k = 0; k < o->principles && rc == 0; k++) {
+                double ab = al_cai_soft_label(logits + (size_t)(j * per + 2 * k) * V, V, ta, tb);
+                double ba = al_cai_soft_label(logits + (size_t)(j * per + 2 * k + 1) * V, V, ta, tb);
+                if (ab != ab || ba != ba) {
+                    rc = -1;
+                    break;
+                }
+                consistent += al_cai_swap_consistent(ab, ba);
+                labels[k] = al_cai_clamp_label((ab + al_cai_unswap(ba)) / 2, o->clamp_lo, o->clamp_hi);
+                L->principle[k] = chosen[(size_t)(i0 + j) * o->principles + k];
+            }
+            L->n_principles = o->principles;
+            L->label = rc ? 0 : al_cai_ensemble(labels, o->principles);
+            L->swap_consistent = rc ? 0 : (double)consistent / o->principles;
+        }
+    }
+    for (int j = 0; ids && j < o->batch * per; j++)
+        al_ints_free(&ids[j]);
+    free(ids), free(logits), free(chosen), free(order);
+    return rc ? -1 : 0;
+}
+
+int al_cai_write_labels(const char *path, const al_cai_pair *pairs, const al_cai_pair_label *labels, int n,
+                        const al_constitution *c)
+{
+    al_atomic_file f;
+    if (al_atomic_open(&f, path))
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        json_t *ps = json_array();
+        for (int k = 0; k < labels[i].n_principles; k++)
+            json_array_append_new(ps, json_string(c->principles[labels[i].principle[k]].name));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:o, s:f}", "prompt", pairs[i].prompt, "chosen", pairs[i].a,
+                              "rejected", pairs[i].b, "label", labels[i].label, "principles", ps, "swap_consistent",
+                              labels[i].swap_consistent);
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+        json_decref(o);
+        if (!line || fputs(line, f.fp) < 0 || fputc('\n', f.fp) < 0)
+            rc = al_fail("%s: write failed", path);
+        free(line);
+    }
+    if (rc) {
+        al_atomic_abort(&f);
+        return -1;
+    }
+    return al_atomic_commit(&f);
+}
