@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "align/cai.h"
+#include "align/train.h"
 #include "test.h"
 
 static void test_builtins(void)
@@ -301,9 +302,126 @@ static void test_label(void)
     al_model_free(&m);
 }
 
+/* The whole loop on a model the test trains: SFT stories260K on the synthetic task, then
+ * revise (1 round) -> pairs of final revision over first answer -> AI-feedback labels with
+ * the same model as judge -> DPO on the labelled pairs.  Run twice into two directories:
+ * every file and the final weights must be identical, and the files have the documented
+ * structure. */
+static int run_loop(const char *dir, const char *task)
+{
+    char sft_dir[1100], data[1100], rev[1100], prov[1100], lab[1100], dpo_dir[1100], model[1200];
+    snprintf(sft_dir, sizeof sft_dir, "%s/sft", dir);
+    snprintf(data, sizeof data, "%s/sft.jsonl", task);
+    snprintf(rev, sizeof rev, "%s/revisions.jsonl", dir);
+    snprintf(prov, sizeof prov, "%s/provenance.jsonl", dir);
+    snprintf(lab, sizeof lab, "%s/labelled.jsonl", dir);
+    snprintf(dpo_dir, sizeof dpo_dir, "%s/dpo", dir);
+    snprintf(model, sizeof model, "%s/final", sft_dir);
+    const char *tokp = shared_path("models/stories260K/tok512.bin");
+    al_sft_opts s;
+    al_sft_defaults(&s);
+    s.data = data;
+    s.model = shared_path("models/stories260K/stories260K.bin");
+    s.tokenizer = tokp;
+    s.out_dir = sft_dir;
+    s.batch_size = 8;
+    s.seq_len = 40;
+    s.steps = 6;
+    s.eval_every = 0;
+    s.save_every = 0;
+    s.quiet = true;
+    if (al_sft_train(&s))
+        return -1;
+    al_model m = {0};
+    al_tokenizer *tok = NULL;
+    al_chat_template *t = NULL;
+    al_constitution c = {0};
+    al_cai_revision *r = NULL;
+    const char *prompts[6] = {"Where is my parcel?", "How do I reset my password?", "Can I get a refund?",
+                              "My app keeps crashing.", "Change my address please.", "Is the shop open today?"};
+    al_cai_pair pairs[6];
+    al_cai_pair_label labels[6];
+    al_cai_revise_opts ro = al_cai_revise_defaults();
+    ro.max_new_tokens = 12;
+    ro.few_shot = false;
+    ro.sampling.seed = 3;
+    al_cai_label_opts lo = al_cai_label_defaults();
+    lo.principles = 2;
+    int rc = al_model_load(&m, model) || al_tokenizer_load(&tok, tokp) || al_chat_template_builtin(&t, "llama2") ||
+             al_constitution_builtin("support", &c) || al_cai_revise(&m, tok, t, &c, prompts, 6, &ro, &r) ||
+             al_cai_write_revisions(rev, prov, r, 6, &c);
+    for (int i = 0; rc == 0 && i < 6; i++)
+        pairs[i] = (al_cai_pair){prompts[i], al_cai_final(&r[i]), r[i].first};
+    rc = rc || al_cai_label(&m, tok, t, &c, pairs, 6, &lo, labels) || al_cai_write_labels(lab, pairs, labels, 6, &c);
+    al_cai_revisions_free(r, 6);
+    al_constitution_free(&c);
+    al_chat_template_free(t);
+    al_tokenizer_free(tok);
+    al_model_free(&m);
+    if (rc)
+        return -1;
+    al_pref_train_opts o;
+    al_pref_train_defaults(&o, AL_TRAINER_DPO);
+    o.data = lab;
+    o.model = model;
+    o.tokenizer = tokp;
+    o.out_dir = dpo_dir;
+    o.batch_size = 2;
+    o.seq_len = 64;
+    o.steps = 3;
+    o.held_out = 0;
+    o.quiet = true;
+    o.save_every = 0;
+    o.eval_every = 0;
+    return al_pref_train(&o);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    al_buf x = {0}, y = {0};
+    bool same = al_read_file(a, &x) == 0 && al_read_file(b, &y) == 0 && x.len == y.len && x.len > 0 &&
+                !memcmp(x.data, y.data, x.len);
+    al_buf_free(&x);
+    al_buf_free(&y);
+    return same;
+}
+
+static void test_loop(void)
+{
+    char task[1000], d1[1000], d2[1000]; /* test_tmpdir reuses its buffer */
+    snprintf(task, sizeof task, "%s", test_tmpdir("cai-task"));
+    CHECK_OK(al_synth_pref_write(task, 11, 80, 10));
+    snprintf(d1, sizeof d1, "%s", test_tmpdir("cai-loop-1"));
+    snprintf(d2, sizeof d2, "%s", test_tmpdir("cai-loop-2"));
+    CHECK_OK(run_loop(d1, task));
+    CHECK_OK(run_loop(d2, task));
+    const char *files[] = {"revisions.jsonl", "provenance.jsonl", "labelled.jsonl", "dpo/final/model.safetensors"};
+    for (int i = 0; i < 4; i++) {
+        char a[1400], b[1400];
+        snprintf(a, sizeof a, "%s/%s", d1, files[i]);
+        snprintf(b, sizeof b, "%s/%s", d2, files[i]);
+        CHECKF(same_file(a, b), "%s differs between two runs (or is missing)", files[i]);
+    }
+    char lab[1400];
+    snprintf(lab, sizeof lab, "%s/labelled.jsonl", d1);
+    al_buf b = {0};
+    CHECK_OK(al_read_file(lab, &b));
+    int lines = 0;
+    for (char *line = strtok(b.data, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        json_t *o = json_loads(line, 0, NULL);
+        double label = json_real_value(json_object_get(o, "label"));
+        CHECK(o && json_is_string(json_object_get(o, "chosen")) && json_is_string(json_object_get(o, "rejected")) &&
+              label > 0 && label < 1 && json_array_size(json_object_get(o, "principles")) == 2);
+        json_decref(o);
+    }
+    CHECK(lines == 6);
+    al_buf_free(&b);
+}
+
 int main(void)
 {
     test_builtins();
+    test_loop();
     test_revise();
     test_label();
     test_file_round_trip();
