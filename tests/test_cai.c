@@ -386,6 +386,76 @@ static bool same_file(const char *a, const char *b)
     return same;
 }
 
+static void test_parse_score(void)
+{
+    CHECK(al_cai_parse_score("Relevant and clear. Score: 4") == 4);
+    CHECK(al_cai_parse_score("Score: 2 at first, but on reflection Score:5") == 5); /* the last one */
+    CHECK(al_cai_parse_score("Score: 7") != al_cai_parse_score("Score: 7")); /* out of range: NaN */
+    CHECK(isnan(al_cai_parse_score("Score: 45")) && isnan(al_cai_parse_score("no score here")));
+    CHECK(isnan(al_cai_parse_score(NULL)) && al_cai_parse_score("Score:\t0.") == 0);
+}
+
+/* Self-rewarding on the SFT model of the loop: two iterations with the expected-score
+ * judge (always defined), deterministic across two runs; the metrics have one line per
+ * iteration with the documented fields; the second iteration starts from the first's DPO
+ * model when there were pairs. */
+static int run_self_reward(const char *model, const char *out)
+{
+    const char *prompts[4] = {"Where is my parcel?", "How do I reset my password?", "Can I get a refund?",
+                              "Is the shop open today?"};
+    al_self_reward_opts o = al_self_reward_defaults();
+    o.model = model;
+    o.tokenizer = shared_path("models/stories260K/tok512.bin");
+    o.chat_template = "llama2";
+    o.out_dir = out;
+    o.iterations = 2;
+    o.samples = 3;
+    o.max_new_tokens = 10;
+    o.judge = AL_JUDGE_EXPECT;
+    o.sampling.seed = 4;
+    o.dpo.batch_size = 2;
+    o.dpo.seq_len = 64;
+    o.dpo.steps = 2;
+    o.dpo.held_out = 0;
+    o.dpo.save_every = 0;
+    o.dpo.eval_every = 0;
+    o.quiet = true;
+    return al_self_reward(&o, prompts, 4);
+}
+
+static void test_self_reward(const char *model)
+{
+    char a[1000], b[1000];
+    snprintf(a, sizeof a, "%s", test_tmpdir("self-reward-1"));
+    snprintf(b, sizeof b, "%s", test_tmpdir("self-reward-2"));
+    CHECK_OK(run_self_reward(model, a));
+    CHECK_OK(run_self_reward(model, b));
+    char pa[1200], pb[1200];
+    for (int k = 1; k <= 2; k++) { /* the expected score is continuous: no ties, pairs in both */
+        snprintf(pa, sizeof pa, "%s/iter%d/pairs.jsonl", a, k);
+        snprintf(pb, sizeof pb, "%s/iter%d/pairs.jsonl", b, k);
+        CHECKF(same_file(pa, pb), "iteration %d's pairs differ between two runs (or are empty)", k);
+    }
+    snprintf(pa, sizeof pa, "%s/metrics.jsonl", a);
+    al_buf m = {0};
+    CHECK_OK(al_read_file(pa, &m));
+    int lines = 0;
+    for (char *line = strtok(m.data, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        json_t *o = json_loads(line, 0, NULL);
+        double reward = json_real_value(json_object_get(o, "reward_mean"));
+        CHECK(o && json_integer_value(json_object_get(o, "iteration")) == lines + 1 && reward >= 0 && reward <= 5 &&
+              json_real_value(json_object_get(o, "judge_parsed")) == 1.0 &&
+              json_real_value(json_object_get(o, "judge_agreement")) == 1.0 &&
+              json_integer_value(json_object_get(o, "pairs")) + json_integer_value(json_object_get(o, "ties_dropped")) ==
+                  4);
+        if (lines == 1 && json_integer_value(json_object_get(o, "pairs")) > 0)
+            CHECK(strstr(json_string_value(json_object_get(o, "model")), "iter1/dpo/final") != NULL);
+        json_decref(o);
+    }
+    CHECK(lines == 2);
+    al_buf_free(&m);
+}
+
 static void test_loop(void)
 {
     char task[1000], d1[1000], d2[1000]; /* test_tmpdir reuses its buffer */
@@ -416,11 +486,15 @@ static void test_loop(void)
     }
     CHECK(lines == 6);
     al_buf_free(&b);
+    char sft[1100];
+    snprintf(sft, sizeof sft, "%s/sft/final", d1);
+    test_self_reward(sft);
 }
 
 int main(void)
 {
     test_builtins();
+    test_parse_score();
     test_loop();
     test_revise();
     test_label();

@@ -219,6 +219,15 @@ static void test_cai_commands(void)
     r = run_align("cai --help");
     CHECK(r.code == 0 && r.out.data && strstr(r.out.data, "usage: align cai revise"));
     free_result(&r);
+    r = run_align("self-reward --help");
+    CHECK(r.code == 0 && r.out.data && strstr(r.out.data, "additive 5-point rubric"));
+    free_result(&r);
+    r = run_align("self-reward -m x --prompts p.jsonl -o o --judge maybe");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "generate or expect"));
+    free_result(&r);
+    r = run_align("cai label -m x --pairs p.jsonl -o o --clamp 0.7,0.2");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "LO <= HI"));
+    free_result(&r);
 }
 
 int main(void)

@@ -4,9 +4,9 @@
  * preference labels.  docs/cai.md describes the file format and the built-ins.
  *
  * Done so far: the constitution file (YAML, validated with located errors), the two
- * built-in constitutions, the critique-and-revise loop (`align cai revise`), soft labels
- * from option logits, clamping and ensembling.  Not yet built: `align cai label`,
- * `align self-reward` and the demo's stage. */
+ * built-in constitutions, the critique-and-revise loop (`align cai revise`), AI feedback
+ * (`align cai label`), self-rewarding (`align self-reward`), the label arithmetic.  Not yet
+ * built: chain-of-thought feedback and the demo's stage. */
 #ifndef ALIGN_CAI_H
 #define ALIGN_CAI_H
 
@@ -16,6 +16,7 @@
 
 #include "align/data.h"
 #include "align/model.h"
+#include "align/train.h"
 
 /* One principle.  critique and revision are requests put to the model after a draft
  * answer ("Point out where the answer reveals internal details." / "Rewrite the answer so
@@ -125,6 +126,37 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
  * which align rm train and align dpo read ("label" is their soft label). */
 int al_cai_write_labels(const char *path, const al_cai_pair *pairs, const al_cai_pair_label *labels, int n,
                         const al_constitution *c);
+
+/* ---- self-rewarding (src/cai/self_reward.c) ---- */
+typedef enum {
+    AL_JUDGE_GENERATE, /* the judge writes its reasoning and ends with "Score: N" */
+    AL_JUDGE_EXPECT,   /* the expected score over the judge's next token after "Score: " */
+} al_judge_mode;
+
+typedef struct al_self_reward_opts {
+    const char *model, *tokenizer, *chat_template, *out_dir; /* chat_template NULL: chatml */
+    int iterations;           /* sample -> judge -> pair -> DPO rounds (default 1) */
+    int samples;              /* answers per prompt (default 4) */
+    int repeats;              /* judgements per answer, averaged (default 1) */
+    int max_new_tokens;       /* per answer (default 128) */
+    int judge_max_new_tokens; /* per judgement (generate mode; default 96) */
+    int batch;                /* sequences decoded together (default 16) */
+    al_judge_mode judge;
+    al_sampler_opts sampling; /* answers and judgements; sampling.seed */
+    al_pref_train_opts dpo;   /* the DPO settings of each iteration (data, model, out set per iteration) */
+    bool quiet;
+} al_self_reward_opts;
+al_self_reward_opts al_self_reward_defaults(void);
+
+/* K iterations: the current model answers each prompt `samples` times and judges every
+ * answer with the additive 5-point rubric; per prompt the best and the worst answer become
+ * a DPO pair (ties dropped; DIR/iterK/pairs.jsonl with both scores); DPO trains the next
+ * model (DIR/iterK/dpo/final).  DIR/metrics.jsonl holds per iteration the mean reward (the
+ * judge's score), the mean best score, the judge agreement (share of answers whose repeated
+ * judgements agree), the share of judgements that gave a score, pairs and ties. */
+int al_self_reward(const al_self_reward_opts *o, const char *const *prompts, int n);
+/* The score of a judgement: the last "Score: N" with N in 0..5, or NaN. */
+double al_cai_parse_score(const char *text);
 
 /* ---- AI-feedback labels ----
  * The soft label of a pair is P(A) / (P(A) + P(B)) from the judge's next-token logits over

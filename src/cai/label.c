@@ -14,6 +14,7 @@
 
 #include "align/cai.h"
 #include "align/core.h"
+#include "cai_internal.h"
 
 #define JUDGE_PREFIX "The better answer is ("
 
@@ -22,8 +23,8 @@ al_cai_label_opts al_cai_label_defaults(void)
     return (al_cai_label_opts){.principles = 2, .batch = 16, .seed = 1, .clamp_lo = 0, .clamp_hi = 1};
 }
 
-/* the single token of an option letter, or -1 */
-static int letter_token(const al_tokenizer *tok, const char *prefix, const char *letter)
+/* the single token of text following prefix, or -1 */
+int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *letter)
 {
     /* the letter as it follows "(": encode "(" and "(A" and take the difference */
     al_ints a = {0}, b = {0};
@@ -59,7 +60,7 @@ static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const a
 }
 
 /* The next-token logits after each of n prompts, read through one decoder. */
-static int prompt_logits(const al_model *m, const al_ints *ids, int n, float *out)
+int cai_prompt_logits(const al_model *m, const al_ints *ids, int n, float *out)
 {
     const int V = m->cfg.vocab_size;
     int longest = 0;
@@ -101,7 +102,7 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
         return al_fail("cai label: need pairs, 1..%d principles per pair (at most %d), batch >= 1 and clamp_lo <= "
                        "clamp_hi",
                        c->n_principles, AL_CAI_MAX_PRINCIPLES);
-    const int ta = letter_token(tok, "(", "A"), tb = letter_token(tok, "(", "B"), V = m->cfg.vocab_size;
+    const int ta = cai_next_token(tok, "(", "A"), tb = cai_next_token(tok, "(", "B"), V = m->cfg.vocab_size;
     if (ta < 0 || tb < 0 || ta == tb)
         return al_fail("cai label: the tokenizer does not give 'A' and 'B' one token each after '(': the judge's "
                        "options cannot be read");
@@ -132,7 +133,7 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
                 rc = judge_ids(tok, t, p, pr->prompt, pr->a, pr->b, &ids[j * per + 2 * k]) ||
                      judge_ids(tok, t, p, pr->prompt, pr->b, pr->a, &ids[j * per + 2 * k + 1]);
             }
-        rc = rc || prompt_logits(m, ids, b * per, logits);
+        rc = rc || cai_prompt_logits(m, ids, b * per, logits);
         for (int j = 0; rc == 0 && j < b; j++) {
             al_cai_pair_label *L = &out[i0 + j];
             double labels[AL_CAI_MAX_PRINCIPLES];

@@ -358,3 +358,159 @@ int cmd_cai(int argc, char **argv)
             argv[1]);
     return 2;
 }
+
+/* ---- align self-reward ---- */
+
+static void self_reward_help(FILE *out)
+{
+    fprintf(out,
+            "usage: align self-reward -m MODEL --prompts FILE.jsonl -o DIR [options]\n"
+            "\n"
+            "Self-rewarding: K iterations in which the model answers every prompt --samples times,\n"
+            "judges each answer with an additive 5-point rubric (relevant; covers much of the\n"
+            "question; answers its core usefully; clear, complete and well organized; excellent),\n"
+            "pairs each prompt's best answer over its worst (ties dropped) and trains DPO on the\n"
+            "pairs; the DPO model is the next iteration's model, which answers and judges in turn.\n"
+            "--judge generate (default): the judge writes its reasoning and ends with \"Score: N\"\n"
+            "(the last one counts; judgements without one are left out).  --judge expect: the\n"
+            "judge's reply is begun with \"Score: \" and the score is the expected digit under its\n"
+            "next-token probabilities over 0..5.  --repeats averages several judgements.\n"
+            "Writes DIR/iterK/pairs.jsonl (prompt, chosen, rejected and their scores),\n"
+            "DIR/iterK/dpo (the DPO run) and DIR/metrics.jsonl, one line per iteration: reward_mean,\n"
+            "reward_best_mean, judge_agreement (share of answers whose repeated judgements agree),\n"
+            "judge_parsed (share of judgements that gave a score), pairs, ties_dropped.\n"
+            "\n"
+            "options:\n"
+            "  -m, --model PATH        the starting model (a directory with its tokenizer)\n"
+            "  -z, --tokenizer PATH    its tokenizer (default: tokenizer.json or tokenizer.bin beside it)\n"
+            "      --template NAME     chat template (chatml, llama2 or a file; default chatml)\n"
+            "      --prompts FILE      JSONL with a \"prompt\" field per line\n"
+            "  -o, --out DIR           the run directory\n"
+            "      --iterations K      (default 1)\n"
+            "      --samples N         answers per prompt (default 4)\n"
+            "      --repeats R         judgements per answer (default 1)\n"
+            "      --judge MODE        generate or expect (default generate)\n"
+            "  -n, --max-new N         tokens per answer (default 128)\n"
+            "      --judge-max-new N   tokens per judgement (default 96)\n"
+            "  -t, --temperature T     sampling temperature (default 1.0)\n"
+            "  -s, --seed S            (default 1)\n"
+            "      --batch N           sequences decoded together (default 16)\n"
+            "      --beta B            DPO beta (default 0.1)\n"
+            "      --lr LR             DPO learning rate\n"
+            "      --steps N           DPO steps per iteration (default: one epoch)\n"
+            "      --batch-size N      DPO pairs per step\n"
+            "  -q, --quiet             no progress lines\n"
+            "  -h, --help              this text\n"
+            "\n"
+            "example:\n"
+            "  align self-reward -m runs/sft/final --prompts prompts.jsonl --iterations 2 --samples 4 -o runs/sr\n");
+}
+
+int cmd_self_reward(int argc, char **argv)
+{
+    cli_args a;
+    cli_args_init(&a, "align self-reward", argc, argv);
+    const char *prompts_path = NULL, *arg;
+    al_self_reward_opts o = al_self_reward_defaults();
+    o.sampling.seed = 1;
+    o.dpo.save_every = 0;
+    o.dpo.eval_every = 0;
+    o.dpo.held_out = 0;
+    while ((arg = cli_next(&a))) {
+        if (cli_flag(&a, arg, "-h", "--help")) {
+            self_reward_help(stdout);
+            return 0;
+        } else if (cli_opt(&a, arg, "-m", "--model")) {
+            o.model = a.value;
+        } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
+            o.tokenizer = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--template")) {
+            o.chat_template = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--prompts")) {
+            prompts_path = a.value;
+        } else if (cli_opt(&a, arg, "-o", "--out")) {
+            o.out_dir = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--iterations")) {
+            o.iterations = cli_int(&a, 1, 100);
+        } else if (cli_opt(&a, arg, NULL, "--samples")) {
+            o.samples = cli_int(&a, 2, 64);
+        } else if (cli_opt(&a, arg, NULL, "--repeats")) {
+            o.repeats = cli_int(&a, 1, 16);
+        } else if (cli_opt(&a, arg, NULL, "--judge")) {
+            if (strcmp(a.value, "generate") && strcmp(a.value, "expect")) {
+                fprintf(stderr, "align self-reward: --judge expects generate or expect, got '%s'\n", a.value);
+                return 2;
+            }
+            o.judge = !strcmp(a.value, "expect") ? AL_JUDGE_EXPECT : AL_JUDGE_GENERATE;
+        } else if (cli_opt(&a, arg, "-n", "--max-new")) {
+            o.max_new_tokens = cli_int(&a, 1, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--judge-max-new")) {
+            o.judge_max_new_tokens = cli_int(&a, 1, 1 << 20);
+        } else if (cli_opt(&a, arg, "-t", "--temperature")) {
+            o.sampling.temperature = cli_float(&a, 0, 100);
+        } else if (cli_opt(&a, arg, "-s", "--seed")) {
+            o.sampling.seed = (uint64_t)cli_int(&a, 0, 2147483647);
+            o.dpo.seed = o.sampling.seed;
+        } else if (cli_opt(&a, arg, NULL, "--batch")) {
+            o.batch = cli_int(&a, 1, 4096);
+        } else if (cli_opt(&a, arg, NULL, "--beta")) {
+            o.dpo.pref.beta = cli_float(&a, 1e-6, 100);
+        } else if (cli_opt(&a, arg, NULL, "--lr")) {
+            o.dpo.sched.peak_lr = cli_float(&a, 1e-9, 1);
+        } else if (cli_opt(&a, arg, NULL, "--steps")) {
+            o.dpo.steps = cli_int(&a, 1, 100000000);
+        } else if (cli_opt(&a, arg, NULL, "--batch-size")) {
+            o.dpo.batch_size = cli_int(&a, 1, 1 << 16);
+        } else if (cli_flag(&a, arg, "-q", "--quiet")) {
+            o.quiet = true;
+        } else {
+            return cli_unknown(&a, arg);
+        }
+    }
+    if (a.error)
+        return 2;
+    if (!o.model || !prompts_path || !o.out_dir) {
+        fprintf(stderr, "align self-reward: -m MODEL, --prompts FILE and -o DIR are required (see --help)\n");
+        return 2;
+    }
+    char *found = NULL;
+    if (!o.tokenizer) {
+        const char *names[] = {"tokenizer.json", "tokenizer.bin"};
+        for (int i = 0; i < 2 && !found; i++) {
+            char *p = al_path_join(o.model, names[i]);
+            if (p && al_file_exists(p))
+                found = p;
+            else
+                free(p);
+        }
+        if (!found) {
+            fprintf(stderr, "align self-reward: no tokenizer.json or tokenizer.bin in %s; give one with -z\n",
+                    o.model);
+            return 2;
+        }
+        o.tokenizer = found;
+    }
+    al_prompt_set ps = {0};
+    const char **texts = NULL;
+    int rc = 1;
+    if (al_prompt_set_load(&ps, prompts_path)) {
+        fprintf(stderr, "align self-reward: %s\n", al_errmsg());
+        goto out;
+    }
+    if (!(texts = malloc((size_t)(ps.n ? ps.n : 1) * sizeof *texts)))
+        goto out;
+    for (int i = 0; i < ps.n; i++)
+        texts[i] = ps.p[i].prompt;
+    if (al_self_reward(&o, texts, ps.n)) {
+        fprintf(stderr, "align self-reward: %s\n", al_errmsg());
+        goto out;
+    }
+    printf("wrote %s/metrics.jsonl and %d iteration director%s\n", o.out_dir, o.iterations,
+           o.iterations == 1 ? "y" : "ies");
+    rc = 0;
+out:
+    free(texts);
+    free(found);
+    al_prompt_set_free(&ps);
+    return rc;
+}

@@ -21,6 +21,7 @@ int cmd_guard_train(int argc, char **argv); /* `align guard train`, dispatched b
 int cmd_guard_eval(int argc, char **argv);     /* `align guard eval`, dispatched by cmd_guard */
 int cmd_guard_generate(int argc, char **argv); /* `align guard generate`, dispatched by cmd_guard */
 int cmd_cai(int argc, char **argv);
+int cmd_self_reward(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

@@ -26,7 +26,8 @@ static const command commands[] = {
     {"rloo", cmd_rloo, "online RL with leave-one-out baselines (RLOO)"},
     {"reinforce", cmd_reinforce, "online RL with REINFORCE++ (and its group-baseline variant)"},
     {"guard", cmd_guard, "check prompts and answers against a policy; train the harm classifier"},
-    {"cai", cmd_cai, "Constitutional AI: critique and revise answers against a constitution"},
+    {"cai", cmd_cai, "Constitutional AI: critique and revise against a constitution; AI preference labels"},
+    {"self-reward", cmd_self_reward, "self-rewarding: the model judges its own samples, DPO on best vs worst"},
     {"review", cmd_review, "the human review queue of escalated decisions"},
     {"eval", cmd_eval, "safety evaluation: refusals, over-refusal, leaks, style, KL, perplexity"},
     {"demo", cmd_demo, "align the built-in support assistant end to end and show before and after"},
@@ -36,7 +37,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: align <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'align <command> --help' explains a command's options.\n");
 }
 
