@@ -281,6 +281,18 @@ static void test_label(void)
     CHECK_OK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, l2));
     for (int i = 0; i < 3; i++)
         CHECK(l2[i].label >= 0.4 && l2[i].label <= 0.6);
+    /* chain-of-thought: the reasoning is sampled per question from the seed, so the labels
+     * are the same whatever the batch, and clamped */
+    al_cai_pair_label c1[3], c2[3];
+    o.cot_tokens = 8;
+    o.cot_sampling.seed = 9;
+    o.batch = 3;
+    CHECK_OK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, c1));
+    o.batch = 2;
+    CHECK_OK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, c2));
+    for (int i = 0; i < 3; i++)
+        CHECK(c1[i].label == c2[i].label && c1[i].label >= 0.4 && c1[i].label <= 0.6);
+    o.cot_tokens = 0;
     const char *dir = test_tmpdir("cai-label");
     char path[1200];
     snprintf(path, sizeof path, "%s/labelled.jsonl", dir);

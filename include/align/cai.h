@@ -105,6 +105,8 @@ typedef struct al_cai_label_opts {
     int batch;               /* pairs judged together (default 16) */
     uint64_t seed;           /* the principles drawn */
     double clamp_lo, clamp_hi; /* each principle's label clamped (default 0..1: none) */
+    int cot_tokens;          /* > 0: chain-of-thought of up to this many tokens before the answer */
+    al_sampler_opts cot_sampling; /* its sampling (seeded from seed) */
 } al_cai_label_opts;
 al_cai_label_opts al_cai_label_defaults(void);
 

@@ -9,4 +9,9 @@ int cai_prompt_logits(const al_model *m, const al_ints *ids, int n, float *out);
 /* The single token that text adds when it follows prefix ("(" + "A"), or -1. */
 int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *text);
 
+/* Generates for each of n id sequences (in batches; sequence i seeded so.seed + i) and
+ * writes each answer's text (cut at the template's markers) to texts[i]. */
+int cai_generate_texts(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, al_ints *ids, int n,
+                       int max_new, al_sampler_opts so, int batch, char **texts);
+
 #endif

@@ -6,7 +6,9 @@
  * token (al_cai_soft_label).  Every question is asked twice, the answers in both orders:
  * the pair's label under the principle is the mean of the two (the order's bias cancels)
  * and the pair is swap-consistent when both orders prefer the same answer.  Several
- * principles, drawn from the seed without repeats, are averaged (ensembling). */
+ * principles, drawn from the seed without repeats, are averaged (ensembling).  With
+ * chain-of-thought the judge's reply is begun with "Let's think step by step. ", it writes
+ * its reasoning, and the option is then read after the reasoning and the same prefix. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +19,48 @@
 #include "cai_internal.h"
 
 #define JUDGE_PREFIX "The better answer is ("
+#define COT_PREFIX "Let's think step by step. "
+
+/* Generates for each of n id sequences (batches of batch; sequence i seeded so.seed + i); texts out. */
+int cai_generate_texts(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, al_ints *ids, int n,
+                        int max_new, al_sampler_opts so, int batch, char **texts)
+{
+    const char **stops;
+    int n_stops, eos = al_tokenizer_eos(tok), rc = 0;
+    al_chat_template_specials(t, &stops, &n_stops);
+    al_gen_result *res = calloc((size_t)batch, sizeof *res);
+    if (!res)
+        return al_fail("out of memory");
+    for (int i0 = 0; rc == 0 && i0 < n; i0 += batch) {
+        int b = n - i0 < batch ? n - i0 : batch;
+        for (int j = 0; rc == 0 && j < b; j++)
+            if (ids[i0 + j].n + max_new > m->cfg.seq_len)
+                rc = al_fail("a %s needs %d tokens before its answer and %d new ones; the model's context holds %d",
+                             max_new > 0 ? "generation" : "prompt", ids[i0 + j].n, max_new, m->cfg.seq_len);
+        if (rc)
+            break;
+        al_gen_opts g = {.max_new_tokens = max_new, .sampling = so};
+        g.sampling.seed = so.seed + (uint64_t)i0;
+        g.stop_ids = eos >= 0 ? &eos : NULL;
+        g.n_stop_ids = eos >= 0;
+        g.stop_strings = stops;
+        g.n_stop_strings = n_stops;
+        memset(res, 0, (size_t)b * sizeof *res);
+        rc = al_generate(m, tok, ids + i0, b, &g, res, NULL, NULL);
+        for (int j = 0; rc == 0 && j < b; j++)
+            rc = al_chat_answer_text(tok, ids[i0 + j].v[ids[i0 + j].n - 1], res[j].ids.v, res[j].ids.n, stops,
+                                     n_stops, &texts[i0 + j]);
+        al_gen_results_free(res, b);
+    }
+    free(res);
+    return rc;
+}
 
 al_cai_label_opts al_cai_label_defaults(void)
 {
-    return (al_cai_label_opts){.principles = 2, .batch = 16, .seed = 1, .clamp_lo = 0, .clamp_hi = 1};
+    al_cai_label_opts o = {.principles = 2, .batch = 16, .seed = 1, .clamp_lo = 0, .clamp_hi = 1, .cot_tokens = 0};
+    o.cot_sampling = al_sampler_defaults();
+    return o;
 }
 
 /* the single token of text following prefix, or -1 */
@@ -41,7 +81,7 @@ int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *lett
 }
 
 static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const al_principle *p, const char *prompt,
-                     const char *first, const char *second, al_ints *ids)
+                     const char *first, const char *second, const char *reasoning, bool ask, al_ints *ids)
 {
     al_buf q = {0}, text = {0};
     int rc = al_buf_printf(&q,
@@ -49,8 +89,13 @@ static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const a
                            "Answer with (A) or (B).",
                            p->question, prompt, first, second);
     al_message msg = {AL_ROLE_USER, q.data};
-    rc = rc || al_chat_render(t, &msg, 1, true, &text, NULL, NULL) ||
-         al_buf_append(&text, JUDGE_PREFIX, strlen(JUDGE_PREFIX));
+    rc = rc || al_chat_render(t, &msg, 1, true, &text, NULL, NULL);
+    /* with chain-of-thought the judge first reasons (ask false: its reasoning is generated
+     * next), then the reasoning is kept and the answer asked for */
+    if (rc == 0 && reasoning)
+        rc = al_buf_printf(&text, "%s%s%s", COT_PREFIX, reasoning, ask ? "\n" : "");
+    if (rc == 0 && ask)
+        rc = al_buf_append(&text, JUDGE_PREFIX, strlen(JUDGE_PREFIX));
     ids->n = 0;
     rc = rc || al_tokenizer_encode(tok, text.data, text.len,
                                    al_chat_template_adds_bos(t) && al_tokenizer_bos(tok) >= 0, false, ids);
@@ -113,7 +158,8 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
     int *order = malloc(sizeof(int) * (size_t)c->n_principles);
     al_ints *ids = calloc((size_t)o->batch * per, sizeof *ids);
     float *logits = malloc((size_t)o->batch * per * V * sizeof *logits);
-    int rc = chosen && order && ids && logits ? 0 : al_fail("out of memory");
+    char **cot = o->cot_tokens > 0 ? calloc((size_t)o->batch * per, sizeof *cot) : NULL;
+    int rc = chosen && order && ids && logits && (cot || o->cot_tokens <= 0) ? 0 : al_fail("out of memory");
     uint64_t rng = al_mix64(o->seed ^ 0x1ABE1u) | 1;
     for (int i = 0; rc == 0 && i < n; i++) {
         for (int k = 0; k < c->n_principles; k++)
@@ -126,13 +172,32 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
     }
     for (int i0 = 0; rc == 0 && i0 < n; i0 += o->batch) {
         int b = n - i0 < o->batch ? n - i0 : o->batch;
-        for (int j = 0; rc == 0 && j < b; j++)
+        /* with chain-of-thought: the reasoning of every question first */
+        for (int j = 0; rc == 0 && o->cot_tokens > 0 && j < b; j++)
             for (int k = 0; rc == 0 && k < o->principles; k++) {
                 const al_cai_pair *pr = &pairs[i0 + j];
                 const al_principle *p = &c->principles[chosen[(size_t)(i0 + j) * o->principles + k]];
-                rc = judge_ids(tok, t, p, pr->prompt, pr->a, pr->b, &ids[j * per + 2 * k]) ||
-                     judge_ids(tok, t, p, pr->prompt, pr->b, pr->a, &ids[j * per + 2 * k + 1]);
+                rc = judge_ids(tok, t, p, pr->prompt, pr->a, pr->b, "", false, &ids[j * per + 2 * k]) ||
+                     judge_ids(tok, t, p, pr->prompt, pr->b, pr->a, "", false, &ids[j * per + 2 * k + 1]);
             }
+        if (rc == 0 && o->cot_tokens > 0) {
+            al_sampler_opts so = o->cot_sampling;
+            so.seed = o->seed + (uint64_t)i0 * (uint64_t)per;
+            rc = cai_generate_texts(m, tok, t, ids, b * per, o->cot_tokens, so, b * per, cot);
+        }
+        for (int j = 0; rc == 0 && j < b; j++)
+            for (int k = 0; rc == 0 && k < o->principles; k++) {
+                const int q = j * per + 2 * k;
+                const char *r1 = o->cot_tokens > 0 ? cot[q] : NULL, *r2 = o->cot_tokens > 0 ? cot[q + 1] : NULL;
+                const al_cai_pair *pr = &pairs[i0 + j];
+                const al_principle *p = &c->principles[chosen[(size_t)(i0 + j) * o->principles + k]];
+                rc = judge_ids(tok, t, p, pr->prompt, pr->a, pr->b, r1, true, &ids[q]) ||
+                     judge_ids(tok, t, p, pr->prompt, pr->b, pr->a, r2, true, &ids[q + 1]);
+            }
+        for (int q = 0; cot && q < b * per; q++) {
+            free(cot[q]);
+            cot[q] = NULL;
+        }
         rc = rc || cai_prompt_logits(m, ids, b * per, logits);
         for (int j = 0; rc == 0 && j < b; j++) {
             al_cai_pair_label *L = &out[i0 + j];
@@ -156,6 +221,9 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
     }
     for (int j = 0; ids && j < o->batch * per; j++)
         al_ints_free(&ids[j]);
+    for (int q = 0; cot && q < o->batch * per; q++)
+        free(cot[q]);
+    free(cot);
     free(ids), free(logits), free(chosen), free(order);
     return rc ? -1 : 0;
 }

@@ -72,41 +72,6 @@ static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const c
     return rc;
 }
 
-/* Generates for every prompt id sequence (batches of o->batch), seed per index; texts out. */
-static int generate_all(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, al_ints *ids, int n,
-                        int max_new, al_sampler_opts so, int batch, char **texts)
-{
-    const char **stops;
-    int n_stops, eos = al_tokenizer_eos(tok), rc = 0;
-    al_chat_template_specials(t, &stops, &n_stops);
-    al_gen_result *res = calloc((size_t)batch, sizeof *res);
-    if (!res)
-        return al_fail("out of memory");
-    for (int i0 = 0; rc == 0 && i0 < n; i0 += batch) {
-        int b = n - i0 < batch ? n - i0 : batch;
-        for (int j = 0; rc == 0 && j < b; j++)
-            if (ids[i0 + j].n + max_new > m->cfg.seq_len)
-                rc = al_fail("a %s needs %d tokens before its answer and %d new ones; the model's context holds %d",
-                             max_new > 0 ? "generation" : "prompt", ids[i0 + j].n, max_new, m->cfg.seq_len);
-        if (rc)
-            break;
-        al_gen_opts g = {.max_new_tokens = max_new, .sampling = so};
-        g.sampling.seed = so.seed + (uint64_t)i0;
-        g.stop_ids = eos >= 0 ? &eos : NULL;
-        g.n_stop_ids = eos >= 0;
-        g.stop_strings = stops;
-        g.n_stop_strings = n_stops;
-        memset(res, 0, (size_t)b * sizeof *res);
-        rc = al_generate(m, tok, ids + i0, b, &g, res, NULL, NULL);
-        for (int j = 0; rc == 0 && j < b; j++)
-            rc = al_chat_answer_text(tok, ids[i0 + j].v[ids[i0 + j].n - 1], res[j].ids.v, res[j].ids.n, stops,
-                                     n_stops, &texts[i0 + j]);
-        al_gen_results_free(res, b);
-    }
-    free(res);
-    return rc;
-}
-
 /* One iteration: samples, scores, pairs.  scores[i * S + s] (NaN: not parsed). */
 typedef struct iteration {
     char **answers; /* [n * S] */
@@ -138,7 +103,7 @@ static int sample_and_judge(const al_model *m, const al_tokenizer *tok, const al
     }
     al_sampler_opts so = o->sampling;
     so.seed = seed;
-    rc = rc || generate_all(m, tok, t, ids, N, o->max_new_tokens, so, o->batch, it->answers);
+    rc = rc || cai_generate_texts(m, tok, t, ids, N, o->max_new_tokens, so, o->batch, it->answers);
     for (int k = 0; k < N * R && ids; k++)
         al_ints_free(&ids[k]);
     /* the judgements: answer a's repeats are sequences a*R .. a*R+R-1 */
@@ -178,7 +143,7 @@ static int sample_and_judge(const al_model *m, const al_tokenizer *tok, const al
         free(logits);
     } else if (rc == 0) {
         so.seed = seed + 7919u;
-        rc = generate_all(m, tok, t, ids, N * R, o->judge_max_new_tokens, so, o->batch, judgements);
+        rc = cai_generate_texts(m, tok, t, ids, N * R, o->judge_max_new_tokens, so, o->batch, judgements);
         for (int k = 0; rc == 0 && k < N * R; k++)
             each[k] = al_cai_parse_score(judgements[k]);
     }

@@ -59,7 +59,10 @@ static void help(FILE *out)
             "      --pairs FILE        JSONL of {\"prompt\", \"chosen\", \"rejected\"}\n"
             "  -o, --out FILE          the labelled pairs\n"
             "      --principles K      principles per pair, averaged (default 2)\n"
-            "      --clamp LO,HI       clamp each principle's label (0.4,0.6 as for chain-of-thought)\n"
+            "      --cot N             chain-of-thought: the judge reasons for up to N tokens (\"Let's\n"
+            "                          think step by step.\") before the option is read; labels are\n"
+            "                          then clamped to 0.4,0.6 unless --clamp says otherwise\n"
+            "      --clamp LO,HI       clamp each principle's label\n"
             "  -h, --help              this text\n"
             "\n"
             "examples:\n"
@@ -268,6 +271,7 @@ static int cmd_label(int argc, char **argv)
     const char *model = NULL, *tok_path = NULL, *tmpl_name = NULL, *pairs_path = NULL, *spec = "harmless",
                *out = NULL, *arg;
     al_cai_label_opts o = al_cai_label_defaults();
+    bool clamp_given = false;
     while ((arg = cli_next(&a))) {
         if (cli_flag(&a, arg, "-h", "--help")) {
             help(stdout);
@@ -290,7 +294,10 @@ static int cmd_label(int argc, char **argv)
             o.seed = (uint64_t)cli_int(&a, 0, 2147483647);
         } else if (cli_opt(&a, arg, NULL, "--batch")) {
             o.batch = cli_int(&a, 1, 4096);
+        } else if (cli_opt(&a, arg, NULL, "--cot")) {
+            o.cot_tokens = cli_int(&a, 1, 1 << 16);
         } else if (cli_opt(&a, arg, NULL, "--clamp")) {
+            clamp_given = true;
             if (sscanf(a.value, "%lf,%lf", &o.clamp_lo, &o.clamp_hi) != 2 || !(o.clamp_lo >= 0) ||
                 !(o.clamp_hi <= 1) || !(o.clamp_lo <= o.clamp_hi)) {
                 fprintf(stderr, "align cai label: --clamp expects LO,HI with 0 <= LO <= HI <= 1, got '%s'\n", a.value);
@@ -306,6 +313,9 @@ static int cmd_label(int argc, char **argv)
         fprintf(stderr, "align cai label: -m MODEL, --pairs FILE and -o FILE are required (see --help)\n");
         return 2;
     }
+    if (o.cot_tokens > 0 && !clamp_given) /* reasoning makes the judge overconfident */
+        o.clamp_lo = 0.4, o.clamp_hi = 0.6;
+    o.cot_sampling.seed = o.seed;
     al_model m = {0};
     cli_model_files files = {0};
     al_constitution c = {0};
