@@ -12,7 +12,8 @@ static al_guard *guard(void)
 {
     static al_guard *g;
     if (!g) {
-        const char *yaml = "max_input_bytes: 4096\n"
+        /* the rule rails only: the built-in harm rail's model is not built for the fuzzers */
+        const char *yaml = "max_input_bytes: 4096\nrails: {input: [decode, injection, roleplay]}\n"
                            "constitution: {deny_terms: [secret project], escalation_phrases: [call us],"
                            " escalation_when: [refund]}\n";
         al_guard_policy p;
