@@ -2,6 +2,8 @@
 #ifndef ALIGN_CAI_INTERNAL_H
 #define ALIGN_CAI_INTERNAL_H
 
+#include <jansson.h>
+
 #include "align/cai.h"
 
 /* The next-token logits after each of n prompts ([n][vocab] into out), one decoder. */
@@ -13,5 +15,12 @@ int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *text
  * writes each answer's text (cut at the template's markers) to texts[i]. */
 int cai_generate_texts(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, al_ints *ids, int n,
                        int max_new, al_sampler_opts so, int batch, char **texts);
+
+/* One user turn rendered with the generation prompt, reply_start (may be NULL) appended as
+ * the beginning of the model's reply, and encoded (BOS when the template wants it). */
+int cai_encode_user_turn(const al_tokenizer *tok, const al_chat_template *t, const char *user,
+                         const char *reply_start, al_ints *ids);
+/* n JSON lines, row(ctx, i) giving a new reference for line i, written atomically. */
+int cai_write_jsonl(const char *path, int n, json_t *(*row)(void *ctx, int i), void *ctx);
 
 #endif

@@ -83,24 +83,20 @@ int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *lett
 static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const al_principle *p, const char *prompt,
                      const char *first, const char *second, const char *reasoning, bool ask, al_ints *ids)
 {
-    al_buf q = {0}, text = {0};
+    al_buf q = {0}, reply = {0};
     int rc = al_buf_printf(&q,
                            "%s\n\nConversation:\nUser: %s\n\nOption (A):\n%s\n\nOption (B):\n%s\n\n"
                            "Answer with (A) or (B).",
                            p->question, prompt, first, second);
-    al_message msg = {AL_ROLE_USER, q.data};
-    rc = rc || al_chat_render(t, &msg, 1, true, &text, NULL, NULL);
     /* with chain-of-thought the judge first reasons (ask false: its reasoning is generated
      * next), then the reasoning is kept and the answer asked for */
     if (rc == 0 && reasoning)
-        rc = al_buf_printf(&text, "%s%s%s", COT_PREFIX, reasoning, ask ? "\n" : "");
+        rc = al_buf_printf(&reply, "%s%s%s", COT_PREFIX, reasoning, ask ? "\n" : "");
     if (rc == 0 && ask)
-        rc = al_buf_append(&text, JUDGE_PREFIX, strlen(JUDGE_PREFIX));
-    ids->n = 0;
-    rc = rc || al_tokenizer_encode(tok, text.data, text.len,
-                                   al_chat_template_adds_bos(t) && al_tokenizer_bos(tok) >= 0, false, ids);
+        rc = al_buf_append(&reply, JUDGE_PREFIX, strlen(JUDGE_PREFIX));
+    rc = rc || cai_encode_user_turn(tok, t, q.data, reply.data, ids);
     al_buf_free(&q);
-    al_buf_free(&text);
+    al_buf_free(&reply);
     return rc;
 }
 
@@ -228,29 +224,26 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
     return rc ? -1 : 0;
 }
 
+typedef struct label_rows {
+    const al_cai_pair *pairs;
+    const al_cai_pair_label *labels;
+    const al_constitution *c;
+} label_rows;
+
+static json_t *label_row(void *ctx, int i)
+{
+    const label_rows *r = ctx;
+    json_t *ps = json_array();
+    for (int k = 0; k < r->labels[i].n_principles; k++)
+        json_array_append_new(ps, json_string(r->c->principles[r->labels[i].principle[k]].name));
+    return json_pack("{s:s, s:s, s:s, s:f, s:o, s:f}", "prompt", r->pairs[i].prompt, "chosen", r->pairs[i].a,
+                     "rejected", r->pairs[i].b, "label", r->labels[i].label, "principles", ps, "swap_consistent",
+                     r->labels[i].swap_consistent);
+}
+
 int al_cai_write_labels(const char *path, const al_cai_pair *pairs, const al_cai_pair_label *labels, int n,
                         const al_constitution *c)
 {
-    al_atomic_file f;
-    if (al_atomic_open(&f, path))
-        return -1;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        json_t *ps = json_array();
-        for (int k = 0; k < labels[i].n_principles; k++)
-            json_array_append_new(ps, json_string(c->principles[labels[i].principle[k]].name));
-        json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:o, s:f}", "prompt", pairs[i].prompt, "chosen", pairs[i].a,
-                              "rejected", pairs[i].b, "label", labels[i].label, "principles", ps, "swap_consistent",
-                              labels[i].swap_consistent);
-        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-        json_decref(o);
-        if (!line || fputs(line, f.fp) < 0 || fputc('\n', f.fp) < 0)
-            rc = al_fail("%s: write failed", path);
-        free(line);
-    }
-    if (rc) {
-        al_atomic_abort(&f);
-        return -1;
-    }
-    return al_atomic_commit(&f);
+    label_rows r = {pairs, labels, c};
+    return cai_write_jsonl(path, n, label_row, &r);
 }

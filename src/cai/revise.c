@@ -13,6 +13,7 @@
 
 #include "align/cai.h"
 #include "align/core.h"
+#include "cai_internal.h"
 
 al_cai_revise_opts al_cai_revise_defaults(void)
 {
@@ -187,45 +188,37 @@ const char *al_cai_final(const al_cai_revision *r)
     return r->n_rounds > 0 ? r->rounds[r->n_rounds - 1].revision : r->first;
 }
 
-static int write_jsonl(const char *path, const al_cai_revision *r, int n, const al_constitution *k, bool provenance)
+typedef struct revision_rows {
+    const al_cai_revision *r;
+    const al_constitution *k;
+} revision_rows;
+
+static json_t *sft_row(void *ctx, int i)
 {
-    al_atomic_file f;
-    if (al_atomic_open(&f, path))
-        return -1;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        json_t *o;
-        if (!provenance) {
-            o = json_pack("{s:s, s:s}", "prompt", r[i].prompt, "completion", al_cai_final(&r[i]));
-        } else {
-            json_t *rounds = json_array();
-            for (int j = 0; j < r[i].n_rounds; j++) {
-                const al_cai_round *rd = &r[i].rounds[j];
-                json_array_append_new(rounds, json_pack("{s:s, s:s, s:s, s:s}", "principle",
-                                                        k->principles[rd->principle].name, "critique_request",
-                                                        k->principles[rd->principle].critique, "critique",
-                                                        rd->critique, "revision", rd->revision));
-            }
-            o = json_pack("{s:s, s:s, s:s, s:o, s:s}", "constitution", k->name, "prompt", r[i].prompt, "first",
-                          r[i].first, "rounds", rounds, "final", al_cai_final(&r[i]));
-        }
-        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(o);
-        if (!line || fputs(line, f.fp) < 0 || fputc('\n', f.fp) < 0)
-            rc = al_fail("%s: write failed", path);
-        free(line);
+    const revision_rows *x = ctx;
+    return json_pack("{s:s, s:s}", "prompt", x->r[i].prompt, "completion", al_cai_final(&x->r[i]));
+}
+
+static json_t *provenance_row(void *ctx, int i)
+{
+    const revision_rows *x = ctx;
+    const al_cai_revision *r = &x->r[i];
+    json_t *rounds = json_array();
+    for (int j = 0; j < r->n_rounds; j++) {
+        const al_principle *p = &x->k->principles[r->rounds[j].principle];
+        json_array_append_new(rounds, json_pack("{s:s, s:s, s:s, s:s}", "principle", p->name, "critique_request",
+                                                p->critique, "critique", r->rounds[j].critique, "revision",
+                                                r->rounds[j].revision));
     }
-    if (rc) {
-        al_atomic_abort(&f);
-        return -1;
-    }
-    return al_atomic_commit(&f);
+    return json_pack("{s:s, s:s, s:s, s:o, s:s}", "constitution", x->k->name, "prompt", r->prompt, "first", r->first,
+                     "rounds", rounds, "final", al_cai_final(r));
 }
 
 int al_cai_write_revisions(const char *sft_path, const char *provenance_path, const al_cai_revision *r, int n,
                            const al_constitution *c)
 {
-    if (sft_path && write_jsonl(sft_path, r, n, c, false))
+    revision_rows x = {r, c};
+    if (sft_path && cai_write_jsonl(sft_path, n, sft_row, &x))
         return -1;
-    return provenance_path ? write_jsonl(provenance_path, r, n, c, true) : 0;
+    return provenance_path ? cai_write_jsonl(provenance_path, n, provenance_row, &x) : 0;
 }

@@ -58,17 +58,10 @@ double al_cai_parse_score(const char *text)
 static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const char *prompt, const char *answer,
                      bool begin_score, al_ints *ids)
 {
-    al_buf q = {0}, text = {0};
-    int rc = al_buf_printf(&q, rubric, prompt, answer);
-    al_message msg = {AL_ROLE_USER, q.data};
-    rc = rc || al_chat_render(t, &msg, 1, true, &text, NULL, NULL);
-    if (rc == 0 && begin_score)
-        rc = al_buf_append(&text, SCORE_PREFIX, strlen(SCORE_PREFIX));
-    ids->n = 0;
-    rc = rc || al_tokenizer_encode(tok, text.data, text.len,
-                                   al_chat_template_adds_bos(t) && al_tokenizer_bos(tok) >= 0, false, ids);
+    al_buf q = {0};
+    int rc = al_buf_printf(&q, rubric, prompt, answer) ||
+             cai_encode_user_turn(tok, t, q.data, begin_score ? SCORE_PREFIX : NULL, ids);
     al_buf_free(&q);
-    al_buf_free(&text);
     return rc;
 }
 
@@ -91,16 +84,9 @@ static int sample_and_judge(const al_model *m, const al_tokenizer *tok, const al
     it->scores = malloc((size_t)N * sizeof *it->scores);
     int rc = ids && judgements && each && it->answers && it->scores ? 0 : al_fail("out of memory");
     /* the answers: prompt i's S samples are sequences i*S .. i*S+S-1, each with its seed */
-    for (int i = 0; rc == 0 && i < n; i++) {
-        al_buf text = {0};
-        al_message msg = {AL_ROLE_USER, (char *)prompts[i]};
-        rc = al_chat_render(t, &msg, 1, true, &text, NULL, NULL);
+    for (int i = 0; rc == 0 && i < n; i++)
         for (int s = 0; rc == 0 && s < S; s++)
-            rc = al_tokenizer_encode(tok, text.data, text.len,
-                                     al_chat_template_adds_bos(t) && al_tokenizer_bos(tok) >= 0, false,
-                                     &ids[i * S + s]);
-        al_buf_free(&text);
-    }
+            rc = cai_encode_user_turn(tok, t, prompts[i], NULL, &ids[i * S + s]);
     al_sampler_opts so = o->sampling;
     so.seed = seed;
     rc = rc || cai_generate_texts(m, tok, t, ids, N, o->max_new_tokens, so, o->batch, it->answers);
