@@ -416,30 +416,16 @@ static int wrapper_count(void)
 
 /* ---- text building ---- */
 
+/* core's growing buffer, with a sticky failure so a whole request is built before one check */
 typedef struct sbuf {
-    char *p;
-    size_t n, cap;
+    al_buf b;
     int oom;
 } sbuf;
 
 static void sb_putn(sbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 128;
-        while (c < b->n + n + 1)
-            c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q, b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
+    if (!b->oom && al_buf_append(&b->b, s, n))
+        b->oom = 1;
 }
 
 static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
@@ -692,8 +678,8 @@ static void put_frame(sbuf *b, const char *f, const gen_item *it, uint64_t fill_
             else if (f[1] == 'q') {
                 sbuf t = {0};
                 fill_slots(&t, it->text, &r);
-                lower_start(b, t.p ? t.p : "", true);
-                free(t.p);
+                lower_start(b, t.b.data ? t.b.data : "", true);
+                free(t.b.data);
             } else {
                 fill_slots(b, it->text, &r);
             }
@@ -726,7 +712,7 @@ static void put_wrapper(sbuf *b, const gen_wrapper *w, const char *r, const gen_
         } else if (n == 2 && (k[1] == '1' || k[1] == '2')) { /* V1, V2: the verb phrase cut in two */
             sbuf v = {0};
             put_frame(&v, "{V}", it, fill_rng);
-            const char *s = v.p ? v.p : "";
+            const char *s = v.b.data ? v.b.data : "";
             size_t len = strlen(s), cut = len / 2;
             while (cut < len && s[cut] != ' ')
                 cut++;
@@ -734,7 +720,7 @@ static void put_wrapper(sbuf *b, const gen_wrapper *w, const char *r, const gen_
                 sb_putn(b, s, cut);
             else
                 sb_puts(b, s + cut + (cut < len));
-            free(v.p);
+            free(v.b.data);
         } else if (n == 3 && !memcmp(k, "B64", 3)) {
             enc_base64(b, r);
         } else if (n == 5 && !memcmp(k, "ROT13", 5)) {
@@ -816,7 +802,7 @@ int al_harm_generate(const al_harm_gen_opts *o, al_harm_gen_set *out)
                 sb_puts(&twin_text, "{group}");
                 t = ng + strlen("{nonsense_group}");
             }
-            twin = (gen_item){twin_text.p ? twin_text.p : "", AL_HAZ_HATE, origin->kind, GEN_HARMFUL};
+            twin = (gen_item){twin_text.b.data ? twin_text.b.data : "", AL_HAZ_HATE, origin->kind, GEN_HARMFUL};
             it = &twin;
         }
         const gen_frame *frames = it->kind == GEN_ACTION    ? action_frames
@@ -831,10 +817,10 @@ int al_harm_generate(const al_harm_gen_opts *o, al_harm_gen_set *out)
             sb_puts(&req, pick(preambles, &rng));
             sb_puts(&req, " ");
         }
-        size_t start = req.n;
+        size_t start = req.b.len;
         put_frame(&req, frames[fi].text, it, fill_rng);
-        if (req.p)
-            upper_start(req.p + start);
+        if (req.b.data)
+            upper_start(req.b.data + start);
         int wi = -1;
         if ((int)(al_xorshift_u32(&rng) % 100) < o->wrap_percent) {
             for (int tries = 0; tries < 64 && wi < 0; tries++) {
@@ -846,19 +832,19 @@ int al_harm_generate(const al_harm_gen_opts *o, al_harm_gen_set *out)
         }
         sbuf text = {0};
         if (wi >= 0) {
-            put_wrapper(&text, &wrappers[wi], req.p ? req.p : "", it, fill_rng, &rng);
-            free(req.p);
+            put_wrapper(&text, &wrappers[wi], req.b.data ? req.b.data : "", it, fill_rng, &rng);
+            free(req.b.data);
         } else {
             text = req;
         }
-        free(twin_text.p);
-        if (text.oom || !text.p || twin_text.oom) {
-            free(text.p);
+        free(twin_text.b.data);
+        if (text.oom || !text.b.data || twin_text.oom) {
+            free(text.b.data);
             rc = al_fail("out of memory");
             break;
         }
         al_harm_gen_example *x = &out->v[out->n++];
-        x->prompt = text.p;
+        x->prompt = text.b.data;
         x->harmful = is_harmful;
         x->hazard = it->hazard;
         x->phenomenon = it->phenomenon;
