@@ -128,15 +128,23 @@ static void logits_of(const al_harm_model *m, const uint32_t *idx, size_t n, flo
         out[h] = m->bias[h] + scale * acc[h];
 }
 
+/* Every head's logit for a text, with f as scratch. */
+static int text_logits(const al_harm_model *m, const char *text, size_t len, feat_buf *f, float z[HARM_STRIDE])
+{
+    if (feat_reserve(f, len))
+        return -1;
+    logits_of(m, f->idx, text_features(m, text, len, f), z);
+    return 0;
+}
+
 int al_harm_score(const al_harm_model *m, const char *text, size_t len, al_harm_scores *out)
 {
     feat_buf f = {0};
-    if (feat_reserve(&f, len))
-        return -1;
-    size_t n = text_features(m, text, len, &f);
     float z[HARM_STRIDE];
-    logits_of(m, f.idx, n, z);
+    int rc = text_logits(m, text, len, &f, z);
     feat_free(&f);
+    if (rc)
+        return -1;
     for (int h = 0; h < AL_HAZ_COUNT; h++)
         out->hazard[h] = sigmoid(z[h]);
     out->harmful = sigmoid(m->calib_a * z[HARM_HEAD_HARMFUL] + m->calib_b);
@@ -165,14 +173,12 @@ int al_harm_calibrate(al_harm_model *m, const al_harm_dataset *d)
         return al_fail("out of memory");
     int pos = 0;
     for (int i = 0; i < d->n; i++) {
-        size_t len = strlen(d->v[i].text);
-        if (feat_reserve(&f, len)) {
+        float lz[HARM_STRIDE];
+        if (text_logits(m, d->v[i].text, strlen(d->v[i].text), &f, lz)) {
+            feat_free(&f);
             free(z);
             return -1;
         }
-        size_t n = text_features(m, d->v[i].text, len, &f);
-        float lz[HARM_STRIDE];
-        logits_of(m, f.idx, n, lz);
         z[i] = lz[HARM_HEAD_HARMFUL];
         pos += d->v[i].harmful;
     }

@@ -17,8 +17,6 @@
 
 enum { KIND_WORD = 1, KIND_BIGRAM = 2, KIND_CHAR = 3 };
 
-#define bucket harm_bucket
-
 static inline uint64_t salt(uint64_t seed, int kind)
 {
     return (FNV_OFFSET ^ seed) + (uint64_t)kind * 0x9e3779b97f4a7c15ull;
@@ -66,9 +64,9 @@ size_t harm_features(const char *text, size_t n, int log2_buckets, uint64_t seed
         for (; norm[j] != ' '; j++)
             h = (h ^ (unsigned char)norm[j]) * FNV_PRIME;
         if (j > i) {
-            idx[out++] = bucket(h, log2_buckets);
+            idx[out++] = harm_bucket(h, log2_buckets);
             if (have_prev)
-                idx[out++] = bucket((bigram_salt ^ prev) * FNV_PRIME + h, log2_buckets);
+                idx[out++] = harm_bucket((bigram_salt ^ prev) * FNV_PRIME + h, log2_buckets);
             prev = h;
             have_prev = true;
         }
@@ -82,7 +80,7 @@ size_t harm_features(const char *text, size_t n, int log2_buckets, uint64_t seed
         for (size_t j = i; j < end; j++) {
             h = (h ^ (unsigned char)norm[j]) * FNV_PRIME;
             if (j + 1 - i >= HARM_CHAR_NGRAM_MIN)
-                idx[out++] = bucket(h, log2_buckets);
+                idx[out++] = harm_bucket(h, log2_buckets);
         }
     }
     return out;

@@ -58,7 +58,6 @@ void harm_lexicon_free(harm_lexicon *lx);
 size_t harm_concept_features(const harm_lexicon *lx, const char *norm, size_t len, int log2_buckets, uint64_t seed,
                              uint32_t *idx);
 size_t harm_concept_max(size_t n);
-size_t harm_lexicon_bytes(const harm_lexicon *lx);
 uint64_t harm_lexicon_hash(const harm_lexicon *lx, uint64_t h);
 int harm_lexicon_write(const harm_lexicon *lx, FILE *fp);
 int harm_lexicon_read(harm_lexicon *lx, FILE *fp, size_t avail, const char *path);

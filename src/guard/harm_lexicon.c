@@ -217,6 +217,15 @@ static int add_sense(builder *b, size_t first, wn_pos *p, long i, uint32_t pos_b
     return 0;
 }
 
+/* entry e's concepts appended to the entry being built from first */
+static int copy_concepts(builder *b, size_t first, entry e)
+{
+    for (uint32_t j = 0; j < e.count; j++)
+        if (add_concept(b, first, b->ids[e.start + j]))
+            return -1;
+    return 0;
+}
+
 static int add_entry(builder *b, const char *word, size_t n, size_t first)
 {
     if (b->nids == first)
@@ -319,11 +328,7 @@ static int read_exceptions(const char *dir, const char *name, builder *b, size_t
             long bi = find_entry(b->e, n_sorted, word_hash(base, bn));
             if (bi >= 0 && find_entry(b->e, n_sorted, word_hash(line, (size_t)(sp - line))) < 0) {
                 size_t first = b->nids;
-                entry src = b->e[bi];
-                for (uint32_t k = 0; k < src.count && rc == 0; k++)
-                    rc = add_concept(b, first, b->ids[src.start + k]);
-                if (rc == 0)
-                    rc = add_entry(b, line, (size_t)(sp - line), first);
+                rc = copy_concepts(b, first, b->e[bi]) || add_entry(b, line, (size_t)(sp - line), first);
             }
         }
         line = nl ? nl + 1 : NULL;
@@ -347,12 +352,8 @@ int harm_lexicon_build_wordnet(harm_lexicon *lx, const char *dir)
         for (size_t i = 0; i < b.n && rc == 0; i++) {
             if (k > 0 && b.e[k - 1].hash == b.e[i].hash) {
                 size_t first = b.nids;
-                entry a = b.e[k - 1], c = b.e[i];
-                for (uint32_t j = 0; j < a.count && rc == 0; j++)
-                    rc = add_concept(&b, first, b.ids[a.start + j]);
-                for (uint32_t j = 0; j < c.count && rc == 0; j++)
-                    rc = add_concept(&b, first, b.ids[c.start + j]);
-                b.e[k - 1] = (entry){a.hash, (uint32_t)first, (uint32_t)(b.nids - first)};
+                rc = copy_concepts(&b, first, b.e[k - 1]) || copy_concepts(&b, first, b.e[i]);
+                b.e[k - 1] = (entry){b.e[k - 1].hash, (uint32_t)first, (uint32_t)(b.nids - first)};
             } else {
                 b.e[k++] = b.e[i];
             }
@@ -483,11 +484,6 @@ size_t harm_concept_features(const harm_lexicon *lx, const char *norm, size_t le
 size_t harm_concept_max(size_t n) { return ((n + 2) / 2 + 1) * CONCEPT_MAX; }
 
 /* ---- in the model file ---- */
-
-size_t harm_lexicon_bytes(const harm_lexicon *lx)
-{
-    return 8 + (size_t)lx->n_words * 12 + 4 + (size_t)lx->n_ids * 4;
-}
 
 uint64_t harm_lexicon_hash(const harm_lexicon *lx, uint64_t h)
 {
