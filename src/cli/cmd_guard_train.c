@@ -113,11 +113,12 @@ static void tally_add(tally *t, int *nt, int cap, const char *name, bool flagged
     t[i].flagged += flagged;
 }
 
-static json_t *tally_json(const tally *t, int n, const char *what)
+/* count names what a tally counted ("flagged", or "correct" for the wrappers) */
+static json_t *tally_json(const tally *t, int n, const char *count, const char *rate)
 {
     json_t *o = json_object();
     for (int i = 0; i < n; i++)
-        json_object_set_new(o, t[i].name, json_pack("{s:i, s:i, s:f}", "n", t[i].n, "flagged", t[i].flagged, what,
+        json_object_set_new(o, t[i].name, json_pack("{s:i, s:i, s:f}", "n", t[i].n, count, t[i].flagged, rate,
                                                      t[i].n ? (double)t[i].flagged / t[i].n : 0.0));
     return o;
 }
@@ -125,7 +126,7 @@ static json_t *tally_json(const tally *t, int n, const char *what)
 static int eval_generated(const al_harm_model *m, const al_harm_gen_set *s, json_t *line)
 {
     al_harm_prf p = {0};
-    tally ben[16], form[16], wrap[16];
+    tally ben[16], form[16], wrap[16]; /* wrap counts correct decisions in its "flagged" */
     int nb = 0, nf = 0, nw = 0, bin_n[10] = {0}, bin_pos[10] = {0}, at_tp[9] = {0}, at_fp[9] = {0}, pos = 0;
     double bin_p[10] = {0};
     for (int i = 0; i < s->n; i++) {
@@ -187,9 +188,9 @@ static int eval_generated(const al_harm_model *m, const al_harm_gen_set *s, json
     json_object_set_new(line, "examples", json_integer(s->n));
     json_object_set_new(line, "harmful", prf_json(&p));
     json_object_set_new(line, "fpr", json_real(fpr));
-    json_object_set_new(line, "benign_by_phenomenon", tally_json(ben, nb, "flagged_rate"));
-    json_object_set_new(line, "harmful_by_form", tally_json(form, nf, "recall"));
-    json_object_set_new(line, "by_wrapper", tally_json(wrap, nw, "accuracy"));
+    json_object_set_new(line, "benign_by_phenomenon", tally_json(ben, nb, "flagged", "flagged_rate"));
+    json_object_set_new(line, "harmful_by_form", tally_json(form, nf, "flagged", "recall"));
+    json_object_set_new(line, "by_wrapper", tally_json(wrap, nw, "correct", "accuracy"));
     return 0;
 }
 
