@@ -18,6 +18,9 @@
 int al_fail(const char *fmt, ...) AL_PRINTF(1, 2);      /* records, returns -1 */
 int al_vfail(const char *fmt, va_list ap);
 int al_fail_prefix(const char *fmt, ...) AL_PRINTF(1, 2); /* prepends context to the current message */
+/* "ORIGIN:LINE:COL: message", for errors located in a file the user wrote */
+int al_fail_at(const char *origin, long line, long col, const char *fmt, ...) AL_PRINTF(4, 5);
+int al_vfail_at(const char *origin, long line, long col, const char *fmt, va_list ap);
 const char *al_errmsg(void);
 void al_clear_error(void);
 

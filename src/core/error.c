@@ -21,6 +21,22 @@ int al_fail(const char *fmt, ...)
     return -1;
 }
 
+int al_vfail_at(const char *origin, long line, long col, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return al_fail("%s:%ld:%ld: %s", origin, line, col, msg);
+}
+
+int al_fail_at(const char *origin, long line, long col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    al_vfail_at(origin, line, col, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 int al_fail_prefix(const char *fmt, ...)
 {
     char prefix[512], old[sizeof errbuf];

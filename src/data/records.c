@@ -22,12 +22,10 @@ char *rec_dup(const char *s, size_t n)
 
 int rec_fail(const rec_ctx *r, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    al_vfail_at(r->path, r->line, r->col, fmt, ap);
     va_end(ap);
-    al_fail("%s:%ld:%ld: %s", r->path, r->line, r->col, msg);
     return -1;
 }
 

@@ -71,12 +71,11 @@ typedef struct reader {
 static int fail_at(const reader *r, const yaml_node_t *n, const char *fmt, ...) AL_PRINTF(3, 4);
 static int fail_at(const reader *r, const yaml_node_t *n, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    al_vfail_at(r->origin, (long)n->start_mark.line + 1, (long)n->start_mark.column + 1, fmt, ap);
     va_end(ap);
-    return al_fail("%s:%zu:%zu: %s", r->origin, n->start_mark.line + 1, n->start_mark.column + 1, msg);
+    return -1;
 }
 
 static yaml_node_t *node(const reader *r, int id) { return yaml_document_get_node(r->doc, id); }
