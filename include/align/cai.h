@@ -106,7 +106,7 @@ typedef struct al_cai_label_opts {
     uint64_t seed;           /* the principles drawn */
     double clamp_lo, clamp_hi; /* each principle's label clamped (default 0..1: none) */
     int cot_tokens;          /* > 0: chain-of-thought of up to this many tokens before the answer */
-    al_sampler_opts cot_sampling; /* its sampling (seeded from seed) */
+    al_sampler_opts cot_sampling; /* its sampling; its seed is ignored: each question's comes from seed */
 } al_cai_label_opts;
 al_cai_label_opts al_cai_label_defaults(void);
 

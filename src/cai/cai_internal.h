@@ -12,12 +12,18 @@ int cai_prompt_logits(const al_model *m, const al_ints *ids, int n, float *out);
 int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *text);
 
 /* Generates for each of n id sequences (in batches; sequence i seeded so.seed + i) and
- * writes each answer's text (cut at the template's markers) to texts[i]. */
+ * writes each answer's text (cut at the template's markers) to texts[i].  A sequence
+ * that reaches the context ends there: callers that want room check first. */
 int cai_generate_texts(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, al_ints *ids, int n,
                        int max_new, al_sampler_opts so, int batch, char **texts);
 
-/* One user turn rendered with the generation prompt, reply_start (may be NULL) appended as
+/* An error when a sequence plus max_new tokens does not fit the model's context. */
+int cai_check_context(const al_model *m, const al_ints *ids, int n, int max_new);
+/* n messages rendered with the generation prompt, reply_start (may be NULL) appended as
  * the beginning of the model's reply, and encoded (BOS when the template wants it). */
+int cai_encode(const al_tokenizer *tok, const al_chat_template *t, const al_message *m, int n,
+               const char *reply_start, al_ints *ids);
+/* the same for one user turn */
 int cai_encode_user_turn(const al_tokenizer *tok, const al_chat_template *t, const char *user,
                          const char *reply_start, al_ints *ids);
 /* n JSON lines, row(ctx, i) giving a new reference for line i, written atomically. */

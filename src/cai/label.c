@@ -21,41 +21,6 @@
 #define JUDGE_PREFIX "The better answer is ("
 #define COT_PREFIX "Let's think step by step. "
 
-/* Generates for each of n id sequences (batches of batch; sequence i seeded so.seed + i); texts out. */
-int cai_generate_texts(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, al_ints *ids, int n,
-                        int max_new, al_sampler_opts so, int batch, char **texts)
-{
-    const char **stops;
-    int n_stops, eos = al_tokenizer_eos(tok), rc = 0;
-    al_chat_template_specials(t, &stops, &n_stops);
-    al_gen_result *res = calloc((size_t)batch, sizeof *res);
-    if (!res)
-        return al_fail("out of memory");
-    for (int i0 = 0; rc == 0 && i0 < n; i0 += batch) {
-        int b = n - i0 < batch ? n - i0 : batch;
-        for (int j = 0; rc == 0 && j < b; j++)
-            if (ids[i0 + j].n + max_new > m->cfg.seq_len)
-                rc = al_fail("a %s needs %d tokens before its answer and %d new ones; the model's context holds %d",
-                             max_new > 0 ? "generation" : "prompt", ids[i0 + j].n, max_new, m->cfg.seq_len);
-        if (rc)
-            break;
-        al_gen_opts g = {.max_new_tokens = max_new, .sampling = so};
-        g.sampling.seed = so.seed + (uint64_t)i0;
-        g.stop_ids = eos >= 0 ? &eos : NULL;
-        g.n_stop_ids = eos >= 0;
-        g.stop_strings = stops;
-        g.n_stop_strings = n_stops;
-        memset(res, 0, (size_t)b * sizeof *res);
-        rc = al_generate(m, tok, ids + i0, b, &g, res, NULL, NULL);
-        for (int j = 0; rc == 0 && j < b; j++)
-            rc = al_chat_answer_text(tok, ids[i0 + j].v[ids[i0 + j].n - 1], res[j].ids.v, res[j].ids.n, stops,
-                                     n_stops, &texts[i0 + j]);
-        al_gen_results_free(res, b);
-    }
-    free(res);
-    return rc;
-}
-
 al_cai_label_opts al_cai_label_defaults(void)
 {
     al_cai_label_opts o = {.principles = 2, .batch = 16, .seed = 1, .clamp_lo = 0, .clamp_hi = 1, .cot_tokens = 0};
@@ -179,7 +144,8 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
         if (rc == 0 && o->cot_tokens > 0) {
             al_sampler_opts so = o->cot_sampling;
             so.seed = o->seed + (uint64_t)i0 * (uint64_t)per;
-            rc = cai_generate_texts(m, tok, t, ids, b * per, o->cot_tokens, so, b * per, cot);
+            rc = cai_check_context(m, ids, b * per, o->cot_tokens) ||
+                 cai_generate_texts(m, tok, t, ids, b * per, o->cot_tokens, so, b * per, cot);
         }
         for (int j = 0; rc == 0 && j < b; j++)
             for (int k = 0; rc == 0 && k < o->principles; k++) {

@@ -80,75 +80,43 @@ static int build(convo *c, const al_constitution *k, const char *prompt, const a
     return rc;
 }
 
-static int encode(const al_chat_template *t, const al_tokenizer *tok, const convo *c, al_ints *ids)
-{
-    al_buf text = {0};
-    ids->n = 0;
-    int rc = al_chat_render(t, c->m, c->n, true, &text, NULL, NULL);
-    if (rc == 0)
-        rc = al_tokenizer_encode(tok, text.data, text.len,
-                                 al_chat_template_adds_bos(t) && al_tokenizer_bos(tok) >= 0, false, ids);
-    al_buf_free(&text);
-    return rc;
-}
-
-/* One phase for every prompt: render, encode (without few-shot when it would not fit),
- * generate in batches, and hand each answer's text to store(). */
+/* One phase for every prompt: render and encode (without few-shot when it would not fit),
+ * generate, and keep each answer's text as the phase's part of its revision. */
 static int run_phase(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *k,
                      const char *const *prompts, int n, const al_cai_revise_opts *o, al_cai_revision *out, int phase)
 {
-    const char **stops;
-    int n_stops, eos = al_tokenizer_eos(tok), rc = 0;
-    al_chat_template_specials(t, &stops, &n_stops);
-    al_ints *enc = calloc((size_t)o->batch, sizeof *enc);
-    al_gen_result *res = calloc((size_t)o->batch, sizeof *res);
+    al_ints *enc = calloc((size_t)n, sizeof *enc);
+    char **texts = calloc((size_t)n, sizeof *texts);
     convo c = {0};
-    if (!enc || !res)
-        rc = al_fail("out of memory");
-    for (int i0 = 0; rc == 0 && i0 < n; i0 += o->batch) {
-        int b = n - i0 < o->batch ? n - i0 : o->batch;
-        for (int j = 0; rc == 0 && j < b; j++) {
-            int i = i0 + j;
-            rc = build(&c, k, prompts[i], &out[i], phase, o->few_shot) || encode(t, tok, &c, &enc[j]);
-            if (rc == 0 && enc[j].n + o->max_new_tokens > m->cfg.seq_len && phase > 0 && o->few_shot)
-                rc = build(&c, k, prompts[i], &out[i], phase, false) || encode(t, tok, &c, &enc[j]);
-            if (rc == 0 && enc[j].n >= m->cfg.seq_len)
-                rc = al_fail("prompt %d: the conversation of %s needs %d tokens; the model's context holds %d "
-                             "(use fewer rounds or shorter prompts)",
-                             i + 1, phase == 0 ? "the first answer" : phase % 2 ? "a critique" : "a revision",
-                             enc[j].n, m->cfg.seq_len);
-        }
-        if (rc)
-            break;
-        al_gen_opts g = {.max_new_tokens = o->max_new_tokens, .sampling = o->sampling};
-        /* seed per prompt and phase: al_generate adds the sequence's place in the batch */
-        g.sampling.seed = o->sampling.seed + (uint64_t)phase * 1000003u + (uint64_t)i0;
-        g.stop_ids = eos >= 0 ? &eos : NULL;
-        g.n_stop_ids = eos >= 0;
-        g.stop_strings = stops;
-        g.n_stop_strings = n_stops;
-        memset(res, 0, (size_t)b * sizeof *res);
-        rc = al_generate(m, tok, enc, b, &g, res, NULL, NULL);
-        for (int j = 0; rc == 0 && j < b; j++) {
-            char *text = NULL;
-            rc = al_chat_answer_text(tok, enc[j].v[enc[j].n - 1], res[j].ids.v, res[j].ids.n, stops, n_stops, &text);
-            if (rc)
-                break;
-            al_cai_revision *r = &out[i0 + j];
-            if (phase == 0)
-                r->first = text;
-            else if (phase % 2)
-                r->rounds[(phase - 1) / 2].critique = text;
-            else
-                r->rounds[(phase - 1) / 2].revision = text;
-        }
-        al_gen_results_free(res, b);
+    int rc = enc && texts ? 0 : al_fail("out of memory");
+    for (int i = 0; rc == 0 && i < n; i++) {
+        rc = build(&c, k, prompts[i], &out[i], phase, o->few_shot) || cai_encode(tok, t, c.m, c.n, NULL, &enc[i]);
+        if (rc == 0 && enc[i].n + o->max_new_tokens > m->cfg.seq_len && phase > 0 && o->few_shot)
+            rc = build(&c, k, prompts[i], &out[i], phase, false) || cai_encode(tok, t, c.m, c.n, NULL, &enc[i]);
+        if (rc == 0 && enc[i].n >= m->cfg.seq_len)
+            rc = al_fail("prompt %d: the conversation of %s needs %d tokens; the model's context holds %d "
+                         "(use fewer rounds or shorter prompts)",
+                         i + 1, phase == 0 ? "the first answer" : phase % 2 ? "a critique" : "a revision", enc[i].n,
+                         m->cfg.seq_len);
     }
-    for (int j = 0; enc && j < o->batch; j++)
-        al_ints_free(&enc[j]);
-    free(enc);
-    free(res);
-    free(c.m);
+    /* seeded per prompt and phase, whatever the batch */
+    al_sampler_opts so = o->sampling;
+    so.seed = o->sampling.seed + (uint64_t)phase * 1000003u;
+    rc = rc || cai_generate_texts(m, tok, t, enc, n, o->max_new_tokens, so, o->batch, texts);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        al_cai_revision *r = &out[i];
+        char **slot = phase == 0 ? &r->first : phase % 2 ? &r->rounds[(phase - 1) / 2].critique
+                                                         : &r->rounds[(phase - 1) / 2].revision;
+        *slot = texts[i];
+        texts[i] = NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (enc)
+            al_ints_free(&enc[i]);
+        if (texts)
+            free(texts[i]);
+    }
+    free(enc), free(texts), free(c.m);
     return rc;
 }
 

@@ -89,7 +89,8 @@ static int sample_and_judge(const al_model *m, const al_tokenizer *tok, const al
             rc = cai_encode_user_turn(tok, t, prompts[i], NULL, &ids[i * S + s]);
     al_sampler_opts so = o->sampling;
     so.seed = seed;
-    rc = rc || cai_generate_texts(m, tok, t, ids, N, o->max_new_tokens, so, o->batch, it->answers);
+    rc = rc || cai_check_context(m, ids, N, o->max_new_tokens) ||
+         cai_generate_texts(m, tok, t, ids, N, o->max_new_tokens, so, o->batch, it->answers);
     for (int k = 0; k < N * R && ids; k++)
         al_ints_free(&ids[k]);
     /* the judgements: answer a's repeats are sequences a*R .. a*R+R-1 */
@@ -129,7 +130,8 @@ static int sample_and_judge(const al_model *m, const al_tokenizer *tok, const al
         free(logits);
     } else if (rc == 0) {
         so.seed = seed + 7919u;
-        rc = cai_generate_texts(m, tok, t, ids, N * R, o->judge_max_new_tokens, so, o->batch, judgements);
+        rc = cai_check_context(m, ids, N * R, o->judge_max_new_tokens) ||
+             cai_generate_texts(m, tok, t, ids, N * R, o->judge_max_new_tokens, so, o->batch, judgements);
         for (int k = 0; rc == 0 && k < N * R; k++)
             each[k] = al_cai_parse_score(judgements[k]);
     }

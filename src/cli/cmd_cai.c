@@ -107,28 +107,62 @@ static int load_constitution(const char *spec, al_constitution *c)
     return al_constitution_builtin_yaml(spec) ? al_constitution_builtin(spec, c) : al_constitution_load(spec, c);
 }
 
+/* What revise and label both take: the model with its tokenizer and chat template, and a
+ * constitution. */
+typedef struct cai_inputs {
+    const char *model, *tok_path, *tmpl_name, *spec;
+    al_model m;
+    cli_model_files files;
+    al_constitution c;
+} cai_inputs;
+
+/* true when arg was one of their flags */
+static bool inputs_flag(cli_args *a, const char *arg, cai_inputs *in)
+{
+    if (cli_opt(a, arg, "-m", "--model"))
+        in->model = a->value;
+    else if (cli_opt(a, arg, "-z", "--tokenizer"))
+        in->tok_path = a->value;
+    else if (cli_opt(a, arg, NULL, "--template"))
+        in->tmpl_name = a->value;
+    else if (cli_opt(a, arg, "-c", "--constitution"))
+        in->spec = a->value;
+    else
+        return false;
+    return true;
+}
+
+static int inputs_open(const char *cmd, cai_inputs *in)
+{
+    if (load_constitution(in->spec, &in->c) || al_model_load(&in->m, in->model)) {
+        fprintf(stderr, "%s: %s\n", cmd, al_errmsg());
+        return -1;
+    }
+    return cli_model_files_load(cmd, in->model, in->tok_path, in->tmpl_name, true, &in->files) ? -1 : 0;
+}
+
+static void inputs_close(cai_inputs *in)
+{
+    al_constitution_free(&in->c);
+    cli_model_files_free(&in->files);
+    al_model_free(&in->m);
+}
+
 static int cmd_revise(int argc, char **argv)
 {
     cli_args a;
     cli_args_init(&a, "align cai revise", argc, argv);
-    const char *model = NULL, *tok_path = NULL, *tmpl_name = NULL, *prompts_path = NULL, *spec = "harmless",
-               *out_dir = NULL, *arg;
+    cai_inputs in = {.spec = "harmless"};
+    const char *prompts_path = NULL, *out_dir = NULL, *arg;
     al_cai_revise_opts o = al_cai_revise_defaults();
     o.sampling.seed = 1;
     while ((arg = cli_next(&a))) {
         if (cli_flag(&a, arg, "-h", "--help")) {
             help(stdout);
             return 0;
-        } else if (cli_opt(&a, arg, "-m", "--model")) {
-            model = a.value;
-        } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
-            tok_path = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--template")) {
-            tmpl_name = a.value;
+        } else if (inputs_flag(&a, arg, &in)) {
         } else if (cli_opt(&a, arg, NULL, "--prompts")) {
             prompts_path = a.value;
-        } else if (cli_opt(&a, arg, "-c", "--constitution")) {
-            spec = a.value;
         } else if (cli_opt(&a, arg, "-o", "--out")) {
             out_dir = a.value;
         } else if (cli_opt(&a, arg, NULL, "--rounds")) {
@@ -151,34 +185,29 @@ static int cmd_revise(int argc, char **argv)
     }
     if (a.error)
         return 2;
-    if (!model || !prompts_path || !out_dir) {
+    if (!in.model || !prompts_path || !out_dir) {
         fprintf(stderr, "align cai revise: -m MODEL, --prompts FILE and -o DIR are required (see --help)\n");
         return 2;
     }
-    al_model m = {0};
-    cli_model_files files = {0};
-    al_constitution c = {0};
     al_prompt_set ps = {0};
     al_cai_revision *rev = NULL;
     const char **texts = NULL;
     char *sft = NULL, *prov = NULL;
     int rc = 1;
-    if (load_constitution(spec, &c) || al_prompt_set_load(&ps, prompts_path) || al_model_load(&m, model)) {
+    if (al_prompt_set_load(&ps, prompts_path)) {
         fprintf(stderr, "align cai revise: %s\n", al_errmsg());
         goto out;
     }
-    if (cli_model_files_load("align cai revise", model, tok_path, tmpl_name, true, &files))
-        goto out;
-    if (!(texts = malloc((size_t)(ps.n ? ps.n : 1) * sizeof *texts)))
+    if (inputs_open("align cai revise", &in) || !(texts = malloc((size_t)(ps.n ? ps.n : 1) * sizeof *texts)))
         goto out;
     for (int i = 0; i < ps.n; i++)
         texts[i] = ps.p[i].prompt;
     fprintf(stderr, "align cai revise: %d prompts, constitution '%s' (%d principles, %d examples), %d round%s\n", ps.n,
-            c.name, c.n_principles, c.n_examples, o.rounds, o.rounds == 1 ? "" : "s");
+            in.c.name, in.c.n_principles, in.c.n_examples, o.rounds, o.rounds == 1 ? "" : "s");
     if (al_mkdir_p(out_dir) || !(sft = al_path_join(out_dir, "revisions.jsonl")) ||
         !(prov = al_path_join(out_dir, "provenance.jsonl")) ||
-        al_cai_revise(&m, files.tok, files.tmpl, &c, texts, ps.n, &o, &rev) ||
-        al_cai_write_revisions(sft, prov, rev, ps.n, &c)) {
+        al_cai_revise(&in.m, in.files.tok, in.files.tmpl, &in.c, texts, ps.n, &o, &rev) ||
+        al_cai_write_revisions(sft, prov, rev, ps.n, &in.c)) {
         fprintf(stderr, "align cai revise: %s\n", al_errmsg());
         goto out;
     }
@@ -188,9 +217,7 @@ out:
     al_cai_revisions_free(rev, ps.n);
     free(texts), free(sft), free(prov);
     al_prompt_set_free(&ps);
-    al_constitution_free(&c);
-    cli_model_files_free(&files);
-    al_model_free(&m);
+    inputs_close(&in);
     return rc;
 }
 
@@ -268,24 +295,17 @@ static int cmd_label(int argc, char **argv)
 {
     cli_args a;
     cli_args_init(&a, "align cai label", argc, argv);
-    const char *model = NULL, *tok_path = NULL, *tmpl_name = NULL, *pairs_path = NULL, *spec = "harmless",
-               *out = NULL, *arg;
+    cai_inputs in = {.spec = "harmless"};
+    const char *pairs_path = NULL, *out = NULL, *arg;
     al_cai_label_opts o = al_cai_label_defaults();
     bool clamp_given = false;
     while ((arg = cli_next(&a))) {
         if (cli_flag(&a, arg, "-h", "--help")) {
             help(stdout);
             return 0;
-        } else if (cli_opt(&a, arg, "-m", "--model")) {
-            model = a.value;
-        } else if (cli_opt(&a, arg, "-z", "--tokenizer")) {
-            tok_path = a.value;
-        } else if (cli_opt(&a, arg, NULL, "--template")) {
-            tmpl_name = a.value;
+        } else if (inputs_flag(&a, arg, &in)) {
         } else if (cli_opt(&a, arg, NULL, "--pairs")) {
             pairs_path = a.value;
-        } else if (cli_opt(&a, arg, "-c", "--constitution")) {
-            spec = a.value;
         } else if (cli_opt(&a, arg, "-o", "--out")) {
             out = a.value;
         } else if (cli_opt(&a, arg, NULL, "--principles")) {
@@ -309,29 +329,23 @@ static int cmd_label(int argc, char **argv)
     }
     if (a.error)
         return 2;
-    if (!model || !pairs_path || !out) {
+    if (!in.model || !pairs_path || !out) {
         fprintf(stderr, "align cai label: -m MODEL, --pairs FILE and -o FILE are required (see --help)\n");
         return 2;
     }
     if (o.cot_tokens > 0 && !clamp_given) /* reasoning makes the judge overconfident */
         o.clamp_lo = 0.4, o.clamp_hi = 0.6;
-    o.cot_sampling.seed = o.seed;
-    al_model m = {0};
-    cli_model_files files = {0};
-    al_constitution c = {0};
     pair_file pf = {0};
     al_cai_pair_label *labels = NULL;
     int rc = 1;
-    if (load_constitution(spec, &c) || pair_file_load(&pf, pairs_path) || al_model_load(&m, model)) {
+    if (pair_file_load(&pf, pairs_path)) {
         fprintf(stderr, "align cai label: %s\n", al_errmsg());
         goto out;
     }
-    if (cli_model_files_load("align cai label", model, tok_path, tmpl_name, true, &files))
+    if (inputs_open("align cai label", &in) || !(labels = calloc((size_t)pf.n, sizeof *labels)))
         goto out;
-    if (!(labels = calloc((size_t)pf.n, sizeof *labels)))
-        goto out;
-    if (al_cai_label(&m, files.tok, files.tmpl, &c, pf.v, pf.n, &o, labels) ||
-        al_cai_write_labels(out, pf.v, labels, pf.n, &c)) {
+    if (al_cai_label(&in.m, in.files.tok, in.files.tmpl, &in.c, pf.v, pf.n, &o, labels) ||
+        al_cai_write_labels(out, pf.v, labels, pf.n, &in.c)) {
         fprintf(stderr, "align cai label: %s\n", al_errmsg());
         goto out;
     }
@@ -341,14 +355,12 @@ static int cmd_label(int argc, char **argv)
         mean += labels[i].label, consistent += labels[i].swap_consistent, prefer_chosen += labels[i].label > 0.5;
     printf("%d pairs under '%s' (%d principles each): mean label %.3f, chosen preferred in %.1f%%, swap consistency "
            "%.1f%%\nwrote %s\n",
-           pf.n, c.name, o.principles, mean / pf.n, 100.0 * prefer_chosen / pf.n, 100.0 * consistent / pf.n, out);
+           pf.n, in.c.name, o.principles, mean / pf.n, 100.0 * prefer_chosen / pf.n, 100.0 * consistent / pf.n, out);
     rc = 0;
 out:
     free(labels);
     pair_file_free(&pf);
-    al_constitution_free(&c);
-    cli_model_files_free(&files);
-    al_model_free(&m);
+    inputs_close(&in);
     return rc;
 }
 
