@@ -147,6 +147,23 @@ static bool same_revisions(const al_cai_revision *a, const al_cai_revision *b, i
     return true;
 }
 
+/* stories260K with its tokenizer, the llama2 template and the support constitution */
+static void open_stories(al_model *m, al_tokenizer **tok, al_chat_template **t, al_constitution *c)
+{
+    CHECK_OK(al_model_load(m, shared_path("models/stories260K/stories260K.bin")));
+    CHECK_OK(al_tokenizer_load(tok, shared_path("models/stories260K/tok512.bin")));
+    CHECK_OK(al_chat_template_builtin(t, "llama2"));
+    CHECK_OK(al_constitution_builtin("support", c));
+}
+
+static void close_stories(al_model *m, al_tokenizer *tok, al_chat_template *t, al_constitution *c)
+{
+    al_constitution_free(c);
+    al_chat_template_free(t);
+    al_tokenizer_free(tok);
+    al_model_free(m);
+}
+
 /* The critique-and-revise loop on stories260K (a story model: the texts are stories, the
  * structure is what is checked): every prompt gets a first answer and per round a
  * principle, a critique and a revision; the run is deterministic for a seed and the same
@@ -158,10 +175,7 @@ static void test_revise(void)
     al_tokenizer *tok = NULL;
     al_chat_template *t = NULL;
     al_constitution c;
-    CHECK_OK(al_model_load(&m, shared_path("models/stories260K/stories260K.bin")));
-    CHECK_OK(al_tokenizer_load(&tok, shared_path("models/stories260K/tok512.bin")));
-    CHECK_OK(al_chat_template_builtin(&t, "llama2"));
-    CHECK_OK(al_constitution_builtin("support", &c));
+    open_stories(&m, &tok, &t, &c);
     const char *prompts[] = {"How do I reset my password?", "Where is my parcel?", "Tell me a story about a cat.",
                              "Why was my card charged twice?", "Can I change my delivery address?"};
     const int n = 5;
@@ -231,10 +245,7 @@ static void test_revise(void)
     CHECK(al_cai_revise(&m, tok, t, &c, long_prompt, 1, &o, &a) != 0 && strstr(al_errmsg(), "context holds"));
     o.rounds = 0;
     CHECK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &a) != 0);
-    al_constitution_free(&c);
-    al_chat_template_free(t);
-    al_tokenizer_free(tok);
-    al_model_free(&m);
+    close_stories(&m, tok, t, &c);
 }
 
 /* AI feedback on stories260K: labels are probabilities, the same for any batch, and a
@@ -246,10 +257,7 @@ static void test_label(void)
     al_tokenizer *tok = NULL;
     al_chat_template *t = NULL;
     al_constitution c;
-    CHECK_OK(al_model_load(&m, shared_path("models/stories260K/stories260K.bin")));
-    CHECK_OK(al_tokenizer_load(&tok, shared_path("models/stories260K/tok512.bin")));
-    CHECK_OK(al_chat_template_builtin(&t, "llama2"));
-    CHECK_OK(al_constitution_builtin("support", &c));
+    open_stories(&m, &tok, &t, &c);
     const al_cai_pair pairs[] = {
         {"Where is my parcel?", "It is on its way and will arrive tomorrow.", "Once upon a time there was a cat."},
         {"How do I reset my password?", "Open settings and tap reset.", "I do not know."},
@@ -285,7 +293,6 @@ static void test_label(void)
      * are the same whatever the batch, and clamped */
     al_cai_pair_label c1[3], c2[3];
     o.cot_tokens = 8;
-    o.cot_sampling.seed = 9;
     o.batch = 3;
     CHECK_OK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, c1));
     o.batch = 2;
@@ -308,10 +315,7 @@ static void test_label(void)
     al_buf_free(&b);
     o.principles = 6; /* more than the constitution has */
     CHECK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, l1) != 0);
-    al_constitution_free(&c);
-    al_chat_template_free(t);
-    al_tokenizer_free(tok);
-    al_model_free(&m);
+    close_stories(&m, tok, t, &c);
 }
 
 /* The whole loop on a model the test trains: SFT stories260K on the synthetic task, then
