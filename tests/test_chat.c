@@ -4,7 +4,7 @@
 #include "align/data.h"
 #include "align/tokenizer.h"
 
-#define MSG(r, c) ((al_message){(r), (char *)(c)})
+#define MSG(r, c) ((al_message){.role = (r), .content = (char *)(c)})
 #define NMSG(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const al_message conv_sys[] = {
@@ -318,6 +318,51 @@ static void test_masks_llama2(const char *path)
     al_tokenizer_free(tok);
 }
 
+/* A turn with no_loss ("weight": 0) is rendered but never trained on: under every mask
+ * mode it adds no ones, and the ids do not change. */
+static void test_no_loss(const char *path)
+{
+    al_tokenizer *tok;
+    CHECK_OK(al_tokenizer_load(&tok, path));
+    if (!tok)
+        return;
+    al_chat_template *t;
+    CHECK_OK(al_chat_template_builtin(&t, "chatml"));
+    al_message c[] = {
+        MSG(AL_ROLE_USER, "Tell me a story"),
+        MSG(AL_ROLE_ASSISTANT, "Once upon a time there was a cat."),
+        MSG(AL_ROLE_USER, "Make it a dog"),
+        MSG(AL_ROLE_ASSISTANT, "Once upon a time there was a dog."),
+    };
+    const al_mask_mode modes[] = {AL_MASK_ALL, AL_MASK_ASSISTANT, AL_MASK_COMPLETION};
+    for (int k = 0; k < 3; k++) {
+        al_ints ids = {0}, mask = {0}, ids2 = {0}, mask2 = {0};
+        c[1].no_loss = false;
+        tokenize(t, tok, c, 4, modes[k], &ids, &mask);
+        c[1].no_loss = true;
+        tokenize(t, tok, c, 4, modes[k], &ids2, &mask2);
+        CHECK(ids.n == ids2.n && memcmp(ids.v, ids2.v, (size_t)ids.n * sizeof(int)) == 0);
+        /* the draft's tokens (and its end marker) leave the loss, nothing else does */
+        int draft = ntok(tok, "Once upon a time there was a cat."), dropped = count_ones(&mask) - count_ones(&mask2);
+        if (modes[k] == AL_MASK_COMPLETION)
+            CHECKF(dropped == 0, "%s: completion mask dropped %d", path, dropped);
+        else
+            CHECKF(dropped >= draft && dropped <= draft + ntok(tok, "<|im_end|>\n") + 1, "%s mode %d: %d dropped for a %d-token draft", path, k,
+                   dropped, draft);
+        for (int i = 0; i < mask.n; i++)
+            CHECK(mask2.v[i] <= mask.v[i]);
+        al_ints_free(&ids), al_ints_free(&mask), al_ints_free(&ids2), al_ints_free(&mask2);
+    }
+    /* the last turn shown only: its EOS is not trained on either */
+    c[1].no_loss = false, c[3].no_loss = true;
+    al_ints ids = {0}, mask = {0};
+    tokenize(t, tok, c, 4, AL_MASK_ASSISTANT, &ids, &mask);
+    CHECK(mask.v[mask.n - 1] == 0);
+    al_ints_free(&ids), al_ints_free(&mask);
+    al_chat_template_free(t);
+    al_tokenizer_free(tok);
+}
+
 static void test_prompt_completion(const char *path)
 {
     al_tokenizer *tok;
@@ -523,6 +568,8 @@ int main(void)
     test_masks_chatml(gpt2, true);
     test_masks_llama2(tok512);
     test_masks_llama2(gpt2);
+    test_no_loss(tok512);
+    test_no_loss(gpt2);
     test_prompt_completion(tok512);
     test_prompt_completion(gpt2);
     test_template_file();

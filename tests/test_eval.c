@@ -215,7 +215,7 @@ static double decoder_kl(const al_model *m, const al_model *ref, const al_tokeni
                                     "Lily went to the park.",           "Tom had a big red ball."};
     int eos = al_tokenizer_eos(tok), V = m->cfg.vocab_size;
     for (int i = 0; i < N_PROMPTS; i++) {
-        al_message msg = {AL_ROLE_USER, (char *)lines[i]};
+        al_message msg = {.role = AL_ROLE_USER, .content = (char *)lines[i]};
         al_buf text = {0};
         al_ints p = {0};
         CHECK_OK(al_chat_render(t, &msg, 1, true, &text, NULL, NULL));

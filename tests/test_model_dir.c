@@ -72,7 +72,7 @@ static void free_result(run_result *r)
 static bool has(const al_buf *b, const char *s) { return b->data && strstr(b->data, s); }
 
 static const al_message convo[] = {
-    {AL_ROLE_SYSTEM, "Be brief."}, {AL_ROLE_USER, "Say 3."}, {AL_ROLE_ASSISTANT, "3."}, {AL_ROLE_USER, "Say 4."}};
+    {.role = AL_ROLE_SYSTEM, .content = "Be brief."}, {.role = AL_ROLE_USER, .content = "Say 3."}, {.role = AL_ROLE_ASSISTANT, .content = "3."}, {.role = AL_ROLE_USER, .content = "Say 4."}};
 
 /* Two templates are the same when they render, mark and tokenize a conversation alike. */
 static bool same_template(const al_chat_template *a, const al_chat_template *b, const al_tokenizer *tok)

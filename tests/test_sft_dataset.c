@@ -82,7 +82,9 @@ static void test_messages(void)
                          "{\"role\": \"user\", \"content\": \"Hi\"}, "
                          "{\"role\": \"assistant\", \"content\": \"Hello!\", \"name\": \"bot\"}]}\n"
                          "{\"messages\": [{\"role\": \"user\", \"content\": \"\"}, "
-                         "{\"role\": \"assistant\", \"content\": \"ok\"}]}\n");
+                         "{\"role\": \"assistant\", \"content\": \"draft\", \"weight\": 0}, "
+                         "{\"role\": \"user\", \"content\": \"again\"}, "
+                         "{\"role\": \"assistant\", \"content\": \"ok\", \"weight\": 1}]}\n");
     al_sft_dataset d;
     CHECK_OK(al_sft_load(&d, path, NULL));
     CHECK(d.format == AL_SFT_MESSAGES && d.n == 2);
@@ -92,7 +94,9 @@ static void test_messages(void)
         CHECK(e->messages[0].role == AL_ROLE_SYSTEM && str_is(e->messages[0].content, "Be brief."));
         CHECK(e->messages[1].role == AL_ROLE_USER && str_is(e->messages[1].content, "Hi"));
         CHECK(e->messages[2].role == AL_ROLE_ASSISTANT && str_is(e->messages[2].content, "Hello!"));
-        CHECK(d.ex[1].n_messages == 2 && str_is(d.ex[1].messages[0].content, "") && d.ex[1].line == 2);
+        CHECK(d.ex[1].n_messages == 4 && str_is(d.ex[1].messages[0].content, "") && d.ex[1].line == 2);
+        CHECK(!e->messages[2].no_loss && d.ex[1].n_messages == 4 && d.ex[1].messages[1].no_loss &&
+              !d.ex[1].messages[3].no_loss); /* "weight": 0 shows a turn without training on it */
     }
     al_sft_free(&d);
     free(path);
@@ -226,6 +230,18 @@ static void test_errors(void)
                  "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": "
                  "\"a\"}, {\"role\": \"bot\", \"content\": \"z\"}]}\n",
                  ":7:1: \"messages\"[2].role: expected \"system\", \"user\" or \"assistant\", got \"bot\"");
+    expect_error("weight1.jsonl",
+                 "{\"messages\": [{\"role\": \"user\", \"content\": \"q\", \"weight\": 0}, {\"role\": "
+                 "\"assistant\", \"content\": \"a\"}]}\n",
+                 ":1:1: \"messages\"[0].weight: only an assistant message has a weight (0: shown, not trained on)");
+    expect_error("weight2.jsonl",
+                 "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", "
+                 "\"content\": \"a\", \"weight\": 0.5}]}\n",
+                 ":1:1: \"messages\"[1].weight: expected 0 or 1, got a number");
+    expect_error("weight3.jsonl",
+                 "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", "
+                 "\"content\": \"a\", \"weight\": 2}]}\n",
+                 ":1:1: \"messages\"[1].weight: expected 0 or 1, got another number");
     expect_error("empty_msgs.jsonl", "{\"messages\": []}\n",
                  ":1:1: \"messages\": expected at least one message, got an empty array");
     expect_error("no_asst.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}]}\n",

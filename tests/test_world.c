@@ -165,7 +165,7 @@ static void test_files_parse(const char *dir, const al_world_sizes *s)
 
     al_chat_template *t = NULL;
     CHECK_OK(al_chat_template_load(&t, path_in(dir, "template")));
-    al_message m = {AL_ROLE_USER, "How do I reset my password?"};
+    al_message m = {.role = AL_ROLE_USER, .content = "How do I reset my password?"};
     al_buf text = {0};
     CHECK_OK(al_chat_render(t, &m, 1, true, &text, NULL, NULL));
     CHECK(text.data && !strcmp(text.data, "### Customer:\nHow do I reset my password?\n### Agent:\n"));

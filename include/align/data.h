@@ -73,6 +73,8 @@ typedef enum al_role { AL_ROLE_SYSTEM, AL_ROLE_USER, AL_ROLE_ASSISTANT } al_role
 typedef struct al_message {
     al_role role;
     char *content; /* malloc'd, NUL-terminated, valid UTF-8 */
+    bool no_loss;  /* an assistant turn shown but never trained on ("weight": 0, OpenAI's
+                    * fine-tuning format): its tokens get mask 0 in every mask mode */
 } al_message;
 
 typedef struct al_sft_example {
@@ -144,7 +146,7 @@ typedef enum { AL_MASK_ALL, AL_MASK_ASSISTANT, AL_MASK_COMPLETION } al_mask_mode
  * conversational prompt-completion pair).  Template markers become single ids when the
  * tokenizer has them, else text.  BOS first when the template asks for it and the
  * tokenizer has one; EOS after the last assistant turn (mask 1) for AL_MASK_ASSISTANT and
- * AL_MASK_COMPLETION when the template asks for it. */
+ * AL_MASK_COMPLETION when the template asks for it.  A message with no_loss never counts. */
 int al_chat_tokenize(const al_chat_template *t, const al_tokenizer *tok, const al_message *m, int n,
                      al_mask_mode mode, al_ints *ids, al_ints *mask);
 /* Plain prompt-completion: ids = BOS (if any) + prompt tokens + completion tokens (+ EOS),

@@ -24,7 +24,7 @@ int cai_encode(const al_tokenizer *tok, const al_chat_template *t, const al_mess
 int cai_encode_user_turn(const al_tokenizer *tok, const al_chat_template *t, const char *user,
                          const char *reply_start, al_ints *ids)
 {
-    al_message msg = {AL_ROLE_USER, (char *)user};
+    al_message msg = {.role = AL_ROLE_USER, .content = (char *)user};
     return cai_encode(tok, t, &msg, 1, reply_start, ids);
 }
 

@@ -50,7 +50,7 @@ static int push(convo *c, al_role role, const char *text)
             return al_fail("out of memory");
         c->m = m, c->cap = cap;
     }
-    c->m[c->n++] = (al_message){role, (char *)text};
+    c->m[c->n++] = (al_message){.role = role, .content = (char *)text};
     return 0;
 }
 

@@ -821,14 +821,16 @@ int al_chat_tokenize(const al_chat_template *t, const al_tokenizer *tok, const a
     }
     for (int k = 0; rc == 0 && k <= ids.n; k++) {
         if (k == eos_at)
-            rc = al_ints_push(ids_out, eos) || al_ints_push(mask_out, mode == AL_MASK_ALL || last_asst >= first_sel)
+            rc = al_ints_push(ids_out, eos) || al_ints_push(mask_out, (mode == AL_MASK_ALL || last_asst >= first_sel) && !m[last_asst].no_loss)
                      ? -1
                      : 0;
         if (k == ids.n || rc)
             break;
         bool in = mode == AL_MASK_ALL;
         for (int j = first_sel; j < n && !in; j++)
-            in = m[j].role == AL_ROLE_ASSISTANT && overlaps(ts[k], te[k], ss[j], se[j]);
+            in = m[j].role == AL_ROLE_ASSISTANT && !m[j].no_loss && overlaps(ts[k], te[k], ss[j], se[j]);
+        for (int j = 0; j < n && in; j++) /* a turn shown, not taught (a draft to critique) */
+            in = !(m[j].no_loss && overlaps(ts[k], te[k], ss[j], se[j]));
         rc = al_ints_push(ids_out, ids.v[k]) || al_ints_push(mask_out, in) ? -1 : 0;
     }
     free(ss);

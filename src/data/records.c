@@ -142,11 +142,20 @@ int rec_take_messages(const rec_ctx *r, const json_t *rec, const char *key, al_m
             return rec_fail(r, "\"%s\"[%zu]: missing \"content\"", key, i);
         if (!json_is_string(content))
             return rec_fail(r, "\"%s\"[%zu].content: expected a string, got %s", key, i, rec_json_kind(content));
+        /* OpenAI's fine-tuning format: "weight": 0 shows an assistant turn without training on it */
+        json_t *weight = json_object_get(msg, "weight");
+        if (weight && ro != AL_ROLE_ASSISTANT)
+            return rec_fail(r, "\"%s\"[%zu].weight: only an assistant message has a weight (0: shown, not trained "
+                               "on)", key, i);
+        if (weight && !(json_is_integer(weight) && (json_integer_value(weight) == 0 || json_integer_value(weight) == 1)))
+            return rec_fail(r, "\"%s\"[%zu].weight: expected 0 or 1, got %s", key, i,
+                            json_is_integer(weight) ? "another number" : rec_json_kind(weight));
         char *c = rec_dup(json_string_value(content), json_string_length(content));
         if (!c)
             return REC_OOM;
         m[*count].role = ro;
         m[*count].content = c;
+        m[*count].no_loss = weight && json_integer_value(weight) == 0;
         (*count)++;
     }
     return 0;

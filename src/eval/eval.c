@@ -106,7 +106,7 @@ static int open_inputs(eval_run *r, const al_eval_opts *o)
 /* The prompt as the model sees it: one user turn and the generation prompt, BOS first. */
 static int encode_prompt(const eval_run *r, const char *prompt, al_ints *ids)
 {
-    al_message msg = {AL_ROLE_USER, (char *)prompt};
+    al_message msg = {.role = AL_ROLE_USER, .content = (char *)prompt};
     al_buf text = {0};
     int rc = al_chat_render(r->tmpl, &msg, 1, true, &text, NULL, NULL);
     if (rc == 0)
