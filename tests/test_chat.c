@@ -358,7 +358,14 @@ static void test_no_loss(const char *path)
     al_ints ids = {0}, mask = {0};
     tokenize(t, tok, c, 4, AL_MASK_ASSISTANT, &ids, &mask);
     CHECK(mask.v[mask.n - 1] == 0);
-    al_ints_free(&ids), al_ints_free(&mask);
+    /* a user turn shown only: out of the loss under --mask all, which trains on user turns */
+    al_ints ids2 = {0}, mask2 = {0};
+    c[3].no_loss = false;
+    tokenize(t, tok, c, 4, AL_MASK_ALL, &ids, &mask);
+    c[2].no_loss = true;
+    tokenize(t, tok, c, 4, AL_MASK_ALL, &ids2, &mask2);
+    CHECK(count_ones(&mask) - count_ones(&mask2) >= ntok(tok, "Make it a dog"));
+    al_ints_free(&ids), al_ints_free(&mask), al_ints_free(&ids2), al_ints_free(&mask2);
     al_chat_template_free(t);
     al_tokenizer_free(tok);
 }

@@ -230,10 +230,6 @@ static void test_errors(void)
                  "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": "
                  "\"a\"}, {\"role\": \"bot\", \"content\": \"z\"}]}\n",
                  ":7:1: \"messages\"[2].role: expected \"system\", \"user\" or \"assistant\", got \"bot\"");
-    expect_error("weight1.jsonl",
-                 "{\"messages\": [{\"role\": \"user\", \"content\": \"q\", \"weight\": 0}, {\"role\": "
-                 "\"assistant\", \"content\": \"a\"}]}\n",
-                 ":1:1: \"messages\"[0].weight: only an assistant message has a weight (0: shown, not trained on)");
     expect_error("weight2.jsonl",
                  "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", "
                  "\"content\": \"a\", \"weight\": 0.5}]}\n",

@@ -73,8 +73,8 @@ typedef enum al_role { AL_ROLE_SYSTEM, AL_ROLE_USER, AL_ROLE_ASSISTANT } al_role
 typedef struct al_message {
     al_role role;
     char *content; /* malloc'd, NUL-terminated, valid UTF-8 */
-    bool no_loss;  /* an assistant turn shown but never trained on ("weight": 0, OpenAI's
-                    * fine-tuning format): its tokens get mask 0 in every mask mode */
+    bool no_loss;  /* a turn shown but never trained on ("weight": 0, OpenAI's fine-tuning
+                    * format): its tokens get mask 0 in every mask mode */
 } al_message;
 
 typedef struct al_sft_example {

@@ -142,11 +142,9 @@ int rec_take_messages(const rec_ctx *r, const json_t *rec, const char *key, al_m
             return rec_fail(r, "\"%s\"[%zu]: missing \"content\"", key, i);
         if (!json_is_string(content))
             return rec_fail(r, "\"%s\"[%zu].content: expected a string, got %s", key, i, rec_json_kind(content));
-        /* OpenAI's fine-tuning format: "weight": 0 shows an assistant turn without training on it */
+        /* OpenAI's fine-tuning format: "weight": 0 shows a turn without training on it (OpenAI
+         * allows it on assistant turns; here any turn, for --mask all, which trains on all) */
         json_t *weight = json_object_get(msg, "weight");
-        if (weight && ro != AL_ROLE_ASSISTANT)
-            return rec_fail(r, "\"%s\"[%zu].weight: only an assistant message has a weight (0: shown, not trained "
-                               "on)", key, i);
         if (weight && !(json_is_integer(weight) && (json_integer_value(weight) == 0 || json_integer_value(weight) == 1)))
             return rec_fail(r, "\"%s\"[%zu].weight: expected 0 or 1, got %s", key, i,
                             json_is_integer(weight) ? "another number" : rec_json_kind(weight));
