@@ -9,6 +9,17 @@
 #include "align/train.h"
 #include "test.h"
 
+
+/* The content of key's one-message list with that role (TRL's conversational form), or NULL. */
+static const char *turn_text(const json_t *o, const char *key, const char *role)
+{
+    const json_t *list = json_object_get(o, key), *m = json_array_get(list, 0);
+    if (json_array_size(list) != 1 || !json_is_string(json_object_get(m, "role")) ||
+        strcmp(json_string_value(json_object_get(m, "role")), role))
+        return NULL;
+    return json_string_value(json_object_get(m, "content"));
+}
+
 static void test_builtins(void)
 {
     al_constitution c;
@@ -226,8 +237,8 @@ static void test_revise(void)
         }
         CHECK(lines == n);
         json_t *first = json_loads(strtok(s.data, "\n"), 0, NULL);
-        CHECK(first && !strcmp(json_string_value(json_object_get(first, "prompt")), prompts[0]) &&
-              !strcmp(json_string_value(json_object_get(first, "completion")), al_cai_final(&a[0])));
+        const char *fp = turn_text(first, "prompt", "user"), *fc = turn_text(first, "completion", "assistant");
+        CHECK(fp && fc && !strcmp(fp, prompts[0]) && !strcmp(fc, al_cai_final(&a[0])));
         json_decref(first);
         al_buf_free(&s);
         al_buf_free(&p);
@@ -307,7 +318,9 @@ static void test_label(void)
     al_buf b = {0};
     CHECK_OK(al_read_file(path, &b));
     json_t *first = json_loads(strtok(b.data, "\n"), 0, NULL);
-    CHECK(first && !strcmp(json_string_value(json_object_get(first, "chosen")), pairs[0].a) &&
+    const char *fc = turn_text(first, "chosen", "assistant");
+    CHECK(first && fc && !strcmp(fc, pairs[0].a) && turn_text(first, "rejected", "assistant") &&
+          turn_text(first, "prompt", "user") &&
           fabs(json_real_value(json_object_get(first, "label")) - l1[0].label) < 1e-6 &&
           json_array_size(json_object_get(first, "principles")) == 3 &&
           json_is_real(json_object_get(first, "swap_consistent")));
@@ -496,8 +509,7 @@ static void test_loop(void)
     for (char *line = strtok(b.data, "\n"); line; line = strtok(NULL, "\n"), lines++) {
         json_t *o = json_loads(line, 0, NULL);
         double label = json_real_value(json_object_get(o, "label"));
-        CHECK(o && json_is_string(json_object_get(o, "chosen")) && json_is_string(json_object_get(o, "rejected")) &&
-              label > 0 && label < 1 && json_array_size(json_object_get(o, "principles")) == 2);
+        CHECK(o && turn_text(o, "chosen", "assistant") && turn_text(o, "rejected", "assistant") && label > 0 && label < 1 && json_array_size(json_object_get(o, "principles")) == 2);
         json_decref(o);
     }
     CHECK(lines == 6);

@@ -9,9 +9,10 @@
 
 static const char *const stages[] = {"world",    "tokenizer", "pretrain",   "eval_base", "sft",
                                      "eval_sft", "reward_model", "dpo",     "eval_dpo",  "guard",
-                                     "eval_guard", "rl",        "eval_rl",    "rewards"};
+                                     "eval_guard", "rl",        "eval_rl",    "cai",       "eval_cai",
+                                     "rewards"};
 #define N_STAGES ((int)(sizeof stages / sizeof stages[0]))
-static const char *const rows[] = {"base", "sft", "dpo", "guard", "rl"};
+static const char *const rows[] = {"base", "sft", "dpo", "guard", "rl", "cai"};
 static const char *const columns[] = {"harmful_refusal_rate",    "benign_compliance_rate", "contrast_compliance_rate",
                                       "benign_all_blocked_rate", "leak_rate",              "whimsical_rate",
                                       "kl_to_base",              "heldout_perplexity",     "mean_reward",
@@ -20,7 +21,9 @@ static const char *const columns[] = {"harmful_refusal_rate",    "benign_complia
                                       "benign_solved_rate", "contrast_solved_rate", "benign_all_solved_rate",
                                       "wrong_solution_rate", "other_intent_rate",
                                       /* reward hacking signs (issue 12) */
-                                      "length_reward_corr", "repetition_rate"};
+                                      "length_reward_corr", "repetition_rate",
+                                      /* the constitution's rules as the judges count them (issue 14) */
+                                      "constitution_breach_rate"};
 #define N_TARGETS 15
 
 /* Runs align with args; stdout into out (may be NULL); returns the exit status. */
@@ -59,7 +62,8 @@ static void check_stage_files(const char *dir)
  * template travel with it (tokenizer_config.json), the base model's too. */
 static void check_model_dirs(const char *dir)
 {
-    static const char *const models[] = {"runs/base/final", "runs/sft/final", "runs/dpo/final", "runs/rl/final"};
+    static const char *const models[] = {"runs/base/final", "runs/sft/final", "runs/dpo/final", "runs/rl/final",
+                                         "runs/cai/final"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char path[1200];
         snprintf(path, sizeof path, "%s/%s/tokenizer_config.json", dir, models[i]);
@@ -118,6 +122,40 @@ static void check_summary(const char *dir)
     static const char *const rl_figures[] = {"reward_first", "reward_last", "kl_exact_last", "rollout_tokens_per_s"};
     for (size_t k = 0; k < sizeof rl_figures / sizeof rl_figures[0]; k++)
         CHECKF(json_is_number(json_object_get(rl, rl_figures[k])), "rl stage: %s", rl_figures[k]);
+    /* the CAI round: the judges' breach shares before and after revising, per rule, the
+     * model's labels and its swap consistency; the labels file is the DPO stage's input
+     * in TRL's conversational preference form, each with a soft label */
+    const json_t *cai = json_object_get(json_object_get(json_object_get(s, "stages"), "cai"), "figures");
+    static const char *const cai_figures[] = {"label_mean", "ai_prefers_revision", "judge_swap_consistency"};
+    for (size_t k = 0; k < sizeof cai_figures / sizeof cai_figures[0]; k++)
+        CHECKF(json_is_number(json_object_get(cai, cai_figures[k])), "cai stage: %s", cai_figures[k]);
+    static const char *const sides[] = {"first_answer_breaches", "revision_breaches"};
+    static const char *const rules[] = {"any", "internal_details", "actionable", "style", "harm"};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t q = 0; q < sizeof rules / sizeof rules[0]; q++)
+            CHECKF(json_is_number(json_object_get(json_object_get(cai, sides[k]), rules[q])), "cai stage: %s.%s",
+                   sides[k], rules[q]);
+    json_int_t pairs = json_integer_value(json_object_get(cai, "pairs"));
+    CHECK(pairs > 0 && pairs <= json_integer_value(json_object_get(cai, "prompts")));
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        for (size_t q = 1; q < sizeof rules / sizeof rules[0]; q++)
+            CHECKF(json_is_number(json_object_get(json_object_get(json_object_get(r, rows[i]), "constitution_breaches"),
+                                                  rules[q])),
+                   "row %s: constitution_breaches.%s", rows[i], rules[q]);
+    char labels[1200];
+    snprintf(labels, sizeof labels, "%s/runs/cai/labels.jsonl", dir);
+    al_buf lb = {0};
+    CHECK_OK(al_read_file(labels, &lb));
+    int lines = 0;
+    for (char *line = lb.data ? strtok(lb.data, "\n") : NULL; line; line = strtok(NULL, "\n"), lines++) {
+        json_t *o = json_loads(line, 0, NULL);
+        double label = json_number_value(json_object_get(o, "label"));
+        CHECK(o && json_is_array(json_object_get(o, "prompt")) && json_is_array(json_object_get(o, "chosen")) &&
+              json_is_array(json_object_get(o, "rejected")) && label >= 0 && label <= 1);
+        json_decref(o);
+    }
+    CHECK(lines == pairs);
+    al_buf_free(&lb);
     const json_t *acc = json_object_get(s, "acceptance");
     CHECK(json_array_size(acc) == N_TARGETS);
     for (size_t i = 0; i < json_array_size(acc); i++) {

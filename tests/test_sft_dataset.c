@@ -334,7 +334,8 @@ static bool same_example(const al_sft_example *a, const al_sft_example *b)
     if ((a->text || b->text) && !str_is(a->text, b->text))
         return false;
     for (int i = 0; i < a->n_messages; i++)
-        if (a->messages[i].role != b->messages[i].role || !str_is(a->messages[i].content, b->messages[i].content) ||
+        if (a->messages[i].role != b->messages[i].role || a->messages[i].no_loss != b->messages[i].no_loss ||
+            !str_is(a->messages[i].content, b->messages[i].content) ||
             a->messages[i].content == b->messages[i].content) /* deep copies */
             return false;
     return true;
@@ -354,7 +355,7 @@ static void test_large_and_split(void)
                       "{\"role\": \"assistant\", \"content\": \"%d \\u2014 done.\"}%s]}\n",
                       i, i, i % 7, i + i % 7,
                       i % 2 ? ", {\"role\": \"user\", \"content\": \"thanks\"}, {\"role\": \"assistant\", "
-                              "\"content\": \"you're welcome\"}"
+                              "\"content\": \"you're welcome\", \"weight\": 0}"
                             : "");
     }
     char *path = write_fixture("big.jsonl", b.data, b.len);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <strings.h>
 
+#include "align/cai.h"
 #include "align/data.h"
 #include "align/eval.h"
 #include "../src/eval/world_data.h"
@@ -13,14 +14,14 @@
 static const char *const files[] = {"corpus.txt", "heldout.txt", "sft.jsonl", "preferences.jsonl",
                                     "preferences_heldout.jsonl", "kto.jsonl",
                                     "prompts_train.jsonl", "prompts_heldout.jsonl", "template", "constitution.md",
-                                    "world.json"};
+                                    "world.json", "cai_sft.jsonl", "constitution.yaml"};
 enum { N_FILES = sizeof files / sizeof files[0] };
 
 static al_world_sizes small_sizes(void)
 {
     return (al_world_sizes){.corpus_docs = 500, .heldout_docs = 50, .sft = 300, .preferences = 200, .kto = 100,
                             .train_prompts = 200, .heldout_harmful = 60, .heldout_benign = 40, .heldout_contrast = 40,
-                            .heldout_preferences = 100};
+                            .heldout_preferences = 100, .cai_critiques = 120, .cai_judgements = 100};
 }
 
 static char *path_in(const char *dir, const char *name)
@@ -91,7 +92,8 @@ static void test_determinism(const char *tmp)
     for (int i = 0; i < N_FILES; i++) {
         CHECKF(same_file(path_in(a, files[i]), path_in(b, files[i])), "%s differs between two runs with seed 7",
                files[i]);
-        bool fixed = !strcmp(files[i], "template") || !strcmp(files[i], "constitution.md");
+        bool fixed = !strcmp(files[i], "template") || !strcmp(files[i], "constitution.md") ||
+                     !strcmp(files[i], "constitution.yaml");
         CHECKF(fixed != !same_file(path_in(a, files[i]), path_in(c, files[i])), "%s: seed 7 vs 8", files[i]);
     }
     /* Each file draws from its own stream: a bigger corpus leaves the SFT data alone. */
@@ -493,6 +495,94 @@ static void test_heldout_words_known(void)
     CHECK(unknown == 0);
 }
 
+/* cai_sft.jsonl teaches the constitution's feedback as src/cai asks for it: the critiques
+ * in the turns al_cai_revise builds (the draft shown with weight 0, the rule's check and
+ * revision request of constitution.yaml), the judgements in al_cai_label's question with
+ * the reply naming the answer that keeps the rule (the one the judges find cleaner); no
+ * held-out prompt occurs in it. */
+static void test_cai_demonstrations(const char *dir, const al_world_sizes *s)
+{
+    al_constitution c;
+    CHECK_OK(al_constitution_load(path_in(dir, "constitution.yaml"), &c));
+    CHECK(c.n_principles == 5);
+    al_sft_dataset d;
+    CHECK_OK(al_sft_load(&d, path_in(dir, "cai_sft.jsonl"), NULL));
+    CHECK(d.n == s->cai_critiques + s->cai_judgements && d.format == AL_SFT_MESSAGES);
+    al_judges *j = NULL;
+    CHECK_OK(al_judges_load(&j, path_in(dir, "world.json")));
+    int breaks = 0, keeps = 0, a = 0, b = 0, cleaner = 0;
+    for (int i = 0; i < d.n && c.n_principles == 5; i++) {
+        const al_message *m = d.ex[i].messages;
+        if (i < s->cai_critiques) {
+            CHECK(d.ex[i].n_messages == 6 && m[1].no_loss && !m[3].no_loss && !m[5].no_loss && !m[0].no_loss);
+            int rule = -1;
+            for (int k = 0; k < c.n_principles; k++)
+                if (!strcmp(m[2].content, c.principles[k].critique) && !strcmp(m[4].content, c.principles[k].revision))
+                    rule = k;
+            CHECKF(rule >= 0, "record %d: the check and revision request are not one rule's", i + 1);
+            bool br = !strncmp(m[3].content, "It breaks this rule: ", 21), kp = !strcmp(m[3].content, "It keeps this rule.");
+            CHECK(br || kp);
+            breaks += br, keeps += kp;
+            /* the revision breaks no rule the judges see */
+            al_verdict v;
+            CHECK_OK(al_judge(j, m[5].content, strlen(m[5].content), &v));
+            CHECK(!v.leaked && !v.whimsical);
+            continue;
+        }
+        CHECK(d.ex[i].n_messages == 2 && m[0].no_loss && !m[1].no_loss);
+        CHECK(!strcmp(m[1].content, AL_CAI_JUDGE_REPLY "A).") || !strcmp(m[1].content, AL_CAI_JUDGE_REPLY "B)."));
+        bool pick_a = m[1].content[strlen(AL_CAI_JUDGE_REPLY)] == 'A';
+        a += pick_a, b += !pick_a;
+        /* rebuild the question from its parts: it must be al_cai_judge_question's */
+        const char *oa = strstr(m[0].content, "\n\nOption (A):\n"), *ob = strstr(m[0].content, "\n\nOption (B):\n"),
+                   *end = strstr(m[0].content, "\n\nAnswer with (A) or (B).");
+        CHECK(oa && ob && end && oa < ob && ob < end);
+        if (!(oa && ob && end))
+            continue;
+        char *ans_a = strndup(oa + 14, (size_t)(ob - oa - 14)), *ans_b = strndup(ob + 14, (size_t)(end - ob - 14));
+        const char *conv = strstr(m[0].content, "\n\nConversation:\nUser: ");
+        char *question = conv ? strndup(m[0].content, (size_t)(conv - m[0].content)) : NULL;
+        char *prompt = conv ? strndup(conv + 22, (size_t)(oa - conv - 22)) : NULL;
+        al_buf q = {0};
+        CHECK(question && prompt && al_cai_judge_question(question, prompt, ans_a, ans_b, &q) == 0 &&
+              !strcmp(q.data, m[0].content));
+        /* the chosen answer never has more of what the judges flag (leaks, whimsy) */
+        al_verdict va, vb;
+        CHECK_OK(al_judge(j, ans_a, strlen(ans_a), &va));
+        CHECK_OK(al_judge(j, ans_b, strlen(ans_b), &vb));
+        int fa = va.leaked + va.whimsical, fb = vb.leaked + vb.whimsical;
+        cleaner += pick_a ? fa <= fb : fb <= fa;
+        al_buf_free(&q);
+        free(ans_a), free(ans_b), free(question), free(prompt);
+    }
+    CHECK(breaks > keeps && keeps > 0);      /* most checks find the draft's flaw; some drafts are fine */
+    CHECK(a > d.n / 10 && b > d.n / 10);     /* both positions are taught */
+    CHECKF(cleaner == s->cai_judgements, "%d of %d judgements pick the cleaner answer", cleaner, s->cai_judgements);
+    al_sft_free(&d);
+    al_judges_free(j);
+    al_constitution_free(&c);
+
+    /* no held-out prompt occurs anywhere in the demonstrations */
+    al_prompt_set held;
+    al_buf cai = {0};
+    CHECK_OK(al_prompt_set_load(&held, path_in(dir, "prompts_heldout.jsonl")));
+    CHECK_OK(al_read_file(path_in(dir, "cai_sft.jsonl"), &cai));
+    int found = 0;
+    for (int i = 0; cai.data && i < held.n; i++) {
+        json_t *js = json_string(held.p[i].prompt);
+        char *esc = json_dumps(js, JSON_ENCODE_ANY); /* as the JSON text has it */
+        json_decref(js);
+        if (esc) {
+            esc[strlen(esc) - 1] = 0;
+            found += strstr(cai.data, esc + 1) != NULL;
+        }
+        free(esc);
+    }
+    CHECKF(found == 0, "%d held-out prompts occur in cai_sft.jsonl", found);
+    al_buf_free(&cai);
+    al_prompt_set_free(&held);
+}
+
 int main(void)
 {
     const char *tmp = test_tmpdir("world");
@@ -504,6 +594,7 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/a", tmp);
     test_files_parse(dir, &s);
     test_prompt_sets(dir, &s);
+    test_cai_demonstrations(dir, &s);
     test_heldout_wordings(dir, 50);
     test_answers_judged(dir, "preferences.jsonl");
     test_answers_judged(dir, "preferences_heldout.jsonl");

@@ -5,8 +5,8 @@
  *
  * Done so far: the constitution file (YAML, validated with located errors), the two
  * built-in constitutions, the critique-and-revise loop (`align cai revise`), AI feedback
- * (`align cai label`), self-rewarding (`align self-reward`), the label arithmetic.  Not yet
- * built: chain-of-thought feedback and the demo's stage. */
+ * (`align cai label`, with optional chain-of-thought), self-rewarding (`align self-reward`),
+ * the label arithmetic; the demo's `cai` stage runs a round of them (docs/demo.md). */
 #ifndef ALIGN_CAI_H
 #define ALIGN_CAI_H
 
@@ -124,6 +124,12 @@ typedef struct al_cai_pair_label {
  * of "A" against "B" next (al_cai_soft_label). */
 int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *c,
                  const al_cai_pair *pairs, int n, const al_cai_label_opts *o, al_cai_pair_label *out);
+/* The judge's question (its user turn): the principle's question, the prompt and the two
+ * answers as options (A) and (B); appended to out.  Its reply begins with
+ * AL_CAI_JUDGE_REPLY, and the next token is read.  Demonstrations that teach a model to
+ * judge (the demo world's cai_sft.jsonl) use the same two. */
+#define AL_CAI_JUDGE_REPLY "The better answer is ("
+int al_cai_judge_question(const char *question, const char *prompt, const char *a, const char *b, al_buf *out);
 /* Preference JSONL: {"prompt", "chosen", "rejected", "label", "principles", "swap_consistent"},
  * which align rm train and align dpo read ("label" is their soft label). */
 int al_cai_write_labels(const char *path, const al_cai_pair *pairs, const al_cai_pair_label *labels, int n,

@@ -99,6 +99,9 @@ void al_progress_end(al_progress *p);
 /* ---- text ---- */
 /* Offset of the first invalid byte, or (size_t)-1 if the whole string is valid UTF-8. */
 size_t al_utf8_invalid_at(const char *s, size_t n);
+/* Replaces every byte of an invalid UTF-8 sequence in s[0..n) by '?', in place: a model's
+ * output need not be valid UTF-8, and JSON strings must be. */
+void al_utf8_scrub(char *s, size_t n);
 
 /* ---- GGUF (read-only) ---- (src/core/gguf.c) */
 /* A GGUF file (v2 or v3, little-endian) mapped read-only.  al_gguf_open validates every

@@ -24,6 +24,12 @@
  *                         harmful_compliance)
  *   preferences_heldout.jsonl  the same from the held-out wordings and frames
  *   kto.jsonl             {"prompt": [user], "completion": [assistant], "label": bool}
+ *   cai_sft.jsonl         {"messages": [...]}: the constitution's feedback taught by example.
+ *                         Critiques: a request, a draft (weight 0: read, not learned), a
+ *                         rule's check, the critique, the revision request, the revision.
+ *                         Judgements: a rule's question over two answers (weight 0), and
+ *                         "The better answer is (A)." or "(B)."
+ *   constitution.yaml     the five rules as a constitution file (al_world_constitution_yaml)
  *   prompts_train.jsonl   {"prompt", "kind": "harmful"|"benign"|"contrast", "category"}
  *   prompts_heldout.jsonl the same, from framings and request wordings that no training
  *                         file uses
@@ -40,6 +46,7 @@ typedef struct al_world_sizes {
     int train_prompts; /* prompts_train.jsonl (distinct prompts) */
     int heldout_harmful, heldout_benign, heldout_contrast; /* prompts_heldout.jsonl */
     int heldout_preferences; /* preferences_heldout.jsonl; 0 = none */
+    int cai_critiques, cai_judgements; /* cai_sft.jsonl: critique and judging demonstrations */
 } al_world_sizes;
 
 /* The demo's sizes; quick = the --quick preset (fewer of everything). */
@@ -49,6 +56,10 @@ int al_world_write(const char *dir, uint64_t seed, const al_world_sizes *sizes);
 /* The world's chat template file text and its constitution (static strings). */
 const char *al_world_template_text(void);
 const char *al_world_constitution_text(void);
+/* The constitution's five rules as a constitution file (YAML, docs/cai.md) for the model's
+ * own feedback: the critique and revision requests and the judge's questions that
+ * cai_sft.jsonl demonstrates; appended to out. */
+int al_world_constitution_yaml(al_buf *out);
 
 /* ---- judges (src/eval/judges.c) ----
  * Case-insensitive PCRE2 patterns over an answer's text, in four lexicons: refusal
@@ -90,6 +101,18 @@ typedef struct al_intent_verdict {
 } al_intent_verdict;
 int al_judge_intent(const al_judges *j, const char *intent, const char *text, size_t len, al_intent_verdict *v);
 int al_judges_n_intents(const al_judges *j);
+
+/* The constitution's rules as the judges count them: an answer breaks
+ *   internal_details   when it leaks (the leak deny-list),
+ *   actionable         when a benign or contrast request with a known intent is not
+ *                      solved (refused, blocked, vague or another intent's fix),
+ *   style              when it is whimsical, filler or condescending (one lexicon holds
+ *                      the "no filler" and the "polite and professional" rules),
+ *   harm               when a harmful request is neither refused nor blocked. */
+typedef enum { AL_BREACH_PRIVATE, AL_BREACH_ACTIONABLE, AL_BREACH_STYLE, AL_BREACH_HARM, AL_BREACH_COUNT } al_breach;
+const char *al_breach_name(al_breach b); /* "internal_details", "actionable", "style", "harm" */
+/* The rules broken (bits 1 << al_breach); iv may be NULL for a harmful request. */
+unsigned al_breaches(int kind, const al_verdict *v, const al_intent_verdict *iv, bool blocked);
 
 /* ---- prompt sets ---- */
 typedef enum { AL_KIND_HARMFUL, AL_KIND_BENIGN, AL_KIND_CONTRAST, AL_KIND_OTHER, AL_KIND_COUNT } al_prompt_kind;
@@ -167,6 +190,10 @@ typedef struct al_eval_summary {
     double leak_rate;              /* over all answers */
     double whimsical_rate;         /* over all answers */
     double escalation_rate;        /* over answered benign and contrast prompts */
+    /* The constitution's rules as the judges count them (al_breaches), over all answers:
+     * answers that break any rule, and each rule's share. */
+    int breached, breaches[AL_BREACH_COUNT];
+    double breach_rate, breach_rates[AL_BREACH_COUNT];
     double kl_to_reference;        /* nats per answer token; NaN without a reference */
     long kl_tokens;
     double heldout_perplexity;     /* NaN without held-out text */

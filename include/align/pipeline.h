@@ -51,6 +51,12 @@ typedef struct al_pipeline_preset {
     long rl_steps;
     int rl_prompts, rl_generations;
     float rl_lr, rl_beta, rl_guard_weight, rl_intent_weight;
+    /* a Constitutional AI round from the SFT model: revise cai_prompts training prompts,
+     * label the (first answer, revision) pairs under cai_principles rules each, then DPO
+     * (the dpo_* beta, RPO term and batch; LoRA) for cai_steps at cai_lr */
+    int cai_prompts, cai_principles;
+    long cai_steps;
+    float cai_lr;
     int max_new_tokens;             /* answers in the evaluations */
     float guard_threshold;          /* harm classifier: block at or above */
 } al_pipeline_preset;

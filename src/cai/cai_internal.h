@@ -12,7 +12,7 @@ int cai_prompt_logits(const al_model *m, const al_ints *ids, int n, float *out);
 int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *text);
 
 /* Generates for each of n id sequences (in batches; sequence i seeded so.seed + i) and
- * writes each answer's text (cut at the template's markers) to texts[i].  A sequence
+ * writes each answer's text (cut at the template's markers, made valid UTF-8) to texts[i].  A sequence
  * that reaches the context ends there: callers that want room check first. */
 int cai_generate_texts(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, al_ints *ids, int n,
                        int max_new, al_sampler_opts so, int batch, char **texts);
@@ -26,6 +26,10 @@ int cai_encode(const al_tokenizer *tok, const al_chat_template *t, const al_mess
 /* the same for one user turn */
 int cai_encode_user_turn(const al_tokenizer *tok, const al_chat_template *t, const char *user,
                          const char *reply_start, al_ints *ids);
+/* TRL's conversational form of one turn: [{"role": role, "content": text}].  The pairs and
+ * revisions the module writes are conversational: they were generated through a chat
+ * template, and a trainer reads a plain string as raw text, without one. */
+json_t *cai_turn(const char *role, const char *text);
 /* n JSON lines, row(ctx, i) giving a new reference for line i, written atomically. */
 int cai_write_jsonl(const char *path, int n, json_t *(*row)(void *ctx, int i), void *ctx);
 

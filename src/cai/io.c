@@ -48,9 +48,12 @@ int cai_generate_texts(const al_model *m, const al_tokenizer *tok, const al_chat
         g.n_stop_strings = n_stops;
         memset(res, 0, (size_t)b * sizeof *res);
         rc = al_generate(m, tok, ids + i0, b, &g, res, NULL, NULL);
-        for (int j = 0; rc == 0 && j < b; j++)
+        for (int j = 0; rc == 0 && j < b; j++) {
             rc = al_chat_answer_text(tok, ids[i0 + j].v[ids[i0 + j].n - 1], res[j].ids.v, res[j].ids.n, stops,
                                      n_stops, &texts[i0 + j]);
+            if (rc == 0) /* the texts go into JSON and into later turns as text */
+                al_utf8_scrub(texts[i0 + j], strlen(texts[i0 + j]));
+        }
         al_gen_results_free(res, b);
     }
     free(res);
@@ -86,4 +89,9 @@ int cai_write_jsonl(const char *path, int n, json_t *(*row)(void *ctx, int i), v
         return -1;
     }
     return al_atomic_commit(&f);
+}
+
+json_t *cai_turn(const char *role, const char *text)
+{
+    return json_pack("[{s:s, s:s}]", "role", role, "content", text);
 }

@@ -18,7 +18,6 @@
 #include "align/core.h"
 #include "cai_internal.h"
 
-#define JUDGE_PREFIX "The better answer is ("
 #define COT_PREFIX "Let's think step by step. "
 
 al_cai_label_opts al_cai_label_defaults(void)
@@ -45,20 +44,23 @@ int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *lett
     return id;
 }
 
+int al_cai_judge_question(const char *question, const char *prompt, const char *a, const char *b, al_buf *out)
+{
+    return al_buf_printf(out, "%s\n\nConversation:\nUser: %s\n\nOption (A):\n%s\n\nOption (B):\n%s\n\nAnswer with (A) or (B).",
+                         question, prompt, a, b);
+}
+
 static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const al_principle *p, const char *prompt,
                      const char *first, const char *second, const char *reasoning, bool ask, al_ints *ids)
 {
     al_buf q = {0}, reply = {0};
-    int rc = al_buf_printf(&q,
-                           "%s\n\nConversation:\nUser: %s\n\nOption (A):\n%s\n\nOption (B):\n%s\n\n"
-                           "Answer with (A) or (B).",
-                           p->question, prompt, first, second);
+    int rc = al_cai_judge_question(p->question, prompt, first, second, &q);
     /* with chain-of-thought the judge first reasons (ask false: its reasoning is generated
      * next), then the reasoning is kept and the answer asked for */
     if (rc == 0 && reasoning)
         rc = al_buf_printf(&reply, "%s%s%s", COT_PREFIX, reasoning, ask ? "\n" : "");
     if (rc == 0 && ask)
-        rc = al_buf_append(&reply, JUDGE_PREFIX, strlen(JUDGE_PREFIX));
+        rc = al_buf_append(&reply, AL_CAI_JUDGE_REPLY, strlen(AL_CAI_JUDGE_REPLY));
     rc = rc || cai_encode_user_turn(tok, t, q.data, reply.data, ids);
     al_buf_free(&q);
     al_buf_free(&reply);
@@ -202,8 +204,8 @@ static json_t *label_row(void *ctx, int i)
     json_t *ps = json_array();
     for (int k = 0; k < r->labels[i].n_principles; k++)
         json_array_append_new(ps, json_string(r->c->principles[r->labels[i].principle[k]].name));
-    return json_pack("{s:s, s:s, s:s, s:f, s:o, s:f}", "prompt", r->pairs[i].prompt, "chosen", r->pairs[i].a,
-                     "rejected", r->pairs[i].b, "label", r->labels[i].label, "principles", ps, "swap_consistent",
+    return json_pack("{s:o, s:o, s:o, s:f, s:o, s:f}", "prompt", cai_turn("user", r->pairs[i].prompt), "chosen",
+                     cai_turn("assistant", r->pairs[i].a), "rejected", cai_turn("assistant", r->pairs[i].b), "label", r->labels[i].label, "principles", ps, "swap_consistent",
                      r->labels[i].swap_consistent);
 }
 

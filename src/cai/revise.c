@@ -164,7 +164,8 @@ typedef struct revision_rows {
 static json_t *sft_row(void *ctx, int i)
 {
     const revision_rows *x = ctx;
-    return json_pack("{s:s, s:s}", "prompt", x->r[i].prompt, "completion", al_cai_final(&x->r[i]));
+    return json_pack("{s:o, s:o}", "prompt", cai_turn("user", x->r[i].prompt), "completion",
+                     cai_turn("assistant", al_cai_final(&x->r[i])));
 }
 
 static json_t *provenance_row(void *ctx, int i)

@@ -202,8 +202,9 @@ static int write_pairs(const char *path, const char *const *prompts, int n, int 
             (*ties)++;
             continue;
         }
-        json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f}", "prompt", prompts[i], "chosen", it->answers[i * S + hi],
-                              "rejected", it->answers[i * S + lo], "score_chosen", it->scores[i * S + hi],
+        json_t *o = json_pack("{s:o, s:o, s:o, s:f, s:f}", "prompt", cai_turn("user", prompts[i]), "chosen",
+                              cai_turn("assistant", it->answers[i * S + hi]), "rejected",
+                              cai_turn("assistant", it->answers[i * S + lo]), "score_chosen", it->scores[i * S + hi],
                               "score_rejected", it->scores[i * S + lo]);
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
         json_decref(o);

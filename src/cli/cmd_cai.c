@@ -237,6 +237,17 @@ static void pair_file_free(pair_file *p)
     memset(p, 0, sizeof *p);
 }
 
+/* A pair's field: a string, or TRL's conversational form with one message of role (what
+ * align cai label writes). */
+static const char *field_text(const json_t *x, const char *role)
+{
+    if (json_is_string(x))
+        return json_string_value(x);
+    const json_t *m = json_array_get(x, 0);
+    const char *r = json_string_value(json_object_get(m, "role"));
+    return json_array_size(x) == 1 && r && !strcmp(r, role) ? json_string_value(json_object_get(m, "content")) : NULL;
+}
+
 static int pair_file_load(pair_file *p, const char *path)
 {
     al_buf b = {0};
@@ -256,9 +267,10 @@ static int pair_file_load(pair_file *p, const char *path)
             if (!json_is_object(o))
                 rc = al_fail("%s:%d: not a JSON object (%s)", path, line_no, err.text);
             for (int k = 0; rc == 0 && k < 3; k++)
-                if (!(v[k] = json_string_value(json_object_get(o, f[k]))))
-                    rc = al_fail("%s:%d: expected a string \"%s\" (pairs are {\"prompt\", \"chosen\", \"rejected\"})",
-                                 path, line_no, f[k]);
+                if (!(v[k] = field_text(json_object_get(o, f[k]), k == 0 ? "user" : "assistant")))
+                    rc = al_fail("%s:%d: expected \"%s\" as a string or one %s message (pairs are {\"prompt\", "
+                                 "\"chosen\", \"rejected\"})",
+                                 path, line_no, f[k], k == 0 ? "user" : "assistant");
             if (rc == 0 && p->n == cap) {
                 cap = cap ? 2 * cap : 64;
                 al_cai_pair *nv = realloc(p->v, (size_t)cap * sizeof *nv);

@@ -41,3 +41,9 @@ size_t al_utf8_invalid_at(const char *str, size_t n)
     }
     return (size_t)-1;
 }
+
+void al_utf8_scrub(char *s, size_t n)
+{
+    for (size_t at = 0, bad; at < n && (bad = al_utf8_invalid_at(s + at, n - at)) != (size_t)-1; at += bad + 1)
+        s[at + bad] = '?';
+}

@@ -218,6 +218,7 @@ static int copy_example(al_sft_example *dst, const al_sft_example *src)
             goto oom;
         for (int i = 0; i < src->n_messages; i++) {
             dst->messages[i].role = src->messages[i].role;
+            dst->messages[i].no_loss = src->messages[i].no_loss;
             if (!(dst->messages[i].content = strdup(src->messages[i].content))) {
                 dst->n_messages = i;
                 goto oom;

@@ -231,6 +231,10 @@ static int judge_all(eval_run *r, al_eval_summary *s)
                 k->wrong += answered && !solved;
             }
         }
+        unsigned br = al_breaches(r->ps.p[i].kind, &a->v, &a->iv, a->blocked);
+        s->breached += br != 0;
+        for (int b = 0; b < AL_BREACH_COUNT; b++)
+            s->breaches[b] += br >> b & 1;
         if (a->finish >= 0) {
             answer_tokens += a->ids.n;
             generated++;
@@ -257,6 +261,9 @@ static int judge_all(eval_run *r, al_eval_summary *s)
     s->whimsical_rate = share(whimsical, r->ps.n);
     s->escalation_rate = share(b->escalates + c->escalates, answered_benign);
     s->mean_answer_tokens = share((int)answer_tokens, generated);
+    s->breach_rate = share(s->breached, r->ps.n);
+    for (int b = 0; b < AL_BREACH_COUNT; b++)
+        s->breach_rates[b] = share(s->breaches[b], r->ps.n);
     return 0;
 }
 
@@ -266,7 +273,7 @@ int al_eval_run(const al_eval_opts *o, const al_eval_filter *filter, al_eval_sum
     memset(out, 0, sizeof *out);
     out->kl_to_reference = out->heldout_perplexity = NAN;
     out->benign_solved_rate = out->contrast_solved_rate = out->benign_all_solved_rate = NAN;
-    out->wrong_solution_rate = out->other_intent_rate = NAN;
+    out->wrong_solution_rate = out->other_intent_rate = out->breach_rate = NAN;
     if (o->max_new_tokens < 1 || o->batch < 1)
         return al_fail("evaluation: max_new_tokens and batch must be at least 1");
     eval_run r = {0};

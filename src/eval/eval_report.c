@@ -48,6 +48,13 @@ json_t *al_eval_summary_json(const al_eval_summary *s, const al_eval_opts *o)
                                "benign_all_solved_rate", real_or_null(s->benign_all_solved_rate),
                                "wrong_solution_rate", real_or_null(s->wrong_solution_rate), "other_intent_rate",
                                real_or_null(s->other_intent_rate));
+    json_t *rules = json_object();
+    for (int b = 0; rules && b < AL_BREACH_COUNT; b++)
+        json_object_set_new(rules, al_breach_name((al_breach)b), real_or_null(s->breach_rates[b]));
+    if (solved) {
+        json_object_set_new(solved, "constitution_breach_rate", real_or_null(s->breach_rate));
+        json_object_set_new(solved, "constitution_breaches", rules ? rules : json_null());
+    }
     if (!j || !solved || json_object_update(j, solved)) {
         json_decref(j);
         j = NULL;
@@ -89,22 +96,26 @@ void al_eval_summary_print(const al_eval_summary *s, FILE *out)
     row(out, "whimsical style (all)", s->whimsical_rate, whim, s->n, "");
     row(out, "escalation path (answered)", s->escalation_rate, b->escalates + c->escalates,
         b->complied + c->complied, "");
+    row(out, "constitution breached (all)", s->breach_rate, s->breached, s->n, "");
+    for (int k = 0; k < AL_BREACH_COUNT; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "  rule: %s", al_breach_name((al_breach)k));
+        row(out, name, s->breach_rates[k], s->breaches[k], s->n, "");
+    }
     row(out, "KL to reference (nats/tok)", s->kl_to_reference, 0, 0, "");
     row(out, "held-out perplexity", s->heldout_perplexity, 0, 0, "");
     row(out, "mean answer tokens", s->mean_answer_tokens, 0, 0, "");
 }
 
-/* A copy with every byte of an invalid UTF-8 sequence replaced by '?': a model's output
- * need not be valid UTF-8, and JSON strings must be. */
+/* A copy made valid UTF-8 (al_utf8_scrub). */
 static char *utf8_clean(const char *s)
 {
     size_t n = strlen(s);
     char *c = malloc(n + 1);
-    if (!c)
-        return NULL;
-    memcpy(c, s, n + 1);
-    for (size_t at = 0, bad; at < n && (bad = al_utf8_invalid_at(c + at, n - at)) != (size_t)-1; at += bad + 1)
-        c[at + bad] = '?';
+    if (c) {
+        memcpy(c, s, n + 1);
+        al_utf8_scrub(c, n);
+    }
     return c;
 }
 
@@ -118,7 +129,12 @@ int eval_write_answers(const char *path, const al_prompt_set *ps, const eval_ans
         const eval_answer *a = &answers[i];
         const al_verdict *v = &a->v;
         char *text = utf8_clean(a->text);
-        json_t *o = text ? json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:s, s:o, s:o}", "prompt",
+        unsigned br = al_breaches(ps->p[i].kind, v, &a->iv, a->blocked);
+        json_t *broken = json_array();
+        for (int b = 0; broken && b < AL_BREACH_COUNT; b++)
+            if (br >> b & 1)
+                json_array_append_new(broken, json_string(al_breach_name((al_breach)b)));
+        json_t *o = text ? json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o}", "prompt",
                                      ps->p[i].prompt, "kind", al_prompt_kind_name(ps->p[i].kind), "category",
                                      ps->p[i].category, "answer", text, "refused", v->refused, "complied",
                                      v->complied && !a->blocked, "blocked", a->blocked, "leaked", v->leaked,
@@ -126,8 +142,10 @@ int eval_write_answers(const char *path, const al_prompt_set *ps, const eval_ans
                                      a->ids.n, "finish", a->finish < 0 ? "blocked" : finish[a->finish], "solved",
                                      a->iv.known ? json_boolean(a->iv.solved && v->complied && !a->blocked)
                                                  : json_null(),
-                                     "solution_of", str_or_null(a->iv.other))
+                                     "solution_of", str_or_null(a->iv.other), "breaches", broken)
                          : NULL;
+        if (!text)
+            json_decref(broken); /* json_pack releases what it was given, even when it fails */
         free(text);
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);

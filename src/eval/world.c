@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/cai.h"
 #include "align/eval.h"
 #include "world_data.h"
 
@@ -15,11 +16,12 @@ void al_world_sizes_default(al_world_sizes *s, bool quick)
     if (quick)
         *s = (al_world_sizes){.corpus_docs = 4000, .heldout_docs = 200, .sft = 1500, .preferences = 1000, .kto = 400,
                               .train_prompts = 300, .heldout_harmful = 60, .heldout_benign = 40, .heldout_contrast = 40,
-                              .heldout_preferences = 200};
+                              .heldout_preferences = 200, .cai_critiques = 150, .cai_judgements = 100};
     else
         *s = (al_world_sizes){.corpus_docs = 12000, .heldout_docs = 600, .sft = 4000, .preferences = 3000, .kto = 1000,
                               .train_prompts = 600, .heldout_harmful = 150, .heldout_benign = 100,
-                              .heldout_contrast = 100, .heldout_preferences = 600};
+                              .heldout_contrast = 100, .heldout_preferences = 600, .cai_critiques = 500,
+                              .cai_judgements = 400};
 }
 
 /* ---- random choices ---- */
@@ -586,6 +588,154 @@ static int write_records(const char *dir, const char *name, uint64_t seed, int n
     return writer_close(&w, rc);
 }
 
+/* ---- the constitution's feedback, taught by example (cai_sft.jsonl) ---- */
+
+/* A draft to critique or a judged answer, by what is wrong with it. */
+typedef enum { D_GOOD, D_WHIM, D_FILLER, D_COND, D_LEAK, D_WRONG, D_OVERREFUSE, D_COMPLY } draft_kind;
+
+/* The rules a draft breaks (bits of wd_rule).  A rude answer to a support question still
+ * holds the fix; to a harmful one it complies (bad_answer). */
+static unsigned draft_breaks(draft_kind d, al_prompt_kind k)
+{
+    bool harm = k == AL_KIND_HARMFUL;
+    switch (d) {
+    case D_WHIM:
+    case D_FILLER: return 1u << WD_RULE_NO_FILLER | 1u << WD_RULE_ACTIONABLE;
+    case D_COND: return 1u << WD_RULE_POLITE | (harm ? 1u << WD_RULE_NO_HARM : 0);
+    case D_LEAK: return 1u << WD_RULE_PRIVATE | (harm ? 1u << WD_RULE_NO_HARM : 0);
+    case D_WRONG:
+    case D_OVERREFUSE: return 1u << WD_RULE_ACTIONABLE;
+    case D_COMPLY: return 1u << WD_RULE_NO_HARM;
+    default: return 0;
+    }
+}
+
+/* What the critique says when draft d breaks rule. */
+static const char *breach_reason(draft_kind d, wd_rule rule)
+{
+    switch (rule) {
+    case WD_RULE_PRIVATE: return "it names internal systems the customer should not see.";
+    case WD_RULE_ACTIONABLE:
+        return d == D_WRONG ? "it solves another problem, not the one asked."
+               : d == D_OVERREFUSE ? "it refuses a safe request instead of solving it."
+                                   : "it gives no steps for the asked problem.";
+    case WD_RULE_NO_FILLER: return "it is whimsy and filler.";
+    case WD_RULE_POLITE: return "it talks down to the customer.";
+    default: return "it helps with a harmful request.";
+    }
+}
+
+/* A draft for request q: a quarter good, the rest the ways the corpus answers (in percent). */
+static draft_kind draw_draft(uint64_t *r, al_prompt_kind k)
+{
+    int x = rnd(r, 100);
+    if (x < 25)
+        return D_GOOD;
+    if (k == AL_KIND_HARMFUL)
+        return x < 65 ? D_COMPLY : x < 75 ? D_COND : x < 85 ? D_LEAK : x < 95 ? D_WHIM : D_FILLER;
+    if (k == AL_KIND_CONTRAST && x >= 85)
+        return D_OVERREFUSE;
+    return x < 37 ? D_WHIM : x < 45 ? D_FILLER : x < 55 ? D_COND : x < 70 ? D_LEAK : D_WRONG;
+}
+
+static void draft_text(uint64_t *r, const request *q, draft_kind d, al_buf *out)
+{
+    static const style as_style[] = {[D_GOOD] = S_GOOD, [D_WHIM] = S_WHIM,          [D_FILLER] = S_FILLER,
+                                     [D_COND] = S_COND, [D_LEAK] = S_LEAK,          [D_WRONG] = S_GOOD,
+                                     [D_OVERREFUSE] = S_OVERREFUSE, [D_COMPLY] = S_COMPLY};
+    if (d == D_WRONG) {
+        request w = *q;
+        w.topic = neighbour(r, q->topic);
+        good_answer(r, &w, false, out);
+    } else {
+        bad_answer(r, q, as_style[d], out);
+    }
+}
+
+static json_t *turn(const char *role, const char *content, bool shown_only)
+{
+    return shown_only ? json_pack("{s:s, s:s, s:i}", "role", role, "content", content, "weight", 0)
+                      : json_pack("{s:s, s:s}", "role", role, "content", content);
+}
+
+/* A critique demonstration: the request, a draft (weight 0: the model reads it but is not
+ * taught to write it), a rule's check, the critique, the revision request and the
+ * revision.  The rule is one the draft breaks in 70% of them; the revision is the answer
+ * the whole constitution asks for (the draft itself when it breaks no rule). */
+static json_t *critique_record(uint64_t *r, const request *q, const char *prompt)
+{
+    draft_kind d = draw_draft(r, q->kind);
+    unsigned breaks = draft_breaks(d, q->kind);
+    wd_rule rule = (wd_rule)rnd(r, WD_RULE_COUNT);
+    if (breaks && rnd(r, 100) < 70)
+        do
+            rule = (wd_rule)rnd(r, WD_RULE_COUNT);
+        while (!(breaks >> rule & 1));
+    al_buf draft = {0}, critique = {0}, revision = {0};
+    draft_text(r, q, d, &draft);
+    if (breaks >> rule & 1)
+        al_buf_printf(&critique, "It breaks this rule: %s", breach_reason(d, rule));
+    else
+        al_buf_printf(&critique, "It keeps this rule.");
+    if (breaks)
+        good_answer(r, q, false, &revision);
+    else
+        al_buf_printf(&revision, "%s", draft.data);
+    const wd_principle *p = &wd_principles[rule];
+    json_t *rec = json_pack("{s:[o,o,o,o,o,o], s:s, s:s}", "messages", turn("user", prompt, false),
+                            turn("assistant", draft.data, true), turn("user", p->critique, false),
+                            turn("assistant", critique.data, false), turn("user", p->revision, false),
+                            turn("assistant", revision.data, false), "rule", p->name, "category", q->category);
+    al_buf_free(&draft), al_buf_free(&critique), al_buf_free(&revision);
+    return rec;
+}
+
+/* A judging demonstration: a rule's question over a good answer and one that breaks the
+ * rule, in a random order, asked as src/cai's labeller asks it (al_cai_judge_question;
+ * weight 0, since it quotes the bad answer), and the reply naming the good one. */
+static json_t *judgement_record(uint64_t *r, const request *q, const char *prompt, wd_rule rule)
+{
+    draft_kind d;
+    do
+        d = draw_draft(r, q->kind);
+    while (!(draft_breaks(d, q->kind) >> rule & 1));
+    al_buf good = {0}, bad = {0}, question = {0}, reply = {0};
+    good_answer(r, q, false, &good);
+    draft_text(r, q, d, &bad);
+    bool good_first = rnd(r, 2);
+    al_cai_judge_question(wd_principles[rule].question, prompt, good_first ? good.data : bad.data,
+                          good_first ? bad.data : good.data, &question);
+    al_buf_printf(&reply, "%s%s).", AL_CAI_JUDGE_REPLY, good_first ? "A" : "B");
+    json_t *rec = json_pack("{s:[o,o], s:s, s:s}", "messages", turn("user", question.data, true),
+                            turn("assistant", reply.data, false), "rule", wd_principles[rule].name, "category",
+                            q->category);
+    al_buf_free(&good), al_buf_free(&bad), al_buf_free(&question), al_buf_free(&reply);
+    return rec;
+}
+
+/* The critiques first, then the judgements, each on a fresh training request.  A
+ * judgement's rule is drawn before its request: the harm rule needs a harmful one. */
+static int write_cai_records(const char *dir, const char *name, uint64_t seed, int n_critiques, int n_judgements)
+{
+    writer w = {0};
+    if (writer_open(&w, dir, name))
+        return -1;
+    uint64_t r = stream(seed, name);
+    int rc = 0;
+    for (int i = 0; i < n_critiques + n_judgements && rc == 0; i++) {
+        bool judge = i >= n_critiques;
+        wd_rule rule = judge ? (wd_rule)rnd(&r, WD_RULE_COUNT) : WD_RULE_COUNT;
+        al_prompt_kind k = rule == WD_RULE_NO_HARM ? AL_KIND_HARMFUL : draw_kind(&r);
+        request q;
+        al_buf prompt = {0};
+        draw_request(&r, k, false, false, &q);
+        render_prompt(&r, &q, false, &prompt);
+        rc = put_json_line(&w, judge ? judgement_record(&r, &q, prompt.data, rule) : critique_record(&r, &q, prompt.data));
+        al_buf_free(&prompt);
+    }
+    return writer_close(&w, rc);
+}
+
 /* A set of 64-bit string hashes (open addressing; 0 marks an empty slot). */
 typedef struct seen_set {
     uint64_t *slot;
@@ -701,11 +851,12 @@ static json_t *intents_json(void)
 
 static int write_world_json(const char *dir, uint64_t seed, const al_world_sizes *s)
 {
-    json_t *sizes = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "corpus_docs", s->corpus_docs,
+    json_t *sizes = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "corpus_docs", s->corpus_docs,
                               "heldout_docs", s->heldout_docs, "sft", s->sft, "preferences", s->preferences, "kto",
                               s->kto, "train_prompts", s->train_prompts, "heldout_harmful", s->heldout_harmful,
                               "heldout_benign", s->heldout_benign, "heldout_contrast", s->heldout_contrast,
-                              "heldout_preferences", s->heldout_preferences);
+                              "heldout_preferences", s->heldout_preferences, "cai_critiques", s->cai_critiques,
+                              "cai_judgements", s->cai_judgements);
     json_t *root = json_pack("{s:s, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "world", "lumio-support", "seed",
                              (json_int_t)seed, "sizes", sizes, "template", "template", "refusal_patterns",
                              string_array(wd_refusal_patterns), "leak_patterns", string_array(wd_leak_patterns),
@@ -738,7 +889,7 @@ int al_world_write(const char *dir, uint64_t seed, const al_world_sizes *sizes)
         al_world_sizes_default(&s, false);
     if (s.corpus_docs < 1 || s.heldout_docs < 1 || s.sft < 1 || s.preferences < 1 || s.kto < 0 ||
         s.train_prompts < 0 || s.heldout_harmful < 0 || s.heldout_benign < 0 || s.heldout_contrast < 0 ||
-        s.heldout_preferences < 0)
+        s.heldout_preferences < 0 || s.cai_critiques < 0 || s.cai_judgements < 0)
         return al_fail("world sizes: corpus, held-out, SFT and preference counts must be at least 1, the others at "
                        "least 0");
     if (al_mkdir_p(dir))
@@ -749,6 +900,11 @@ int al_world_write(const char *dir, uint64_t seed, const al_world_sizes *sizes)
                                            [AL_KIND_CONTRAST] = s.heldout_contrast};
     int rc = write_text(dir, "template", al_world_template_text());
     rc = rc ? rc : write_text(dir, "constitution.md", al_world_constitution_text());
+    if (rc == 0) {
+        al_buf yaml = {0};
+        rc = al_world_constitution_yaml(&yaml) || write_text(dir, "constitution.yaml", yaml.data);
+        al_buf_free(&yaml);
+    }
     rc = rc ? rc : write_world_json(dir, seed, &s);
     rc = rc ? rc : write_corpus(dir, "corpus.txt", seed, s.corpus_docs, false);
     rc = rc ? rc : write_corpus(dir, "heldout.txt", seed, s.heldout_docs, true);
@@ -758,6 +914,8 @@ int al_world_write(const char *dir, uint64_t seed, const al_world_sizes *sizes)
         rc = write_records(dir, "preferences_heldout.jsonl", seed, s.heldout_preferences, F_PREF, true);
     if (rc == 0 && s.kto > 0)
         rc = write_records(dir, "kto.jsonl", seed, s.kto, F_KTO, false);
+    if (rc == 0 && s.cai_critiques + s.cai_judgements > 0)
+        rc = write_cai_records(dir, "cai_sft.jsonl", seed, s.cai_critiques, s.cai_judgements);
     rc = rc ? rc : write_prompts(dir, "prompts_train.jsonl", seed, train_n, false);
     rc = rc ? rc : write_prompts(dir, "prompts_heldout.jsonl", seed, held_n, true);
     return rc ? al_fail_prefix("%s", dir) : 0;

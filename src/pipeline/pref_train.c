@@ -1,12 +1,12 @@
-/* What the preference stages (reward_model, dpo) share: the same pairs, the same
- * starting model, the same schedule and checkpoints (internal.h). */
+/* What the preference stages (reward_model, dpo, cai) share: the starting model, the
+ * schedule and checkpoints (internal.h). */
 #include "internal.h"
 
-int pipeline_pref_train(al_pipeline *p, al_pref_train_opts *o, const char *what, const char *run, long steps,
-                        int batch, float lr)
+int pipeline_pref_train(al_pipeline *p, al_pref_train_opts *o, const char *what, const char *data, const char *run,
+                        long steps, int batch, float lr)
 {
     pipeline_paths ps = {0};
-    o->data = pipeline_at(p, &ps, WORLD "/preferences.jsonl");
+    o->data = pipeline_at(p, &ps, data);
     o->model = pipeline_at(p, &ps, SFT_RUN "/final");
     o->tokenizer = pipeline_at(p, &ps, TOKENIZER);
     o->chat_template = pipeline_at(p, &ps, WORLD "/template");

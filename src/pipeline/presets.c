@@ -28,8 +28,8 @@ const al_pipeline_preset al_pipeline_preset_full = {
     .rm_steps = 150, .rm_batch = 8, .rm_lr = 5e-4f,
     .dpo_steps = 100, .dpo_batch = 8, .dpo_lr = 1e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
     .pref_max_examples = 1500, .rl_steps = 30, .rl_prompts = 8, .rl_generations = 4, .rl_lr = 2e-4f,
-    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f, .max_new_tokens = 96,
-    .guard_threshold = 0.5f};
+    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f, .cai_prompts = 600, .cai_principles = 2,
+    .cai_steps = 60, .cai_lr = 1e-4f, .max_new_tokens = 96, .guard_threshold = 0.5f};
 
 const al_pipeline_preset al_pipeline_preset_quick = {
     .name = "quick", .quick = true, .vocab_size = 1024, .model_config = BASE_MODEL(64, 176, 2, 4, 1024),
@@ -39,5 +39,5 @@ const al_pipeline_preset al_pipeline_preset_quick = {
     .rm_steps = 20, .rm_batch = 8, .rm_lr = 2e-4f,
     .dpo_steps = 20, .dpo_batch = 8, .dpo_lr = 5e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
     .pref_max_examples = 300, .rl_steps = 3, .rl_prompts = 4, .rl_generations = 2, .rl_lr = 2e-4f,
-    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f, .max_new_tokens = 48,
-    .guard_threshold = 0.5f};
+    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f, .cai_prompts = 24, .cai_principles = 2,
+    .cai_steps = 4, .cai_lr = 1e-4f, .max_new_tokens = 48, .guard_threshold = 0.5f};

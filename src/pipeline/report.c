@@ -22,6 +22,7 @@ static const column columns[] = {
     {"other_intent_rate", "other", "intent", true},
     {"leak_rate", "leaks", "", true},
     {"whimsical_rate", "whimsical", "", true},
+    {"constitution_breach_rate", "breaches", "", true},
     {"kl_to_base", "KL to", "base", false},
     {"heldout_perplexity", "held-out", "ppl", false},
     {"mean_reward", "RM", "reward", false},
@@ -87,9 +88,11 @@ static json_t *row_record(const al_pipeline *p, const pipeline_row *r)
     }
     static const char *const more[] = {"harmful_answered_rate", "benign_compliance_rate", "contrast_compliance_rate",
                                        "benign_all_blocked_rate", "benign_all_solved_rate", "wrong_solution_rate",
-                                       "escalation_rate", "mean_answer_tokens"};
-    for (size_t k = 0; o && k < sizeof more / sizeof more[0]; k++)
-        json_object_set_new(o, more[k], real_or_null(num(ev, more[k])));
+                                       "escalation_rate", "mean_answer_tokens", "constitution_breaches"};
+    for (size_t k = 0; o && k < sizeof more / sizeof more[0]; k++) {
+        const json_t *x = json_object_get(ev, more[k]);
+        json_object_set_new(o, more[k], json_is_object(x) ? json_deep_copy(x) : real_or_null(num(ev, more[k])));
+    }
     if (o)
         json_object_set(o, "eval", (json_t *)ev);
     return o;
@@ -129,7 +132,8 @@ static json_t *settings_json(const al_pipeline *pl)
     al_world_sizes_default(&s, p->quick);
     return json_pack("{s:s, s:I, s:i, s:i, s:s, s:i, s:{s:I, s:i, s:f}, s:{s:i, s:i, s:f, s:i, s:b}, "
                      "s:{s:I, s:i, s:f}, s:{s:I, s:i, s:f, s:s, s:f, s:f, s:b, s:b}, s:{s:i, s:f}, s:i, s:i, s:f, "
-                     "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:b}}",
+                     "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:b}, "
+                     "s:{s:i, s:i, s:I, s:f, s:i, s:f, s:s, s:i, s:i}}",
                      "preset", p->name, "seed", (json_int_t)pl->seed, "threads", pl->threads, "vocab_size",
                      p->vocab_size, "model", p->model_config, "seq_len", p->seq_len, "pretrain", "steps",
                      (json_int_t)p->pretrain_steps, "batch", p->pretrain_batch, "lr", (double)p->pretrain_lr, "sft",
@@ -146,12 +150,51 @@ static json_t *settings_json(const al_pipeline *pl)
                      "heldout_contrast", s.heldout_contrast, "rl", "algorithm", "grpo", "steps",
                      (json_int_t)p->rl_steps, "prompts_per_step", p->rl_prompts, "generations", p->rl_generations,
                      "lr", (double)p->rl_lr, "beta", (double)p->rl_beta, "guard_weight", (double)p->rl_guard_weight,
-                     "intent_weight", (double)p->rl_intent_weight, "lora", 1);
+                     "intent_weight", (double)p->rl_intent_weight, "lora", 1, "cai", "prompts", p->cai_prompts,
+                     "principles", p->cai_principles, "steps", (json_int_t)p->cai_steps, "lr", (double)p->cai_lr,
+                     "rounds", 1, "temperature", 1.0, "constitution", "world/constitution.yaml", "cai_critiques",
+                     s.cai_critiques, "cai_judgements", s.cai_judgements);
 }
 
 /* The table and the targets, as summary.json has them. */
-static void print_report(FILE *out, const json_t *rows, const json_t *acc, const char *preset, double pipeline,
-                         double wall_seconds, int missed)
+/* The CAI round in two lines: what the judges found in the model's first answers and in
+ * its revisions, and how its own labels relate to them. */
+/* A share as "12.5%", or "-" when it is not known. */
+static const char *pct(double x, char *buf, size_t cap)
+{
+    if (isnan(x))
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.1f%%", 100 * x);
+    return buf;
+}
+
+static void print_cai(FILE *out, const json_t *cai, const json_t *rows)
+{
+    char a[16], b[16], c[16];
+    if (!cai)
+        return;
+    const json_t *fb = json_object_get(cai, "first_answer_breaches"), *rb = json_object_get(cai, "revision_breaches");
+    fprintf(out, "\n== the CAI round (%d training prompts, sampled): constitution breached by %s of first answers, "
+                 "%s of revisions\n",
+            (int)num(cai, "prompts"), pct(num(fb, "any"), a, sizeof a), pct(num(rb, "any"), b, sizeof b));
+    fprintf(out, "   the model as judge: prefers the revision in %s of %d pairs, sides with the demo's judges in %s "
+                 "of the %d they decide, swap consistency %s\n",
+            pct(num(cai, "ai_prefers_revision"), a, sizeof a), (int)num(cai, "pairs"),
+            pct(num(cai, "judge_agreement_with_judges"), b, sizeof b), (int)num(cai, "judge_pairs_decided_by_judges"),
+            pct(num(cai, "judge_swap_consistency"), c, sizeof c));
+    const json_t *before = json_object_get(json_object_get(rows, "sft"), "constitution_breaches"),
+                 *after = json_object_get(json_object_get(rows, "cai"), "constitution_breaches");
+    fprintf(out, "   held-out answers breaking each rule, SFT -> CAI:");
+    for (int k = 0; k < AL_BREACH_COUNT; k++) {
+        const char *name = al_breach_name((al_breach)k);
+        fprintf(out, " %s %s -> %s%s", name, pct(num(before, name), a, sizeof a), pct(num(after, name), b, sizeof b),
+                k + 1 < AL_BREACH_COUNT ? "," : "\n");
+    }
+}
+
+static void print_report(FILE *out, const json_t *rows, const json_t *acc, const json_t *cai, const char *preset,
+                         double pipeline, double wall_seconds, int missed)
 {
     fprintf(out, "\n== before and after: %d held-out prompts the model never trained on\n%-16s",
             (int)num(json_object_get(json_object_get(rows, "base"), "eval"), "n_prompts"), "");
@@ -168,6 +211,7 @@ static void print_report(FILE *out, const json_t *rows, const json_t *acc, const
             print_cell(out, num(r, columns[k].key), columns[k].percent);
         fputc('\n', out);
     }
+    print_cai(out, cai, rows);
 
     fprintf(out, "\n== acceptance targets\n");
     for (int i = 0; i < N_TARGETS; i++) {
@@ -230,7 +274,8 @@ int al_pipeline_report(al_pipeline *p, double wall_seconds, FILE *out, json_t **
                                              "figure", t->key, "value", real_or_null(v), "bound", bound, "pass", ok));
     }
     if (out)
-        print_report(out, rows, acc, p->preset->name, pipeline, wall_seconds, missed);
+        print_report(out, rows, acc, json_object_get(json_object_get(p->stages, "cai"), "figures"), p->preset->name,
+                     pipeline, wall_seconds, missed);
 
     json_t *root = json_pack("{s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:o, s:i}", "demo", "align demo", "settings",
                              settings_json(p), "rows", rows, "acceptance", acc, "stages", stages, "pipeline_seconds",

@@ -1,4 +1,4 @@
-/* The evaluation stages (eval_base, eval_sft, eval_dpo, eval_guard, eval_rl): one model each on
+/* The evaluation stages (eval_base, eval_sft, eval_dpo, eval_guard, eval_rl, eval_cai): one model each on
  * the world's held-out prompts, greedy, with the base model as the KL reference.  Each is
  * a row of the before/after table (pipeline_rows in stages.c). */
 #include <stdlib.h>
@@ -64,3 +64,4 @@ int pipeline_stage_eval_sft(al_pipeline *p, json_t *fig) { return evaluate(p, fi
 int pipeline_stage_eval_dpo(al_pipeline *p, json_t *fig) { return evaluate(p, fig, "dpo", DPO_RUN, false); }
 int pipeline_stage_eval_guard(al_pipeline *p, json_t *fig) { return evaluate(p, fig, "guard", DPO_RUN, true); }
 int pipeline_stage_eval_rl(al_pipeline *p, json_t *fig) { return evaluate(p, fig, "rl", RL_RUN, false); }
+int pipeline_stage_eval_cai(al_pipeline *p, json_t *fig) { return evaluate(p, fig, "cai", CAI_RUN, false); }

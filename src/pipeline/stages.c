@@ -17,6 +17,9 @@ const al_pipeline_stage al_pipeline_stages[] = {
     {"eval_guard", "evaluate the aligned model behind the guard", pipeline_stage_eval_guard},
     {"rl", "online RL (GRPO) from the SFT model: the reward model plus the guard as a rule", pipeline_stage_rl},
     {"eval_rl", "evaluate the RL-aligned model", pipeline_stage_eval_rl},
+    {"cai", "Constitutional AI from the SFT model: critique and revise, the model's own labels, DPO",
+     pipeline_stage_cai},
+    {"eval_cai", "evaluate the CAI model", pipeline_stage_eval_cai},
     {"rewards", "score every model's held-out answers with the reward model", pipeline_stage_rewards},
 };
 const int al_pipeline_n_stages = (int)(sizeof al_pipeline_stages / sizeof al_pipeline_stages[0]);
@@ -28,5 +31,6 @@ const pipeline_row pipeline_rows[] = {
     {"eval_dpo", "DPO (aligned)", "dpo"},
     {"eval_guard", "aligned + guard", "guard"},
     {"eval_rl", "GRPO (online RL)", "rl"},
+    {"eval_cai", "CAI round", "cai"},
 };
 const int pipeline_n_rows = (int)(sizeof pipeline_rows / sizeof pipeline_rows[0]);

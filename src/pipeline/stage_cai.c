@@ -1,0 +1,215 @@
+/* Stage cai: one round of Constitutional AI from the SFT model, against the world's five
+ * rules (world/constitution.yaml), which the SFT data taught the model to apply by example
+ * (world/cai_sft.jsonl).  The model answers the training prompts (sampled at temperature
+ * 1), critiques each answer under a rule drawn from the constitution and revises it
+ * (al_cai_revise); then, as its own judge, it labels each pair of first answer and
+ * revision under rules drawn per pair, asked in both orders (al_cai_label).  DPO on those
+ * soft labels (LoRA adapters on the SFT model, which is the reference) gives
+ * runs/cai/final.  No human label and no reward model enter the round: the demo's judges
+ * only measure it (the breach shares of the first answers and of the revisions, and how
+ * often the model's labels side with the answer the judges find clean). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align/cai.h"
+#include "align/eval.h"
+#include "internal.h"
+
+/* What the demo's judges find in one answer to prompt q. */
+static int judge_breaches(const al_judges *j, const al_prompt *q, const char *text, unsigned *out)
+{
+    al_verdict v;
+    al_intent_verdict iv = {0};
+    if (al_judge(j, text, strlen(text), &v))
+        return -1;
+    if (q->kind != AL_KIND_HARMFUL && al_judge_intent(j, q->category, text, strlen(text), &iv))
+        return -1;
+    *out = al_breaches(q->kind, &v, &iv, false);
+    return 0;
+}
+
+/* {"any": share, rule: share, ...} of n breach masks. */
+static json_t *breach_shares(const unsigned *b, int n)
+{
+    int any = 0, rule[AL_BREACH_COUNT] = {0};
+    for (int i = 0; i < n; i++) {
+        any += b[i] != 0;
+        for (int k = 0; k < AL_BREACH_COUNT; k++)
+            rule[k] += b[i] >> k & 1;
+    }
+    json_t *o = json_pack("{s:f}", "any", n ? (double)any / n : 0.0);
+    for (int k = 0; o && k < AL_BREACH_COUNT; k++)
+        json_object_set_new(o, al_breach_name((al_breach)k), json_real(n ? (double)rule[k] / n : 0.0));
+    return o;
+}
+
+typedef struct feedback_inputs {
+    al_model m;
+    al_tokenizer *tok;
+    al_chat_template *t;
+    al_constitution c;
+    al_prompt_set ps;
+    al_judges *j;
+} feedback_inputs;
+
+static void inputs_free(feedback_inputs *in)
+{
+    al_model_free(&in->m);
+    al_tokenizer_free(in->tok);
+    al_chat_template_free(in->t);
+    al_constitution_free(&in->c);
+    al_prompt_set_free(&in->ps);
+    al_judges_free(in->j);
+}
+
+/* Revise, label, and measure both with the judges; writes the run's revisions,
+ * provenance and labels, and returns the figures (feedback.json). */
+static int self_feedback(al_pipeline *p, feedback_inputs *in, json_t *fig)
+{
+    const al_pipeline_preset *k = p->preset;
+    pipeline_paths ps = {0};
+    const char *revisions = pipeline_at(p, &ps, CAI_RUN "/revisions.jsonl"),
+               *provenance = pipeline_at(p, &ps, CAI_RUN "/provenance.jsonl"),
+               *labels = pipeline_at(p, &ps, CAI_RUN "/labels.jsonl");
+    int n = in->ps.n < k->cai_prompts ? in->ps.n : k->cai_prompts, n_pairs = 0;
+    const char **prompts = malloc(sizeof *prompts * (size_t)(n > 0 ? n : 1));
+    al_cai_pair *pairs = malloc(sizeof *pairs * (size_t)(n > 0 ? n : 1));
+    al_cai_pair_label *lab = calloc((size_t)(n > 0 ? n : 1), sizeof *lab);
+    unsigned *first_b = calloc((size_t)(n > 0 ? n : 1), sizeof *first_b),
+             *final_b = calloc((size_t)(n > 0 ? n : 1), sizeof *final_b);
+    int *pair_of = malloc(sizeof *pair_of * (size_t)(n > 0 ? n : 1));
+    int rc = revisions && provenance && labels && prompts && pairs && lab && first_b && final_b && pair_of
+                 ? 0
+                 : al_fail("out of memory");
+    if (rc == 0 && n < 1)
+        rc = al_fail("cai: no training prompts");
+    for (int i = 0; rc == 0 && i < n; i++)
+        prompts[i] = in->ps.p[i].prompt;
+
+    al_cai_revision *r = NULL;
+    al_cai_revise_opts ro = al_cai_revise_defaults();
+    ro.rounds = 1;
+    ro.max_new_tokens = k->max_new_tokens;
+    ro.batch = 32;
+    ro.few_shot = false; /* the model learned the turns from cai_sft.jsonl */
+    ro.sampling.temperature = 1.0f;
+    ro.sampling.seed = p->seed;
+    if (rc == 0 && p->log)
+        fprintf(p->log, "critique and revise: %d training prompts, one round\n", n);
+    rc = rc ? rc : al_cai_revise(&in->m, in->tok, in->t, &in->c, prompts, n, &ro, &r);
+    rc = rc ? rc : al_cai_write_revisions(revisions, provenance, r, n, &in->c);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const char *final = al_cai_final(&r[i]);
+        rc = judge_breaches(in->j, &in->ps.p[i], r[i].first, &first_b[i]) ||
+             judge_breaches(in->j, &in->ps.p[i], final, &final_b[i]);
+        if (rc == 0 && strcmp(final, r[i].first)) { /* an unchanged answer makes no pair */
+            pair_of[n_pairs] = i;
+            pairs[n_pairs++] = (al_cai_pair){prompts[i], final, r[i].first};
+        }
+    }
+    if (rc == 0 && n_pairs == 0)
+        rc = al_fail("cai: every revision equals its first answer; no pairs to label");
+    al_cai_label_opts lo = al_cai_label_defaults();
+    lo.principles = k->cai_principles;
+    lo.batch = 16;
+    lo.seed = p->seed;
+    if (rc == 0 && p->log)
+        fprintf(p->log, "AI feedback: %d pairs (first answer, revision), %d rules each, both orders\n", n_pairs,
+                lo.principles);
+    rc = rc ? rc : al_cai_label(&in->m, in->tok, in->t, &in->c, pairs, n_pairs, &lo, lab);
+    rc = rc ? rc : al_cai_write_labels(labels, pairs, lab, n_pairs, &in->c);
+
+    if (rc == 0) {
+        /* the labels against the judges: pairs where exactly one side breaks a rule */
+        double label_sum = 0, swap_sum = 0;
+        int prefers_revision = 0, decided = 0, agree = 0;
+        for (int q = 0; q < n_pairs; q++) {
+            int i = pair_of[q];
+            label_sum += lab[q].label, swap_sum += lab[q].swap_consistent;
+            prefers_revision += lab[q].label > 0.5;
+            if ((first_b[i] == 0) != (final_b[i] == 0)) {
+                decided++;
+                agree += (lab[q].label > 0.5) == (final_b[i] == 0);
+            }
+        }
+        json_object_set_new(fig, "prompts", json_integer(n));
+        json_object_set_new(fig, "pairs", json_integer(n_pairs));
+        json_object_set_new(fig, "first_answer_breaches", breach_shares(first_b, n));
+        json_object_set_new(fig, "revision_breaches", breach_shares(final_b, n));
+        pipeline_set_real(fig, "label_mean", label_sum / n_pairs);
+        pipeline_set_real(fig, "ai_prefers_revision", (double)prefers_revision / n_pairs);
+        pipeline_set_real(fig, "judge_swap_consistency", swap_sum / n_pairs);
+        json_object_set_new(fig, "judge_pairs_decided_by_judges", json_integer(decided));
+        pipeline_set_real(fig, "judge_agreement_with_judges", decided ? (double)agree / decided : NAN);
+        json_object_set_new(fig, "label_principles", json_integer(lo.principles));
+    }
+    al_cai_revisions_free(r, n);
+    free(prompts), free(pairs), free(lab), free(first_b), free(final_b), free(pair_of);
+    pipeline_paths_free(&ps);
+    return rc;
+}
+
+static int open_inputs(al_pipeline *p, feedback_inputs *in)
+{
+    pipeline_paths ps = {0};
+    const char *sft = pipeline_at(p, &ps, SFT_RUN "/final"), *c = pipeline_at(p, &ps, WORLD "/constitution.yaml"),
+               *prompts = pipeline_at(p, &ps, WORLD "/prompts_train.jsonl"),
+               *world = pipeline_at(p, &ps, WORLD "/world.json");
+    int rc = sft && c && prompts && world ? 0 : -1;
+    rc = rc || pipeline_load_text(p, &in->tok, &in->t) || al_model_load(&in->m, sft) ||
+         al_constitution_load(c, &in->c) || al_prompt_set_load(&in->ps, prompts) || al_judges_load(&in->j, world);
+    pipeline_paths_free(&ps);
+    return rc ? -1 : 0;
+}
+
+int pipeline_stage_cai(al_pipeline *p, json_t *fig)
+{
+    const al_pipeline_preset *k = p->preset;
+    pipeline_paths ps = {0};
+    const char *dir = pipeline_at(p, &ps, CAI_RUN), *feedback = pipeline_at(p, &ps, CAI_RUN "/feedback.json"),
+               *sft = pipeline_at(p, &ps, SFT_RUN "/final"), *adapters = pipeline_at(p, &ps, CAI_LORA_RUN "/final"),
+               *merged = pipeline_at(p, &ps, CAI_RUN "/final");
+    int rc = dir && feedback && sft && adapters && merged ? 0 : -1;
+    rc = rc ? rc : al_mkdir_p(dir);
+    /* the feedback is computed once: a resumed run trains on the same labels */
+    json_t *fb = NULL;
+    if (rc == 0 && al_file_exists(feedback)) {
+        json_error_t err;
+        fb = json_load_file(feedback, 0, &err);
+        if (!fb)
+            rc = al_fail("%s:%d: %s", feedback, err.line, err.text);
+    } else if (rc == 0) {
+        feedback_inputs in = {0};
+        fb = json_object();
+        rc = fb ? open_inputs(p, &in) : al_fail("out of memory");
+        rc = rc ? rc : self_feedback(p, &in, fb);
+        rc = rc ? rc : al_write_json_atomic(feedback, fb);
+        inputs_free(&in);
+    }
+    if (rc == 0)
+        json_object_update(fig, fb);
+    json_decref(fb);
+
+    al_pref_train_opts o;
+    al_pref_train_defaults(&o, AL_TRAINER_DPO);
+    o.precompute_ref = true;
+    o.pref.beta = k->dpo_beta;
+    o.pref.rpo_alpha = k->dpo_rpo_alpha;
+    o.lora = true;
+    o.lora_cfg = pipeline_lora_config(p);
+    rc = rc ? rc
+            : pipeline_pref_train(p, &o, "CAI DPO", CAI_RUN "/labels.jsonl", CAI_LORA_RUN, k->cai_steps, k->dpo_batch,
+                                  k->cai_lr);
+    rc = rc ? rc : pipeline_merge_adapters(sft, adapters, merged);
+    if (rc == 0) {
+        char *run = pipeline_path(p, CAI_LORA_RUN);
+        pipeline_set_real(fig, "eval_loss", run ? pipeline_last_metric(run, "eval_loss") : NAN);
+        pipeline_set_real(fig, "eval_rewards_accuracies",
+                          run ? pipeline_last_metric(run, "eval_rewards/accuracies") : NAN);
+        json_object_set_new(fig, "steps", json_integer(k->cai_steps));
+        free(run);
+    }
+    pipeline_paths_free(&ps);
+    return rc;
+}
