@@ -203,6 +203,23 @@ static void test_revise(void)
     CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &b));
     o.sampling.seed = 8;
     CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &d));
+    /* greedy critiques and revisions after sampled first answers: the same first answers,
+     * other critiques; two such runs agree */
+    o.sampling.seed = 7;
+    o.critique_temperature = 0;
+    al_cai_revision *g = NULL, *g2 = NULL;
+    CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &g));
+    CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &g2));
+    o.critique_temperature = -1;
+    if (a && g && g2) {
+        int same_first = 0, other_critique = 0;
+        for (int i = 0; i < n; i++) {
+            same_first += !strcmp(a[i].first, g[i].first);
+            other_critique += strcmp(a[i].rounds[0].critique, g[i].rounds[0].critique) != 0;
+        }
+        CHECK(same_first == n && other_critique > 0 && same_revisions(g, g2, n));
+    }
+    al_cai_revisions_free(g, n), al_cai_revisions_free(g2, n);
     if (a && b && d) {
         CHECK(same_revisions(a, b, n));
         CHECK(!same_revisions(a, d, n));
@@ -326,6 +343,32 @@ static void test_label(void)
           json_is_real(json_object_get(first, "swap_consistent")));
     json_decref(first);
     al_buf_free(&b);
+    /* a pair whose questions cannot fit the context: an error, or with skip_too_long left
+     * unlabelled, the others' labels untouched and the file without it */
+    {
+        al_buf longer = {0};
+        for (int k = 0; k < 400; k++)
+            al_buf_printf(&longer, "and then the cat sat ");
+        al_cai_pair four[4] = {pairs[0], pairs[1], pairs[2], {"Tell me a story", longer.data, "No."}};
+        al_cai_pair_label l4[4];
+        o.batch = 2;
+        CHECK(al_cai_label(&m, tok, t, &c, four, 4, &o, l4) != 0 && strstr(al_errmsg(), "context"));
+        o.skip_too_long = true;
+        CHECK_OK(al_cai_label(&m, tok, t, &c, four, 4, &o, l4));
+        o.skip_too_long = false;
+        CHECK(isnan(l4[3].label) && l4[3].n_principles == 0);
+        for (int i = 0; i < 3; i++)
+            CHECK(l4[i].label == l1[i].label && l4[i].swap_consistent == l1[i].swap_consistent);
+        CHECK_OK(al_cai_write_labels(path, four, l4, 4, &c));
+        al_buf w = {0};
+        CHECK_OK(al_read_file(path, &w));
+        int rows = 0;
+        for (size_t k = 0; k < w.len; k++)
+            rows += w.data[k] == '\n';
+        CHECK(rows == 3);
+        al_buf_free(&w);
+        al_buf_free(&longer);
+    }
     o.principles = 6; /* more than the constitution has */
     CHECK(al_cai_label(&m, tok, t, &c, pairs, 3, &o, l1) != 0);
     close_stories(&m, tok, t, &c);

@@ -24,7 +24,7 @@ static const char *const columns[] = {"harmful_refusal_rate",    "benign_complia
                                       "length_reward_corr", "repetition_rate",
                                       /* the constitution's rules as the judges count them (issue 14) */
                                       "constitution_breach_rate"};
-#define N_TARGETS 15
+#define N_TARGETS 17
 
 /* Runs align with args; stdout into out (may be NULL); returns the exit status. */
 static int run_align(const char *args, const char *out_path, al_buf *out)

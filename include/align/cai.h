@@ -65,6 +65,10 @@ typedef struct al_cai_revise_opts {
     int batch;               /* prompts decoded together (default 16); results do not depend on it */
     bool few_shot;           /* the constitution's examples as earlier turns of critiques and revisions */
     al_sampler_opts sampling; /* sampling.seed seeds the principles and every sequence */
+    /* the temperature of the critiques and revisions (negative: sampling.temperature; 0:
+     * greedy): a small model's critiques sampled at 1 are mostly noise, while its first
+     * answers are sampled to show what it does (default -1) */
+    float critique_temperature;
 } al_cai_revise_opts;
 al_cai_revise_opts al_cai_revise_defaults(void);
 
@@ -107,6 +111,9 @@ typedef struct al_cai_label_opts {
     double clamp_lo, clamp_hi; /* each principle's label clamped (default 0..1: none) */
     int cot_tokens;          /* > 0: chain-of-thought of up to this many tokens before the answer */
     al_sampler_opts cot_sampling; /* its sampling; its seed is ignored: each question's comes from seed */
+    /* a pair whose questions do not fit the model's context (with the reasoning) is left
+     * unlabelled (label NaN, no principles) instead of failing the call */
+    bool skip_too_long;
 } al_cai_label_opts;
 al_cai_label_opts al_cai_label_defaults(void);
 
@@ -130,7 +137,8 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
  * judge (the demo world's cai_sft.jsonl) use the same two. */
 #define AL_CAI_JUDGE_REPLY "The better answer is ("
 int al_cai_judge_question(const char *question, const char *prompt, const char *a, const char *b, al_buf *out);
-/* Preference JSONL: {"prompt", "chosen", "rejected", "label", "principles", "swap_consistent"},
+/* Preference JSONL: {"prompt", "chosen", "rejected", "label", "principles", "swap_consistent"}
+ * per labelled pair (unlabelled ones, NaN, are left out),
  * which align rm train and align dpo read ("label" is their soft label). */
 int al_cai_write_labels(const char *path, const al_cai_pair *pairs, const al_cai_pair_label *labels, int n,
                         const al_constitution *c);

@@ -51,10 +51,14 @@ typedef struct al_pipeline_preset {
     long rl_steps;
     int rl_prompts, rl_generations;
     float rl_lr, rl_beta, rl_guard_weight, rl_intent_weight;
-    /* a Constitutional AI round from the SFT model: revise cai_prompts training prompts,
-     * label the (first answer, revision) pairs under cai_principles rules each, then DPO
-     * (the dpo_* beta, RPO term and batch; LoRA) for cai_steps at cai_lr */
-    int cai_prompts, cai_principles;
+    /* a Constitutional AI round: the SFT model learns the feedback from cai_sft.jsonl
+     * with cai_critic_replay of the demonstrations (cai_critic_epochs at cai_critic_lr,
+     * the sft_* batch, LoRA), revises cai_prompts training
+     * prompts, labels the (first answer, revision) pairs under cai_principles rules each,
+     * then DPO (the dpo_* beta, RPO term and batch; LoRA) for cai_steps at cai_lr */
+    int cai_critic_epochs, cai_critic_replay, cai_prompts, cai_principles;
+    float cai_critic_lr;
+    float cai_temperature;          /* of the first answers (the critiques and revisions: greedy) */
     long cai_steps;
     float cai_lr;
     int max_new_tokens;             /* answers in the evaluations */

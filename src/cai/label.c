@@ -11,6 +11,7 @@
  * its reasoning, and the option is then read after the reasoning and the same prefix. */
 #include <jansson.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,24 @@ int cai_prompt_logits(const al_model *m, const al_ints *ids, int n, float *out)
     return rc;
 }
 
+/* Do a pair's per questions fit the context with extra tokens to come (its reasoning)?  If
+ * not: an error, or with skip_too_long the pair is marked and its questions shrunk to one
+ * token, so the batch still runs. */
+static int fit_or_skip(const al_model *m, al_ints *q, int per, int extra, const al_cai_label_opts *o, bool *skip)
+{
+    for (int k = 0; k < per; k++) {
+        int need = q[k].n + extra;
+        if (need > m->cfg.seq_len && !o->skip_too_long)
+            return al_fail("a judge prompt needs %d tokens; the model's context holds %d (shorter answers, a model "
+                           "with a longer context, or skip such pairs)",
+                           need, m->cfg.seq_len);
+        *skip = *skip || need > m->cfg.seq_len;
+    }
+    for (int k = 0; *skip && k < per; k++)
+        q[k].n = q[k].n > 0 ? 1 : 0;
+    return 0;
+}
+
 int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *c,
                  const al_cai_pair *pairs, int n, const al_cai_label_opts *o, al_cai_pair_label *out)
 {
@@ -122,7 +141,8 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
     al_ints *ids = calloc((size_t)o->batch * per, sizeof *ids);
     float *logits = malloc((size_t)o->batch * per * V * sizeof *logits);
     char **cot = o->cot_tokens > 0 ? calloc((size_t)o->batch * per, sizeof *cot) : NULL;
-    int rc = chosen && order && ids && logits && (cot || o->cot_tokens <= 0) ? 0 : al_fail("out of memory");
+    bool *too_long = calloc((size_t)o->batch, sizeof *too_long);
+    int rc = chosen && order && ids && logits && too_long && (cot || o->cot_tokens <= 0) ? 0 : al_fail("out of memory");
     uint64_t rng = al_mix64(o->seed ^ 0x1ABE1u) | 1;
     for (int i = 0; rc == 0 && i < n; i++) {
         for (int k = 0; k < c->n_principles; k++)
@@ -135,6 +155,7 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
     }
     for (int i0 = 0; rc == 0 && i0 < n; i0 += o->batch) {
         int b = n - i0 < o->batch ? n - i0 : o->batch;
+        memset(too_long, 0, (size_t)o->batch * sizeof *too_long);
         /* with chain-of-thought: the reasoning of every question first */
         for (int j = 0; rc == 0 && o->cot_tokens > 0 && j < b; j++)
             for (int k = 0; rc == 0 && k < o->principles; k++) {
@@ -146,7 +167,9 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
         if (rc == 0 && o->cot_tokens > 0) {
             al_sampler_opts so = o->cot_sampling;
             so.seed = o->seed + (uint64_t)i0 * (uint64_t)per;
-            rc = cai_check_context(m, ids, b * per, o->cot_tokens) ||
+            for (int j = 0; rc == 0 && o->skip_too_long && j < b; j++)
+                rc = fit_or_skip(m, ids + j * per, per, o->cot_tokens, o, &too_long[j]);
+            rc = rc || cai_check_context(m, ids, b * per, o->cot_tokens) ||
                  cai_generate_texts(m, tok, t, ids, b * per, o->cot_tokens, so, b * per, cot);
         }
         for (int j = 0; rc == 0 && j < b; j++)
@@ -162,11 +185,18 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
             free(cot[q]);
             cot[q] = NULL;
         }
+        for (int j = 0; rc == 0 && j < b; j++)
+            rc = fit_or_skip(m, ids + j * per, per, 0, o, &too_long[j]);
         rc = rc || cai_prompt_logits(m, ids, b * per, logits);
         for (int j = 0; rc == 0 && j < b; j++) {
             al_cai_pair_label *L = &out[i0 + j];
             double labels[AL_CAI_MAX_PRINCIPLES];
             int consistent = 0;
+            if (too_long[j]) {
+                L->label = L->swap_consistent = NAN;
+                L->n_principles = 0;
+                continue;
+            }
             for (int k = 0; k < o->principles && rc == 0; k++) {
                 double ab = al_cai_soft_label(logits + (size_t)(j * per + 2 * k) * V, V, ta, tb);
                 double ba = al_cai_soft_label(logits + (size_t)(j * per + 2 * k + 1) * V, V, ta, tb);
@@ -188,7 +218,7 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
     for (int q = 0; cot && q < o->batch * per; q++)
         free(cot[q]);
     free(cot);
-    free(ids), free(logits), free(chosen), free(order);
+    free(ids), free(logits), free(chosen), free(order), free(too_long);
     return rc ? -1 : 0;
 }
 
@@ -196,11 +226,13 @@ typedef struct label_rows {
     const al_cai_pair *pairs;
     const al_cai_pair_label *labels;
     const al_constitution *c;
+    const int *kept; /* row i is pair kept[i] */
 } label_rows;
 
-static json_t *label_row(void *ctx, int i)
+static json_t *label_row(void *ctx, int row)
 {
     const label_rows *r = ctx;
+    const int i = r->kept[row];
     json_t *ps = json_array();
     for (int k = 0; k < r->labels[i].n_principles; k++)
         json_array_append_new(ps, json_string(r->c->principles[r->labels[i].principle[k]].name));
@@ -212,6 +244,14 @@ static json_t *label_row(void *ctx, int i)
 int al_cai_write_labels(const char *path, const al_cai_pair *pairs, const al_cai_pair_label *labels, int n,
                         const al_constitution *c)
 {
-    label_rows r = {pairs, labels, c};
-    return cai_write_jsonl(path, n, label_row, &r);
+    int *kept = malloc(sizeof *kept * (size_t)(n > 0 ? n : 1)), n_kept = 0;
+    if (!kept)
+        return al_fail("out of memory");
+    for (int i = 0; i < n; i++)
+        if (!isnan(labels[i].label))
+            kept[n_kept++] = i;
+    label_rows r = {pairs, labels, c, kept};
+    int rc = cai_write_jsonl(path, n_kept, label_row, &r);
+    free(kept);
+    return rc;
 }

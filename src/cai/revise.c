@@ -17,7 +17,8 @@
 
 al_cai_revise_opts al_cai_revise_defaults(void)
 {
-    al_cai_revise_opts o = {.rounds = 1, .max_new_tokens = 128, .batch = 16, .few_shot = true};
+    al_cai_revise_opts o = {.rounds = 1, .max_new_tokens = 128, .batch = 16, .few_shot = true,
+                            .critique_temperature = -1};
     o.sampling = al_sampler_defaults();
     return o;
 }
@@ -102,6 +103,8 @@ static int run_phase(const al_model *m, const al_tokenizer *tok, const al_chat_t
     /* seeded per prompt and phase, whatever the batch */
     al_sampler_opts so = o->sampling;
     so.seed = o->sampling.seed + (uint64_t)phase * 1000003u;
+    if (phase > 0 && o->critique_temperature >= 0)
+        so.temperature = o->critique_temperature;
     rc = rc || cai_generate_texts(m, tok, t, enc, n, o->max_new_tokens, so, o->batch, texts);
     for (int i = 0; rc == 0 && i < n; i++) {
         al_cai_revision *r = &out[i];

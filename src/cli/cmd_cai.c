@@ -4,6 +4,7 @@
  * constitution to copy and edit or checks a file. */
 #include <jansson.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,7 @@ static void help(FILE *out)
             "      --rounds N          critique-revision rounds per prompt (default 1)\n"
             "  -n, --max-new N         tokens per generation (default 128)\n"
             "  -t, --temperature T     sampling temperature (default 1.0; 0 = greedy)\n"
+            "      --critique-temperature T  of the critiques and revisions (default: -t)\n"
             "  -p, --top-p P           nucleus sampling (default 1.0)\n"
             "  -s, --seed S            principles and sampling (default 1)\n"
             "      --batch N           prompts decoded together (default 16)\n"
@@ -63,6 +65,8 @@ static void help(FILE *out)
             "                          think step by step.\") before the option is read; labels are\n"
             "                          then clamped to 0.4,0.6 unless --clamp says otherwise\n"
             "      --clamp LO,HI       clamp each principle's label\n"
+            "      --skip-long         leave out pairs whose questions do not fit the model's context\n"
+            "                          (default: such a pair is an error)\n"
             "  -h, --help              this text\n"
             "\n"
             "examples:\n"
@@ -171,6 +175,8 @@ static int cmd_revise(int argc, char **argv)
             o.max_new_tokens = cli_int(&a, 1, 1 << 20);
         } else if (cli_opt(&a, arg, "-t", "--temperature")) {
             o.sampling.temperature = cli_float(&a, 0, 100);
+        } else if (cli_opt(&a, arg, NULL, "--critique-temperature")) {
+            o.critique_temperature = cli_float(&a, 0, 100);
         } else if (cli_opt(&a, arg, "-p", "--top-p")) {
             o.sampling.top_p = cli_float(&a, 0, 1);
         } else if (cli_opt(&a, arg, "-s", "--seed")) {
@@ -328,6 +334,8 @@ static int cmd_label(int argc, char **argv)
             o.batch = cli_int(&a, 1, 4096);
         } else if (cli_opt(&a, arg, NULL, "--cot")) {
             o.cot_tokens = cli_int(&a, 1, 1 << 16);
+        } else if (cli_flag(&a, arg, NULL, "--skip-long")) {
+            o.skip_too_long = true;
         } else if (cli_opt(&a, arg, NULL, "--clamp")) {
             clamp_given = true;
             if (sscanf(a.value, "%lf,%lf", &o.clamp_lo, &o.clamp_hi) != 2 || !(o.clamp_lo >= 0) ||
@@ -362,12 +370,17 @@ static int cmd_label(int argc, char **argv)
         goto out;
     }
     double mean = 0, consistent = 0;
-    int prefer_chosen = 0;
+    int prefer_chosen = 0, n = 0;
     for (int i = 0; i < pf.n; i++)
-        mean += labels[i].label, consistent += labels[i].swap_consistent, prefer_chosen += labels[i].label > 0.5;
-    printf("%d pairs under '%s' (%d principles each): mean label %.3f, chosen preferred in %.1f%%, swap consistency "
-           "%.1f%%\nwrote %s\n",
-           pf.n, in.c.name, o.principles, mean / pf.n, 100.0 * prefer_chosen / pf.n, 100.0 * consistent / pf.n, out);
+        if (!isnan(labels[i].label))
+            n++, mean += labels[i].label, consistent += labels[i].swap_consistent, prefer_chosen += labels[i].label > 0.5;
+    if (n < pf.n)
+        printf("%d of %d pairs left out: their questions do not fit the model's context\n", pf.n - n, pf.n);
+    if (n > 0)
+        printf("%d pairs under '%s' (%d principles each): mean label %.3f, chosen preferred in %.1f%%, swap "
+               "consistency %.1f%%\n",
+               n, in.c.name, o.principles, mean / n, 100.0 * prefer_chosen / n, 100.0 * consistent / n);
+    printf("wrote %s\n", out);
     rc = 0;
 out:
     free(labels);

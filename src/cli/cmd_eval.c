@@ -45,8 +45,9 @@ static const char *world_usage =
     "usage: align eval world --out DIR [--seed S] [--quick] [size options]\n"
     "\n"
     "Writes the built-in support world into DIR (docs/demo_world.md): corpus.txt,\n"
-    "heldout.txt, sft.jsonl, preferences.jsonl, kto.jsonl, prompts_train.jsonl,\n"
-    "prompts_heldout.jsonl, template, constitution.md and world.json.  The same seed and\n"
+    "heldout.txt, sft.jsonl, preferences.jsonl, kto.jsonl, cai_sft.jsonl (critiques,\n"
+    "revisions and judgements by example), prompts_train.jsonl, prompts_heldout.jsonl,\n"
+    "template, constitution.md, constitution.yaml and world.json.  The same seed and\n"
     "sizes always give the same bytes.\n"
     "\n"
     "      --out DIR            output directory (required; created if missing)\n"
@@ -60,6 +61,8 @@ static const char *world_usage =
     "      --train-prompts N    prompts_train.jsonl (600; 300)\n"
     "      --heldout-harmful N, --heldout-benign N, --heldout-contrast N\n"
     "                           held-out prompts per kind (150, 100, 100; 60, 40, 40)\n"
+    "      --cai-critiques N, --cai-judgements N\n"
+    "                           cai_sft.jsonl's demonstrations (500, 400; 150, 100)\n"
     "  -h, --help               this text\n"
     "\n"
     "example:\n"
@@ -104,6 +107,10 @@ static int cmd_world(int argc, char **argv)
             s.heldout_benign = cli_int(&a, 0, 1 << 20);
         } else if (cli_opt(&a, arg, NULL, "--heldout-contrast")) {
             s.heldout_contrast = cli_int(&a, 0, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--cai-critiques")) {
+            s.cai_critiques = cli_int(&a, 0, 1 << 20);
+        } else if (cli_opt(&a, arg, NULL, "--cai-judgements")) {
+            s.cai_judgements = cli_int(&a, 0, 1 << 20);
         } else {
             return cli_unknown(&a, arg);
         }

@@ -20,8 +20,8 @@ void al_world_sizes_default(al_world_sizes *s, bool quick)
     else
         *s = (al_world_sizes){.corpus_docs = 12000, .heldout_docs = 600, .sft = 4000, .preferences = 3000, .kto = 1000,
                               .train_prompts = 600, .heldout_harmful = 150, .heldout_benign = 100,
-                              .heldout_contrast = 100, .heldout_preferences = 600, .cai_critiques = 500,
-                              .cai_judgements = 400};
+                              .heldout_contrast = 100, .heldout_preferences = 600, .cai_critiques = 300,
+                              .cai_judgements = 300};
 }
 
 /* ---- random choices ---- */

@@ -162,24 +162,3 @@ int pipeline_tokenize_turn(const al_tokenizer *tok, const al_chat_template *t, i
                          .n_rejected_msgs = rejected ? 1 : 0, .label = 1};
     return al_pref_tokenize(&e, t, tok, seq_len, out);
 }
-
-int pipeline_concat(const char *const *srcs, int n, const char *dst)
-{
-    al_atomic_file f;
-    if (al_atomic_open(&f, dst))
-        return -1;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        al_buf b = {0};
-        rc = al_read_file(srcs[i], &b);
-        if (rc == 0 && b.len && fwrite(b.data, 1, b.len, f.fp) != b.len)
-            rc = al_fail("%s: write failed", dst);
-        if (rc == 0 && b.len && b.data[b.len - 1] != '\n')
-            fputc('\n', f.fp);
-        al_buf_free(&b);
-    }
-    if (rc == 0)
-        return al_atomic_commit(&f);
-    al_atomic_abort(&f);
-    return rc;
-}

@@ -22,6 +22,8 @@
 #define RL_LORA_RUN "runs/rl/lora"
 #define CAI_RUN "runs/cai"
 #define CAI_LORA_RUN "runs/cai/lora"
+#define CAI_CRITIC_RUN "runs/cai/critic"
+#define CAI_CRITIC_LORA_RUN "runs/cai/critic/lora"
 
 /* ---- helpers (helpers.c) ---- */
 
@@ -57,8 +59,6 @@ int pipeline_load_text(const al_pipeline *p, al_tokenizer **tok, al_chat_templat
  * them: out->chosen from chosen, out->rejected from rejected (may be NULL). */
 int pipeline_tokenize_turn(const al_tokenizer *tok, const al_chat_template *t, int seq_len, const char *prompt,
                            const char *chosen, const char *rejected, al_pref_tokens *out);
-/* The files srcs[0..n) one after another into dst (atomically). */
-int pipeline_concat(const char *const *srcs, int n, const char *dst);
 /* Deletes path and everything under it (nothing when it does not exist). */
 int pipeline_remove_tree(const char *path);
 /* The LoRA settings of the preset, seeded by the run. */
@@ -66,12 +66,12 @@ al_lora_config pipeline_lora_config(const al_pipeline *p);
 /* rc, with the trainer and its run directory prefixed to the error when it failed. */
 int pipeline_trained(const char *what, const char *run, int rc);
 
-/* The preference trainers' common run (pref_train.c): the pairs of OUT/data from the SFT
- * model, the preset's example cap and sequence length, a linear schedule, checkpoints
+/* The preference trainers' common run (pref_train.c): the pairs of OUT/data from the model
+ * OUT/model, the preset's example cap and sequence length, a linear schedule, checkpoints
  * every 50 steps; resumes or skips as the run directory says.  o arrives with its trainer
  * kind's defaults and the trainer's own knobs; what names the trainer in errors. */
-int pipeline_pref_train(al_pipeline *p, al_pref_train_opts *o, const char *what, const char *data, const char *run,
-                        long steps, int batch, float lr);
+int pipeline_pref_train(al_pipeline *p, al_pref_train_opts *o, const char *what, const char *data, const char *model,
+                        const char *run, long steps, int batch, float lr);
 
 /* ---- the stages (stage_*.c), listed in al_pipeline_stages (stages.c) ---- */
 int pipeline_stage_world(al_pipeline *p, json_t *figures);

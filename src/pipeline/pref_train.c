@@ -2,12 +2,12 @@
  * schedule and checkpoints (internal.h). */
 #include "internal.h"
 
-int pipeline_pref_train(al_pipeline *p, al_pref_train_opts *o, const char *what, const char *data, const char *run,
-                        long steps, int batch, float lr)
+int pipeline_pref_train(al_pipeline *p, al_pref_train_opts *o, const char *what, const char *data, const char *model,
+                        const char *run, long steps, int batch, float lr)
 {
     pipeline_paths ps = {0};
     o->data = pipeline_at(p, &ps, data);
-    o->model = pipeline_at(p, &ps, SFT_RUN "/final");
+    o->model = pipeline_at(p, &ps, model);
     o->tokenizer = pipeline_at(p, &ps, TOKENIZER);
     o->chat_template = pipeline_at(p, &ps, WORLD "/template");
     o->out_dir = pipeline_at(p, &ps, run);

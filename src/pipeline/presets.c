@@ -19,7 +19,10 @@
  * neighbouring intent's fix from the right one in 62% of pairs, the judge always), lr 2e-4
  * so the policy stays near SFT: 30 steps do not teach it more solutions (each intent comes
  * up a few times), and larger rates (6e-4, 1.5e-3) traded solved answers for reward-model
- * score on seed 2 or 3 (docs/demo.md). */
+ * score on seed 2 or 3 (docs/demo.md).  CAI: the feedback model's SFT on the world's
+ * critiques and judgements alone made it answer requests with critiques, hence the replay
+ * of 300 demonstrations; 2 epochs at 2e-3 (1 epoch garbled the critiques); the round's
+ * DPO trains the SFT model (docs/demo.md "The CAI round"). */
 const al_pipeline_preset al_pipeline_preset_full = {
     .name = "full", .quick = false, .vocab_size = 2048, .model_config = BASE_MODEL(128, 352, 4, 4, 2048),
     .seq_len = 256, .pretrain_steps = 1000, .pretrain_batch = 16, .pretrain_lr = 3e-3f,
@@ -28,8 +31,9 @@ const al_pipeline_preset al_pipeline_preset_full = {
     .rm_steps = 150, .rm_batch = 8, .rm_lr = 5e-4f,
     .dpo_steps = 100, .dpo_batch = 8, .dpo_lr = 1e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
     .pref_max_examples = 1500, .rl_steps = 30, .rl_prompts = 8, .rl_generations = 4, .rl_lr = 2e-4f,
-    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f, .cai_prompts = 600, .cai_principles = 2,
-    .cai_steps = 60, .cai_lr = 1e-4f, .max_new_tokens = 96, .guard_threshold = 0.5f};
+    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f,
+    .cai_critic_epochs = 2, .cai_critic_replay = 300, .cai_critic_lr = 2e-3f, .cai_prompts = 120, .cai_principles = 2,
+    .cai_temperature = 1.0f, .cai_steps = 30, .cai_lr = 1e-4f, .max_new_tokens = 96, .guard_threshold = 0.5f};
 
 const al_pipeline_preset al_pipeline_preset_quick = {
     .name = "quick", .quick = true, .vocab_size = 1024, .model_config = BASE_MODEL(64, 176, 2, 4, 1024),
@@ -39,5 +43,6 @@ const al_pipeline_preset al_pipeline_preset_quick = {
     .rm_steps = 20, .rm_batch = 8, .rm_lr = 2e-4f,
     .dpo_steps = 20, .dpo_batch = 8, .dpo_lr = 5e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
     .pref_max_examples = 300, .rl_steps = 3, .rl_prompts = 4, .rl_generations = 2, .rl_lr = 2e-4f,
-    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f, .cai_prompts = 24, .cai_principles = 2,
-    .cai_steps = 4, .cai_lr = 1e-4f, .max_new_tokens = 48, .guard_threshold = 0.5f};
+    .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f,
+    .cai_critic_epochs = 1, .cai_critic_replay = 200, .cai_critic_lr = 2e-3f, .cai_prompts = 24, .cai_principles = 2,
+    .cai_temperature = 1.0f, .cai_steps = 4, .cai_lr = 1e-4f, .max_new_tokens = 48, .guard_threshold = 0.5f};

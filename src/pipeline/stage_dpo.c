@@ -18,7 +18,9 @@ int pipeline_stage_dpo(al_pipeline *p, json_t *fig)
     o.lora_cfg = pipeline_lora_config(p);
     const char *run_rel = k->dpo_lora ? DPO_LORA_RUN : DPO_RUN;
     char *run = pipeline_path(p, run_rel);
-    int rc = run ? pipeline_pref_train(p, &o, "DPO", WORLD "/preferences.jsonl", run_rel, k->dpo_steps, k->dpo_batch, k->dpo_lr) : -1;
+    int rc = run ? pipeline_pref_train(p, &o, "DPO", WORLD "/preferences.jsonl", SFT_RUN "/final", run_rel,
+                                       k->dpo_steps, k->dpo_batch, k->dpo_lr)
+                 : -1;
     if (rc == 0 && k->dpo_lora) {
         char *sft = pipeline_path(p, SFT_RUN "/final"), *adapters = pipeline_path(p, DPO_LORA_RUN "/final"),
              *merged = pipeline_path(p, DPO_RUN "/final");

@@ -1,6 +1,5 @@
-/* Stage sft: supervised fine-tuning of the base model on the world's demonstrations and
- * its critique and judging demonstrations (cai_sft.jsonl), in the world's chat template,
- * packed.  With LoRA (the full preset) the adapters train in
+/* Stage sft: supervised fine-tuning of the base model on the world's demonstrations, in
+ * the world's chat template, packed.  With LoRA (the full preset) the adapters train in
  * runs/sft/lora and are merged into runs/sft/final, the model every later stage starts
  * from. */
 #include <stdlib.h>
@@ -13,23 +12,14 @@ int pipeline_stage_sft(al_pipeline *p, json_t *fig)
     pipeline_paths ps = {0};
     al_sft_opts o;
     al_sft_defaults(&o);
-    /* the demonstrations, then the constitution's feedback taught by example: one file,
-     * shuffled together by the trainer */
-    const char *parts[] = {pipeline_at(p, &ps, WORLD "/sft.jsonl"), pipeline_at(p, &ps, WORLD "/cai_sft.jsonl")};
-    o.data = pipeline_at(p, &ps, SFT_RUN "/train.jsonl");
+    o.data = pipeline_at(p, &ps, WORLD "/sft.jsonl");
     o.model = pipeline_at(p, &ps, BASE_RUN "/final");
     o.tokenizer = pipeline_at(p, &ps, TOKENIZER);
     o.chat_template = pipeline_at(p, &ps, WORLD "/template");
     o.out_dir = pipeline_at(p, &ps, k->sft_lora ? SFT_LORA_RUN : SFT_RUN);
     const char *adapters = k->sft_lora ? pipeline_at(p, &ps, SFT_LORA_RUN "/final") : NULL,
                *merged = k->sft_lora ? pipeline_at(p, &ps, SFT_RUN "/final") : NULL;
-    int rc = o.out_dir && o.data && parts[0] && parts[1] && (!k->sft_lora || merged) ? 0 : -1,
-        state = rc ? 0 : pipeline_run_state(o.out_dir);
-    if (rc == 0 && state < 2) {
-        char *dir = pipeline_path(p, SFT_RUN);
-        rc = dir && al_mkdir_p(dir) == 0 ? pipeline_concat(parts, 2, o.data) : -1;
-        free(dir);
-    }
+    int rc = o.out_dir && (!k->sft_lora || merged) ? 0 : -1, state = rc ? 0 : pipeline_run_state(o.out_dir);
     if (rc == 0 && state < 2) {
         o.packing = true;
         o.mask = k->sft_mask;
