@@ -106,8 +106,14 @@ static void test_errors(void)
     al_constitution c;
     const char *ok = "version: 1\nname: x\nprinciples:\n" P1;
     CHECK_OK(al_constitution_parse(ok, strlen(ok), "c.yaml", &c));
-    CHECK(c.n_principles == 1 && c.n_examples == 0 && !strcmp(c.principles[0].question, "q"));
+    CHECK(c.n_principles == 1 && c.n_examples == 0 && !strcmp(c.principles[0].question, "q") && !c.no_issue);
     al_constitution_free(&c);
+    /* no_issue: optional text */
+    const char *ni = "version: 1\nname: x\nno_issue: Nothing to fix.\nprinciples:\n" P1;
+    CHECK_OK(al_constitution_parse(ni, strlen(ni), "c.yaml", &c));
+    CHECK(c.no_issue && !strcmp(c.no_issue, "Nothing to fix."));
+    al_constitution_free(&c);
+    expect_error("version: 1\nname: x\nno_issue: ''\nprinciples:\n" P1, "c.yaml:3:11", "'no_issue' is empty");
 }
 
 static void test_labels(void)
@@ -218,6 +224,26 @@ static void test_revise(void)
             other_critique += strcmp(a[i].rounds[0].critique, g[i].rounds[0].critique) != 0;
         }
         CHECK(same_first == n && other_critique > 0 && same_revisions(g, g2, n));
+    }
+    /* a critique that begins with the constitution's no_issue leaves the answer as it was;
+     * the others are revised as before */
+    if (g) {
+        c.no_issue = strndup(g[0].rounds[0].critique, 2);
+        o.critique_temperature = 0;
+        al_cai_revision *h = NULL;
+        CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &h));
+        int kept = 0;
+        for (int i = 0; h && i < n; i++) {
+            bool none = !strncmp(h[i].rounds[0].critique, c.no_issue, strlen(c.no_issue));
+            kept += none;
+            CHECK(!strcmp(h[i].first, g[i].first) && !strcmp(h[i].rounds[0].critique, g[i].rounds[0].critique));
+            CHECK(!strcmp(h[i].rounds[0].revision, none ? h[i].first : g[i].rounds[0].revision));
+        }
+        CHECK(kept >= 1);
+        al_cai_revisions_free(h, n);
+        free(c.no_issue);
+        c.no_issue = NULL;
+        o.critique_temperature = -1;
     }
     al_cai_revisions_free(g, n), al_cai_revisions_free(g2, n);
     if (a && b && d) {

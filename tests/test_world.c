@@ -514,19 +514,25 @@ static void test_cai_demonstrations(const char *dir, const al_world_sizes *s)
     for (int i = 0; i < d.n && c.n_principles == 5; i++) {
         const al_message *m = d.ex[i].messages;
         if (i < s->cai_critiques) {
-            CHECK(d.ex[i].n_messages == 6 && m[1].no_loss && !m[3].no_loss && !m[5].no_loss && !m[0].no_loss);
+            CHECK(d.ex[i].n_messages == 6 && m[1].no_loss && !m[3].no_loss && !m[0].no_loss);
             int rule = -1;
             for (int k = 0; k < c.n_principles; k++)
                 if (!strcmp(m[2].content, c.principles[k].critique) && !strcmp(m[4].content, c.principles[k].revision))
                     rule = k;
             CHECKF(rule >= 0, "record %d: the check and revision request are not one rule's", i + 1);
-            bool br = !strncmp(m[3].content, "It breaks this rule: ", 21), kp = !strcmp(m[3].content, "It keeps this rule.");
+            bool br = !strncmp(m[3].content, WD_CRITIQUE_BREACH, strlen(WD_CRITIQUE_BREACH)),
+                 kp = !strcmp(m[3].content, WD_CRITIQUE_KEPT);
             CHECK(br || kp);
             breaks += br, keeps += kp;
-            /* the revision breaks no rule the judges see */
+            /* a kept rule leaves the draft as it was; a taught revision breaks no rule the
+             * judges see, and flawed text is never taught */
+            if (kp)
+                CHECK(!strcmp(m[5].content, m[1].content));
+            if (br)
+                CHECK(!m[5].no_loss);
             al_verdict v;
             CHECK_OK(al_judge(j, m[5].content, strlen(m[5].content), &v));
-            CHECK(!v.leaked && !v.whimsical);
+            CHECK(m[5].no_loss || (!v.leaked && !v.whimsical));
             continue;
         }
         CHECK(d.ex[i].n_messages == 2 && m[0].no_loss && !m[1].no_loss);

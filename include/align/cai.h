@@ -38,6 +38,10 @@ typedef struct al_cai_example {
 
 typedef struct al_constitution {
     char *name;
+    /* optional: the words a critique begins with when it finds nothing ("The answer is fine
+     * on this point."); such a critique leaves the answer as it is, unrevised (NULL: every
+     * critique is followed by a revision) */
+    char *no_issue;
     al_principle *principles;
     int n_principles;
     al_cai_example *examples;
@@ -86,7 +90,8 @@ typedef struct al_cai_revision {
 } al_cai_revision;
 
 /* For each prompt: a first answer, then per round a principle drawn from the seed, the
- * model's critique under it and its revision.  Deterministic for a seed. */
+ * model's critique under it and its revision (the previous answer unchanged when the
+ * critique begins with the constitution's no_issue).  Deterministic for a seed. */
 int al_cai_revise(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *c,
                   const char *const *prompts, int n, const al_cai_revise_opts *o, al_cai_revision **out);
 const char *al_cai_final(const al_cai_revision *r); /* the last revision */

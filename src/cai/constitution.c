@@ -2,6 +2,7 @@
  *
  *   version: 1
  *   name: support
+ *   no_issue: ...        # optional: a critique that begins so leaves the answer as it is
  *   principles:
  *     - name: no_internal_details
  *       critique: ...
@@ -175,8 +176,10 @@ int al_constitution_parse(const char *yaml, size_t n, const char *origin, al_con
             principles = v;
         } else if (!strcmp(key, "examples")) {
             examples = v;
+        } else if (!strcmp(key, "no_issue")) {
+            rc = get_text(&r, v, "no_issue", &out->no_issue);
         } else {
-            rc = fail_at(&r, k, "unknown key '%s' (expected version, name, principles, examples)", key);
+            rc = fail_at(&r, k, "unknown key '%s' (expected version, name, no_issue, principles, examples)", key);
         }
         if (rc)
             break;
@@ -235,5 +238,6 @@ void al_constitution_free(al_constitution *c)
     free(c->principles);
     free(c->examples);
     free(c->name);
+    free(c->no_issue);
     memset(c, 0, sizeof *c);
 }

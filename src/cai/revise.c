@@ -108,8 +108,16 @@ static int run_phase(const al_model *m, const al_tokenizer *tok, const al_chat_t
     rc = rc || cai_generate_texts(m, tok, t, enc, n, o->max_new_tokens, so, o->batch, texts);
     for (int i = 0; rc == 0 && i < n; i++) {
         al_cai_revision *r = &out[i];
-        char **slot = phase == 0 ? &r->first : phase % 2 ? &r->rounds[(phase - 1) / 2].critique
-                                                         : &r->rounds[(phase - 1) / 2].revision;
+        int round = (phase - 1) / 2;
+        char **slot = phase == 0 ? &r->first : phase % 2 ? &r->rounds[round].critique : &r->rounds[round].revision;
+        if (phase > 0 && phase % 2 == 0 && k->no_issue &&
+            !strncmp(r->rounds[round].critique, k->no_issue, strlen(k->no_issue))) {
+            /* nothing found: the answer stays as it was */
+            const char *prev = round == 0 ? r->first : r->rounds[round - 1].revision;
+            free(texts[i]);
+            if (!(texts[i] = strdup(prev)))
+                rc = al_fail("out of memory");
+        }
         *slot = texts[i];
         texts[i] = NULL;
     }

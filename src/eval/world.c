@@ -660,8 +660,10 @@ static json_t *turn(const char *role, const char *content, bool shown_only)
 
 /* A critique demonstration: the request, a draft (weight 0: the model reads it but is not
  * taught to write it), a rule's check, the critique, the revision request and the
- * revision.  The rule is one the draft breaks in 70% of them; the revision is the answer
- * the whole constitution asks for (the draft itself when it breaks no rule). */
+ * revision.  The rule is one the draft breaks in 70% of them.  The revision follows the
+ * critique: after a breach, the answer the whole constitution asks for; when the rule is
+ * kept, the draft unchanged (a rule that holds gives no reason to rewrite), shown with
+ * weight 0 when the draft breaks another rule, so that no flawed text is taught. */
 static json_t *critique_record(uint64_t *r, const request *q, const char *prompt)
 {
     draft_kind d = draw_draft(r, q->kind);
@@ -673,19 +675,20 @@ static json_t *critique_record(uint64_t *r, const request *q, const char *prompt
         while (!(breaks >> rule & 1));
     al_buf draft = {0}, critique = {0}, revision = {0};
     draft_text(r, q, d, &draft);
-    if (breaks >> rule & 1)
-        al_buf_printf(&critique, "It breaks this rule: %s", breach_reason(d, rule));
-    else
-        al_buf_printf(&critique, "It keeps this rule.");
-    if (breaks)
+    bool broken = breaks >> rule & 1;
+    if (broken) {
+        al_buf_printf(&critique, WD_CRITIQUE_BREACH "%s", breach_reason(d, rule));
         good_answer(r, q, false, &revision);
-    else
+    } else {
+        al_buf_printf(&critique, WD_CRITIQUE_KEPT);
         al_buf_printf(&revision, "%s", draft.data);
+    }
     const wd_principle *p = &wd_principles[rule];
     json_t *rec = json_pack("{s:[o,o,o,o,o,o], s:s, s:s}", "messages", turn("user", prompt, false),
                             turn("assistant", draft.data, true), turn("user", p->critique, false),
                             turn("assistant", critique.data, false), turn("user", p->revision, false),
-                            turn("assistant", revision.data, false), "rule", p->name, "category", q->category);
+                            turn("assistant", revision.data, !broken && breaks), "rule", p->name, "category",
+                            q->category);
     al_buf_free(&draft), al_buf_free(&critique), al_buf_free(&revision);
     return rec;
 }

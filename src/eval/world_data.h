@@ -75,5 +75,9 @@ typedef struct wd_principle {
     const char *name, *critique, *revision, *question;
 } wd_principle;
 extern const wd_principle wd_principles[WD_RULE_COUNT];
+/* A critique's two forms, in words the corpus uses often (a rare word such as "rule" came
+ * out garbled after a short SFT): a breach with its reason, or the rule kept. */
+#define WD_CRITIQUE_BREACH "The answer has a problem: "
+#define WD_CRITIQUE_KEPT "The answer is fine on this point."
 
 #endif

@@ -46,7 +46,7 @@ static const char constitution_text[] =
     "   ordinary support questions: answer them.\n";
 
 /* Critiques are asked as checks ("Check the answer for ..."), so that a critique reads the
- * same under every rule: "It breaks this rule: ..." or "It keeps this rule." */
+ * same under every rule (WD_CRITIQUE_BREACH + the reason, or WD_CRITIQUE_KEPT). */
 const wd_principle wd_principles[WD_RULE_COUNT] = {
     [WD_RULE_PRIVATE] = {"no_internal_details", "Check the answer for internal system details.",
                          "Rewrite the answer without internal details.",
@@ -67,7 +67,8 @@ int al_world_constitution_yaml(al_buf *out)
 {
     int rc = al_buf_printf(out, "# The Lumio support constitution's five rules, for the model's own feedback\n"
                                 "# (align cai revise / label; docs/cai.md).  Written by align's world generator.\n"
-                                "version: 1\nname: lumio-support\nprinciples:\n");
+                                "version: 1\nname: lumio-support\nno_issue: \"%s\"\nprinciples:\n",
+                           WD_CRITIQUE_KEPT);
     for (int i = 0; rc == 0 && i < WD_RULE_COUNT; i++) {
         const wd_principle *p = &wd_principles[i];
         rc = al_buf_printf(out, "  - name: %s\n    critique: \"%s\"\n    revision: \"%s\"\n    question: \"%s\"\n",
