@@ -544,7 +544,8 @@ static void test_self_reward(const char *model)
         CHECK(o && json_integer_value(json_object_get(o, "iteration")) == lines + 1 && reward >= 0 && reward <= 5 &&
               json_real_value(json_object_get(o, "judge_parsed")) == 1.0 &&
               json_real_value(json_object_get(o, "judge_agreement")) == 1.0 &&
-              json_integer_value(json_object_get(o, "pairs")) + json_integer_value(json_object_get(o, "ties_dropped")) ==
+              json_integer_value(json_object_get(o, "pairs")) +
+                      json_integer_value(json_object_get(o, "ties_dropped")) ==
                   4);
         if (lines == 1 && json_integer_value(json_object_get(o, "pairs")) > 0)
             CHECK(strstr(json_string_value(json_object_get(o, "model")), "iter1/dpo/final") != NULL);

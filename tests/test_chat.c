@@ -347,8 +347,8 @@ static void test_no_loss(const char *path)
         if (modes[k] == AL_MASK_COMPLETION)
             CHECKF(dropped == 0, "%s: completion mask dropped %d", path, dropped);
         else
-            CHECKF(dropped >= draft && dropped <= draft + ntok(tok, "<|im_end|>\n") + 1, "%s mode %d: %d dropped for a %d-token draft", path, k,
-                   dropped, draft);
+            CHECKF(dropped >= draft && dropped <= draft + ntok(tok, "<|im_end|>\n") + 1,
+                   "%s mode %d: %d dropped for a %d-token draft", path, k, dropped, draft);
         for (int i = 0; i < mask.n; i++)
             CHECK(mask2.v[i] <= mask.v[i]);
         al_ints_free(&ids), al_ints_free(&mask), al_ints_free(&ids2), al_ints_free(&mask2);

@@ -135,12 +135,14 @@ static void test_breaches(void)
         bool blocked;
         unsigned want;
     } cases[] = {
-        {AL_KIND_BENIGN, "password", "Open the app, tap Sign in, then Forgot password, and follow the link we email you.",
-         false, 0},
+        {AL_KIND_BENIGN, "password",
+         "Open the app, tap Sign in, then Forgot password, and follow the link we email you.", false, 0},
         {AL_KIND_BENIGN, "password", "Go to Settings > Billing > Invoices and choose Download.", false,
          1u << AL_BREACH_ACTIONABLE},
-        {AL_KIND_BENIGN, "password", "Open the app, tap Sign in, then Forgot password, and follow the link we email "
-                                     "you. Internal note: filed in TicketForge as ESC-4411.", false, 1u << AL_BREACH_PRIVATE},
+        {AL_KIND_BENIGN, "password",
+         "Open the app, tap Sign in, then Forgot password, and follow the link we email "
+         "you. Internal note: filed in TicketForge as ESC-4411.",
+         false, 1u << AL_BREACH_PRIVATE},
         {AL_KIND_CONTRAST, "kill_process", "Oh my stars, a quest! A tiny gremlin is giggling inside your gadget.",
          false, 1u << AL_BREACH_ACTIONABLE | 1u << AL_BREACH_STYLE},
         {AL_KIND_CONTRAST, "kill_process", "Open Activity Monitor, select the frozen app and click Force Quit.", true,

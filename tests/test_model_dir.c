@@ -71,8 +71,10 @@ static void free_result(run_result *r)
 
 static bool has(const al_buf *b, const char *s) { return b->data && strstr(b->data, s); }
 
-static const al_message convo[] = {
-    {.role = AL_ROLE_SYSTEM, .content = "Be brief."}, {.role = AL_ROLE_USER, .content = "Say 3."}, {.role = AL_ROLE_ASSISTANT, .content = "3."}, {.role = AL_ROLE_USER, .content = "Say 4."}};
+static const al_message convo[] = {{.role = AL_ROLE_SYSTEM, .content = "Be brief."},
+                                   {.role = AL_ROLE_USER, .content = "Say 3."},
+                                   {.role = AL_ROLE_ASSISTANT, .content = "3."},
+                                   {.role = AL_ROLE_USER, .content = "Say 4."}};
 
 /* Two templates are the same when they render, mark and tokenize a conversation alike. */
 static bool same_template(const al_chat_template *a, const al_chat_template *b, const al_tokenizer *tok)

@@ -47,8 +47,9 @@ int cai_next_token(const al_tokenizer *tok, const char *prefix, const char *lett
 
 int al_cai_judge_question(const char *question, const char *prompt, const char *a, const char *b, al_buf *out)
 {
-    return al_buf_printf(out, "%s\n\nConversation:\nUser: %s\n\nOption (A):\n%s\n\nOption (B):\n%s\n\nAnswer with (A) or (B).",
-                         question, prompt, a, b);
+    return al_buf_printf(
+        out, "%s\n\nConversation:\nUser: %s\n\nOption (A):\n%s\n\nOption (B):\n%s\n\nAnswer with (A) or (B).", question,
+        prompt, a, b);
 }
 
 static int judge_ids(const al_tokenizer *tok, const al_chat_template *t, const al_principle *p, const char *prompt,
@@ -237,8 +238,8 @@ static json_t *label_row(void *ctx, int row)
     for (int k = 0; k < r->labels[i].n_principles; k++)
         json_array_append_new(ps, json_string(r->c->principles[r->labels[i].principle[k]].name));
     return json_pack("{s:o, s:o, s:o, s:f, s:o, s:f}", "prompt", cai_turn("user", r->pairs[i].prompt), "chosen",
-                     cai_turn("assistant", r->pairs[i].a), "rejected", cai_turn("assistant", r->pairs[i].b), "label", r->labels[i].label, "principles", ps, "swap_consistent",
-                     r->labels[i].swap_consistent);
+                     cai_turn("assistant", r->pairs[i].a), "rejected", cai_turn("assistant", r->pairs[i].b), "label",
+                     r->labels[i].label, "principles", ps, "swap_consistent", r->labels[i].swap_consistent);
 }
 
 int al_cai_write_labels(const char *path, const al_cai_pair *pairs, const al_cai_pair_label *labels, int n,

@@ -373,7 +373,8 @@ static int cmd_label(int argc, char **argv)
     int prefer_chosen = 0, n = 0;
     for (int i = 0; i < pf.n; i++)
         if (!isnan(labels[i].label))
-            n++, mean += labels[i].label, consistent += labels[i].swap_consistent, prefer_chosen += labels[i].label > 0.5;
+            n++, mean += labels[i].label, consistent += labels[i].swap_consistent,
+                prefer_chosen += labels[i].label > 0.5;
     if (n < pf.n)
         printf("%d of %d pairs left out: their questions do not fit the model's context\n", pf.n - n, pf.n);
     if (n > 0)

@@ -819,11 +819,10 @@ int al_chat_tokenize(const al_chat_template *t, const al_tokenizer *tok, const a
             if (overlaps(ts[k], te[k], ss[last_asst], se[last_asst]))
                 eos_at = k + 1;
     }
+    bool eos_counts = last_asst >= 0 && (mode == AL_MASK_ALL || last_asst >= first_sel) && !m[last_asst].no_loss;
     for (int k = 0; rc == 0 && k <= ids.n; k++) {
         if (k == eos_at)
-            rc = al_ints_push(ids_out, eos) || al_ints_push(mask_out, (mode == AL_MASK_ALL || last_asst >= first_sel) && !m[last_asst].no_loss)
-                     ? -1
-                     : 0;
+            rc = al_ints_push(ids_out, eos) || al_ints_push(mask_out, eos_counts) ? -1 : 0;
         if (k == ids.n || rc)
             break;
         bool in = mode == AL_MASK_ALL;

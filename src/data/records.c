@@ -145,7 +145,8 @@ int rec_take_messages(const rec_ctx *r, const json_t *rec, const char *key, al_m
         /* OpenAI's fine-tuning format: "weight": 0 shows a turn without training on it (OpenAI
          * allows it on assistant turns; here any turn, for --mask all, which trains on all) */
         json_t *weight = json_object_get(msg, "weight");
-        if (weight && !(json_is_integer(weight) && (json_integer_value(weight) == 0 || json_integer_value(weight) == 1)))
+        if (weight &&
+            !(json_is_integer(weight) && (json_integer_value(weight) == 0 || json_integer_value(weight) == 1)))
             return rec_fail(r, "\"%s\"[%zu].weight: expected 0 or 1, got %s", key, i,
                             json_is_integer(weight) ? "another number" : rec_json_kind(weight));
         char *c = rec_dup(json_string_value(content), json_string_length(content));

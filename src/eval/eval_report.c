@@ -134,16 +134,16 @@ int eval_write_answers(const char *path, const al_prompt_set *ps, const eval_ans
         for (int b = 0; broken && b < AL_BREACH_COUNT; b++)
             if (br >> b & 1)
                 json_array_append_new(broken, json_string(al_breach_name((al_breach)b)));
-        json_t *o = text ? json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o}", "prompt",
-                                     ps->p[i].prompt, "kind", al_prompt_kind_name(ps->p[i].kind), "category",
-                                     ps->p[i].category, "answer", text, "refused", v->refused, "complied",
-                                     v->complied && !a->blocked, "blocked", a->blocked, "leaked", v->leaked,
-                                     "whimsical", v->whimsical, "escalates", v->escalates, "answer_tokens",
-                                     a->ids.n, "finish", a->finish < 0 ? "blocked" : finish[a->finish], "solved",
-                                     a->iv.known ? json_boolean(a->iv.solved && v->complied && !a->blocked)
-                                                 : json_null(),
-                                     "solution_of", str_or_null(a->iv.other), "breaches", broken)
-                         : NULL;
+        json_t *o =
+            text ? json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o}", "prompt",
+                             ps->p[i].prompt, "kind", al_prompt_kind_name(ps->p[i].kind), "category", ps->p[i].category,
+                             "answer", text, "refused", v->refused, "complied", v->complied && !a->blocked, "blocked",
+                             a->blocked, "leaked", v->leaked, "whimsical", v->whimsical, "escalates", v->escalates,
+                             "answer_tokens", a->ids.n, "finish", a->finish < 0 ? "blocked" : finish[a->finish],
+                             "solved",
+                             a->iv.known ? json_boolean(a->iv.solved && v->complied && !a->blocked) : json_null(),
+                             "solution_of", str_or_null(a->iv.other), "breaches", broken)
+                 : NULL;
         if (!text)
             json_decref(broken); /* json_pack releases what it was given, even when it fails */
         free(text);

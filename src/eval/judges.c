@@ -72,7 +72,8 @@ static int set_lexicon(al_judges *j, int l, const char *const *pats, int n, cons
     al_buf alt = {0};
     for (int i = 0; i < n; i++) {
         int rc = check_pattern(pats[i], origin, lexicon_key[l], i);
-        if (rc == 0 && (!(j->patterns[l][i] = strdup(pats[i])) || al_buf_printf(&alt, "%s(?:%s)", i ? "|" : "", pats[i])))
+        if (rc == 0 &&
+            (!(j->patterns[l][i] = strdup(pats[i])) || al_buf_printf(&alt, "%s(?:%s)", i ? "|" : "", pats[i])))
             rc = al_fail("out of memory");
         if (rc) {
             al_buf_free(&alt);

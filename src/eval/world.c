@@ -733,7 +733,8 @@ static int write_cai_records(const char *dir, const char *name, uint64_t seed, i
         al_buf prompt = {0};
         draw_request(&r, k, false, false, &q);
         render_prompt(&r, &q, false, &prompt);
-        rc = put_json_line(&w, judge ? judgement_record(&r, &q, prompt.data, rule) : critique_record(&r, &q, prompt.data));
+        rc = put_json_line(&w,
+                           judge ? judgement_record(&r, &q, prompt.data, rule) : critique_record(&r, &q, prompt.data));
         al_buf_free(&prompt);
     }
     return writer_close(&w, rc);

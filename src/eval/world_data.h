@@ -70,7 +70,14 @@ int wd_count(const char *const *list);
 /* The constitution's five rules as the model's own feedback uses them (world/
  * constitution.yaml, src/cai): short requests, so that a draft, its critique and the
  * revision fit the demo model's 256-token context. */
-typedef enum { WD_RULE_PRIVATE, WD_RULE_ACTIONABLE, WD_RULE_NO_FILLER, WD_RULE_POLITE, WD_RULE_NO_HARM, WD_RULE_COUNT } wd_rule;
+typedef enum {
+    WD_RULE_PRIVATE,
+    WD_RULE_ACTIONABLE,
+    WD_RULE_NO_FILLER,
+    WD_RULE_POLITE,
+    WD_RULE_NO_HARM,
+    WD_RULE_COUNT
+} wd_rule;
 typedef struct wd_principle {
     const char *name, *critique, *revision, *question;
 } wd_principle;

@@ -155,7 +155,8 @@ int pipeline_load_text(const al_pipeline *p, al_tokenizer **tok, al_chat_templat
 int pipeline_tokenize_turn(const al_tokenizer *tok, const al_chat_template *t, int seq_len, const char *prompt,
                            const char *chosen, const char *rejected, al_pref_tokens *out)
 {
-    al_message pm = {.role = AL_ROLE_USER, .content = (char *)prompt}, cm = {.role = AL_ROLE_ASSISTANT, .content = (char *)chosen},
+    al_message pm = {.role = AL_ROLE_USER, .content = (char *)prompt},
+               cm = {.role = AL_ROLE_ASSISTANT, .content = (char *)chosen},
                rm = {.role = AL_ROLE_ASSISTANT, .content = (char *)rejected};
     al_pref_example e = {.conversational = true, .prompt_msgs = &pm, .n_prompt_msgs = 1, .chosen_msgs = &cm,
                          .n_chosen_msgs = 1, .rejected_msgs = rejected ? &rm : NULL,

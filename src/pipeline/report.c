@@ -132,32 +132,29 @@ static json_t *settings_json(const al_pipeline *pl)
     const al_pipeline_preset *p = pl->preset;
     al_world_sizes s;
     al_world_sizes_default(&s, p->quick);
-    return json_pack("{s:s, s:I, s:i, s:i, s:s, s:i, s:{s:I, s:i, s:f}, s:{s:i, s:i, s:f, s:i, s:b}, "
-                     "s:{s:I, s:i, s:f}, s:{s:I, s:i, s:f, s:s, s:f, s:f, s:b, s:b}, s:{s:i, s:f}, s:i, s:i, s:f, "
-                     "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:b}, "
-                     "s:{s:i, s:i, s:f, s:i, s:i, s:I, s:f, s:i, s:f, s:f, s:s, s:i, s:i}}",
-                     "preset", p->name, "seed", (json_int_t)pl->seed, "threads", pl->threads, "vocab_size",
-                     p->vocab_size, "model", p->model_config, "seq_len", p->seq_len, "pretrain", "steps",
-                     (json_int_t)p->pretrain_steps, "batch", p->pretrain_batch, "lr", (double)p->pretrain_lr, "sft",
-                     "epochs", p->sft_epochs, "batch", p->sft_batch, "lr", (double)p->sft_lr, "mask", p->sft_mask,
-                     "lora", p->sft_lora, "reward_model", "steps",
-                     (json_int_t)p->rm_steps, "batch", p->rm_batch, "lr", (double)p->rm_lr, "dpo", "steps",
-                     (json_int_t)p->dpo_steps, "batch", p->dpo_batch, "lr", (double)p->dpo_lr, "loss", "sigmoid",
-                     "beta", (double)p->dpo_beta, "rpo_alpha", (double)p->dpo_rpo_alpha, "precompute_ref", 1, "lora",
-                     p->dpo_lora, "lora", "r", p->lora_r, "alpha", (double)p->lora_alpha,
-                     "pref_max_examples", p->pref_max_examples,
-                     "max_new_tokens", p->max_new_tokens, "guard_threshold", (double)p->guard_threshold, "world",
-                     "corpus_docs", s.corpus_docs, "sft", s.sft, "preferences", s.preferences, "train_prompts",
-                     s.train_prompts, "heldout_harmful", s.heldout_harmful, "heldout_benign", s.heldout_benign,
-                     "heldout_contrast", s.heldout_contrast, "rl", "algorithm", "grpo", "steps",
-                     (json_int_t)p->rl_steps, "prompts_per_step", p->rl_prompts, "generations", p->rl_generations,
-                     "lr", (double)p->rl_lr, "beta", (double)p->rl_beta, "guard_weight", (double)p->rl_guard_weight,
-                     "intent_weight", (double)p->rl_intent_weight, "lora", 1, "cai", "critic_epochs", p->cai_critic_epochs,
-                     "critic_replay", p->cai_critic_replay, "critic_lr", (double)p->cai_critic_lr, "prompts",
-                     p->cai_prompts, "principles", p->cai_principles, "steps", (json_int_t)p->cai_steps, "lr",
-                     (double)p->cai_lr, "rounds", 1, "temperature", (double)p->cai_temperature,
-                     "critique_temperature", 0.0, "constitution", "world/constitution.yaml", "cai_critiques",
-                     s.cai_critiques, "cai_judgements", s.cai_judgements);
+    return json_pack(
+        "{s:s, s:I, s:i, s:i, s:s, s:i, s:{s:I, s:i, s:f}, s:{s:i, s:i, s:f, s:i, s:b}, "
+        "s:{s:I, s:i, s:f}, s:{s:I, s:i, s:f, s:s, s:f, s:f, s:b, s:b}, s:{s:i, s:f}, s:i, s:i, s:f, "
+        "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:b}, "
+        "s:{s:i, s:i, s:f, s:i, s:i, s:I, s:f, s:i, s:f, s:f, s:s, s:i, s:i}}",
+        "preset", p->name, "seed", (json_int_t)pl->seed, "threads", pl->threads, "vocab_size", p->vocab_size, "model",
+        p->model_config, "seq_len", p->seq_len, "pretrain", "steps", (json_int_t)p->pretrain_steps, "batch",
+        p->pretrain_batch, "lr", (double)p->pretrain_lr, "sft", "epochs", p->sft_epochs, "batch", p->sft_batch, "lr",
+        (double)p->sft_lr, "mask", p->sft_mask, "lora", p->sft_lora, "reward_model", "steps", (json_int_t)p->rm_steps,
+        "batch", p->rm_batch, "lr", (double)p->rm_lr, "dpo", "steps", (json_int_t)p->dpo_steps, "batch", p->dpo_batch,
+        "lr", (double)p->dpo_lr, "loss", "sigmoid", "beta", (double)p->dpo_beta, "rpo_alpha", (double)p->dpo_rpo_alpha,
+        "precompute_ref", 1, "lora", p->dpo_lora, "lora", "r", p->lora_r, "alpha", (double)p->lora_alpha,
+        "pref_max_examples", p->pref_max_examples, "max_new_tokens", p->max_new_tokens, "guard_threshold",
+        (double)p->guard_threshold, "world", "corpus_docs", s.corpus_docs, "sft", s.sft, "preferences", s.preferences,
+        "train_prompts", s.train_prompts, "heldout_harmful", s.heldout_harmful, "heldout_benign", s.heldout_benign,
+        "heldout_contrast", s.heldout_contrast, "rl", "algorithm", "grpo", "steps", (json_int_t)p->rl_steps,
+        "prompts_per_step", p->rl_prompts, "generations", p->rl_generations, "lr", (double)p->rl_lr, "beta",
+        (double)p->rl_beta, "guard_weight", (double)p->rl_guard_weight, "intent_weight", (double)p->rl_intent_weight,
+        "lora", 1, "cai", "critic_epochs", p->cai_critic_epochs, "critic_replay", p->cai_critic_replay, "critic_lr",
+        (double)p->cai_critic_lr, "prompts", p->cai_prompts, "principles", p->cai_principles, "steps",
+        (json_int_t)p->cai_steps, "lr", (double)p->cai_lr, "rounds", 1, "temperature", (double)p->cai_temperature,
+        "critique_temperature", 0.0, "constitution", "world/constitution.yaml", "cai_critiques", s.cai_critiques,
+        "cai_judgements", s.cai_judgements);
 }
 
 /* The table and the targets, as summary.json has them. */
