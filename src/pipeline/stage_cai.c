@@ -70,8 +70,8 @@ static void inputs_free(feedback_inputs *in)
     al_judges_free(in->j);
 }
 
-/* Revise, label, and measure both with the judges; writes the run's revisions,
- * provenance and labels, and returns the figures (feedback.json). */
+/* The feedback model revises and labels; the judges measure both.  Writes the run's
+ * revisions, provenance and labels, and the figures to fig (feedback.json). */
 static int self_feedback(al_pipeline *p, feedback_inputs *in, json_t *fig)
 {
     const al_pipeline_preset *k = p->preset;
@@ -171,12 +171,12 @@ static int self_feedback(al_pipeline *p, feedback_inputs *in, json_t *fig)
 static int open_inputs(al_pipeline *p, feedback_inputs *in)
 {
     pipeline_paths ps = {0};
-    const char *sft = pipeline_at(p, &ps, CAI_CRITIC_RUN "/final"),
+    const char *critic = pipeline_at(p, &ps, CAI_CRITIC_RUN "/final"),
                *c = pipeline_at(p, &ps, WORLD "/constitution.yaml"),
                *prompts = pipeline_at(p, &ps, WORLD "/prompts_train.jsonl"),
                *world = pipeline_at(p, &ps, WORLD "/world.json");
-    int rc = sft && c && prompts && world ? 0 : -1;
-    rc = rc || pipeline_load_text(p, &in->tok, &in->t) || al_model_load(&in->m, sft) ||
+    int rc = critic && c && prompts && world ? 0 : -1;
+    rc = rc || pipeline_load_text(p, &in->tok, &in->t) || al_model_load(&in->m, critic) ||
          al_constitution_load(c, &in->c) || al_prompt_set_load(&in->ps, prompts) || al_judges_load(&in->j, world);
     pipeline_paths_free(&ps);
     return rc ? -1 : 0;
