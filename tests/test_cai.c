@@ -245,6 +245,30 @@ static void test_revise(void)
         c.no_issue = NULL;
         o.critique_temperature = -1;
     }
+    /* first answers from another model: the same as that model's own first answers, and
+     * critiqued by this one */
+    if (g) {
+        al_model m2 = {0};
+        CHECK_OK(al_model_load(&m2, shared_path("models/stories260K/stories260K.bin")));
+        uint64_t rng = 3;
+        for (size_t i = 0; i < m2.n_params; i++)
+            m2.params[i] *= 1.0f + 0.3f * (al_xorshift_f32(&rng) - 0.5f);
+        o.critique_temperature = 0;
+        al_cai_revision *own = NULL, *mixed = NULL;
+        CHECK_OK(al_cai_revise(&m2, tok, t, &c, prompts, n, &o, &own));
+        o.answer_model = &m2;
+        CHECK_OK(al_cai_revise(&m, tok, t, &c, prompts, n, &o, &mixed));
+        o.answer_model = NULL;
+        o.critique_temperature = -1;
+        int same_first = 0, other_first = 0;
+        for (int i = 0; own && mixed && i < n; i++) {
+            same_first += !strcmp(own[i].first, mixed[i].first);
+            other_first += strcmp(mixed[i].first, g[i].first) != 0;
+        }
+        CHECK(same_first == n && other_first > 0);
+        al_cai_revisions_free(own, n), al_cai_revisions_free(mixed, n);
+        al_model_free(&m2);
+    }
     al_cai_revisions_free(g, n), al_cai_revisions_free(g2, n);
     if (a && b && d) {
         CHECK(same_revisions(a, b, n));

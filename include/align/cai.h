@@ -73,6 +73,9 @@ typedef struct al_cai_revise_opts {
      * greedy): a small model's critiques sampled at 1 are mostly noise, while its first
      * answers are sampled to show what it does (default -1) */
     float critique_temperature;
+    /* the model that writes the first answers (NULL: the one that critiques and revises):
+     * a policy's own answers, critiqued by a feedback model; same vocabulary and context */
+    const al_model *answer_model;
 } al_cai_revise_opts;
 al_cai_revise_opts al_cai_revise_defaults(void);
 

@@ -105,7 +105,8 @@ static int run_phase(const al_model *m, const al_tokenizer *tok, const al_chat_t
     so.seed = o->sampling.seed + (uint64_t)phase * 1000003u;
     if (phase > 0 && o->critique_temperature >= 0)
         so.temperature = o->critique_temperature;
-    rc = rc || cai_generate_texts(m, tok, t, enc, n, o->max_new_tokens, so, o->batch, texts);
+    const al_model *gen = phase == 0 && o->answer_model ? o->answer_model : m;
+    rc = rc || cai_generate_texts(gen, tok, t, enc, n, o->max_new_tokens, so, o->batch, texts);
     for (int i = 0; rc == 0 && i < n; i++) {
         al_cai_revision *r = &out[i];
         int round = (phase - 1) / 2;
@@ -139,6 +140,10 @@ int al_cai_revise(const al_model *m, const al_tokenizer *tok, const al_chat_temp
         return al_fail("cai revise: need prompts, 1..16 rounds, max_new_tokens >= 1, batch >= 1 and a constitution "
                        "with principles (got %d prompts, %d rounds, %d, %d)",
                        n, o->rounds, o->max_new_tokens, o->batch);
+    const al_model *a = o->answer_model;
+    if (a && (a->cfg.vocab_size != m->cfg.vocab_size || a->cfg.seq_len != m->cfg.seq_len))
+        return al_fail("cai revise: the answer model has %d tokens and %d positions, the feedback model %d and %d",
+                       a->cfg.vocab_size, a->cfg.seq_len, m->cfg.vocab_size, m->cfg.seq_len);
     al_cai_revision *r = calloc((size_t)n, sizeof *r);
     if (!r)
         return al_fail("out of memory");

@@ -19,10 +19,10 @@
  * neighbouring intent's fix from the right one in 62% of pairs, the judge always), lr 2e-4
  * so the policy stays near SFT: 30 steps do not teach it more solutions (each intent comes
  * up a few times), and larger rates (6e-4, 1.5e-3) traded solved answers for reward-model
- * score on seed 2 or 3 (docs/demo.md).  CAI: the feedback model's SFT on the world's
- * critiques and judgements alone made it answer requests with critiques, hence the replay
- * of 300 demonstrations; 2 epochs at 2e-3 (1 epoch garbled the critiques); the round's
- * DPO trains the SFT model (docs/demo.md "The CAI round"). */
+ * score on seed 2 or 3 (docs/demo.md).  CAI: the policy (the SFT model) answers and a
+ * feedback model critiques, revises and judges: trained on the world's examples alone for
+ * 3 epochs at 1e-3 (replaying demonstrations kept it answering but lost the judgement;
+ * docs/demo.md "Measured"); 120 prompts and 30 DPO steps keep the stage near 35 s. */
 const al_pipeline_preset al_pipeline_preset_full = {
     .name = "full", .quick = false, .vocab_size = 2048, .model_config = BASE_MODEL(128, 352, 4, 4, 2048),
     .seq_len = 256, .pretrain_steps = 1000, .pretrain_batch = 16, .pretrain_lr = 3e-3f,
@@ -32,7 +32,7 @@ const al_pipeline_preset al_pipeline_preset_full = {
     .dpo_steps = 100, .dpo_batch = 8, .dpo_lr = 1e-4f, .dpo_beta = 0.5f, .dpo_rpo_alpha = 1.0f,
     .pref_max_examples = 1500, .rl_steps = 30, .rl_prompts = 8, .rl_generations = 4, .rl_lr = 2e-4f,
     .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f,
-    .cai_critic_epochs = 2, .cai_critic_replay = 300, .cai_critic_lr = 2e-3f, .cai_prompts = 120, .cai_principles = 2,
+    .cai_critic_epochs = 3, .cai_critic_replay = 0, .cai_critic_lr = 1e-3f, .cai_prompts = 120, .cai_principles = 2,
     .cai_temperature = 1.0f, .cai_steps = 30, .cai_lr = 1e-4f, .max_new_tokens = 96, .guard_threshold = 0.5f};
 
 const al_pipeline_preset al_pipeline_preset_quick = {

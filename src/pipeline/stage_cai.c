@@ -1,20 +1,18 @@
 /* Stage cai: one round of Constitutional AI against the world's five rules
- * (world/constitution.yaml), as the CAI paper runs it: a feedback model revises and judges,
- * and the policy learns from its preferences.
+ * (world/constitution.yaml), with a feedback model beside the policy as in the CAI paper.
  *
- * The feedback model is the SFT model taught to apply the rules by the world's examples of
- * critiques, revisions and judgements (world/cai_sft.jsonl), with some demonstrations
- * replayed so it still answers (a short LoRA SFT, merged into runs/cai/critic/final).  It
- * answers the training prompts (sampled at the preset's temperature), critiques each
- * answer under a rule drawn from the constitution and revises it (both greedy:
- * al_cai_revise), and labels each pair of revision and first answer under rules drawn
- * per pair, asked in both orders (al_cai_label).  DPO on those soft labels, with the RPO
- * term on the revisions (the supervised stage's target), trains LoRA adapters on the SFT
- * model (off: the reference) into runs/cai/final.  The policy is the SFT model rather than
- * the feedback model, so the feedback SFT's drift never reaches the CAI row.  No human
- * label and no reward model enter the round: the demo's judges only measure it (the
- * breach shares of the first answers and of the revisions, and how often the model's
- * labels side with the answer the judges find clean). */
+ * The feedback model is the SFT model taught to apply the rules by the world's examples
+ * of critiques, revisions and judgements (world/cai_sft.jsonl: a short LoRA SFT merged
+ * into runs/cai/critic/final).  The policy, the SFT model, answers the training prompts
+ * (sampled at the preset's temperature); the feedback model critiques each answer under
+ * a rule drawn from the constitution and revises it (both greedy; a critique that finds
+ * nothing leaves the answer: al_cai_revise), and labels each pair of revision and first
+ * answer under rules drawn per pair, asked in both orders (al_cai_label).  DPO on those
+ * soft labels, with the RPO term on the revisions (the supervised stage's target), trains
+ * LoRA adapters on the SFT model (off: the reference) into runs/cai/final.  No human label
+ * and no reward model enter the round: the demo's judges only measure it (the breach
+ * shares of the first answers and of the revisions, and how often the model's labels side
+ * with the answer the judges find clean). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +50,8 @@ static json_t *breach_shares(const unsigned *b, int n)
 }
 
 typedef struct feedback_inputs {
-    al_model m;
+    al_model m;      /* the feedback model: critiques, revisions, labels */
+    al_model policy; /* the SFT model: the first answers */
     al_tokenizer *tok;
     al_chat_template *t;
     al_constitution c;
@@ -63,6 +62,7 @@ typedef struct feedback_inputs {
 static void inputs_free(feedback_inputs *in)
 {
     al_model_free(&in->m);
+    al_model_free(&in->policy);
     al_tokenizer_free(in->tok);
     al_chat_template_free(in->t);
     al_constitution_free(&in->c);
@@ -102,6 +102,7 @@ static int self_feedback(al_pipeline *p, feedback_inputs *in, json_t *fig)
     ro.few_shot = false; /* the model learned the turns from cai_sft.jsonl */
     ro.sampling.temperature = k->cai_temperature;
     ro.critique_temperature = 0;
+    ro.answer_model = &in->policy; /* the policy's own answers, the feedback model's critiques */
     ro.sampling.seed = p->seed;
     if (rc == 0 && p->log)
         fprintf(p->log, "critique and revise: %d training prompts, one round\n", n);
@@ -171,12 +172,13 @@ static int self_feedback(al_pipeline *p, feedback_inputs *in, json_t *fig)
 static int open_inputs(al_pipeline *p, feedback_inputs *in)
 {
     pipeline_paths ps = {0};
-    const char *critic = pipeline_at(p, &ps, CAI_CRITIC_RUN "/final"),
+    const char *critic = pipeline_at(p, &ps, CAI_CRITIC_RUN "/final"), *sft = pipeline_at(p, &ps, SFT_RUN "/final"),
                *c = pipeline_at(p, &ps, WORLD "/constitution.yaml"),
                *prompts = pipeline_at(p, &ps, WORLD "/prompts_train.jsonl"),
                *world = pipeline_at(p, &ps, WORLD "/world.json");
-    int rc = critic && c && prompts && world ? 0 : -1;
+    int rc = critic && sft && c && prompts && world ? 0 : -1;
     rc = rc || pipeline_load_text(p, &in->tok, &in->t) || al_model_load(&in->m, critic) ||
+         al_model_load(&in->policy, sft) ||
          al_constitution_load(c, &in->c) || al_prompt_set_load(&in->ps, prompts) || al_judges_load(&in->j, world);
     pipeline_paths_free(&ps);
     return rc ? -1 : 0;
@@ -200,9 +202,10 @@ static int write_critic_data(const char *cai, const char *sft, int n, const char
     return rc;
 }
 
-/* The SFT model taught the constitution's feedback by example: LoRA on cai_sft.jsonl with
- * some of the demonstrations replayed (trained on the feedback alone, the model forgot
- * its first turn and answered requests with critiques), merged into runs/cai/critic/final. */
+/* The SFT model taught the constitution's feedback by example: LoRA on cai_sft.jsonl (and
+ * the first cai_critic_replay demonstrations of sft.jsonl, 0 in the presets: the policy
+ * writes the first answers, so the feedback model need not keep answering well), merged
+ * into runs/cai/critic/final. */
 static int train_critic(al_pipeline *p, json_t *fig)
 {
     const al_pipeline_preset *k = p->preset;
