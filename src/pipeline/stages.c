@@ -17,7 +17,7 @@ const al_pipeline_stage al_pipeline_stages[] = {
     {"eval_guard", "evaluate the aligned model behind the guard", pipeline_stage_eval_guard},
     {"rl", "online RL (GRPO) from the SFT model: the reward model plus the guard as a rule", pipeline_stage_rl},
     {"eval_rl", "evaluate the RL-aligned model", pipeline_stage_eval_rl},
-    {"cai", "Constitutional AI from the SFT model: critique and revise, the model's own labels, DPO",
+    {"cai", "Constitutional AI: a feedback model critiques, revises and labels the SFT model's answers; DPO",
      pipeline_stage_cai},
     {"eval_cai", "evaluate the CAI model", pipeline_stage_eval_cai},
     {"rewards", "score every model's held-out answers with the reward model", pipeline_stage_rewards},
