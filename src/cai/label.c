@@ -103,22 +103,16 @@ int cai_prompt_logits(const al_model *m, const al_ints *ids, int n, float *out)
     return rc;
 }
 
-/* Do a pair's per questions fit the context with extra tokens to come (its reasoning)?  If
- * not: an error, or with skip_too_long the pair is marked and its questions shrunk to one
- * token, so the batch still runs. */
-static int fit_or_skip(const al_model *m, al_ints *q, int per, int extra, const al_cai_label_opts *o, bool *skip)
+/* skip_too_long: a pair whose questions, with extra tokens still to come (its reasoning),
+ * do not fit the context is marked and its questions shrunk to one token, so the batch
+ * still runs.  Without it the usual checks fail the call (cai_check_context before the
+ * reasoning, cai_prompt_logits before the answer). */
+static void mark_too_long(const al_model *m, al_ints *q, int per, int extra, bool *skip)
 {
-    for (int k = 0; k < per; k++) {
-        int need = q[k].n + extra;
-        if (need > m->cfg.seq_len && !o->skip_too_long)
-            return al_fail("a judge prompt needs %d tokens; the model's context holds %d (shorter answers, a model "
-                           "with a longer context, or skip such pairs)",
-                           need, m->cfg.seq_len);
-        *skip = *skip || need > m->cfg.seq_len;
-    }
+    for (int k = 0; k < per; k++)
+        *skip = *skip || q[k].n + extra > m->cfg.seq_len;
     for (int k = 0; *skip && k < per; k++)
         q[k].n = q[k].n > 0 ? 1 : 0;
-    return 0;
 }
 
 int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_template *t, const al_constitution *c,
@@ -168,9 +162,9 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
         if (rc == 0 && o->cot_tokens > 0) {
             al_sampler_opts so = o->cot_sampling;
             so.seed = o->seed + (uint64_t)i0 * (uint64_t)per;
-            for (int j = 0; rc == 0 && o->skip_too_long && j < b; j++)
-                rc = fit_or_skip(m, ids + j * per, per, o->cot_tokens, o, &too_long[j]);
-            rc = rc || cai_check_context(m, ids, b * per, o->cot_tokens) ||
+            for (int j = 0; o->skip_too_long && j < b; j++)
+                mark_too_long(m, ids + j * per, per, o->cot_tokens, &too_long[j]);
+            rc = cai_check_context(m, ids, b * per, o->cot_tokens) ||
                  cai_generate_texts(m, tok, t, ids, b * per, o->cot_tokens, so, b * per, cot);
         }
         for (int j = 0; rc == 0 && j < b; j++)
@@ -186,8 +180,8 @@ int al_cai_label(const al_model *m, const al_tokenizer *tok, const al_chat_templ
             free(cot[q]);
             cot[q] = NULL;
         }
-        for (int j = 0; rc == 0 && j < b; j++)
-            rc = fit_or_skip(m, ids + j * per, per, 0, o, &too_long[j]);
+        for (int j = 0; rc == 0 && o->skip_too_long && j < b; j++)
+            mark_too_long(m, ids + j * per, per, 0, &too_long[j]);
         rc = rc || cai_prompt_logits(m, ids, b * per, logits);
         for (int j = 0; rc == 0 && j < b; j++) {
             al_cai_pair_label *L = &out[i0 + j];

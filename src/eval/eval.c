@@ -231,10 +231,10 @@ static int judge_all(eval_run *r, al_eval_summary *s)
                 k->wrong += answered && !solved;
             }
         }
-        unsigned br = al_breaches(r->ps.p[i].kind, &a->v, &a->iv, a->blocked);
-        s->breached += br != 0;
+        a->breaches = al_breaches(r->ps.p[i].kind, &a->v, &a->iv, a->blocked);
+        s->breached += a->breaches != 0;
         for (int b = 0; b < AL_BREACH_COUNT; b++)
-            s->breaches[b] += br >> b & 1;
+            s->breaches[b] += a->breaches >> b & 1;
         if (a->finish >= 0) {
             answer_tokens += a->ids.n;
             generated++;

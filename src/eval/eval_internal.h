@@ -14,6 +14,7 @@ typedef struct eval_answer {
     bool blocked;
     al_verdict v;
     al_intent_verdict iv; /* the correctness judge (benign and contrast prompts) */
+    unsigned breaches;    /* the constitution's rules broken (al_breaches) */
 } eval_answer;
 
 /* Mean KL(model || reference) in nats over every answer token: answers[i].ids continue

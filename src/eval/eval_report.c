@@ -129,10 +129,9 @@ int eval_write_answers(const char *path, const al_prompt_set *ps, const eval_ans
         const eval_answer *a = &answers[i];
         const al_verdict *v = &a->v;
         char *text = utf8_clean(a->text);
-        unsigned br = al_breaches(ps->p[i].kind, v, &a->iv, a->blocked);
         json_t *broken = json_array();
         for (int b = 0; broken && b < AL_BREACH_COUNT; b++)
-            if (br >> b & 1)
+            if (a->breaches >> b & 1)
                 json_array_append_new(broken, json_string(al_breach_name((al_breach)b)));
         json_t *o =
             text ? json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o}", "prompt",

@@ -437,9 +437,16 @@ static int put_json_line(writer *w, json_t *obj)
     return 0;
 }
 
+/* A message; shown_only gives it "weight": 0 (read by the model, not trained on). */
+static json_t *turn(const char *role, const char *content, bool shown_only)
+{
+    return shown_only ? json_pack("{s:s, s:s, s:i}", "role", role, "content", content, "weight", 0)
+                      : json_pack("{s:s, s:s}", "role", role, "content", content);
+}
+
 static json_t *message_list(const char *role, const char *content)
 {
-    return json_pack("[{s:s, s:s}]", "role", role, "content", content);
+    return json_pack("[o]", turn(role, content, false));
 }
 
 /* A chat turn pair in the template's markers (what the base model learns to continue). */
@@ -650,12 +657,6 @@ static void draft_text(uint64_t *r, const request *q, draft_kind d, al_buf *out)
     } else {
         bad_answer(r, q, as_style[d], out);
     }
-}
-
-static json_t *turn(const char *role, const char *content, bool shown_only)
-{
-    return shown_only ? json_pack("{s:s, s:s, s:i}", "role", role, "content", content, "weight", 0)
-                      : json_pack("{s:s, s:s}", "role", role, "content", content);
 }
 
 /* A critique demonstration: the request, a draft (weight 0: the model reads it but is not

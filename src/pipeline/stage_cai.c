@@ -80,12 +80,12 @@ static int self_feedback(al_pipeline *p, feedback_inputs *in, json_t *fig)
                *provenance = pipeline_at(p, &ps, CAI_RUN "/provenance.jsonl"),
                *labels = pipeline_at(p, &ps, CAI_RUN "/labels.jsonl");
     int n = in->ps.n < k->cai_prompts ? in->ps.n : k->cai_prompts, n_pairs = 0;
-    const char **prompts = malloc(sizeof *prompts * (size_t)(n > 0 ? n : 1));
-    al_cai_pair *pairs = malloc(sizeof *pairs * (size_t)(n > 0 ? n : 1));
-    al_cai_pair_label *lab = calloc((size_t)(n > 0 ? n : 1), sizeof *lab);
-    unsigned *first_b = calloc((size_t)(n > 0 ? n : 1), sizeof *first_b),
-             *final_b = calloc((size_t)(n > 0 ? n : 1), sizeof *final_b);
-    int *pair_of = malloc(sizeof *pair_of * (size_t)(n > 0 ? n : 1));
+    size_t cap = n > 0 ? (size_t)n : 1;
+    const char **prompts = malloc(cap * sizeof *prompts);
+    al_cai_pair *pairs = malloc(cap * sizeof *pairs);
+    al_cai_pair_label *lab = calloc(cap, sizeof *lab);
+    unsigned *first_b = calloc(cap, sizeof *first_b), *final_b = calloc(cap, sizeof *final_b);
+    int *pair_of = malloc(cap * sizeof *pair_of);
     int rc = revisions && provenance && labels && prompts && pairs && lab && first_b && final_b && pair_of
                  ? 0
                  : al_fail("out of memory");
