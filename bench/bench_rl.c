@@ -93,7 +93,7 @@ static uint64_t mix64(uint64_t x) /* as src/rl/rollout.c */
 }
 
 typedef struct phases {
-    double setup;   /* al_decoder_new + al_decoder_set_exact + samplers */
+    double setup;   /* the kept decoder reset, its weights refreshed (al_decoder_set_exact), samplers */
     double prefill; /* prompt tokens through the decoder, cache copies, logits spread */
     double step;    /* al_decoder_step of the sampled tokens */
     double sample;  /* logits row copy + al_sample */
@@ -106,7 +106,7 @@ typedef struct phases {
  * parallel: the per-sequence sampling runs in an omp loop (each sequence its own
  * sampler, so the tokens do not change).  ids[n][max_new] receives the samples. */
 static void rollout(const al_model *m, const al_ints *ps, int P, int G, int max_new, bool exact, bool parallel,
-                    uint64_t seed, int *ids, float *logp, phases *ph)
+                    uint64_t seed, int *ids, float *logp, phases *ph, al_decoder **keep)
 {
     const int n = P * G, V = m->cfg.vocab_size;
     *ph = (phases){0};
@@ -123,7 +123,12 @@ static void rollout(const al_model *m, const al_ints *ps, int P, int G, int max_
     int *seqs = malloc((size_t)n * sizeof *seqs), *toks = malloc((size_t)n * sizeof *toks);
     int *len = calloc((size_t)n, sizeof *len);
     al_sampler *samplers = calloc((size_t)n, sizeof *samplers);
-    al_decoder *dec = al_decoder_new(m, n, max_len);
+    /* the trainer keeps its decoder from step to step (rl_decoder): reset, weights refreshed */
+    if (*keep)
+        al_decoder_reset(*keep, -1);
+    else
+        *keep = al_decoder_new(m, n, max_len);
+    al_decoder *dec = *keep;
     if (!cur || !scratch || !seqs || !toks || !len || !samplers || !dec || al_decoder_set_exact(dec, exact))
         die("rollout set-up");
     al_sampler_opts so = al_sampler_defaults(); /* temperature 1, no truncation */
@@ -161,38 +166,52 @@ static void rollout(const al_model *m, const al_ints *ps, int P, int G, int max_
             memmove(cur + ((size_t)p * G + g) * V, cur + (size_t)p * V, (size_t)V * sizeof(float));
     double t1 = al_now();
     ph->prefill = t1 - t;
-    for (int step = 0; step < max_new; step++) {
+    if (parallel) {
+        /* rollout.c's sample_loop without stop tokens (so every share stays the same):
+         * one parallel region, each thread samples and decodes its share every step, the
+         * same two barriers per step */
+#pragma omp parallel
+        {
+            const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+            const int lo = (int)((long)n * tid / nt), hi = (int)((long)n * (tid + 1) / nt);
+            float *sc = scratch + (size_t)lo * 2 * V;
+            for (int step = 0; step < max_new; step++) {
+#pragma omp barrier
+                for (int i = lo; i < hi; i++) {
+                    const float *row = cur + (size_t)i * V;
+                    int *hist = ids + (size_t)i * max_new;
+                    memcpy(sc, row, (size_t)V * sizeof(float));
+                    int id = al_sample(&samplers[i], sc, hist, len[i]);
+                    logp[(size_t)i * max_new + len[i]] = al_logprob(row, V, 1.0f, id, sc + V);
+                    hist[len[i]++] = id;
+                    toks[i] = id, seqs[i] = i;
+                }
+                if (step == max_new - 1)
+                    break;
+                const float *logits = al_decoder_step_rows(dec, seqs + lo, toks + lo, hi - lo, lo);
+                if (!logits)
+                    die("decoder step");
+                memcpy(cur + (size_t)lo * V, logits, (size_t)(hi - lo) * V * sizeof(float));
+#pragma omp barrier
+            }
+        }
+        ph->step = al_now() - t1;
+    }
+    for (int step = 0; step < max_new && !parallel; step++) {
         const bool last = step == max_new - 1;
         t = al_now();
-        if (parallel) {
-#pragma omp parallel for schedule(static)
-            for (int i = 0; i < n; i++) {
-                float *sc = scratch + (size_t)i * 2 * V;
-                const float *row = cur + (size_t)i * V;
-                int *hist = ids + (size_t)i * max_new;
-                memcpy(sc, row, (size_t)V * sizeof(float));
-                int id = al_sample(&samplers[i], sc, hist, len[i]);
-                logp[(size_t)i * max_new + len[i]] = al_logprob(row, V, 1.0f, id, sc + V);
-                hist[len[i]++] = id;
-                toks[i] = id, seqs[i] = i;
-            }
+        for (int i = 0; i < n; i++) {
+            const float *row = cur + (size_t)i * V;
+            int *hist = ids + (size_t)i * max_new;
+            memcpy(scratch, row, (size_t)V * sizeof(float)); /* al_sample rewrites its logits */
+            int id = al_sample(&samplers[i], scratch, hist, len[i]);
             double t2 = al_now();
             ph->sample += t2 - t;
-            t = t2;
-        } else {
-            for (int i = 0; i < n; i++) {
-                const float *row = cur + (size_t)i * V;
-                int *hist = ids + (size_t)i * max_new;
-                memcpy(scratch, row, (size_t)V * sizeof(float)); /* al_sample rewrites its logits */
-                int id = al_sample(&samplers[i], scratch, hist, len[i]);
-                double t2 = al_now();
-                ph->sample += t2 - t;
-                logp[(size_t)i * max_new + len[i]] = al_logprob(row, V, 1.0f, id, scratch + V);
-                t = al_now();
-                ph->logprob += t - t2;
-                hist[len[i]++] = id;
-                toks[i] = id, seqs[i] = i;
-            }
+            logp[(size_t)i * max_new + len[i]] = al_logprob(row, V, 1.0f, id, scratch + V);
+            t = al_now();
+            ph->logprob += t - t2;
+            hist[len[i]++] = id;
+            toks[i] = id, seqs[i] = i;
         }
         if (last)
             break;
@@ -206,7 +225,6 @@ static void rollout(const al_model *m, const al_ints *ps, int P, int G, int max_
     }
     for (int i = 0; i < n; i++)
         al_sampler_free(&samplers[i]);
-    al_decoder_free(dec);
     free(cur), free(scratch), free(seqs), free(toks), free(len), free(samplers);
     ph->total = al_now() - t0;
 }
@@ -489,13 +507,17 @@ int main(int argc, char **argv)
         double t0 = al_now();
         if (!strcmp(profile, "parts")) { /* the training-side parts alone */
             parts pt;
-            rollout(&m, ps, P, G, max_new, true, false, 1, ids, logp, &ph);
+            al_decoder *keep = NULL;
+            rollout(&m, ps, P, G, max_new, true, false, 1, ids, logp, &ph, &keep);
+            al_decoder_free(keep);
             t0 = al_now();
             step_parts(&m, ps, P, G, step_new, ids, max_new, 8, reps, &pt);
             printf("parts: %.1f ms per round\n", 1e3 * (al_now() - t0) / (reps + 1));
         } else {
+            al_decoder *keep = NULL;
             for (int r = 0; r < reps; r++)
-                rollout(&m, ps, P, G, max_new, !strcmp(profile, "exact"), false, 1 + (uint64_t)r, ids, logp, &ph);
+                rollout(&m, ps, P, G, max_new, !strcmp(profile, "exact"), true, 1 + (uint64_t)r, ids, logp, &ph, &keep);
+            al_decoder_free(keep);
             printf("%s decoder, RL loop: %.0f tok/s over %d runs\n", profile,
                    (double)reps * n * max_new / (al_now() - t0), reps);
         }
@@ -519,19 +541,22 @@ int main(int argc, char **argv)
         phases *ph_exact = calloc((size_t)reps, sizeof(phases)), *ph_default = calloc((size_t)reps, sizeof(phases));
         const double tokens = (double)n * max_new;
         phases warm;
-        rollout(&m, ps, P, G, max_new, true, false, 1, ids, logp, &warm); /* warm-up */
+        al_decoder *keep[2][2] = {{NULL}}; /* [exact][parallel sampling], made by the warm-ups */
+        for (int e = 0; e < 2; e++)
+            for (int par = 0; par < 2; par++)
+                rollout(&m, ps, P, G, max_new, e, par, 1, ids, logp, &warm, &keep[e][par]);
         bool same = true;
         for (int r = 0; r < reps; r++) {
             phases ph;
-            rollout(&m, ps, P, G, max_new, true, true, 1 + (uint64_t)r, ids, logp, &ph);
+            rollout(&m, ps, P, G, max_new, true, true, 1 + (uint64_t)r, ids, logp, &ph, &keep[1][1]);
             tps_exact[r] = tokens / ph.total;
-            rollout(&m, ps, P, G, max_new, true, false, 1 + (uint64_t)r, ids2, logp2, &ph_exact[r]);
+            rollout(&m, ps, P, G, max_new, true, false, 1 + (uint64_t)r, ids2, logp2, &ph_exact[r], &keep[1][0]);
             tps_par[r] = tokens / ph_exact[r].total; /* one thread samples: the phases can be timed */
             same = same && !memcmp(ids, ids2, (size_t)n * max_new * sizeof *ids) &&
                    !memcmp(logp, logp2, (size_t)n * max_new * sizeof *logp);
-            rollout(&m, ps, P, G, max_new, false, true, 1 + (uint64_t)r, ids2, logp2, &ph);
+            rollout(&m, ps, P, G, max_new, false, true, 1 + (uint64_t)r, ids2, logp2, &ph, &keep[0][1]);
             tps_default[r] = tokens / ph.total;
-            rollout(&m, ps, P, G, max_new, false, false, 1 + (uint64_t)r, ids2, logp2, &ph_default[r]);
+            rollout(&m, ps, P, G, max_new, false, false, 1 + (uint64_t)r, ids2, logp2, &ph_default[r], &keep[0][0]);
             double s;
             tps_dec_exact[r] = tokens / decode_only(&m, ps, P, G, max_new, true, ids, &s);
             step_exact[r] = s;
@@ -541,6 +566,9 @@ int main(int argc, char **argv)
             double dt = generate(&m, ps, P, G, max_new, &gen_tokens);
             tps_gen[r] = (double)gen_tokens / dt;
         }
+        for (int e = 0; e < 2; e++)
+            for (int par = 0; par < 2; par++)
+                al_decoder_free(keep[e][par]);
         /* each phase's median over the runs */
         phases pe = {0}, pd = {0};
         for (size_t f = 0; f < sizeof(phases) / sizeof(double); f++) {
@@ -559,7 +587,7 @@ int main(int argc, char **argv)
         printf("al_generate (default decoder, parallel sampling):         %9.0f tok/s\n", mg);
         printf("decoder alone, exact (sampled tokens fed back):           %9.0f tok/s\n", mde);
         printf("decoder alone, default:                                   %9.0f tok/s\n", mdd);
-        const char *names[] = {"set-up (decoder, exact weights, samplers)", "prefill (prompts, cache copies)",
+        const char *names[] = {"set-up (decoder reset, weights, samplers)", "prefill (prompts, cache copies)",
                                "al_decoder_step x (N - 1)", "al_sample (incl. row copy)", "al_logprob",
                                "logits copy-back"};
         double e[6] = {pe.setup, pe.prefill, pe.step, pe.sample, pe.logprob, pe.copy};

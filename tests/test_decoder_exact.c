@@ -1,7 +1,8 @@
 /* The exact decoder: logits of every decoding step equal the training forward's logits for
  * the same tokens bit for bit (memcmp), whatever the batch composition, the training row
  * length, the head size, with sequences forked from a shared prompt (al_decoder_copy_seq)
- * and with LoRA adapters.  And sampling-time scoring: al_logprob at a temperature equals
+ * and with LoRA adapters, and with a step split over two threads (al_decoder_step_rows).
+ * And sampling-time scoring: al_logprob at a temperature equals
  * the tempered training forward's log-probability, whose gradient matches finite
  * differences.  Online RL relies on both: the probability ratio of the first minibatch is
  * exactly 1. */
@@ -65,11 +66,25 @@ static int compare(const al_model *m, int T, int B, int fork)
         }
         if (n == 0)
             continue;
-        float *lg = al_decoder_step(d, seqs, toks, n);
+        float *lg;
+        if (t % 2 && n >= 2) { /* every other step in two halves, one per thread, as rollouts do */
+            const int h = n / 2;
+            float *part[2];
+#pragma omp parallel for num_threads(2)
+            for (int p = 0; p < 2; p++)
+                part[p] = al_decoder_step_rows(d, seqs + p * h, toks + p * h, p ? n - h : h, p * h);
+            CHECK(part[0] != NULL && part[1] == part[0] + (size_t)h * V);
+            lg = part[0];
+        } else {
+            lg = al_decoder_step(d, seqs, toks, n);
+        }
         CHECK(lg != NULL);
         for (int i = 0; lg && i < n; i++)
             memcpy(dec + ((size_t)seqs[i] * MAXLEN + t) * V, lg + (size_t)i * V, (size_t)V * sizeof(float));
     }
+    int seq0 = 0, tok0 = 0;
+    CHECK(al_decoder_step_rows(d, &seq0, &tok0, 1, NSEQ) == NULL); /* rows past the decoder's */
+    CHECK(strstr(al_errmsg(), "rows") != NULL);
     al_decoder_free(d);
 
     int bad = 0;

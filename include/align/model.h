@@ -180,6 +180,11 @@ int al_decoder_set_exact(al_decoder *d, bool on);
 int al_decoder_copy_seq(al_decoder *d, int dst, int src);
 /* seqs may be NULL for 0..n-1.  Returns a pointer to logits [n][vocab] owned by d. */
 float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n);
+/* The same step on the calling thread alone, through the decoder's scratch rows
+ * [row0, row0 + n); returns those rows' logits [n][vocab].  Threads may call it at once
+ * with disjoint row ranges and disjoint sequences: a loop that owns its threads (RL
+ * rollouts sample and decode in one parallel region) needs no fork per step. */
+float *al_decoder_step_rows(al_decoder *d, const int *seqs, const int *tokens, int n, int row0);
 
 /* ---- sampling ---- */
 typedef struct al_sampler_opts {

@@ -40,9 +40,11 @@ struct al_decoder {
  * instruction overhead rather than to streaming weights from memory. */
 #define TRANSPOSED_MAX_PARAMS (8u << 20)
 
+/* (Re)fills the transposed copies from the model's weights, allocating them once. */
 static int build_transposed(al_decoder *d)
 {
-    d->wt_block = al_alloc(op_transposed_model_floats(d->model) * sizeof(float));
+    if (!d->wt_block)
+        d->wt_block = al_alloc(op_transposed_model_floats(d->model) * sizeof(float));
     if (!d->wt_block)
         return -1;
     op_transpose_model(&d->wt, d->wt_block, d->model);
@@ -171,7 +173,6 @@ int al_decoder_set_exact(al_decoder *d, bool on)
     if (!on)
         return 0;
     /* the weights may have changed since the decoder was made (a policy between rollouts) */
-    al_free(d->wt_block);
     if (build_transposed(d))
         return -1;
     const al_lora *lo = d->model->lora;
@@ -341,8 +342,8 @@ static void lora_add(al_decoder *d, int l, int target, float *y, const float *x,
                       d->lora_z + (size_t)r0 * d->lora_zw, n, ad->in, ad->out, lo->c.rank);
 }
 
-/* The forward pass for rows [r0, r1) of this step.  Rows never share scratch, so
- * disjoint ranges can run on different threads. */
+/* The forward pass for rows [r0, r1) of this step, tokens[0 .. r1 - r0) their inputs.
+ * Rows never share scratch, so disjoint ranges can run on different threads. */
 static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
 {
     const al_model *m = d->model;
@@ -358,7 +359,7 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
 
 /* Layer l's transposed copy of matrix KIND (ROWS x COLS), or NULL without the copies. */
 #define WT(KIND, ROWS, COLS) (d->wt_block ? d->wt.KIND + (size_t)l * op_transposed_floats(ROWS, COLS) : NULL)
-    op_embedding_forward(x, tokens + r0, w->tok_emb, n, D);
+    op_embedding_forward(x, tokens, w->tok_emb, n, D);
     for (int l = 0; l < L; l++) {
         op_rmsnorm_forward(xb, NULL, x, w->rms_att + (size_t)l * D, n, D, c->norm_eps);
         dec_matmul(d, q, xb, w->wq + (size_t)l * qd * D, WT(wq, qd, D), w->bq ? w->bq + (size_t)l * qd : NULL, n, D, qd);
@@ -422,50 +423,59 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
  * each operation (sgemm, attention) use the threads instead, so weights are streamed once. */
 #define SEQUENCE_SPLIT_MAX_PARAMS (8u << 20)
 
-float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
+/* Checks a step's sequences and tokens and places them at scratch rows [row0, row0 + n). */
+static int place_rows(al_decoder *d, const int *seqs, const int *tokens, int n, int row0)
 {
     const al_config *c = &d->model->cfg;
     const int S = d->n_seq, Tm = d->max_len;
-    if (n <= 0 || n > S) {
-        al_fail("decoder step: %d sequences requested, the decoder holds %d", n, S);
-        return NULL;
-    }
+    if (n <= 0 || row0 < 0 || row0 + n > S)
+        return al_fail("decoder step: rows [%d, %d) requested, the decoder holds %d", row0, row0 + n, S);
     for (int i = 0; i < n; i++) {
         int s = seqs ? seqs[i] : i;
-        if (s < 0 || s >= S) {
-            al_fail("decoder step: sequence %d out of range [0, %d)", s, S);
-            return NULL;
-        }
-        if (d->pos[s] >= Tm) {
-            al_fail("decoder step: sequence %d is full (%d positions)", s, Tm);
-            return NULL;
-        }
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size) {
-            al_fail("decoder step: token %d outside the vocabulary (%d)", tokens[i], c->vocab_size);
-            return NULL;
-        }
-        for (int j = 0; j < i && seqs; j++) {
-            if (seqs[j] == s) {
-                al_fail("decoder step: sequence %d listed twice", s);
-                return NULL;
-            }
-        }
-        d->step_seq[i] = s;
-        d->step_pos[i] = d->pos[s];
+        if (s < 0 || s >= S)
+            return al_fail("decoder step: sequence %d out of range [0, %d)", s, S);
+        if (d->pos[s] >= Tm)
+            return al_fail("decoder step: sequence %d is full (%d positions)", s, Tm);
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return al_fail("decoder step: token %d outside the vocabulary (%d)", tokens[i], c->vocab_size);
+        for (int j = 0; j < i && seqs; j++)
+            if (seqs[j] == s)
+                return al_fail("decoder step: sequence %d listed twice", s);
+        d->step_seq[row0 + i] = s;
+        d->step_pos[row0 + i] = d->pos[s];
     }
     const al_lora *lo = d->model->lora;
     if (d->exact && lo && !d->lora_t)
-        return al_fail("decoder step: LoRA adapters were attached after al_decoder_set_exact"), NULL;
+        return al_fail("decoder step: LoRA adapters were attached after al_decoder_set_exact");
+    return 0;
+}
+
+float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
+{
+    if (place_rows(d, seqs, tokens, n, 0))
+        return NULL;
     int threads = omp_get_max_threads();
-    if (n >= 2 && threads > 1 && d->model->n_params <= SEQUENCE_SPLIT_MAX_PARAMS) {
+    if (n >= 2 && threads > 1 && d->model->n_params <= SEQUENCE_SPLIT_MAX_PARAMS && !omp_in_parallel()) {
         int parts = threads < n ? threads : n;
 #pragma omp parallel for num_threads(parts) schedule(static, 1)
-        for (int p = 0; p < parts; p++)
-            step_rows(d, tokens, (int)((long)n * p / parts), (int)((long)n * (p + 1) / parts));
+        for (int p = 0; p < parts; p++) {
+            const int r0 = (int)((long)n * p / parts), r1 = (int)((long)n * (p + 1) / parts);
+            step_rows(d, tokens + r0, r0, r1);
+        }
     } else {
         step_rows(d, tokens, 0, n);
     }
     for (int i = 0; i < n; i++)
         d->pos[d->step_seq[i]]++;
     return d->logits;
+}
+
+float *al_decoder_step_rows(al_decoder *d, const int *seqs, const int *tokens, int n, int row0)
+{
+    if (place_rows(d, seqs, tokens, n, row0))
+        return NULL;
+    step_rows(d, tokens, row0, row0 + n);
+    for (int i = row0; i < row0 + n; i++)
+        d->pos[d->step_seq[i]]++;
+    return d->logits + (size_t)row0 * d->model->cfg.vocab_size;
 }

@@ -369,6 +369,46 @@ static inline float lane_sum(op_vf16 x)
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
+/* lane_sum of 16 vectors at once: lane k of the result is lane_sum(x[k]), the same
+ * additions of the same pairs, done by shuffling pairs of vectors together at each level
+ * of the tree (15 vector additions instead of 16 reductions). */
+static inline op_vf16 lane_sums16(const op_vf16 x[16])
+{
+    op_vf16 u[8], w[4], y[2];
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; p++) /* lanes 0-7: x[2p]'s halves added, 8-15: x[2p + 1]'s */
+        u[p] = __builtin_shufflevector(x[2 * p], x[2 * p + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+               __builtin_shufflevector(x[2 * p], x[2 * p + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) /* four lanes per vector: b of x[4q + g] at 4g */
+        w[q] = __builtin_shufflevector(u[2 * q], u[2 * q + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+               __builtin_shufflevector(u[2 * q], u[2 * q + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+#pragma GCC unroll 2
+    for (int r = 0; r < 2; r++) /* (b0 + b2, b1 + b3) of x[8r + g] at 2g */
+        y[r] = __builtin_shufflevector(w[2 * r], w[2 * r + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+               __builtin_shufflevector(w[2 * r], w[2 * r + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    return __builtin_shufflevector(y[0], y[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+           __builtin_shufflevector(y[0], y[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+/* max over lanes by halving; NaNs are never chosen */
+static inline float lane_max(op_vf16 x)
+{
+    typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
+    typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
+    typedef int32_t vi8 __attribute__((vector_size(8 * sizeof(int32_t))));
+    typedef int32_t vi4 __attribute__((vector_size(4 * sizeof(int32_t))));
+    const vf8 lo8 = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7);
+    const vf8 hi8 = __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
+    const vi8 g8 = hi8 > lo8;
+    const vf8 a = (vf8)(((vi8)hi8 & g8) | ((vi8)lo8 & ~g8));
+    const vf4 lo4 = __builtin_shufflevector(a, a, 0, 1, 2, 3), hi4 = __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    const vi4 g4 = hi4 > lo4;
+    const vf4 b = (vf4)(((vi4)hi4 & g4) | ((vi4)lo4 & ~g4));
+    const float c0 = b[2] > b[0] ? b[2] : b[0], c1 = b[3] > b[1] ? b[3] : b[1];
+    return c1 > c0 ? c1 : c0;
+}
+
 /* The scores of CH chunks of positions from s (the last one m lanes wide) for every head,
  * into their rows of a.  CH x G independent chains, so the multiply-adds overlap. */
 static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t a_stride, const float *qs,
@@ -399,7 +439,7 @@ static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t
     for (int c = 0; c < CH; c++)
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++)
-            memcpy(a + j * a_stride + s + c * QL, &acc[c][j], (size_t)(c < CH - 1 ? QL : m) * sizeof(float));
+            op_store_first(a + j * a_stride + s + c * QL, acc[c][j], c < CH - 1 ? QL : m);
 }
 
 /* The outputs' dimensions i0 .. i0 + IB of every head, from positions s0 .. s0 + n.  One
@@ -428,11 +468,111 @@ static inline __attribute__((always_inline)) void outputs_block(float *o, const 
                 acc[j * IB + ii] += p[j] * v;
         }
     }
+    if (G * IB == 16) {
+        const op_vf16 r = lane_sums16(acc);
+        if (IB == hd) {
+            memcpy(o, &r, sizeof r);
+        } else {
+#pragma GCC unroll 4
+            for (int j = 0; j < G; j++)
+#pragma GCC unroll 16
+                for (int ii = 0; ii < IB; ii++)
+                    o[j * hd + i0 + ii] = r[j * IB + ii];
+        }
+        return;
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < G; j++)
 #pragma GCC unroll 16
         for (int ii = 0; ii < IB; ii++)
             o[j * hd + i0 + ii] = lane_sum(acc[j * IB + ii]);
+}
+
+/* op_exp_nonpositive on 16 lanes, the same operations in the same order, so each lane
+ * equals the scalar function's result bit for bit. */
+static inline op_vf16 exp_nonpositive16(op_vf16 x)
+{
+    typedef int32_t vi16 __attribute__((vector_size(16 * sizeof(int32_t))));
+    const op_vf16 lo = op_splat16(-87.0f), magic = op_splat16(12582912.0f);
+    const vi16 below = x < lo;
+    x = (op_vf16)(((vi16)lo & below) | ((vi16)x & ~below));
+    op_vf16 t = x * 1.44269504088896341f + magic;
+    op_vf16 n = t - magic;
+    op_vf16 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    op_vf16 p = op_splat16(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const vi16 si = ((vi16)t - 0x4B400000 + 127) << 23;
+    return p * (op_vf16)si;
+}
+
+/* Rows a + j a_stride, j < G: softmax over the scores at [s0, t], zeros elsewhere, the G
+ * rows interleaved so their dependency chains overlap.  Each sum adds per lane over
+ * chunks of QL from s0, then lane_sum; every exponential and product is the scalar one,
+ * lane by lane. */
+static inline __attribute__((always_inline)) void softmax_rows(float *a, size_t a_stride, int s0, int t, int T,
+                                                               const int G)
+{
+    typedef int32_t vi16 __attribute__((vector_size(16 * sizeof(int32_t))));
+    const int n = t + 1 - s0, full = n / QL * QL, m = n - full;
+    op_vf16 mxv[4], sum[4], mxs[4], inv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++)
+        mxv[j] = op_splat16(-INFINITY), sum[j] = (op_vf16){0};
+    for (int c0 = 0; c0 < full; c0 += QL)
+#pragma GCC unroll 4
+        for (int j = 0; j < G; j++) {
+            const op_vf16 x = op_load16(a + j * a_stride + s0 + c0);
+            const vi16 gt = x > mxv[j];
+            mxv[j] = (op_vf16)(((vi16)x & gt) | ((vi16)mxv[j] & ~gt));
+        }
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++) {
+        const float *as = a + j * a_stride + s0;
+        float mx = lane_max(mxv[j]);
+        for (int s = full; s < n; s++)
+            mx = as[s] > mx ? as[s] : mx;
+        mxs[j] = op_splat16(mx);
+    }
+    for (int c0 = 0; c0 < full; c0 += QL)
+#pragma GCC unroll 4
+        for (int j = 0; j < G; j++) {
+            float *as = a + j * a_stride + s0;
+            const op_vf16 e = exp_nonpositive16(op_load16(as + c0) - mxs[j]);
+            memcpy(as + c0, &e, sizeof e);
+            sum[j] += e;
+        }
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++) {
+        float *as = a + j * a_stride + s0;
+        if (m) {
+            const op_vf16 e = exp_nonpositive16(op_load_first(as + full, m) - mxs[j]);
+            op_store_first(as + full, e, m);
+            sum[j] += op_load_first(as + full, m);
+        }
+        inv[j] = op_splat16(1.0f / lane_sum(sum[j]));
+    }
+    for (int c0 = 0; c0 < full; c0 += QL)
+#pragma GCC unroll 4
+        for (int j = 0; j < G; j++) {
+            float *as = a + j * a_stride + s0;
+            const op_vf16 e = op_load16(as + c0) * inv[j];
+            memcpy(as + c0, &e, sizeof e);
+        }
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++) {
+        float *aj = a + j * a_stride;
+        if (m)
+            op_store_first(aj + s0 + full, op_load_first(aj + s0 + full, m) * inv[j], m);
+        if (s0 > 0)
+            memset(aj, 0, (size_t)s0 * sizeof *aj);
+        if (t + 1 < T)
+            memset(aj + t + 1, 0, (size_t)(T - t - 1) * sizeof *aj);
+    }
 }
 
 static inline __attribute__((always_inline)) void query_group(float *o, float *a, size_t a_stride, const float *q,
@@ -461,26 +601,7 @@ static inline __attribute__((always_inline)) void query_group(float *o, float *a
     default:
         scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 4);
     }
-    for (int j = 0; j < G; j++) { /* softmax in place; zeros outside [s0, t] */
-        float *aj = a + j * a_stride + s0, mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int s = 0; s < n; s++)
-            mx = aj[s] > mx ? aj[s] : mx;
-#pragma omp simd
-        for (int s = 0; s < n; s++)
-            aj[s] = op_exp_nonpositive(aj[s] - mx);
-        op_vf16 sum = {0};
-        for (c0 = 0; c0 + QL <= n; c0 += QL)
-            sum += op_load16(aj + c0);
-        if (c0 < n)
-            sum += op_load_first(aj + c0, n - c0);
-        const float inv = 1.0f / lane_sum(sum);
-#pragma omp simd
-        for (int s = 0; s < n; s++)
-            aj[s] *= inv;
-        memset(a + j * a_stride, 0, (size_t)s0 * sizeof *a);
-        memset(a + j * a_stride + t + 1, 0, (size_t)(T - t - 1) * sizeof *a);
-    }
+    softmax_rows(a, a_stride, s0, t, T, G); /* in place; zeros outside [s0, t] */
     for (int i0 = 0; i0 < hd; i0 += IB)
         outputs_block(o, a, a_stride, vt, s0, n, hd, Tp, i0, G, IB);
 }

@@ -27,6 +27,8 @@ static inline op_vf16 op_load16(const float *p)
     return v;
 }
 
+static inline op_vf16 op_splat16(float x) { return (op_vf16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+
 /* p[0..m) for 1 <= m <= 16, zeros in the other lanes; reads nothing past p + m */
 static inline op_vf16 op_load_first(const float *p, int m)
 {

@@ -39,12 +39,21 @@ typedef struct rl_rollout {
     long tokens; /* sampled tokens in all */
 } rl_rollout;
 
+/* A decoder kept from one rollout to the next: its cache is allocated (and its pages
+ * touched) once per run, not once per step; each rollout resets it and refreshes its
+ * copies of the weights.  Sized for the longest prompt of the set. */
+typedef struct rl_decoder {
+    al_decoder *d;
+    int n, max_len;
+} rl_decoder;
+
 /* Samples G completions for each listed prompt with the exact decoder from m (its LoRA
  * adapters as they are), stopping at any of stop_ids or after max_new tokens.  Sequence i
- * draws with its own sampler seeded by (seed, i), so the batch is reproducible. */
-int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, const int *prompts, int n_prompts,
-                      int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids, int n_stop,
-                      uint64_t seed);
+ * draws with its own sampler seeded by (seed, i), so the batch is reproducible.  keep
+ * (may be NULL) holds the decoder between calls with the same m and ps. */
+int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const rl_prompts *ps, const int *prompts,
+                      int n_prompts, int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids,
+                      int n_stop, uint64_t seed);
 void rl_rollout_free(rl_rollout *r);
 
 /* ---- the trainer's state (src/rl/trainer.c sets it up) ---- */
@@ -70,6 +79,7 @@ typedef struct rl_run {
     /* the training contexts of the policy, the reference and the critic: made at the first
      * step, reshaped to each batch after (al_train_ctx_reshape) */
     al_train_ctx *pc, *rc, *cc;
+    rl_decoder dec; /* the rollouts' decoder */
     /* PPO's critic (src/rl/critic.c) */
     bool have_critic;
     al_model critic;

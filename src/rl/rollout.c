@@ -3,6 +3,7 @@
  * from the same logits the token was drawn from, by the training forward's own code
  * (al_logprob), so the trainer can demand a probability ratio of exactly 1. */
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,9 +56,118 @@ static int prefill(al_decoder *dec, const rl_prompts *ps, const int *prompts, in
     return 0;
 }
 
-int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, const int *prompts, int n_prompts,
-                      int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids, int n_stop,
-                      uint64_t seed)
+/* The sampling loop: every live sequence draws its token from its row of cur, then the
+ * live ones advance through the decoder.  One parallel region for the whole loop: each
+ * step splits the live sequences evenly over the threads, and a thread samples and
+ * decodes its share with no fork in between (the step's rows are independent, and each
+ * sequence has its own sampler, so the tokens do not depend on the split). */
+static int sample_loop(rl_rollout *r, al_decoder *dec, const rl_prompts *ps, float *cur, float *scratch, int *seqs,
+                       int *toks, bool *done, al_sampler *samplers, int V, float temperature, int max_len,
+                       const int *stop_ids, int n_stop)
+{
+    const int n = r->n, max_new = r->max_new;
+    int failed = 0;
+    char why[512] = "";
+#pragma omp parallel if (n > 1)
+    {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        float *sc = scratch + 2 * (size_t)V * t; /* al_sample rewrites its logits: a copy, and al_logprob's row */
+        int *mine = malloc((size_t)n * sizeof *mine);
+        long tokens = 0;
+        if (!mine) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        for (;;) {
+            /* this thread's share: the live sequences [lo, hi) in index order, read before
+             * the barrier (after it the owners mark their finished ones) */
+            int live = 0, stop, lo = 0, share = 0;
+#pragma omp atomic read
+            stop = failed;
+            for (int i = 0; i < n && !stop; i++)
+                live += !done[i];
+            if (!stop) {
+                lo = (int)((long)live * t / nt);
+                const int hi = (int)((long)live * (t + 1) / nt);
+                for (int i = 0, k = 0; i < n && k < hi; i++)
+                    if (!done[i] && k++ >= lo)
+                        mine[share++] = i;
+            }
+#pragma omp barrier
+            if (live == 0 || stop)
+                break;
+            int m = 0; /* survivors, at decoder rows from lo on */
+            for (int j = 0; j < share; j++) {
+                const int i = mine[j];
+                const float *row = cur + (size_t)i * V;
+                int *hist = r->ids + (size_t)i * max_new;
+                memcpy(sc, row, (size_t)V * sizeof(float));
+                const int id = al_sample(&samplers[i], sc, hist, r->len[i]);
+                r->logp[(size_t)i * max_new + r->len[i]] = al_logprob(row, V, temperature, id, sc + V);
+                hist[r->len[i]++] = id;
+                tokens++;
+                const int pos = ps->p[r->prompt[i]].ids.n + r->len[i];
+                if (is_stop(id, stop_ids, n_stop) || r->len[i] == max_new || pos >= max_len) {
+                    r->eos[i] = is_stop(id, stop_ids, n_stop);
+                    done[i] = true;
+                    continue;
+                }
+                seqs[lo + m] = i, toks[lo + m] = id, m++;
+            }
+            if (m > 0) {
+                const float *logits = al_decoder_step_rows(dec, seqs + lo, toks + lo, m, lo);
+                if (!logits) {
+#pragma omp critical(rl_rollout_error)
+                    if (!why[0])
+                        snprintf(why, sizeof why, "%s", al_errmsg());
+#pragma omp atomic write
+                    failed = 1;
+                } else {
+                    for (int j = 0; j < m; j++)
+                        memcpy(cur + (size_t)seqs[lo + j] * V, logits + (size_t)j * V, (size_t)V * sizeof(float));
+                }
+            }
+#pragma omp barrier
+        }
+#pragma omp atomic
+        r->tokens += tokens;
+        free(mine);
+    }
+    return failed ? al_fail("%s", why) : 0;
+}
+
+/* keep's decoder reset and refreshed from m when it fits n sequences of max_len, else a new
+ * one sized for the longest prompt of ps (kept in keep when given) */
+static al_decoder *rollout_decoder(rl_decoder *keep, const al_model *m, const rl_prompts *ps, int n, int max_len,
+                                   int max_new)
+{
+    if (keep && keep->d && keep->n == n && keep->max_len >= max_len) {
+        al_decoder_reset(keep->d, -1);
+        if (al_decoder_set_exact(keep->d, true)) /* the weights have moved since the last rollout */
+            return NULL;
+        return keep->d;
+    }
+    if (keep) {
+        for (int i = 0; i < ps->n; i++)
+            max_len = ps->p[i].ids.n + max_new > max_len ? ps->p[i].ids.n + max_new : max_len;
+        max_len = max_len > m->cfg.seq_len ? m->cfg.seq_len : max_len;
+        al_decoder_free(keep->d);
+        *keep = (rl_decoder){0};
+    }
+    al_decoder *d = al_decoder_new(m, n, max_len);
+    if (d && al_decoder_set_exact(d, true)) {
+        al_decoder_free(d);
+        return NULL;
+    }
+    if (keep && d)
+        *keep = (rl_decoder){.d = d, .n = n, .max_len = max_len};
+    return d;
+}
+
+int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const rl_prompts *ps, const int *prompts,
+                      int n_prompts, int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids,
+                      int n_stop, uint64_t seed)
 {
     const int n = n_prompts * G, V = m->cfg.vocab_size;
     if (!(sampling->temperature > 0))
@@ -80,11 +190,11 @@ int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, co
     int *seqs = malloc((size_t)n * sizeof *seqs), *toks = malloc((size_t)n * sizeof *toks);
     bool *done = calloc((size_t)n, sizeof *done);
     al_sampler *samplers = calloc((size_t)n, sizeof *samplers);
-    al_decoder *dec = al_decoder_new(m, n, max_len);
+    al_decoder *dec = NULL;
     int rc = !r->prompt || !r->ids || !r->logp || !r->len || !r->eos || !cur || !scratch || !seqs || !toks || !done ||
                      !samplers
                  ? al_fail("out of memory")
-                 : !dec ? -1 : al_decoder_set_exact(dec, true);
+                 : !(dec = rollout_decoder(keep, m, ps, n, max_len, max_new)) ? -1 : 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         r->prompt[i] = prompts[i / G];
         al_sampler_opts so = *sampling;
@@ -99,50 +209,14 @@ int rl_rollout_sample(rl_rollout *r, const al_model *m, const rl_prompts *ps, co
             for (int g = G - 1; g >= 0; g--)
                 memmove(cur + ((size_t)p * G + g) * V, first + (size_t)p * V, (size_t)V * sizeof(float));
     }
-    int live = n;
-    while (rc == 0 && live > 0) {
-        /* every live sequence draws its token (its own sampler: the order does not matter) */
-#pragma omp parallel for schedule(static) if (live > 1)
-        for (int i = 0; i < n; i++) {
-            if (done[i])
-                continue;
-            const float *row = cur + (size_t)i * V;
-            float *sc = scratch + 2 * (size_t)V * omp_get_thread_num();
-            int *hist = r->ids + (size_t)i * max_new;
-            memcpy(sc, row, (size_t)V * sizeof(float)); /* al_sample rewrites its logits */
-            int id = al_sample(&samplers[i], sc, hist, r->len[i]);
-            r->logp[(size_t)i * max_new + r->len[i]] = al_logprob(row, V, sampling->temperature, id, sc + V);
-            hist[r->len[i]++] = id;
-        }
-        int k = 0;
-        for (int i = 0; i < n; i++) {
-            if (done[i])
-                continue;
-            const int id = r->ids[(size_t)i * max_new + r->len[i] - 1];
-            r->tokens++;
-            int pos = ps->p[r->prompt[i]].ids.n + r->len[i];
-            if (is_stop(id, stop_ids, n_stop) || r->len[i] == max_new || pos >= max_len) {
-                r->eos[i] = is_stop(id, stop_ids, n_stop);
-                done[i] = true;
-                live--;
-                continue;
-            }
-            seqs[k] = i, toks[k] = id, k++;
-        }
-        if (k == 0)
-            break;
-        const float *logits = al_decoder_step(dec, seqs, toks, k);
-        if (!logits) {
-            rc = -1;
-            break;
-        }
-        for (int j = 0; j < k; j++)
-            memcpy(cur + (size_t)seqs[j] * V, logits + (size_t)j * V, (size_t)V * sizeof(float));
-    }
+    if (rc == 0)
+        rc = sample_loop(r, dec, ps, cur, scratch, seqs, toks, done, samplers, V, sampling->temperature, max_len,
+                         stop_ids, n_stop);
     for (int i = 0; i < n && samplers; i++)
         al_sampler_free(&samplers[i]);
     free(samplers), free(cur), free(scratch), free(seqs), free(toks), free(done);
-    al_decoder_free(dec);
+    if (!keep)
+        al_decoder_free(dec);
     if (rc)
         rl_rollout_free(r);
     return rc;

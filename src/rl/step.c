@@ -115,7 +115,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
     if (rc == 0) {
         next_prompts(R, idx);
         al_sampler_opts so = o->sampling;
-        rc = rl_rollout_sample(&ro, &R->m, &R->ps, idx, P, G, o->max_completion_length, &so, R->stop_ids, R->n_stop,
+        rc = rl_rollout_sample(&ro, &R->dec, &R->m, &R->ps, idx, P, G, o->max_completion_length, &so, R->stop_ids, R->n_stop,
                                step_seed);
     }
     t1 = al_now();

@@ -78,6 +78,7 @@ static void run_free(rl_run *R)
     al_tokenizer_free(R->tok);
     free(R->stop_ids);
     free(R->order);
+    al_decoder_free(R->dec.d);
 }
 
 /* The settings a resumed run must share with its start (everything but steps and logging). */
