@@ -27,6 +27,14 @@ static inline op_vf16 op_load16(const float *p)
     return v;
 }
 
+/* Keeps a loaded vector in a register: without it GCC folds the load into each multiply-add
+ * that uses the vector, loading it again for every row of a tile. */
+#if defined(__AVX512F__)
+#define OP_IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define OP_IN_REGISTER(v) ((void)0)
+#endif
+
 static inline op_vf16 op_splat16(float x) { return (op_vf16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
 /* p[0..m) for 1 <= m <= 16, zeros in the other lanes; reads nothing past p + m */

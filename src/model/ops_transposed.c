@@ -87,8 +87,10 @@ static inline __attribute__((always_inline)) void mm_tile(float *out, const floa
         const float *t = T + (size_t)i * op + o0;
         op_vf16 w[4];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
+        for (int v = 0; v < NV; v++) {
             w[v] = op_load16(t + 16 * v);
+            OP_IN_REGISTER(w[v]);
+        }
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const float xi = xr[(size_t)r * n_in + i];
