@@ -413,7 +413,7 @@ static inline float lane_max(op_vf16 x)
  * into their rows of a.  CH x G independent chains, so the multiply-adds overlap. */
 static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t a_stride, const float *qs,
                                                                 const float *kt, int hd, int Tp, int s, int m,
-                                                                const int G, const int CH)
+                                                                op_vf16 last[4], const int G, const int CH)
 {
     op_vf16 acc[4][4]; /* fixed sizes (CH, G <= 4), so the compiler keeps them in registers */
 #pragma GCC unroll 4
@@ -426,7 +426,10 @@ static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t
         op_vf16 kv[4];
 #pragma GCC unroll 4
         for (int c = 0; c < CH; c++)
+        {
             kv[c] = c < CH - 1 || m == QL ? op_load16(kr + c * QL) : op_load_first(kr + c * QL, m);
+            OP_IN_REGISTER(kv[c]);
+        }
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++) {
             const float qi = qs[j * hd + i];
@@ -440,6 +443,9 @@ static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++)
             op_store_first(a + j * a_stride + s + c * QL, acc[c][j], c < CH - 1 ? QL : m);
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++) /* the softmax takes a short last chunk from here: a masked */
+        last[j] = acc[CH - 1][j]; /* store is not forwarded to the loads that follow it */
 }
 
 /* The outputs' dimensions i0 .. i0 + IB of every head, from positions s0 .. s0 + n.  One
@@ -447,7 +453,8 @@ static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t
  * to a helper, even an inlined one, ends up in memory. */
 static inline __attribute__((always_inline)) void outputs_block(float *o, const float *a, size_t a_stride,
                                                                 const float *vt, int s0, int n, int hd, int Tp,
-                                                                int i0, const int G, const int IB)
+                                                                int i0, const op_vf16 tail[4], const int G,
+                                                                const int IB)
 {
     op_vf16 acc[16]; /* G x IB <= 16, a fixed size so the accumulators stay in registers */
 #pragma GCC unroll 16
@@ -458,11 +465,15 @@ static inline __attribute__((always_inline)) void outputs_block(float *o, const 
         op_vf16 p[4];
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++)
-            p[j] = m == QL ? op_load16(a + j * a_stride + s) : op_load_first(a + j * a_stride + s, m);
+        {
+            p[j] = m == QL ? op_load16(a + j * a_stride + s) : tail[j]; /* tail: a short chunk's weights */
+            OP_IN_REGISTER(p[j]);
+        }
 #pragma GCC unroll 16
         for (int ii = 0; ii < IB; ii++) {
             const float *vr = vt + (size_t)(i0 + ii) * Tp + s;
-            const op_vf16 v = m == QL ? op_load16(vr) : op_load_first(vr, m);
+            op_vf16 v = m == QL ? op_load16(vr) : op_load_first(vr, m);
+            OP_IN_REGISTER(v);
 #pragma GCC unroll 4
             for (int j = 0; j < G; j++)
                 acc[j * IB + ii] += p[j] * v;
@@ -515,7 +526,7 @@ static inline op_vf16 exp_nonpositive16(op_vf16 x)
  * chunks of QL from s0, then lane_sum; every exponential and product is the scalar one,
  * lane by lane. */
 static inline __attribute__((always_inline)) void softmax_rows(float *a, size_t a_stride, int s0, int t, int T,
-                                                               const int G)
+                                                               op_vf16 tail[4], const int G)
 {
     typedef int32_t vi16 __attribute__((vector_size(16 * sizeof(int32_t))));
     const int n = t + 1 - s0, full = n / QL * QL, m = n - full;
@@ -523,6 +534,8 @@ static inline __attribute__((always_inline)) void softmax_rows(float *a, size_t 
 #pragma GCC unroll 4
     for (int j = 0; j < G; j++)
         mxv[j] = op_splat16(-INFINITY), sum[j] = (op_vf16){0};
+    /* a short last chunk (m lanes) comes in tail[j] (its scores, then its weights) */
+    const vi16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, in_tail = lanes < m;
     for (int c0 = 0; c0 < full; c0 += QL)
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++) {
@@ -530,14 +543,16 @@ static inline __attribute__((always_inline)) void softmax_rows(float *a, size_t 
             const vi16 gt = x > mxv[j];
             mxv[j] = (op_vf16)(((vi16)x & gt) | ((vi16)mxv[j] & ~gt));
         }
+    if (m)
 #pragma GCC unroll 4
-    for (int j = 0; j < G; j++) {
-        const float *as = a + j * a_stride + s0;
-        float mx = lane_max(mxv[j]);
-        for (int s = full; s < n; s++)
-            mx = as[s] > mx ? as[s] : mx;
-        mxs[j] = op_splat16(mx);
-    }
+        for (int j = 0; j < G; j++) {
+            const op_vf16 x = (op_vf16)(((vi16)tail[j] & in_tail) | ((vi16)op_splat16(-INFINITY) & ~in_tail));
+            const vi16 gt = x > mxv[j];
+            mxv[j] = (op_vf16)(((vi16)x & gt) | ((vi16)mxv[j] & ~gt));
+        }
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++)
+        mxs[j] = op_splat16(lane_max(mxv[j]));
     for (int c0 = 0; c0 < full; c0 += QL)
 #pragma GCC unroll 4
         for (int j = 0; j < G; j++) {
@@ -548,11 +563,9 @@ static inline __attribute__((always_inline)) void softmax_rows(float *a, size_t 
         }
 #pragma GCC unroll 4
     for (int j = 0; j < G; j++) {
-        float *as = a + j * a_stride + s0;
         if (m) {
-            const op_vf16 e = exp_nonpositive16(op_load_first(as + full, m) - mxs[j]);
-            op_store_first(as + full, e, m);
-            sum[j] += op_load_first(as + full, m);
+            tail[j] = (op_vf16)((vi16)exp_nonpositive16(tail[j] - mxs[j]) & in_tail);
+            sum[j] += tail[j];
         }
         inv[j] = op_splat16(1.0f / lane_sum(sum[j]));
     }
@@ -566,8 +579,10 @@ static inline __attribute__((always_inline)) void softmax_rows(float *a, size_t 
 #pragma GCC unroll 4
     for (int j = 0; j < G; j++) {
         float *aj = a + j * a_stride;
-        if (m)
-            op_store_first(aj + s0 + full, op_load_first(aj + s0 + full, m) * inv[j], m);
+        if (m) {
+            tail[j] *= inv[j];
+            op_store_first(aj + s0 + full, tail[j], m);
+        }
         if (s0 > 0)
             memset(aj, 0, (size_t)s0 * sizeof *aj);
         if (t + 1 < T)
@@ -584,26 +599,27 @@ static inline __attribute__((always_inline)) void query_group(float *o, float *a
     float qs[G * hd];
     for (int i = 0; i < G * hd; i++)
         qs[i] = q[i] * scale;
+    op_vf16 tail[4]; /* the last chunk of each head, kept out of memory */
     int c0 = 0;
     for (; c0 + 4 * QL < n; c0 += 4 * QL) /* while more than four chunks remain */
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, QL, G, 4);
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, QL, tail, G, 4);
     const int rest = n - c0, m = rest - (rest - 1) / QL * QL; /* 1 to 4 chunks, the last m wide */
     switch ((rest + QL - 1) / QL) {
     case 1:
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 1);
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, tail, G, 1);
         break;
     case 2:
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 2);
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, tail, G, 2);
         break;
     case 3:
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 3);
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, tail, G, 3);
         break;
     default:
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, G, 4);
+        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, tail, G, 4);
     }
-    softmax_rows(a, a_stride, s0, t, T, G); /* in place; zeros outside [s0, t] */
+    softmax_rows(a, a_stride, s0, t, T, tail, G); /* in place; zeros outside [s0, t] */
     for (int i0 = 0; i0 < hd; i0 += IB)
-        outputs_block(o, a, a_stride, vt, s0, n, hd, Tp, i0, G, IB);
+        outputs_block(o, a, a_stride, vt, s0, n, hd, Tp, i0, tail, G, IB);
 }
 
 void op_attention_query_group(float *o, float *a, size_t a_stride, const float *q, const float *kt, const float *vt,

@@ -41,9 +41,23 @@ static inline op_vf16 op_splat16(float x) { return (op_vf16){x, x, x, x, x, x, x
 static inline op_vf16 op_load_first(const float *p, int m)
 {
 #if defined(__AVX512F__)
+    if (m == 16) /* a plain load: a masked one is not forwarded from a plain store */
+        return op_load16(p);
     return (op_vf16)_mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1), p);
 #else
     op_vf16 v = {0};
+    memcpy(&v, p, (size_t)m * sizeof(float));
+    return v;
+#endif
+}
+
+/* p[0..m) for 1 <= m <= 16, fill in the other lanes; reads nothing past p + m */
+static inline op_vf16 op_load_first_or(const float *p, int m, float fill)
+{
+#if defined(__AVX512F__)
+    return (op_vf16)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), (__mmask16)((1u << m) - 1), p);
+#else
+    op_vf16 v = op_splat16(fill);
     memcpy(&v, p, (size_t)m * sizeof(float));
     return v;
 #endif
@@ -53,6 +67,10 @@ static inline op_vf16 op_load_first(const float *p, int m)
 static inline void op_store_first(float *p, op_vf16 v, int m)
 {
 #if defined(__AVX512F__)
+    if (m == 16) { /* a plain store: a masked one is not forwarded to the loads after it */
+        memcpy(p, &v, sizeof v);
+        return;
+    }
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << m) - 1), (__m512)v);
 #else
     memcpy(p, &v, (size_t)m * sizeof(float));
