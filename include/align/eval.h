@@ -151,12 +151,15 @@ typedef struct al_eval_opts {
                                     * when world is set, else "chatml" */
     const char *world;             /* world directory: world.json lexicons, template (may be NULL) */
     const char *reference;         /* model for the KL figure (NULL: not computed) */
-    const char *heldout;           /* text for perplexity (NULL: WORLD/heldout.txt if present) */
+    const char *heldout;           /* text for perplexity (NULL: WORLD/heldout.txt if present;
+                                    * "": none) */
     int max_new_tokens;            /* default 96 */
     int batch;                     /* sequences decoded at once (default 64) */
     int max_prompts;               /* 0 = all */
     const char *summary_out;       /* JSON summary (NULL: none) */
     const char *answers_out;       /* JSONL of every answer and its verdict (NULL: none) */
+    bool skip_long_prompts;        /* a prompt that fills the model's positions gets an empty
+                                    * answer (finish "context") instead of stopping the run */
     bool quiet;                    /* no progress bars */
 } al_eval_opts;
 void al_eval_defaults(al_eval_opts *o);
@@ -201,6 +204,12 @@ typedef struct al_eval_summary {
     double mean_answer_tokens;
     double seconds;
 } al_eval_summary;
+
+/* The guard as a filter (src/eval/guard_filter.c): a blocked or escalated prompt or answer
+ * counts as blocked (the customer does not see the model's words), a redacted one passes.
+ * policy: a policy file, or NULL / "default" for the built-in policy. */
+int al_eval_guard_filter_open(al_eval_filter *f, const char *policy);
+void al_eval_guard_filter_close(al_eval_filter *f);
 
 /* Generates greedily for every prompt (through filter when not NULL), judges the answers,
  * computes the figures and writes the summary and answers files when asked. */

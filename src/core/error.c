@@ -8,7 +8,9 @@ static _Thread_local char errbuf[2048];
 
 int al_vfail(const char *fmt, va_list ap)
 {
-    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    char msg[sizeof errbuf]; /* an argument may be al_errmsg() itself: context prepended */
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(errbuf, msg, sizeof errbuf);
     return -1;
 }
 

@@ -151,6 +151,12 @@ static int generate(eval_run *r, const al_eval_opts *o, const al_eval_filter *f)
             if (rc)
                 break;
         }
+        if (r->prompts[i].n >= r->m.cfg.seq_len && o->skip_long_prompts) {
+            a->finish = AL_FINISH_CONTEXT; /* no room to answer: an empty answer */
+            if (!(a->text = strdup("")))
+                rc = al_fail("out of memory");
+            continue;
+        }
         if (r->prompts[i].n >= r->m.cfg.seq_len)
             rc = al_fail("prompt %d fills the model's %d positions", i + 1, r->m.cfg.seq_len);
         todo[n_todo++] = i;
@@ -285,7 +291,7 @@ int al_eval_run(const al_eval_opts *o, const al_eval_filter *filter, al_eval_sum
     const char *heldout = o->heldout ? o->heldout
                           : r.heldout_file && al_file_exists(r.heldout_file) ? r.heldout_file
                                                                               : NULL;
-    if (rc == 0 && heldout)
+    if (rc == 0 && heldout && *heldout)
         rc = eval_perplexity(&r.m, r.tok, heldout, o->quiet, &out->heldout_perplexity, &out->heldout_tokens);
     out->seconds = al_now() - t0;
     if (rc == 0 && o->answers_out)

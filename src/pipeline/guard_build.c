@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/eval.h"
 #include "align/guard.h"
 #include "guard_build.h"
 
@@ -144,10 +145,9 @@ int pipeline_guard_build(const char *dir, const pipeline_prompts *p, const char 
     rc = rc ? rc : al_mkdir_p(dir);
     rc = rc ? rc : al_harm_save(m, model_path);
     rc = rc ? rc : write_policy(policy_path, deny, threshold);
-    void *g = rc == 0 ? pipeline_guard_open(policy_path) : NULL; /* a policy problem shows up here */
-    if (rc == 0 && !g)
-        rc = -1;
-    pipeline_guard_close(g);
+    al_eval_filter check; /* opening the policy shows a problem in it here */
+    if (rc == 0 && (rc = al_eval_guard_filter_open(&check, policy_path)) == 0)
+        al_eval_guard_filter_close(&check);
     if (rc == 0) {
         int n_deny = 0;
         while (deny && deny[n_deny])
@@ -169,45 +169,5 @@ int pipeline_guard_build(const char *dir, const pipeline_prompts *p, const char 
     al_harm_dataset_free(&train);
     al_harm_dataset_free(&test);
     free(model_path), free(policy_path);
-    return rc;
-}
-
-void *pipeline_guard_open(const char *policy_path)
-{
-    al_guard_policy pol;
-    if (al_guard_policy_load(policy_path, &pol))
-        return NULL;
-    al_guard *g = al_guard_open(&pol);
-    al_guard_policy_free(&pol);
-    return g;
-}
-
-void pipeline_guard_close(void *guard) { al_guard_close(guard); }
-
-/* Block and escalate both keep the model's words from the customer (an escalated answer
- * waits for a person), so both count as blocked; redact lets the answer through. */
-static int apply(const al_guard_decision *d, bool *blocked, al_buf *reply)
-{
-    *blocked = d->action >= AL_GUARD_ESCALATE;
-    if (*blocked && d->reply)
-        return al_buf_append(reply, d->reply, strlen(d->reply));
-    return 0;
-}
-
-int pipeline_guard_check_prompt(void *guard, const char *prompt, bool *blocked, al_buf *reply)
-{
-    al_guard_decision d = {0};
-    int rc = al_guard_check_input(guard, prompt, strlen(prompt), &d);
-    rc = rc ? rc : apply(&d, blocked, reply);
-    al_guard_decision_free(&d);
-    return rc;
-}
-
-int pipeline_guard_check_answer(void *guard, const char *prompt, const char *answer, bool *blocked, al_buf *reply)
-{
-    al_guard_decision d = {0};
-    int rc = al_guard_check_output(guard, prompt, strlen(prompt), answer, strlen(answer), &d);
-    rc = rc ? rc : apply(&d, blocked, reply);
-    al_guard_decision_free(&d);
     return rc;
 }

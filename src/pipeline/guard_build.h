@@ -28,10 +28,4 @@ void pipeline_prompts_free(pipeline_prompts *p);
 int pipeline_guard_build(const char *dir, const pipeline_prompts *p, const char *const *deny_patterns, uint64_t seed,
                          float threshold, json_t *fig, FILE *log);
 
-/* The guard of a policy file as the evaluation's filter (al_eval_filter's callbacks). */
-void *pipeline_guard_open(const char *policy_path);
-void pipeline_guard_close(void *guard);
-int pipeline_guard_check_prompt(void *guard, const char *prompt, bool *blocked, al_buf *reply);
-int pipeline_guard_check_answer(void *guard, const char *prompt, const char *answer, bool *blocked, al_buf *reply);
-
 #endif

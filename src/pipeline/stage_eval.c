@@ -11,13 +11,13 @@
 static int guarded_eval(al_pipeline *p, const al_eval_opts *o, al_eval_summary *s)
 {
     char *policy = pipeline_path(p, "guard/policy.yaml");
-    void *g = policy ? pipeline_guard_open(policy) : NULL;
+    al_eval_filter f;
+    int rc = policy ? al_eval_guard_filter_open(&f, policy) : -1;
     free(policy);
-    if (!g)
+    if (rc)
         return -1;
-    al_eval_filter f = {g, pipeline_guard_check_prompt, pipeline_guard_check_answer};
-    int rc = al_eval_run(o, &f, s);
-    pipeline_guard_close(g);
+    rc = al_eval_run(o, &f, s);
+    al_eval_guard_filter_close(&f);
     return rc;
 }
 
