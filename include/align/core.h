@@ -68,6 +68,13 @@ int al_atomic_open(al_atomic_file *f, const char *path);
 int al_atomic_commit(al_atomic_file *f);
 void al_atomic_abort(al_atomic_file *f);
 
+/* CSV (RFC 4180): parses the record at *p into fields, pointers into the buffer, which is
+ * modified in place (quotes removed, fields NUL-terminated, a CR before the newline
+ * dropped); advances *p.  Returns the field count (at most max are kept), 0 at the end. */
+int al_csv_record(char **p, char **fields, int max);
+/* The index of column name in a header record, or -1. */
+int al_csv_column(char **fields, int n, const char *name);
+
 /* Writes a jansson value (indented, keys in insertion order) to path atomically. */
 struct json_t;
 int al_write_json_atomic(const char *path, const struct json_t *root);

@@ -30,6 +30,7 @@ static const command commands[] = {
     {"self-reward", cmd_self_reward, "self-rewarding: the model judges its own samples, DPO on best vs worst"},
     {"review", cmd_review, "the human review queue of escalated decisions"},
     {"eval", cmd_eval, "safety evaluation: refusals, over-refusal, leaks, style, KL, perplexity"},
+    {"redteam", cmd_redteam, "attack a model (alone or behind the guard) and report attack success rates"},
     {"demo", cmd_demo, "align the built-in support assistant end to end and show before and after"},
 };
 

@@ -267,67 +267,6 @@ static uint32_t guess_hazards(const char *text)
     return bits ? bits : BIT(AL_HAZ_NONVIOLENT_CRIME);
 }
 
-/* ---- a minimal RFC 4180 CSV reader ---- */
-
-/* Parses the record at *p into fields (pointers into buf, which is modified in place:
- * quotes removed, fields NUL-terminated).  Returns the field count, 0 at the end. */
-static int csv_record(char **p, char **fields, int max)
-{
-    char *s = *p;
-    if (!*s)
-        return 0;
-    int n = 0;
-    for (;;) {
-        char *out = s, *start = s;
-        if (*s == '"') {
-            s++;
-            for (;;) {
-                if (!*s)
-                    break;
-                if (*s == '"' && s[1] == '"') {
-                    *out++ = '"';
-                    s += 2;
-                } else if (*s == '"') {
-                    s++;
-                    break;
-                } else {
-                    *out++ = *s++;
-                }
-            }
-            while (*s && *s != ',' && *s != '\n')
-                s++;
-        } else {
-            while (*s && *s != ',' && *s != '\n')
-                s++;
-            out = s;
-        }
-        char end = *s;
-        if (n < max)
-            fields[n++] = start;
-        *out = 0;
-        if (out > start && out[-1] == '\r')
-            out[-1] = 0;
-        if (end == ',') {
-            s++;
-            continue;
-        }
-        if (end == '\n')
-            s++;
-        break;
-    }
-    *p = s;
-    return n;
-}
-
-/* Column index of name in a header record, or -1. */
-static int csv_column(char **fields, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(fields[i], name) == 0)
-            return i;
-    return -1;
-}
-
 /* ---- sources ---- */
 
 typedef struct dna_label {
@@ -408,15 +347,15 @@ static int load_do_not_answer(loader *L)
     if (read_shared(L, rel, &b))
         return -1;
     char *p = b.data, *f[16];
-    int n = csv_record(&p, f, 16);
-    int c_types = csv_column(f, n, "types_of_harm"), c_spec = csv_column(f, n, "specific_harms");
-    int c_q = csv_column(f, n, "question");
+    int n = al_csv_record(&p, f, 16);
+    int c_types = al_csv_column(f, n, "types_of_harm"), c_spec = al_csv_column(f, n, "specific_harms");
+    int c_q = al_csv_column(f, n, "question");
     int rc = 0;
     if (c_types < 0 || c_spec < 0 || c_q < 0) {
         rc = al_fail("%s/%s: header lacks types_of_harm, specific_harms or question", L->shared, rel);
         goto done;
     }
-    while ((n = csv_record(&p, f, 16)) > 0) {
+    while ((n = al_csv_record(&p, f, 16)) > 0) {
         if (n <= c_q || n <= c_types || n <= c_spec)
             continue;
         int h = dna_hazard(f[c_types], f[c_spec]);
@@ -442,10 +381,10 @@ static int load_advbench(loader *L)
     if (read_shared(L, rel, &b))
         return -1;
     char *p = b.data, *f[4];
-    int n = csv_record(&p, f, 4), c_goal = csv_column(f, n, "goal"), rc = 0;
+    int n = al_csv_record(&p, f, 4), c_goal = al_csv_column(f, n, "goal"), rc = 0;
     if (c_goal < 0)
         rc = al_fail("%s/%s: header lacks the goal column", L->shared, rel);
-    while (!rc && (n = csv_record(&p, f, 4)) > 0)
+    while (!rc && (n = al_csv_record(&p, f, 4)) > 0)
         if (n > c_goal)
             rc = add(L, f[c_goal], true, guess_hazards(f[c_goal]), "advbench");
     al_buf_free(&b);
