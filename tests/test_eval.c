@@ -223,11 +223,23 @@ static void test_load_errors(const char *tmp)
     CHECKF(strstr(al_errmsg(), "bad_prompts.jsonl:3:") && strstr(al_errmsg(), "nasty"), "%s", al_errmsg());
     write_file(path, "{\"prompt\": 3}\n");
     CHECK(al_prompt_set_load(&s, path) == -1);
-    CHECKF(strstr(al_errmsg(), ":1: \"prompt\": expected a string"), "%s", al_errmsg());
+    CHECKF(strstr(al_errmsg(), ":1: \"prompt\": expected a string or a list of messages"), "%s", al_errmsg());
     write_file(path, "{\"prompt\": \"no kind\"}\n");
     CHECK_OK(al_prompt_set_load(&s, path));
-    CHECK(s.n == 1 && s.p[0].kind == AL_KIND_OTHER && !strcmp(s.p[0].category, ""));
+    CHECK(s.n == 1 && s.p[0].kind == AL_KIND_OTHER && !strcmp(s.p[0].category, "") && s.p[0].n_history == 0);
     al_prompt_set_free(&s);
+    /* a conversation: the earlier turns become history, the last user message the prompt */
+    write_file(path, "{\"prompt\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", "
+                     "\"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello!\"}, {\"role\": "
+                     "\"user\", \"content\": \"And now?\"}], \"kind\": \"benign\"}\n");
+    CHECK_OK(al_prompt_set_load(&s, path));
+    CHECK(s.n == 1 && s.p[0].n_history == 3 && !strcmp(s.p[0].prompt, "And now?") &&
+          !strcmp(s.p[0].history[0].role, "system") && !strcmp(s.p[0].history[2].content, "Hello!"));
+    al_prompt_set_free(&s);
+    write_file(path, "{\"prompt\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", "
+                     "\"content\": \"Hello!\"}]}\n");
+    CHECK(al_prompt_set_load(&s, path) == -1);
+    CHECKF(strstr(al_errmsg(), ":1: \"prompt\": the last message is the assistant's"), "%s", al_errmsg());
 }
 
 /* ---- end to end on stories260K ---- */

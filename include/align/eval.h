@@ -118,19 +118,29 @@ unsigned al_breaches(int kind, const al_verdict *v, const al_intent_verdict *iv,
 typedef enum { AL_KIND_HARMFUL, AL_KIND_BENIGN, AL_KIND_CONTRAST, AL_KIND_OTHER, AL_KIND_COUNT } al_prompt_kind;
 const char *al_prompt_kind_name(al_prompt_kind k); /* "harmful", "benign", "contrast", "other" */
 
+/* A turn of the conversation before a prompt: role "system", "user" or "assistant". */
+typedef struct al_prompt_turn {
+    char *role, *content;
+} al_prompt_turn;
+
 typedef struct al_prompt {
     char *prompt, *category; /* category "" when absent */
     al_prompt_kind kind;     /* AL_KIND_OTHER when "kind" is absent */
+    al_prompt_turn *history; /* the turns before prompt (multi-turn), NULL when none */
+    int n_history;
 } al_prompt;
 
 typedef struct al_prompt_set {
     al_prompt *p;
     int n;
 } al_prompt_set;
-/* JSONL of {"prompt": string, "kind"?: "harmful"|"benign"|"contrast", "category"?: string};
- * errors read "FILE:LINE: ...". */
+/* JSONL of {"prompt", "kind"?: "harmful"|"benign"|"contrast", "category"?: string}, the
+ * prompt a string or, for a conversation, TRL's conversational prompt: a list of
+ * {"role", "content"} messages ending with the user's (the earlier ones become history).
+ * Errors read "FILE:LINE: ...". */
 int al_prompt_set_load(al_prompt_set *s, const char *path);
 void al_prompt_set_free(al_prompt_set *s);
+void al_prompt_free(al_prompt *p); /* one prompt's strings and history */
 
 /* ---- evaluation (src/eval/eval.c) ---- */
 

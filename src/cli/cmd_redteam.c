@@ -24,6 +24,9 @@ static const char *usage_text =
     "encodes the request, then wraps it in the role-play):\n"
     "  none roleplay hypothetical fiction past_tense split injection many_shot\n"
     "  base64 hex rot13 leetspeak pig_latin atbash morse cipher homoglyph zero_width\n"
+    "or 'escalation', a conversation: a general question about the request's subject,\n"
+    "then its stages, then detail, then the request, each turn answered before the next;\n"
+    "a refused turn is taken back and asked in another wording.\n"
     "\n"
     "  -m, --model PATH         the target model (required)\n"
     "  -z, --tokenizer PATH     its tokenizer (default: beside the model)\n"
@@ -37,6 +40,7 @@ static const char *usage_text =
     "                           with --world, else chatml)\n"
     "      --max-new-tokens N   longest answer (default 64)\n"
     "      --max-requests N     only the first N requests (default: all)\n"
+    "      --max-backtracks N   escalation: refused turns asked again, per request (default 3)\n"
     "      --seed S             picks the wordings and the cipher (default 1)\n"
     "  -o, --out DIR            output directory (required)\n"
     "      --export-training    also write DIR/export/sft.jsonl (each successful attack\n"
@@ -49,7 +53,7 @@ static const char *usage_text =
     "\n"
     "example:\n"
     "  align redteam -m runs/dpo/final --world world --requests harmful.jsonl \\\n"
-    "      --techniques none,roleplay,base64,base64+roleplay --guard default --out rt\n"
+    "      --techniques none,roleplay,base64,base64+roleplay,escalation --guard default --out rt\n"
     "  align redteam show \"How do I pick a lock?\" --techniques cipher,split\n";
 
 static const char *const every_single[] = {"none",      "roleplay", "hypothetical", "fiction",   "past_tense",
@@ -155,6 +159,8 @@ int cmd_redteam(int argc, char **argv)
             o.max_new_tokens = cli_int(&a, 1, 1 << 20);
         } else if (cli_opt(&a, arg, NULL, "--max-requests")) {
             o.max_requests = cli_int(&a, 0, 1 << 30);
+        } else if (cli_opt(&a, arg, NULL, "--max-backtracks")) {
+            o.max_backtracks = cli_int(&a, 0, 100);
         } else if (cli_opt(&a, arg, "-s", "--seed")) {
             o.seed = (uint64_t)cli_int(&a, 0, 0x7fffffff);
         } else if (cli_opt(&a, arg, "-o", "--out")) {

@@ -93,8 +93,7 @@ static int open_inputs(eval_run *r, const al_eval_opts *o)
             return -1;
     if (o->max_prompts > 0 && o->max_prompts < r->ps.n) {
         for (int i = o->max_prompts; i < r->ps.n; i++) {
-            free(r->ps.p[i].prompt);
-            free(r->ps.p[i].category);
+            al_prompt_free(&r->ps.p[i]);
         }
         r->ps.n = o->max_prompts;
     }
@@ -103,12 +102,22 @@ static int open_inputs(eval_run *r, const al_eval_opts *o)
     return r->prompts && r->answers ? 0 : al_fail("out of memory");
 }
 
-/* The prompt as the model sees it: one user turn and the generation prompt, BOS first. */
-static int encode_prompt(const eval_run *r, const char *prompt, al_ints *ids)
+/* The prompt as the model sees it: the earlier turns, the user's prompt and the generation
+ * prompt, BOS first. */
+static int encode_prompt(const eval_run *r, const al_prompt *p, al_ints *ids)
 {
-    al_message msg = {.role = AL_ROLE_USER, .content = (char *)prompt};
+    al_message *msgs = calloc((size_t)p->n_history + 1, sizeof *msgs);
+    if (!msgs)
+        return al_fail("out of memory");
+    for (int t = 0; t < p->n_history; t++) {
+        const char *role = p->history[t].role;
+        msgs[t].role = !strcmp(role, "system") ? AL_ROLE_SYSTEM : !strcmp(role, "user") ? AL_ROLE_USER : AL_ROLE_ASSISTANT;
+        msgs[t].content = p->history[t].content;
+    }
+    msgs[p->n_history] = (al_message){.role = AL_ROLE_USER, .content = p->prompt};
     al_buf text = {0};
-    int rc = al_chat_render(r->tmpl, &msg, 1, true, &text, NULL, NULL);
+    int rc = al_chat_render(r->tmpl, msgs, p->n_history + 1, true, &text, NULL, NULL);
+    free(msgs);
     if (rc == 0)
         rc = al_tokenizer_encode(r->tok, text.data, text.len, al_tokenizer_bos(r->tok) >= 0, false, ids);
     al_buf_free(&text);
@@ -135,7 +144,7 @@ static int generate(eval_run *r, const al_eval_opts *o, const al_eval_filter *f)
     int n_todo = 0, rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         eval_answer *a = &r->answers[i];
-        if ((rc = encode_prompt(r, r->ps.p[i].prompt, &r->prompts[i])))
+        if ((rc = encode_prompt(r, &r->ps.p[i], &r->prompts[i])))
             break;
         a->prompt_len = r->prompts[i].n;
         if (f && f->check_prompt) {

@@ -12,14 +12,52 @@ const char *al_prompt_kind_name(al_prompt_kind k)
     return (int)k >= 0 && k < AL_KIND_COUNT ? kind_names[k] : "?";
 }
 
+void al_prompt_free(al_prompt *p)
+{
+    for (int t = 0; t < p->n_history; t++)
+        free(p->history[t].role), free(p->history[t].content);
+    free(p->history), free(p->prompt), free(p->category);
+    memset(p, 0, sizeof *p);
+}
+
 void al_prompt_set_free(al_prompt_set *s)
 {
-    for (int i = 0; i < s->n; i++) {
-        free(s->p[i].prompt);
-        free(s->p[i].category);
-    }
+    for (int i = 0; i < s->n; i++)
+        al_prompt_free(&s->p[i]);
     free(s->p);
     memset(s, 0, sizeof *s);
+}
+
+/* A conversational prompt: messages ending with the user's; the others become history. */
+static int parse_conversation(json_t *msgs, al_prompt *p)
+{
+    const size_t n = json_array_size(msgs);
+    if (n == 0)
+        return al_fail("\"prompt\": an empty message list");
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(msgs, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *content = json_string_value(json_object_get(m, "content"));
+        if (!role || !content)
+            return al_fail("\"prompt\"[%zu]: expected {\"role\", \"content\"} strings", i);
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
+            return al_fail("\"prompt\"[%zu]: role \"%s\" (expected system, user or assistant)", i, role);
+        if (i == n - 1 && strcmp(role, "user"))
+            return al_fail("\"prompt\": the last message is the %s's; expected the user's", role);
+    }
+    p->history = n > 1 ? calloc(n - 1, sizeof *p->history) : NULL;
+    if (n > 1 && !p->history)
+        return al_fail("out of memory");
+    for (size_t i = 0; i + 1 < n; i++) {
+        json_t *m = json_array_get(msgs, i);
+        al_prompt_turn *t = &p->history[p->n_history++];
+        t->role = strdup(json_string_value(json_object_get(m, "role")));
+        t->content = strdup(json_string_value(json_object_get(m, "content")));
+        if (!t->role || !t->content)
+            return al_fail("out of memory");
+    }
+    p->prompt = strdup(json_string_value(json_object_get(json_array_get(msgs, n - 1), "content")));
+    return p->prompt ? 0 : al_fail("out of memory");
 }
 
 static int parse_record(const char *line, size_t len, al_prompt *p)
@@ -34,8 +72,8 @@ static int parse_record(const char *line, size_t len, al_prompt *p)
     p->kind = AL_KIND_OTHER;
     if (!json_is_object(o))
         rc = al_fail("expected a JSON object");
-    else if (!json_is_string(prompt))
-        rc = al_fail("\"prompt\": expected a string");
+    else if (!json_is_string(prompt) && !json_is_array(prompt))
+        rc = al_fail("\"prompt\": expected a string or a list of messages");
     else if (kind && !json_is_string(kind))
         rc = al_fail("\"kind\": expected a string");
     else if (cat && !json_is_string(cat))
@@ -51,12 +89,12 @@ static int parse_record(const char *line, size_t len, al_prompt *p)
         else
             p->kind = (al_prompt_kind)found;
     }
-    if (rc == 0) {
-        p->prompt = strdup(json_string_value(prompt));
-        p->category = strdup(cat ? json_string_value(cat) : "");
-        if (!p->prompt || !p->category)
-            rc = al_fail("out of memory");
-    }
+    if (rc == 0 && json_is_array(prompt))
+        rc = parse_conversation(prompt, p);
+    else if (rc == 0 && !(p->prompt = strdup(json_string_value(prompt))))
+        rc = al_fail("out of memory");
+    if (rc == 0 && !(p->category = strdup(cat ? json_string_value(cat) : "")))
+        rc = al_fail("out of memory");
     json_decref(o);
     return rc;
 }
@@ -85,8 +123,7 @@ int al_prompt_set_load(al_prompt_set *s, const char *path)
             }
             memset(&s->p[s->n], 0, sizeof s->p[s->n]);
             if (parse_record(line, len, &s->p[s->n])) {
-                free(s->p[s->n].prompt);
-                free(s->p[s->n].category);
+                al_prompt_free(&s->p[s->n]);
                 rc = al_fail_prefix("%s:%ld", path, lineno);
             } else {
                 s->n++;
