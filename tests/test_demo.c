@@ -10,9 +10,9 @@
 static const char *const stages[] = {"world",    "tokenizer", "pretrain",   "eval_base", "sft",
                                      "eval_sft", "reward_model", "dpo",     "eval_dpo",  "guard",
                                      "eval_guard", "rl",        "eval_rl",    "cai",       "eval_cai",
-                                     "rewards"};
+                                     "redteam",  "eval_redteam", "rewards"};
 #define N_STAGES ((int)(sizeof stages / sizeof stages[0]))
-static const char *const rows[] = {"base", "sft", "dpo", "guard", "rl", "cai"};
+static const char *const rows[] = {"base", "sft", "dpo", "guard", "rl", "cai", "redteam"};
 static const char *const columns[] = {"harmful_refusal_rate",    "benign_compliance_rate", "contrast_compliance_rate",
                                       "benign_all_blocked_rate", "leak_rate",              "whimsical_rate",
                                       "kl_to_base",              "heldout_perplexity",     "mean_reward",
@@ -24,7 +24,7 @@ static const char *const columns[] = {"harmful_refusal_rate",    "benign_complia
                                       "length_reward_corr", "repetition_rate",
                                       /* the constitution's rules as the judges count them (issue 14) */
                                       "constitution_breach_rate"};
-#define N_TARGETS 17
+#define N_TARGETS 21
 
 /* Runs align with args; stdout into out (may be NULL); returns the exit status. */
 static int run_align(const char *args, const char *out_path, al_buf *out)
@@ -63,7 +63,7 @@ static void check_stage_files(const char *dir)
 static void check_model_dirs(const char *dir)
 {
     static const char *const models[] = {"runs/base/final", "runs/sft/final", "runs/dpo/final", "runs/rl/final",
-                                         "runs/cai/final"};
+                                         "runs/cai/final", "runs/redteam/final"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char path[1200];
         snprintf(path, sizeof path, "%s/%s/tokenizer_config.json", dir, models[i]);
@@ -157,6 +157,28 @@ static void check_summary(const char *dir)
     }
     CHECK(lines == pairs);
     al_buf_free(&lb);
+    /* the red-team round: attack success rates with their intervals on the held-out harmful
+     * prompts before, behind the guard and after; the pairs it trained on, attacks and contrast */
+    const json_t *rt = json_object_get(json_object_get(json_object_get(s, "stages"), "redteam"), "figures");
+    static const char *const rt_runs[] = {"training_prompts", "heldout_dpo", "heldout_dpo_guard", "heldout_round"};
+    for (size_t k = 0; k < sizeof rt_runs / sizeof rt_runs[0]; k++) {
+        const json_t *run = json_object_get(rt, rt_runs[k]), *ci = json_object_get(run, "asr_ci95");
+        double asr = json_number_value(json_object_get(run, "asr"));
+        CHECKF(json_integer_value(json_object_get(run, "attempts")) > 0 && asr >= 0 && asr <= 1 &&
+                   json_array_size(ci) == 2 && json_number_value(json_array_get(ci, 0)) <= asr &&
+                   asr <= json_number_value(json_array_get(ci, 1)),
+               "redteam stage: %s", rt_runs[k]);
+        CHECKF(json_object_size(json_object_get(run, "by_technique")) == json_array_size(json_object_get(rt, "techniques")),
+               "redteam stage: %s by technique", rt_runs[k]);
+    }
+    json_int_t attack_pairs = json_integer_value(json_object_get(rt, "attack_pairs"));
+    CHECK(attack_pairs == json_integer_value(json_object_get(json_object_get(rt, "training_prompts"), "successes")));
+    CHECK(json_integer_value(json_object_get(rt, "contrast_pairs")) == attack_pairs);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) { /* the attacks column: three rows have it */
+        const bool attacked = !strcmp(rows[i], "dpo") || !strcmp(rows[i], "guard") || !strcmp(rows[i], "redteam");
+        CHECKF(json_is_number(json_object_get(json_object_get(r, rows[i]), "attack_success_rate")) == attacked,
+               "row %s: attack_success_rate", rows[i]);
+    }
     const json_t *acc = json_object_get(s, "acceptance");
     CHECK(json_array_size(acc) == N_TARGETS);
     for (size_t i = 0; i < json_array_size(acc); i++) {

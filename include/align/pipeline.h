@@ -61,6 +61,13 @@ typedef struct al_pipeline_preset {
     float cai_temperature;          /* of the first answers (the critiques and revisions: greedy) */
     long cai_steps;
     float cai_lr;
+    /* a red-team round: redteam_requests training harmful prompts attacked (answers of
+     * redteam_max_new tokens), then DPO (the dpo_* beta, RPO term and batch; LoRA) from the
+     * DPO model for redteam_steps at redteam_lr on the successful attacks and as many
+     * contrast pairs */
+    int redteam_requests, redteam_heldout, redteam_max_new; /* redteam_heldout: held-out harmful prompts attacked */
+    long redteam_steps;
+    float redteam_lr;
     int max_new_tokens;             /* answers in the evaluations */
     float guard_threshold;          /* harm classifier: block at or above */
 } al_pipeline_preset;

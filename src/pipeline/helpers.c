@@ -137,6 +137,28 @@ int pipeline_merge_adapters(const char *base, const char *adapters_dir, const ch
     return rc ? al_fail_prefix("merging %s into %s", adapters_dir, base) : 0;
 }
 
+int pipeline_copy_model(const char *src, const char *out)
+{
+    if (al_is_dir(out))
+        return 0;
+    size_t n = strlen(out) + 8;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return al_fail("out of memory");
+    snprintf(tmp, n, "%s.tmp", out);
+    al_model m;
+    bool copied = false;
+    int rc = pipeline_remove_tree(tmp) || al_model_load(&m, src) ? -1 : 0;
+    if (rc == 0) {
+        rc = al_model_save_safetensors(&m, tmp) || al_model_dir_copy_tokenizer(src, tmp, &copied) ? -1 : 0;
+        al_model_free(&m);
+    }
+    if (rc == 0 && rename(tmp, out))
+        rc = al_fail("%s: cannot rename to %s", tmp, out);
+    free(tmp);
+    return rc ? al_fail_prefix("copying %s to %s", src, out) : 0;
+}
+
 int pipeline_load_text(const al_pipeline *p, al_tokenizer **tok, al_chat_template **tmpl)
 {
     *tok = NULL, *tmpl = NULL;

@@ -24,6 +24,8 @@
 #define CAI_LORA_RUN "runs/cai/lora"
 #define CAI_CRITIC_RUN "runs/cai/critic"
 #define CAI_CRITIC_LORA_RUN "runs/cai/critic/lora"
+#define REDTEAM_RUN "runs/redteam"
+#define REDTEAM_LORA_RUN "runs/redteam/lora"
 
 /* ---- helpers (helpers.c) ---- */
 
@@ -52,6 +54,8 @@ void pipeline_set_real(json_t *o, const char *key, double x);
  * model, with the tokenizer and template the run saved, to out: through out.tmp and a
  * rename, so out exists only complete.  Nothing to do when out exists. */
 int pipeline_merge_adapters(const char *base, const char *adapters_dir, const char *out);
+/* The model of src (weights, tokenizer, template) to out, as pipeline_merge_adapters writes. */
+int pipeline_copy_model(const char *src, const char *out);
 /* The run's tokenizer and the world's chat template, as every stage after the tokenizer
  * uses them; on failure both are NULL.  Free with al_tokenizer_free, al_chat_template_free. */
 int pipeline_load_text(const al_pipeline *p, al_tokenizer **tok, al_chat_template **tmpl);
@@ -90,6 +94,8 @@ int pipeline_stage_rl(al_pipeline *p, json_t *figures);
 int pipeline_stage_eval_rl(al_pipeline *p, json_t *figures);
 int pipeline_stage_cai(al_pipeline *p, json_t *figures);
 int pipeline_stage_eval_cai(al_pipeline *p, json_t *figures);
+int pipeline_stage_redteam(al_pipeline *p, json_t *figures);
+int pipeline_stage_eval_redteam(al_pipeline *p, json_t *figures);
 
 /* The before/after table's rows (stages.c): the evaluation stage, the label, and the
  * model's name (its answers are OUT/eval/MODEL.answers.jsonl, its row rows.MODEL). */

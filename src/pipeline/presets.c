@@ -33,7 +33,8 @@ const al_pipeline_preset al_pipeline_preset_full = {
     .pref_max_examples = 1500, .rl_steps = 30, .rl_prompts = 8, .rl_generations = 4, .rl_lr = 2e-4f,
     .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f,
     .cai_critic_epochs = 3, .cai_critic_replay = 0, .cai_critic_lr = 1e-3f, .cai_prompts = 120, .cai_principles = 2,
-    .cai_temperature = 1.0f, .cai_steps = 30, .cai_lr = 1e-4f, .max_new_tokens = 96, .guard_threshold = 0.5f};
+    .cai_temperature = 1.0f, .cai_steps = 30, .cai_lr = 1e-4f, .redteam_requests = 120, .redteam_heldout = 100,
+    .redteam_max_new = 32, .redteam_steps = 30, .redteam_lr = 1.5e-4f, .max_new_tokens = 96, .guard_threshold = 0.5f};
 
 const al_pipeline_preset al_pipeline_preset_quick = {
     .name = "quick", .quick = true, .vocab_size = 1024, .model_config = BASE_MODEL(64, 176, 2, 4, 1024),
@@ -45,4 +46,5 @@ const al_pipeline_preset al_pipeline_preset_quick = {
     .pref_max_examples = 300, .rl_steps = 3, .rl_prompts = 4, .rl_generations = 2, .rl_lr = 2e-4f,
     .rl_beta = 0.05f, .rl_guard_weight = 2.0f, .rl_intent_weight = 2.0f,
     .cai_critic_epochs = 1, .cai_critic_replay = 200, .cai_critic_lr = 2e-3f, .cai_prompts = 24, .cai_principles = 2,
-    .cai_temperature = 1.0f, .cai_steps = 4, .cai_lr = 1e-4f, .max_new_tokens = 48, .guard_threshold = 0.5f};
+    .cai_temperature = 1.0f, .cai_steps = 4, .cai_lr = 1e-4f, .redteam_requests = 30, .redteam_heldout = 30,
+    .redteam_max_new = 24, .redteam_steps = 4, .redteam_lr = 2e-4f, .max_new_tokens = 48, .guard_threshold = 0.5f};

@@ -65,3 +65,4 @@ int pipeline_stage_eval_dpo(al_pipeline *p, json_t *fig) { return evaluate(p, fi
 int pipeline_stage_eval_guard(al_pipeline *p, json_t *fig) { return evaluate(p, fig, "guard", DPO_RUN, true); }
 int pipeline_stage_eval_rl(al_pipeline *p, json_t *fig) { return evaluate(p, fig, "rl", RL_RUN, false); }
 int pipeline_stage_eval_cai(al_pipeline *p, json_t *fig) { return evaluate(p, fig, "cai", CAI_RUN, false); }
+int pipeline_stage_eval_redteam(al_pipeline *p, json_t *fig) { return evaluate(p, fig, "redteam", REDTEAM_RUN, false); }

@@ -20,6 +20,9 @@ const al_pipeline_stage al_pipeline_stages[] = {
     {"cai", "Constitutional AI: a feedback model critiques, revises and labels the SFT model's answers; DPO",
      pipeline_stage_cai},
     {"eval_cai", "evaluate the CAI model", pipeline_stage_eval_cai},
+    {"redteam", "red-team the aligned model, alone and behind the guard; DPO on what got through; attack again",
+     pipeline_stage_redteam},
+    {"eval_redteam", "evaluate the model after the red-team round", pipeline_stage_eval_redteam},
     {"rewards", "score every model's held-out answers with the reward model", pipeline_stage_rewards},
 };
 const int al_pipeline_n_stages = (int)(sizeof al_pipeline_stages / sizeof al_pipeline_stages[0]);
@@ -32,5 +35,6 @@ const pipeline_row pipeline_rows[] = {
     {"eval_guard", "aligned + guard", "guard"},
     {"eval_rl", "GRPO (online RL)", "rl"},
     {"eval_cai", "CAI round", "cai"},
+    {"eval_redteam", "red-team round", "redteam"},
 };
 const int pipeline_n_rows = (int)(sizeof pipeline_rows / sizeof pipeline_rows[0]);
