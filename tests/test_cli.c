@@ -247,6 +247,13 @@ static void test_redteam_commands(void)
     r = run_align("redteam -m x --requests r.jsonl");
     CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "are required"));
     free_result(&r);
+    /* the evaluation's benchmark suites */
+    r = run_align("eval -m x --suite nope --data d");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "unknown suite 'nope' (truthfulqa)"));
+    free_result(&r);
+    r = run_align("eval -m x --suite truthfulqa");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "--data FILE"));
+    free_result(&r);
 }
 
 int main(void)

@@ -221,6 +221,33 @@ typedef struct al_eval_summary {
 int al_eval_guard_filter_open(al_eval_filter *f, const char *policy);
 void al_eval_guard_filter_close(al_eval_filter *f);
 
+/* ---- multiple choice by log-likelihood (src/eval/mc.c): TruthfulQA's MC1 and MC2 ----
+ * Each choice is scored by the total log-probability of its tokens after the question
+ * (TruthfulQA's rule: not normalized by length), the question in TruthfulQA's "Q: ...\nA:"
+ * form or, with a chat template, as the user's turn.  MC1: the one true choice of the MC1
+ * set scores highest; MC2: the true choices' share of the probability mass, normalized
+ * over the MC2 set.  Data: TruthfulQA's mc_task.json (a JSON array of {"question",
+ * "mc1_targets": {choice: 0|1}, "mc2_targets": {...}}), the same records as JSONL, or
+ * JSONL of {"question", "choices": [...], "labels": [0|1, ...]} (one set for both). */
+typedef struct al_mc_opts {
+    const char *model, *tokenizer, *data;
+    const char *template_name; /* NULL or "qa": TruthfulQA's prompt; else a chat template */
+    int max_items;             /* 0 = all */
+    const char *out;           /* JSONL: every question, each choice's log-probability (NULL: none) */
+    bool quiet;
+} al_mc_opts;
+void al_mc_defaults(al_mc_opts *o);
+typedef struct al_mc_summary {
+    int n, mc1_items, mc2_items; /* questions; those with an MC1 set of one true choice; with an MC2 set */
+    double mc1, mc2;             /* accuracy; mean true mass (NaN without items) */
+    double seconds;
+} al_mc_summary;
+int al_mc_run(const al_mc_opts *o, al_mc_summary *out);
+/* One question's scores from its choices' log-probabilities: MC1 (the highest is true; the
+ * first of equals) and MC2 (the true choices' normalized mass). */
+bool al_mc1_correct(const double *logp, const bool *is_true, int n);
+double al_mc2_score(const double *logp, const bool *is_true, int n);
+
 /* Generates greedily for every prompt (through filter when not NULL), judges the answers,
  * computes the figures and writes the summary and answers files when asked. */
 int al_eval_run(const al_eval_opts *o, const al_eval_filter *filter, al_eval_summary *out);

@@ -1,5 +1,6 @@
 /* align eval: safety evaluation of a model on a prompt set; align eval world: the
  * built-in support world's data. */
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 static const char *usage_text =
     "usage: align eval -m MODEL --prompts FILE [options]\n"
+    "       align eval -m MODEL --suite truthfulqa --data FILE [--template T] [--out FILE]\n"
     "       align eval world --out DIR [--seed S] [--quick]\n"
     "\n"
     "Answers every prompt of FILE greedily through the chat template, judges each answer\n"
@@ -35,6 +37,14 @@ static const char *usage_text =
     "      --answers FILE      write every answer with its verdict (JSONL)\n"
     "  -q, --quiet             no progress bars\n"
     "  -h, --help              this text\n"
+    "\n"
+    "Benchmark suites (--suite NAME --data PATH, the files as distributed):\n"
+    "  truthfulqa   multiple choice by log-likelihood: MC1 (the true answer scores\n"
+    "               highest) and MC2 (the true answers' share of the probability mass),\n"
+    "               from TruthfulQA's mc_task.json, or JSONL {\"question\", \"choices\",\n"
+    "               \"labels\"}; the question as \"Q: ...\\nA:\" unless --template gives a chat\n"
+    "               template; --out FILE writes the summary, --answers FILE every choice's\n"
+    "               log-probability; --max-prompts N the first N questions\n"
     "\n"
     "example:\n"
     "  align eval world --out world\n"
@@ -129,6 +139,45 @@ static int cmd_world(int argc, char **argv)
     return 0;
 }
 
+/* align eval --suite NAME --data PATH */
+static int run_suite(const al_eval_opts *e, const char *suite, const char *data)
+{
+    if (strcmp(suite, "truthfulqa")) {
+        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa)\n", suite);
+        return 2;
+    }
+    if (!e->model || !data) {
+        fprintf(stderr, "align eval: --suite %s needs -m MODEL and --data FILE (see --help)\n", suite);
+        return 2;
+    }
+    al_mc_opts o;
+    al_mc_defaults(&o);
+    o.model = e->model, o.tokenizer = e->tokenizer, o.data = data, o.template_name = e->template_name;
+    o.max_items = e->max_prompts, o.out = e->answers_out, o.quiet = e->quiet;
+    char *found = NULL;
+    if (!o.tokenizer && !(o.tokenizer = found = cli_find_tokenizer(o.model))) {
+        fprintf(stderr, "align eval: no tokenizer found beside %s; pass -z TOKENIZER\n", o.model);
+        return 2;
+    }
+    al_mc_summary s;
+    int rc = al_mc_run(&o, &s);
+    if (rc == 0 && e->summary_out) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:o, s:f}", "suite", suite, "model", o.model, "data",
+                              data, "questions", s.n, "mc1_questions", s.mc1_items, "mc2_questions", s.mc2_items, "mc1",
+                              isnan(s.mc1) ? json_null() : json_real(s.mc1), "mc2",
+                              isnan(s.mc2) ? json_null() : json_real(s.mc2), "seconds", s.seconds);
+        rc = j ? al_write_json_atomic(e->summary_out, j) : al_fail("out of memory");
+        json_decref(j);
+    }
+    if (rc)
+        fprintf(stderr, "align eval: %s\n", al_errmsg());
+    else
+        printf("truthfulqa: %d questions; MC1 %.3f (%d questions), MC2 %.3f (%d questions)\n", s.n, s.mc1,
+               s.mc1_items, s.mc2, s.mc2_items);
+    free(found);
+    return rc ? 1 : 0;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "world"))
@@ -137,7 +186,7 @@ int cmd_eval(int argc, char **argv)
     cli_args_init(&a, "align eval", argc, argv);
     al_eval_opts o;
     al_eval_defaults(&o);
-    const char *arg;
+    const char *arg, *suite = NULL, *data = NULL;
     while ((arg = cli_next(&a)) && !a.error) {
         if (cli_flag(&a, arg, "-h", "--help")) {
             fputs(usage_text, stdout);
@@ -148,6 +197,10 @@ int cmd_eval(int argc, char **argv)
             o.tokenizer = a.value;
         } else if (cli_opt(&a, arg, NULL, "--prompts")) {
             o.prompts = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--suite")) {
+            suite = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--data")) {
+            data = a.value;
         } else if (cli_opt(&a, arg, NULL, "--world")) {
             o.world = a.value;
         } else if (cli_opt(&a, arg, NULL, "--template")) {
@@ -174,6 +227,8 @@ int cmd_eval(int argc, char **argv)
     }
     if (a.error)
         return 2;
+    if (suite)
+        return run_suite(&o, suite, data);
     if (!o.model || !o.prompts) {
         fprintf(stderr, "align eval: -m MODEL and --prompts FILE are required (see --help)\n");
         return 2;
