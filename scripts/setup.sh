@@ -2,7 +2,7 @@
 # Installs the Debian packages align builds and tests with.
 set -euo pipefail
 PKGS="build-essential cmake pkg-config clang libclang-rt-dev libopenblas-openmp-dev libjansson-dev
-libpcre2-dev libyaml-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev wordnet-base"
+libpcre2-dev libyaml-dev libsqlite3-dev libmicrohttpd-dev zlib1g-dev wordnet-base chromium"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=""

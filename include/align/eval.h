@@ -248,6 +248,15 @@ int al_mc_run(const al_mc_opts *o, al_mc_summary *out);
 bool al_mc1_correct(const double *logp, const bool *is_true, int n);
 double al_mc2_score(const double *logp, const bool *is_true, int n);
 
+/* ---- the report (src/eval/html.c) ----
+ * One self-contained HTML page (inline CSS and SVG; no script, nothing fetched) from run
+ * directories: a demo directory (its summary.json: the before/after table, the targets,
+ * the red-team round's attack success per technique with the guard and after the round,
+ * and every trainer's curves from its metrics.jsonl), an align redteam directory (attack
+ * success per technique and per category with Wilson intervals) or a trainer's run
+ * directory (its metrics.jsonl's curves).  json_path (may be NULL) gets what was drawn. */
+int al_report_html(const char *const *dirs, int n_dirs, const char *html_path, const char *json_path);
+
 /* Generates greedily for every prompt (through filter when not NULL), judges the answers,
  * computes the figures and writes the summary and answers files when asked. */
 int al_eval_run(const al_eval_opts *o, const al_eval_filter *filter, al_eval_summary *out);
