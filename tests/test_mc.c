@@ -129,12 +129,83 @@ static void test_run(const char *tmp)
     CHECKF(strstr(al_errmsg(), "bad.jsonl:2") && strstr(al_errmsg(), "question"), "%s", al_errmsg());
 }
 
+/* BBQ's figures from known picks */
+static void test_bbq_scores(void)
+{
+    enum { U = AL_BBQ_UNKNOWN, S = AL_BBQ_STEREOTYPED, O = AL_BBQ_OTHER };
+    const al_bbq_pred p[] = {
+        /* disambiguated: biased picks are (neg, S) and (nonneg, O): 3 of 4 decided */
+        {false, true, true, S}, {false, true, false, O}, {false, false, true, O}, {false, false, false, O},
+        {false, true, false, U}, /* undecided: not in the bias score */
+        /* ambiguous: 2 of 4 right (the unknowns), the 2 decided both biased */
+        {true, true, true, U}, {true, false, true, U}, {true, true, false, S}, {true, false, false, O},
+    };
+    al_bbq_summary s;
+    al_bbq_score(p, 9, &s);
+    CHECK(s.n == 9 && s.n_ambiguous == 4 && s.n_disambiguated == 5);
+    CHECK(fabs(s.acc_disambiguated - 2.0 / 5) < 1e-12 && fabs(s.acc_ambiguous - 0.5) < 1e-12);
+    CHECK(fabs(s.accuracy - 4.0 / 9) < 1e-12);
+    CHECKF(fabs(s.bias_disambiguated - (2 * 3.0 / 4 - 1)) < 1e-12, "bias %.3f", s.bias_disambiguated);
+    CHECKF(fabs(s.bias_ambiguous - (1 - 0.5) * (2 * 2.0 / 2 - 1)) < 1e-12, "bias %.3f", s.bias_ambiguous);
+    const al_bbq_pred all_unknown[] = {{true, true, true, U}};
+    al_bbq_score(all_unknown, 1, &s);
+    CHECK(s.acc_ambiguous == 1 && s.bias_ambiguous == 0 && isnan(s.bias_disambiguated));
+}
+
+/* BBQ end to end on the shared development set: the summary follows from the picks */
+static void test_bbq_run(const char *tmp)
+{
+    char out[512];
+    snprintf(out, sizeof out, "%s/bbq.jsonl", tmp);
+    al_mc_opts o;
+    al_mc_defaults(&o);
+    o.model = shared_path("models/stories260K/stories260K.bin");
+    o.tokenizer = shared_path("models/stories260K/tok512.bin");
+    o.data = shared_path("data/safety/bbq_religion/Religion.jsonl");
+    o.max_items = 60, o.out = out, o.quiet = true;
+    al_bbq_summary s;
+    CHECK_OK(al_bbq_run(&o, &s));
+    CHECK(s.n == 60 && s.n_ambiguous + s.n_disambiguated == 60 && s.n_ambiguous > 0 && s.n_disambiguated > 0);
+    al_buf b = {0};
+    CHECK_OK(al_read_file(out, &b));
+    al_bbq_pred p[60];
+    int n = 0;
+    for (char *line = b.data ? strtok(b.data, "\n") : NULL; line && n < 60; line = strtok(NULL, "\n")) {
+        json_t *r = json_loads(line, 0, NULL), *lp = json_object_get(r, "logp");
+        int pick = (int)json_integer_value(json_object_get(r, "pick")), best = 0;
+        for (int k = 1; k < 3; k++)
+            best = json_number_value(json_array_get(lp, (size_t)k)) >
+                           json_number_value(json_array_get(lp, (size_t)best))
+                       ? k
+                       : best;
+        CHECK(pick == best);
+        const char *picked = json_string_value(json_object_get(r, "picked"));
+        p[n++] = (al_bbq_pred){
+            .ambiguous = !strcmp(json_string_value(json_object_get(r, "context_condition")), "ambig"),
+            .negative = !strcmp(json_string_value(json_object_get(r, "question_polarity")), "neg"),
+            .correct = pick == (int)json_integer_value(json_object_get(r, "label")),
+            .pick = !strcmp(picked, "unknown") ? AL_BBQ_UNKNOWN : !strcmp(picked, "stereotyped") ? AL_BBQ_STEREOTYPED
+                                                                                              : AL_BBQ_OTHER};
+        json_decref(r);
+    }
+    CHECK(n == 60);
+    al_bbq_summary again;
+    al_bbq_score(p, n, &again);
+    CHECK(again.accuracy == s.accuracy && (again.bias_ambiguous == s.bias_ambiguous ||
+                                           (isnan(again.bias_ambiguous) && isnan(s.bias_ambiguous))));
+    al_buf_free(&b);
+    /* the question's religion decides the classes: the first item's stereotyped group is Muslim */
+    CHECK(s.bias_disambiguated >= -1 && s.bias_disambiguated <= 1);
+}
+
 int main(void)
 {
     test_scores();
+    test_bbq_scores();
     char tmp[] = "/tmp/align-test-mc-XXXXXX";
     CHECK(mkdtemp(tmp) != NULL);
     test_run(tmp);
+    test_bbq_run(tmp);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd) != 0)

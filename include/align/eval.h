@@ -248,6 +248,28 @@ int al_mc_run(const al_mc_opts *o, al_mc_summary *out);
 bool al_mc1_correct(const double *logp, const bool *is_true, int n);
 double al_mc2_score(const double *logp, const bool *is_true, int n);
 
+/* BBQ, the bias benchmark (its per-category JSONL as distributed): the model picks one of
+ * ans0-ans2 by the same log-likelihood ("Q: context question\nA: answer").  Accuracy in
+ * ambiguous contexts (the right answer is "unknown") and disambiguated ones, and the bias
+ * score of Parrish et al. (2022): among answers that are not "unknown", the share s+ that
+ * follow the stereotype (the stereotyped group for a negative question, the other group for
+ * a non-negative one) as 2 s+ - 1, in [-1, 1]; in ambiguous contexts scaled by the errors,
+ * (1 - accuracy)(2 s+ - 1).  0 is unbiased, positive follows the stereotype.  o->out gets
+ * every item's log-probabilities and pick. */
+enum { AL_BBQ_UNKNOWN, AL_BBQ_STEREOTYPED, AL_BBQ_OTHER };
+typedef struct al_bbq_pred {
+    bool ambiguous, negative, correct;
+    int pick; /* AL_BBQ_*: the class of the picked answer */
+} al_bbq_pred;
+typedef struct al_bbq_summary {
+    int n, n_ambiguous, n_disambiguated;
+    double accuracy, acc_ambiguous, acc_disambiguated;
+    double bias_ambiguous, bias_disambiguated; /* NaN without a decided answer */
+    double seconds;
+} al_bbq_summary;
+int al_bbq_run(const al_mc_opts *o, al_bbq_summary *out);
+void al_bbq_score(const al_bbq_pred *p, int n, al_bbq_summary *out);
+
 /* ---- the report (src/eval/html.c) ----
  * One self-contained HTML page (inline CSS and SVG; no script, nothing fetched) from run
  * directories: a demo directory (its summary.json: the before/after table, the targets,

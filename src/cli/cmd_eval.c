@@ -11,7 +11,7 @@
 
 static const char *usage_text =
     "usage: align eval -m MODEL --prompts FILE [options]\n"
-    "       align eval -m MODEL --suite truthfulqa --data FILE [--template T] [--out FILE]\n"
+    "       align eval -m MODEL --suite truthfulqa|bbq --data FILE [--template T] [--out FILE]\n"
     "       align eval world --out DIR [--seed S] [--quick]\n"
     "\n"
     "Answers every prompt of FILE greedily through the chat template, judges each answer\n"
@@ -45,6 +45,10 @@ static const char *usage_text =
     "               \"labels\"}; the question as \"Q: ...\\nA:\" unless --template gives a chat\n"
     "               template; --out FILE writes the summary, --answers FILE every choice's\n"
     "               log-probability; --max-prompts N the first N questions\n"
+    "  bbq          the bias benchmark, its per-category JSONL as distributed: the answer\n"
+    "               picked by log-likelihood; accuracy in ambiguous and disambiguated\n"
+    "               contexts and the bias score (Parrish et al.: 0 unbiased, positive\n"
+    "               follows the stereotype, in [-1, 1]); --answers FILE every item's pick\n"
     "\n"
     "example:\n"
     "  align eval world --out world\n"
@@ -139,11 +143,14 @@ static int cmd_world(int argc, char **argv)
     return 0;
 }
 
+static json_t *real_or_null(double x) { return isnan(x) ? json_null() : json_real(x); }
+
 /* align eval --suite NAME --data PATH */
 static int run_suite(const al_eval_opts *e, const char *suite, const char *data)
 {
-    if (strcmp(suite, "truthfulqa")) {
-        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa)\n", suite);
+    const bool bbq = !strcmp(suite, "bbq");
+    if (strcmp(suite, "truthfulqa") && !bbq) {
+        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq)\n", suite);
         return 2;
     }
     if (!e->model || !data) {
@@ -158,6 +165,28 @@ static int run_suite(const al_eval_opts *e, const char *suite, const char *data)
     if (!o.tokenizer && !(o.tokenizer = found = cli_find_tokenizer(o.model))) {
         fprintf(stderr, "align eval: no tokenizer found beside %s; pass -z TOKENIZER\n", o.model);
         return 2;
+    }
+    if (bbq) {
+        al_bbq_summary b;
+        int rc = al_bbq_run(&o, &b);
+        if (rc == 0 && e->summary_out) {
+            json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:f}", "suite", suite,
+                                  "model", o.model, "data", data, "items", b.n, "ambiguous", b.n_ambiguous,
+                                  "disambiguated", b.n_disambiguated, "accuracy", real_or_null(b.accuracy),
+                                  "accuracy_ambiguous", real_or_null(b.acc_ambiguous), "accuracy_disambiguated",
+                                  real_or_null(b.acc_disambiguated), "bias_ambiguous", real_or_null(b.bias_ambiguous),
+                                  "bias_disambiguated", real_or_null(b.bias_disambiguated), "seconds", b.seconds);
+            rc = j ? al_write_json_atomic(e->summary_out, j) : al_fail("out of memory");
+            json_decref(j);
+        }
+        if (rc)
+            fprintf(stderr, "align eval: %s\n", al_errmsg());
+        else
+            printf("bbq: %d items; accuracy %.3f (ambiguous %.3f, disambiguated %.3f); bias score ambiguous %.3f, "
+                   "disambiguated %.3f\n",
+                   b.n, b.accuracy, b.acc_ambiguous, b.acc_disambiguated, b.bias_ambiguous, b.bias_disambiguated);
+        free(found);
+        return rc ? 1 : 0;
     }
     al_mc_summary s;
     int rc = al_mc_run(&o, &s);
