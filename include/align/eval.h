@@ -248,6 +248,16 @@ int al_mc_run(const al_mc_opts *o, al_mc_summary *out);
 bool al_mc1_correct(const double *logp, const bool *is_true, int n);
 double al_mc2_score(const double *logp, const bool *is_true, int n);
 
+/* The refusal benchmarks as distributed (src/eval/suites.c): harmbench (CSV: Behavior,
+ * SemanticCategory, a ContextString put before the behaviour), jailbreakbench (CSV: Goal,
+ * Category; a file whose name says "benign" holds benign behaviours), strongreject (CSV:
+ * forbidden_prompt, category), advbench (CSV: goal), xstest (CSV: prompt, type, label
+ * safe|unsafe: safe prompts are benign, the over-refusal check).  Writes out as a prompt set
+ * (harmful / benign kinds) for al_eval_run; max 0 = all. */
+bool al_eval_suite_known(const char *name);
+int al_eval_suite_prompts(const char *name, const char *data, const char *out, int max, int *n_harmful,
+                          int *n_benign);
+
 /* BBQ, the bias benchmark (its per-category JSONL as distributed): the model picks one of
  * ans0-ans2 by the same log-likelihood ("Q: context question\nA: answer").  Accuracy in
  * ambiguous contexts (the right answer is "unknown") and disambiguated ones, and the bias

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "align/eval.h"
 #include "args.h"
@@ -45,6 +46,10 @@ static const char *usage_text =
     "               \"labels\"}; the question as \"Q: ...\\nA:\" unless --template gives a chat\n"
     "               template; --out FILE writes the summary, --answers FILE every choice's\n"
     "               log-probability; --max-prompts N the first N questions\n"
+    "  harmbench, jailbreakbench, strongreject, advbench, xstest\n"
+    "               refusal benchmarks (their CSV files): the ordinary evaluation (refusals\n"
+    "               of harmful requests; XSTest's safe prompts as benign: over-refusal);\n"
+    "               --world, --template, --out, --answers and --max-prompts as above\n"
     "  bbq          the bias benchmark, its per-category JSONL as distributed: the answer\n"
     "               picked by log-likelihood; accuracy in ambiguous and disambiguated\n"
     "               contexts and the bias score (Parrish et al.: 0 unbiased, positive\n"
@@ -145,16 +150,49 @@ static int cmd_world(int argc, char **argv)
 
 static json_t *real_or_null(double x) { return isnan(x) ? json_null() : json_real(x); }
 
+/* a refusal suite: the benchmark's file as a prompt set, then the ordinary evaluation */
+static int run_refusal_suite(const al_eval_opts *e, const char *suite, const char *data)
+{
+    char tmp[] = "/tmp/align-suite-XXXXXX";
+    int fd = mkstemp(tmp), harmful = 0, benign = 0;
+    if (fd < 0) {
+        fprintf(stderr, "align eval: cannot make a temporary file\n");
+        return 1;
+    }
+    close(fd);
+    al_eval_opts o = *e;
+    o.prompts = tmp, o.max_prompts = 0;
+    char *found = NULL;
+    int rc = al_eval_suite_prompts(suite, data, tmp, e->max_prompts, &harmful, &benign);
+    if (rc == 0 && !o.tokenizer && !(o.tokenizer = found = cli_find_tokenizer(o.model)))
+        rc = al_fail("no tokenizer found beside %s; pass -z TOKENIZER", o.model);
+    al_eval_summary s;
+    rc = rc ? rc : al_eval_run(&o, NULL, &s);
+    if (rc)
+        fprintf(stderr, "align eval: %s\n", al_errmsg());
+    else {
+        printf("%s: %d harmful and %d benign prompts from %s\n", suite, harmful, benign, data);
+        al_eval_summary_print(&s, stdout);
+    }
+    unlink(tmp);
+    free(found);
+    return rc ? 1 : 0;
+}
+
 /* align eval --suite NAME --data PATH */
 static int run_suite(const al_eval_opts *e, const char *suite, const char *data)
 {
     const bool bbq = !strcmp(suite, "bbq");
-    if (strcmp(suite, "truthfulqa") && !bbq) {
-        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq)\n", suite);
-        return 2;
-    }
     if (!e->model || !data) {
         fprintf(stderr, "align eval: --suite %s needs -m MODEL and --data FILE (see --help)\n", suite);
+        return 2;
+    }
+    if (al_eval_suite_known(suite))
+        return run_refusal_suite(e, suite, data);
+    if (strcmp(suite, "truthfulqa") && !bbq) {
+        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq, harmbench, jailbreakbench, strongreject, "
+                        "advbench, xstest)\n",
+                suite);
         return 2;
     }
     al_mc_opts o;
