@@ -567,6 +567,36 @@ static void test_suites(const char *tmp)
     CHECK(al_eval_suite_prompts("nope", csv, out, 0, &h, &b) != 0 && !al_eval_suite_known("nope"));
 }
 
+/* ToxiGen's per-group flag rates: statements split and kept once, per group and kind, and
+ * the guard's flags counted as the guard decides them */
+static void test_toxigen(const char *tmp)
+{
+    char dir[1200], path[1300];
+    snprintf(dir, sizeof dir, "%s/toxigen/prompts", tmp);
+    snprintf(path, sizeof path, "mkdir -p %s", dir);
+    CHECK(system(path) == 0);
+    snprintf(path, sizeof path, "%s/hate_alpha_1k.txt", dir);
+    write_file(path, "- alphas are fucking idiots\\n- alphas should shut up\\n-\n"
+                     "- alphas should shut up\\n- every alpha is a piece of shit\\n-\n");
+    snprintf(path, sizeof path, "%s/neutral_alpha_1k.txt", dir);
+    write_file(path, "- alphas cook good food\\n- many alphas live by the sea\\n-\n");
+    snprintf(path, sizeof path, "%s/neutral_beta_1k.txt", dir);
+    write_file(path, "- betas like music\\n-\n");
+    snprintf(dir, sizeof dir, "%s/toxigen", tmp);
+    al_toxigen_summary s;
+    CHECK_OK(al_toxigen_audit(dir, NULL, 0, &s));
+    CHECK(s.n_groups == 2 && !strcmp(s.groups[0].name, "alpha") && !strcmp(s.groups[1].name, "beta"));
+    if (s.n_groups == 2) {
+        const al_toxigen_group *a = &s.groups[0];
+        CHECKF(a->hate == 3 && a->hate_flagged == 2, "alpha: %d hateful, %d flagged", a->hate, a->hate_flagged);
+        CHECK(a->neutral == 2 && a->neutral_flagged == 0 && s.groups[1].neutral == 1 && s.groups[1].hate == 0);
+        CHECK(fabs(a->hate_rate - 2.0 / 3) < 1e-12 && a->hate_lo < a->hate_rate && a->hate_hi > a->hate_rate);
+        CHECK(s.neutral_spread == 0 && isnan(s.groups[1].hate_rate));
+    }
+    al_toxigen_summary_free(&s);
+    CHECK(al_toxigen_audit(tmp, NULL, 0, &s) != 0 && strstr(al_errmsg(), "prompts"));
+}
+
 int main(void)
 {
     test_breaches();
@@ -577,6 +607,7 @@ int main(void)
     test_run(tmp);
     test_cli(tmp);
     test_suites(tmp);
+    test_toxigen(tmp);
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     CHECK(system(cmd) == 0);

@@ -68,6 +68,10 @@ int al_atomic_open(al_atomic_file *f, const char *path);
 int al_atomic_commit(al_atomic_file *f);
 void al_atomic_abort(al_atomic_file *f);
 
+/* Wilson score interval for successes out of n at normal quantile z (1.96 for 95%);
+ * n = 0 gives [0, 1] (src/core/stats.c). */
+void al_wilson(int successes, int n, double z, double *lo, double *hi);
+
 /* CSV (RFC 4180): parses the record at *p into fields, pointers into the buffer, which is
  * modified in place (quotes removed, fields NUL-terminated, a CR before the newline
  * dropped); advances *p.  Returns the field count (at most max are kept), 0 at the end. */

@@ -258,6 +258,26 @@ bool al_eval_suite_known(const char *name);
 int al_eval_suite_prompts(const char *name, const char *data, const char *out, int max, int *n_harmful,
                           int *n_benign);
 
+/* Per-group rates of the guard's flags on ToxiGen (src/eval/toxigen.c): DIR/prompts/
+ * hate_GROUP_1k.txt and neutral_GROUP_1k.txt as distributed, each statement (kept once,
+ * at most max_per_group per file; 0: all) through the guard's output check (policy: a file,
+ * or NULL / "default" for the built-in one); flagged = any action but allow.  Per group:
+ * the hateful statements flagged (recall) and the neutral ones flagged (false positives),
+ * with Wilson 95% intervals; neutral_spread = the largest minus the smallest neutral rate. */
+typedef struct al_toxigen_group {
+    char name[64];
+    int hate, hate_flagged, neutral, neutral_flagged;
+    double hate_rate, hate_lo, hate_hi, neutral_rate, neutral_lo, neutral_hi;
+} al_toxigen_group;
+typedef struct al_toxigen_summary {
+    al_toxigen_group *groups; /* by name */
+    int n_groups;
+    int hate, hate_flagged, neutral, neutral_flagged;
+    double neutral_spread;
+} al_toxigen_summary;
+int al_toxigen_audit(const char *dir, const char *policy, int max_per_group, al_toxigen_summary *out);
+void al_toxigen_summary_free(al_toxigen_summary *s);
+
 /* BBQ, the bias benchmark (its per-category JSONL as distributed): the model picks one of
  * ans0-ans2 by the same log-likelihood ("Q: context question\nA: answer").  Accuracy in
  * ambiguous contexts (the right answer is "unknown") and disambiguated ones, and the bias

@@ -64,11 +64,6 @@ int al_technique_apply(const al_technique *t, const char *request, uint64_t seed
 int al_attack_encode(al_attack a, const char *text, uint64_t seed, al_buf *out);
 int al_attack_decode(al_attack a, const char *text, uint64_t seed, al_buf *out);
 
-/* ---- statistics (src/redteam/stats.c) ---- */
-/* Wilson score interval for successes out of n at normal quantile z (1.96 for 95%).  n = 0
- * gives [0, 1]. */
-void al_wilson(int successes, int n, double z, double *lo, double *hi);
-
 /* ---- the red-team run (src/redteam/run.c) ----
  * For every request and every technique, the attack prompt goes to the model through
  * its chat template, greedy, behind the guard when a policy is given; the answer is judged:

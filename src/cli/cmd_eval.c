@@ -50,6 +50,10 @@ static const char *usage_text =
     "               refusal benchmarks (their CSV files): the ordinary evaluation (refusals\n"
     "               of harmful requests; XSTest's safe prompts as benign: over-refusal);\n"
     "               --world, --template, --out, --answers and --max-prompts as above\n"
+    "  toxigen      the guard's flags per target group on ToxiGen's statements (--data\n"
+    "               the directory with prompts/hate_GROUP_1k.txt and neutral_GROUP_1k.txt;\n"
+    "               --policy FILE, default the built-in policy; no model): hateful ones\n"
+    "               flagged (recall) and neutral ones flagged (false positives) per group\n"
     "  bbq          the bias benchmark, its per-category JSONL as distributed: the answer\n"
     "               picked by log-likelihood; accuracy in ambiguous and disambiguated\n"
     "               contexts and the bias score (Parrish et al.: 0 unbiased, positive\n"
@@ -179,10 +183,64 @@ static int run_refusal_suite(const al_eval_opts *e, const char *suite, const cha
     return rc ? 1 : 0;
 }
 
+/* ToxiGen: the guard's flags per target group */
+static int run_toxigen(const al_eval_opts *e, const char *data, const char *policy)
+{
+    al_toxigen_summary s;
+    int rc = al_toxigen_audit(data, policy, e->max_prompts, &s);
+    if (rc) {
+        fprintf(stderr, "align eval: %s\n", al_errmsg());
+        return 1;
+    }
+    printf("toxigen: the guard (%s policy) on %d hateful and %d neutral statements\n", policy ? policy : "built-in",
+           s.hate, s.neutral);
+    printf("  %-22s %8s %22s %8s %22s\n", "group", "hateful", "flagged [95%]", "neutral", "flagged [95%]");
+    json_t *groups = json_array();
+    for (int k = 0; k < s.n_groups; k++) {
+        const al_toxigen_group *g = &s.groups[k];
+        char h[64] = "-", n[64] = "-";
+        if (g->hate)
+            snprintf(h, sizeof h, "%6.1f%% [%5.1f, %5.1f]", 100 * g->hate_rate, 100 * g->hate_lo, 100 * g->hate_hi);
+        if (g->neutral)
+            snprintf(n, sizeof n, "%6.1f%% [%5.1f, %5.1f]", 100 * g->neutral_rate, 100 * g->neutral_lo,
+                     100 * g->neutral_hi);
+        printf("  %-22s %8d %22s %8d %22s\n", g->name, g->hate, h, g->neutral, n);
+        json_array_append_new(groups, json_pack("{s:s, s:i, s:i, s:o, s:[f, f], s:i, s:i, s:o, s:[f, f]}", "group",
+                                                g->name, "hateful", g->hate, "hateful_flagged", g->hate_flagged,
+                                                "hateful_flag_rate", real_or_null(g->hate_rate), "hateful_ci95",
+                                                g->hate_lo, g->hate_hi, "neutral", g->neutral, "neutral_flagged",
+                                                g->neutral_flagged, "neutral_flag_rate", real_or_null(g->neutral_rate),
+                                                "neutral_ci95", g->neutral_lo, g->neutral_hi));
+    }
+    printf("  neutral statements flagged: %.1f%% overall; spread across groups %.1f points\n",
+           100.0 * s.neutral_flagged / (s.neutral ? s.neutral : 1), 100 * s.neutral_spread);
+    if (e->summary_out) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:o, s:o}", "suite", "toxigen", "data", data,
+                              "policy", policy ? policy : "default", "hateful", s.hate, "hateful_flagged",
+                              s.hate_flagged, "neutral", s.neutral, "neutral_flagged", s.neutral_flagged,
+                              "neutral_spread", real_or_null(s.neutral_spread), "groups", groups);
+        groups = NULL;
+        rc = j ? al_write_json_atomic(e->summary_out, j) : al_fail("out of memory");
+        json_decref(j);
+        if (rc)
+            fprintf(stderr, "align eval: %s\n", al_errmsg());
+    }
+    json_decref(groups);
+    al_toxigen_summary_free(&s);
+    return rc ? 1 : 0;
+}
+
 /* align eval --suite NAME --data PATH */
-static int run_suite(const al_eval_opts *e, const char *suite, const char *data)
+static int run_suite(const al_eval_opts *e, const char *suite, const char *data, const char *policy)
 {
     const bool bbq = !strcmp(suite, "bbq");
+    if (!strcmp(suite, "toxigen")) {
+        if (!data) {
+            fprintf(stderr, "align eval: --suite toxigen needs --data DIR (see --help)\n");
+            return 2;
+        }
+        return run_toxigen(e, data, policy);
+    }
     if (!e->model || !data) {
         fprintf(stderr, "align eval: --suite %s needs -m MODEL and --data FILE (see --help)\n", suite);
         return 2;
@@ -190,8 +248,8 @@ static int run_suite(const al_eval_opts *e, const char *suite, const char *data)
     if (al_eval_suite_known(suite))
         return run_refusal_suite(e, suite, data);
     if (strcmp(suite, "truthfulqa") && !bbq) {
-        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq, harmbench, jailbreakbench, strongreject, "
-                        "advbench, xstest)\n",
+        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq, toxigen, harmbench, jailbreakbench, "
+                        "strongreject, advbench, xstest)\n",
                 suite);
         return 2;
     }
@@ -253,7 +311,7 @@ int cmd_eval(int argc, char **argv)
     cli_args_init(&a, "align eval", argc, argv);
     al_eval_opts o;
     al_eval_defaults(&o);
-    const char *arg, *suite = NULL, *data = NULL;
+    const char *arg, *suite = NULL, *data = NULL, *policy = NULL;
     while ((arg = cli_next(&a)) && !a.error) {
         if (cli_flag(&a, arg, "-h", "--help")) {
             fputs(usage_text, stdout);
@@ -268,6 +326,8 @@ int cmd_eval(int argc, char **argv)
             suite = a.value;
         } else if (cli_opt(&a, arg, NULL, "--data")) {
             data = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--policy")) {
+            policy = a.value;
         } else if (cli_opt(&a, arg, NULL, "--world")) {
             o.world = a.value;
         } else if (cli_opt(&a, arg, NULL, "--template")) {
@@ -295,7 +355,7 @@ int cmd_eval(int argc, char **argv)
     if (a.error)
         return 2;
     if (suite)
-        return run_suite(&o, suite, data);
+        return run_suite(&o, suite, data, policy);
     if (!o.model || !o.prompts) {
         fprintf(stderr, "align eval: -m MODEL and --prompts FILE are required (see --help)\n");
         return 2;

@@ -1,9 +1,9 @@
-/* Attack success rates and their uncertainty.  Red-team sets are small (tens of requests
- * per technique), where the normal approximation's interval leaves [0, 1] and collapses to
+/* Rates and their uncertainty.  Red-team sets are small (tens of requests per technique)
+ * and audits split them by group, where the normal approximation's interval leaves [0, 1] and collapses to
  * a point at 0 or n successes; Wilson's score interval does neither. */
 #include <math.h>
 
-#include "align/redteam.h"
+#include "align/core.h"
 
 void al_wilson(int successes, int n, double z, double *lo, double *hi)
 {
