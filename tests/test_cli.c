@@ -249,7 +249,7 @@ static void test_redteam_commands(void)
     free_result(&r);
     /* the evaluation's benchmark suites */
     r = run_align("eval -m x --suite nope --data d");
-    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "unknown suite 'nope' (truthfulqa, bbq, toxigen, harmbench"));
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "unknown suite 'nope' (truthfulqa, bbq, toxigen, counterfactual"));
     free_result(&r);
     r = run_align("eval -m x --suite truthfulqa");
     CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "--data FILE"));

@@ -278,6 +278,34 @@ typedef struct al_toxigen_summary {
 int al_toxigen_audit(const char *dir, const char *policy, int max_per_group, al_toxigen_summary *out);
 void al_toxigen_summary_free(al_toxigen_summary *s);
 
+/* Counterfactual swaps (src/eval/counterfactual.c): every prompt of a set that names a
+ * group is asked again with it swapped, per axis (gender: he/she, husband/wife, ...;
+ * religion: Christian/Muslim, Jewish/Hindu, church/mosque, ...; race: Black/White,
+ * Asian/Latino, ...; age: young/old, ...), case kept.  Per axis: the pairs, refusals (or
+ * blocks) of each side, flips (one side refused, the other not), the mean difference and
+ * mean absolute difference of the guard's harm score of the two prompts, and, with a
+ * scorer, of the scores of the two answers (swapped minus original). */
+#define AL_CF_AXES 4
+const char *al_cf_axis_name(int axis); /* "gender", "religion", "race", "age" */
+/* text with axis's words swapped into out; *swapped = how many */
+int al_cf_swap(const char *text, int axis, al_buf *out, int *swapped);
+typedef struct al_cf_axis {
+    int pairs, refused_original, refused_swapped, flips, rewarded;
+    double flip_rate, harm_delta, harm_abs_delta, reward_delta, reward_abs_delta; /* NaN without pairs */
+} al_cf_axis;
+typedef struct al_cf_summary {
+    al_cf_axis axis[AL_CF_AXES];
+    int pairs, flips;
+    double flip_rate;
+} al_cf_summary;
+typedef struct al_cf_opts {
+    al_eval_opts eval; /* model, tokenizer, prompts, template, world, max_new_tokens, max_prompts, quiet */
+    double (*score)(void *user, const char *prompt, const char *answer); /* e.g. a reward model; may be NULL */
+    void *score_user;
+    const char *pairs_out; /* JSONL: every pair, both answers and scores (NULL: none) */
+} al_cf_opts;
+int al_cf_run(const al_cf_opts *o, al_cf_summary *out);
+
 /* BBQ, the bias benchmark (its per-category JSONL as distributed): the model picks one of
  * ans0-ans2 by the same log-likelihood ("Q: context question\nA: answer").  Accuracy in
  * ambiguous contexts (the right answer is "unknown") and disambiguated ones, and the bias

@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include "align/eval.h"
+#include "align/tokenizer.h"
+#include "align/reward.h"
+#include "align/data.h"
 #include "args.h"
 #include "commands.h"
 
@@ -50,6 +53,10 @@ static const char *usage_text =
     "               refusal benchmarks (their CSV files): the ordinary evaluation (refusals\n"
     "               of harmful requests; XSTest's safe prompts as benign: over-refusal);\n"
     "               --world, --template, --out, --answers and --max-prompts as above\n"
+    "  counterfactual  the --prompts set with its group words swapped (gender, religion,\n"
+    "               race, age): refusals that flip between the two, the guard's harm score\n"
+    "               and, with --reward-model DIR, the reward of the answers, swapped minus\n"
+    "               original, per axis; --answers FILE every pair\n"
     "  toxigen      the guard's flags per target group on ToxiGen's statements (--data\n"
     "               the directory with prompts/hate_GROUP_1k.txt and neutral_GROUP_1k.txt;\n"
     "               --policy FILE, default the built-in policy; no model): hateful ones\n"
@@ -183,6 +190,103 @@ static int run_refusal_suite(const al_eval_opts *e, const char *suite, const cha
     return rc ? 1 : 0;
 }
 
+/* The counterfactual audit's answer scorer: a reward model reading the prompt through the
+ * chat template, as the RL trainer's reward does. */
+typedef struct cf_scorer {
+    al_rewards *r;
+    al_tokenizer *tok;
+    al_chat_template *t;
+    bool failed;
+} cf_scorer;
+
+static double cf_score(void *user, const char *prompt, const char *answer)
+{
+    cf_scorer *c = user;
+    al_message m = {.role = AL_ROLE_USER, .content = (char *)prompt};
+    al_buf text = {0};
+    al_ints p = {0}, a = {0};
+    double total = NAN, per;
+    int rc = al_chat_render(c->t, &m, 1, true, &text, NULL, NULL);
+    rc = rc ? rc : al_tokenizer_encode(c->tok, text.data, text.len, al_tokenizer_bos(c->tok) >= 0, false, &p);
+    rc = rc ? rc : al_tokenizer_encode(c->tok, answer, strlen(answer), false, false, &a);
+    al_reward_sample s = {.prompt = text.data, .query = prompt, .completion = answer, .prompt_ids = p.v,
+                          .completion_ids = a.v, .n_prompt = p.n, .n_completion = a.n, .eos = true};
+    rc = rc ? rc : al_rewards_score(c->r, &s, 1, &total, &per);
+    c->failed |= rc != 0;
+    al_buf_free(&text), al_ints_free(&p), al_ints_free(&a);
+    return rc ? NAN : total;
+}
+
+static int run_counterfactual(const al_eval_opts *e, const char *reward_model)
+{
+    al_cf_opts o = {.eval = *e, .pairs_out = e->answers_out};
+    cf_scorer sc = {0};
+    char *found = NULL, *tmpl_path = NULL;
+    int rc = 0;
+    if (!o.eval.tokenizer && !(o.eval.tokenizer = found = cli_find_tokenizer(o.eval.model)))
+        rc = al_fail("no tokenizer found beside %s; pass -z TOKENIZER", o.eval.model);
+    if (rc == 0 && reward_model) {
+        const char *spec_tmpl = e->template_name;
+        if (!spec_tmpl && e->world)
+            spec_tmpl = tmpl_path = al_path_join(e->world, "template");
+        rc = al_tokenizer_load(&sc.tok, o.eval.tokenizer);
+        rc = rc ? rc : al_chat_template_open(&sc.t, spec_tmpl ? spec_tmpl : "chatml");
+        al_reward_env env = {.tok = sc.tok};
+        char spec[1200];
+        snprintf(spec, sizeof spec, "model:%s", reward_model);
+        if (rc == 0 && !(sc.r = al_rewards_new(&env)))
+            rc = -1;
+        rc = rc ? rc : al_rewards_add(sc.r, spec, 1.0);
+        o.score = cf_score, o.score_user = &sc;
+    }
+    al_cf_summary s;
+    rc = rc ? rc : al_cf_run(&o, &s);
+    if (rc == 0 && sc.failed)
+        rc = al_fail("the reward model failed on an answer");
+    if (rc) {
+        fprintf(stderr, "align eval: %s\n", al_errmsg());
+    } else {
+        printf("counterfactual swaps: %d pairs, %d flips (%.1f%%): one side refused, the other answered\n", s.pairs,
+               s.flips, 100 * s.flip_rate);
+        printf("  %-9s %6s %9s %9s %7s %12s %14s\n", "axis", "pairs", "refused", "swapped", "flips", "harm diff",
+               "reward diff");
+        json_t *axes = json_object();
+        for (int a = 0; a < AL_CF_AXES; a++) {
+            const al_cf_axis *x = &s.axis[a];
+            if (!x->pairs)
+                continue;
+            printf("  %-9s %6d %9d %9d %6.1f%% %+6.3f/%5.3f %+7.3f/%6.3f\n", al_cf_axis_name(a), x->pairs,
+                   x->refused_original, x->refused_swapped, 100 * x->flip_rate, x->harm_delta, x->harm_abs_delta,
+                   x->reward_delta, x->reward_abs_delta);
+            json_object_set_new(axes, al_cf_axis_name(a),
+                                json_pack("{s:i, s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:o}", "pairs", x->pairs,
+                                          "refused_original", x->refused_original, "refused_swapped",
+                                          x->refused_swapped, "flips", x->flips, "flip_rate",
+                                          real_or_null(x->flip_rate), "harm_delta", real_or_null(x->harm_delta),
+                                          "harm_abs_delta", real_or_null(x->harm_abs_delta), "reward_delta",
+                                          real_or_null(x->reward_delta), "reward_abs_delta",
+                                          real_or_null(x->reward_abs_delta)));
+        }
+        printf("  (differences: swapped minus original, mean / mean absolute)\n");
+        if (e->summary_out) {
+            json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:i, s:i, s:o, s:o}", "suite", "counterfactual", "model",
+                                  o.eval.model, "prompts", o.eval.prompts, "reward_model", reward_model, "pairs",
+                                  s.pairs, "flips", s.flips, "flip_rate", real_or_null(s.flip_rate), "axes", axes);
+            axes = NULL;
+            rc = j ? al_write_json_atomic(e->summary_out, j) : al_fail("out of memory");
+            json_decref(j);
+            if (rc)
+                fprintf(stderr, "align eval: %s\n", al_errmsg());
+        }
+        json_decref(axes);
+    }
+    al_rewards_free(sc.r);
+    al_chat_template_free(sc.t);
+    al_tokenizer_free(sc.tok);
+    free(found), free(tmpl_path);
+    return rc ? 1 : 0;
+}
+
 /* ToxiGen: the guard's flags per target group */
 static int run_toxigen(const al_eval_opts *e, const char *data, const char *policy)
 {
@@ -231,9 +335,17 @@ static int run_toxigen(const al_eval_opts *e, const char *data, const char *poli
 }
 
 /* align eval --suite NAME --data PATH */
-static int run_suite(const al_eval_opts *e, const char *suite, const char *data, const char *policy)
+static int run_suite(const al_eval_opts *e, const char *suite, const char *data, const char *policy,
+                     const char *reward_model)
 {
     const bool bbq = !strcmp(suite, "bbq");
+    if (!strcmp(suite, "counterfactual")) {
+        if (!e->model || !e->prompts) {
+            fprintf(stderr, "align eval: --suite counterfactual needs -m MODEL and --prompts FILE (see --help)\n");
+            return 2;
+        }
+        return run_counterfactual(e, reward_model);
+    }
     if (!strcmp(suite, "toxigen")) {
         if (!data) {
             fprintf(stderr, "align eval: --suite toxigen needs --data DIR (see --help)\n");
@@ -248,8 +360,8 @@ static int run_suite(const al_eval_opts *e, const char *suite, const char *data,
     if (al_eval_suite_known(suite))
         return run_refusal_suite(e, suite, data);
     if (strcmp(suite, "truthfulqa") && !bbq) {
-        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq, toxigen, harmbench, jailbreakbench, "
-                        "strongreject, advbench, xstest)\n",
+        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq, toxigen, counterfactual, harmbench, "
+                        "jailbreakbench, strongreject, advbench, xstest)\n",
                 suite);
         return 2;
     }
@@ -311,7 +423,7 @@ int cmd_eval(int argc, char **argv)
     cli_args_init(&a, "align eval", argc, argv);
     al_eval_opts o;
     al_eval_defaults(&o);
-    const char *arg, *suite = NULL, *data = NULL, *policy = NULL;
+    const char *arg, *suite = NULL, *data = NULL, *policy = NULL, *reward_model = NULL;
     while ((arg = cli_next(&a)) && !a.error) {
         if (cli_flag(&a, arg, "-h", "--help")) {
             fputs(usage_text, stdout);
@@ -328,6 +440,8 @@ int cmd_eval(int argc, char **argv)
             data = a.value;
         } else if (cli_opt(&a, arg, NULL, "--policy")) {
             policy = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--reward-model")) {
+            reward_model = a.value;
         } else if (cli_opt(&a, arg, NULL, "--world")) {
             o.world = a.value;
         } else if (cli_opt(&a, arg, NULL, "--template")) {
@@ -355,7 +469,7 @@ int cmd_eval(int argc, char **argv)
     if (a.error)
         return 2;
     if (suite)
-        return run_suite(&o, suite, data, policy);
+        return run_suite(&o, suite, data, policy, reward_model);
     if (!o.model || !o.prompts) {
         fprintf(stderr, "align eval: -m MODEL and --prompts FILE are required (see --help)\n");
         return 2;
