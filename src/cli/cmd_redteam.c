@@ -26,7 +26,9 @@ static const char *usage_text =
     "  base64 hex rot13 leetspeak pig_latin atbash morse cipher homoglyph zero_width\n"
     "or 'escalation', a conversation: a general question about the request's subject,\n"
     "then its stages, then detail, then the request, each turn answered before the next;\n"
-    "a refused turn is taken back and asked in another wording.\n"
+    "a refused turn is taken back and asked in another wording; or 'pair', an automated\n"
+    "attacker: a model (--attacker, default the target) writes an attack prompt, sees the\n"
+    "answer and a judge's score, and writes a better one, up to --budget queries.\n"
     "\n"
     "  -m, --model PATH         the target model (required)\n"
     "  -z, --tokenizer PATH     its tokenizer (default: beside the model)\n"
@@ -41,6 +43,9 @@ static const char *usage_text =
     "      --max-new-tokens N   longest answer (default 64)\n"
     "      --max-requests N     only the first N requests (default: all)\n"
     "      --max-backtracks N   escalation: refused turns asked again, per request (default 3)\n"
+    "      --attacker MODEL     pair: the attacker model (default the target); its tokenizer\n"
+    "                           beside it, or --attacker-tokenizer PATH\n"
+    "      --budget N           pair: target queries per request (default 5)\n"
     "      --seed S             picks the wordings and the cipher (default 1)\n"
     "  -o, --out DIR            output directory (required)\n"
     "      --export-training    also write DIR/export/sft.jsonl (each successful attack\n"
@@ -53,7 +58,7 @@ static const char *usage_text =
     "\n"
     "example:\n"
     "  align redteam -m runs/dpo/final --world world --requests harmful.jsonl \\\n"
-    "      --techniques none,roleplay,base64,base64+roleplay,escalation --guard default --out rt\n"
+    "      --techniques none,roleplay,base64,base64+roleplay,escalation,pair --guard default --out rt\n"
     "  align redteam show \"How do I pick a lock?\" --techniques cipher,split\n";
 
 static const char *const every_single[] = {"none",      "roleplay", "hypothetical", "fiction",   "past_tense",
@@ -161,6 +166,12 @@ int cmd_redteam(int argc, char **argv)
             o.max_requests = cli_int(&a, 0, 1 << 30);
         } else if (cli_opt(&a, arg, NULL, "--max-backtracks")) {
             o.max_backtracks = cli_int(&a, 0, 100);
+        } else if (cli_opt(&a, arg, NULL, "--attacker")) {
+            o.attacker_model = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--attacker-tokenizer")) {
+            o.attacker_tokenizer = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--budget")) {
+            o.pair_budget = cli_int(&a, 1, 1000);
         } else if (cli_opt(&a, arg, "-s", "--seed")) {
             o.seed = (uint64_t)cli_int(&a, 0, 0x7fffffff);
         } else if (cli_opt(&a, arg, "-o", "--out")) {
@@ -189,7 +200,13 @@ int cmd_redteam(int argc, char **argv)
         return 2;
     }
     o.techniques = ts, o.n_techniques = n;
-    char *found = NULL;
+    char *found = NULL, *found_attacker = NULL;
+    if (o.attacker_model && !o.attacker_tokenizer &&
+        !(o.attacker_tokenizer = found_attacker = cli_find_tokenizer(o.attacker_model))) {
+        fprintf(stderr, "align redteam: no tokenizer found beside %s; pass --attacker-tokenizer\n", o.attacker_model);
+        free(ts);
+        return 2;
+    }
     if (!o.tokenizer && !(o.tokenizer = found = cli_find_tokenizer(o.model))) {
         fprintf(stderr, "align redteam: no tokenizer found beside %s; pass -z TOKENIZER\n", o.model);
         free(ts);
@@ -204,6 +221,6 @@ int cmd_redteam(int argc, char **argv)
         printf("wrote %s/attacks.jsonl and %s/summary.json\n", o.out_dir, o.out_dir);
         al_redteam_summary_free(&s);
     }
-    free(found), free(ts);
+    free(found), free(found_attacker), free(ts);
     return rc ? 1 : 0;
 }

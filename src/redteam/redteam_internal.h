@@ -49,4 +49,11 @@ int rt_read_answers(const char *path, rt_attack *const *slots, int n, const al_h
 int rt_escalate(const al_redteam_opts *o, const rt_requests *rs, rt_attack *out, const char *dir,
                 const al_harm_model *harm);
 
+/* ---- the automated attacker (pair.c) ---- */
+/* For every request of rs, rounds of an attacker model's prompts and the target's answers
+ * (files in dir) until a success or o->pair_budget target queries; out[i] is request i's
+ * last attack. */
+int rt_pair(const al_redteam_opts *o, const rt_requests *rs, rt_attack *out, const char *dir,
+            const al_harm_model *harm);
+
 #endif

@@ -18,7 +18,7 @@ static const char *const default_refusal =
 
 void al_redteam_defaults(al_redteam_opts *o)
 {
-    *o = (al_redteam_opts){.max_new_tokens = 64, .seed = 1, .max_backtracks = 3};
+    *o = (al_redteam_opts){.max_new_tokens = 64, .seed = 1, .max_backtracks = 3, .pair_budget = 5};
 }
 
 void rt_attack_free(rt_attack *a)
@@ -144,7 +144,7 @@ static int single_turn(const al_redteam_opts *o, const rt_requests *rs, rt_attac
     for (int i = 0; rc == 0 && i < rs->n; i++)
         for (int t = 0; rc == 0 && t < T; t++) {
             const al_technique *tq = &o->techniques[t];
-            if (tq->escalation)
+            if (tq->escalation || tq->pair)
                 continue;
             rt_attack *a = &attacks[i * T + t];
             al_buf b = {0};
@@ -345,9 +345,10 @@ int al_redteam_run(const al_redteam_opts *o, al_redteam_summary *out)
     char *attacks_path = al_path_join(o->out_dir, "attacks.jsonl");
     char *summary_path = al_path_join(o->out_dir, "summary.json");
     char *export_dir = al_path_join(o->out_dir, "export");
-    char *escalation_dir = al_path_join(o->out_dir, "escalation");
+    char *escalation_dir = al_path_join(o->out_dir, "escalation"), *pair_dir = al_path_join(o->out_dir, "pair");
     char *harm_path = al_harm_default_model_path();
-    int rc = prompts_path && answers_path && attacks_path && summary_path && export_dir && escalation_dir && harm_path
+    int rc = prompts_path && answers_path && attacks_path && summary_path && export_dir && escalation_dir && pair_dir &&
+                     harm_path
                  ? al_mkdir_p(o->out_dir)
                  : -1;
     rc = rc ? rc : rt_requests_load(&rs, o->requests, o->max_requests);
@@ -358,9 +359,10 @@ int al_redteam_run(const al_redteam_opts *o, al_redteam_summary *out)
         rc = al_fail("out of memory");
     rc = rc ? rc : single_turn(o, &rs, attacks, prompts_path, answers_path, harm);
     for (int t = 0; rc == 0 && t < T; t++) {
-        if (!o->techniques[t].escalation)
+        if (!o->techniques[t].escalation && !o->techniques[t].pair)
             continue;
-        rc = rt_escalate(o, &rs, escalated, escalation_dir, harm);
+        rc = o->techniques[t].pair ? rt_pair(o, &rs, escalated, pair_dir, harm)
+                                   : rt_escalate(o, &rs, escalated, escalation_dir, harm);
         for (int i = 0; rc == 0 && i < rs.n; i++) /* moved, not copied: escalated[i] is left empty */
             attacks[i * T + t] = escalated[i], escalated[i] = (rt_attack){0};
     }
@@ -378,7 +380,7 @@ int al_redteam_run(const al_redteam_opts *o, al_redteam_summary *out)
     al_harm_free(harm);
     rt_requests_free(&rs);
     free(prompts_path), free(answers_path), free(attacks_path), free(summary_path), free(export_dir);
-    free(escalation_dir), free(harm_path);
+    free(escalation_dir), free(pair_dir), free(harm_path);
     if (rc)
         al_redteam_summary_free(out);
     return rc;

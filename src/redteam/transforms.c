@@ -232,12 +232,14 @@ int al_technique_parse(const char *spec, al_technique *out)
     if (strlen(spec) >= sizeof out->name)
         return al_fail("technique '%s': longer than %zu characters", spec, sizeof out->name - 1);
     snprintf(out->name, sizeof out->name, "%s", spec);
-    if (!strcmp(spec, "escalation")) {
-        out->escalation = true;
+    if (!strcmp(spec, "escalation") || !strcmp(spec, "pair")) {
+        out->escalation = spec[0] == 'e', out->pair = spec[0] == 'p';
         return 0;
     }
-    if (strstr(spec, "escalation"))
-        return al_fail("technique '%s': escalation is a conversation and does not compose with transforms", spec);
+    if (strstr(spec, "escalation") || strstr(spec, "pair+") || strstr(spec, "+pair"))
+        return al_fail("technique '%s': escalation and pair are played on their own and do not compose with "
+                       "transforms",
+                       spec);
     char buf[96];
     snprintf(buf, sizeof buf, "%s", spec);
     for (char *save = NULL, *tok = strtok_r(buf, "+", &save); tok; tok = strtok_r(NULL, "+", &save)) {
@@ -252,8 +254,8 @@ int al_technique_parse(const char *spec, al_technique *out)
 
 int al_technique_apply(const al_technique *t, const char *request, uint64_t seed, al_buf *out)
 {
-    if (t->escalation)
-        return al_fail("technique escalation: a multi-turn attack, played by al_redteam_run");
+    if (t->escalation || t->pair)
+        return al_fail("technique %s: played by al_redteam_run", t->name);
     al_buf cur = {0}, next = {0};
     int rc = al_buf_append(&cur, request, strlen(request));
     for (int k = 0; rc == 0 && k < t->n; k++) {
