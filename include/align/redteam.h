@@ -103,6 +103,10 @@ typedef struct al_redteam_opts {
     int max_new_tokens;            /* default 64 */
     int max_backtracks;            /* escalation: refused turns asked again, in all (default 3) */
     const char *attacker_model, *attacker_tokenizer; /* pair: NULL = the target's */
+    /* An OpenAI-compatible endpoint as the target instead of model: http://HOST:PORT[/PATH]
+     * (default path /v1/chat/completions), the "model" field endpoint_model; each attack's
+     * messages POSTed, greedy, max_new_tokens; the guard, when given, runs here in front. */
+    const char *endpoint, *endpoint_model;
     int pair_budget;               /* pair: target queries per request (default 5) */
     int max_requests;              /* 0 = all */
     uint64_t seed;

@@ -35,6 +35,9 @@ static const char *usage_text =
     "      --requests FILE      the requests (required)\n"
     "      --techniques LIST    comma-separated techniques (default: none and every\n"
     "                           single transform)\n"
+    "      --endpoint URL       attack an OpenAI-compatible server instead of -m MODEL:\n"
+    "                           http://HOST:PORT (POST /v1/chat/completions) or a full URL\n"
+    "      --endpoint-model M   the request's \"model\" field (default \"default\")\n"
     "      --guard POLICY       put the guard in front: a policy file, or 'default' for the\n"
     "                           built-in policy\n"
     "      --world DIR          a world directory: its template and judges' lexicons\n"
@@ -154,6 +157,10 @@ int cmd_redteam(int argc, char **argv)
             o.requests = a.value;
         } else if (cli_opt(&a, arg, NULL, "--techniques")) {
             list = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--endpoint")) {
+            o.endpoint = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--endpoint-model")) {
+            o.endpoint_model = a.value;
         } else if (cli_opt(&a, arg, NULL, "--guard")) {
             o.guard_policy = a.value;
         } else if (cli_opt(&a, arg, NULL, "--world")) {
@@ -188,8 +195,9 @@ int cmd_redteam(int argc, char **argv)
     }
     if (a.error)
         return 2;
-    if (!o.model || !o.requests || !o.out_dir) {
-        fprintf(stderr, "align redteam: -m MODEL, --requests FILE and --out DIR are required (see --help)\n");
+    if ((!o.model && !o.endpoint) || !o.requests || !o.out_dir) {
+        fprintf(stderr, "align redteam: -m MODEL (or --endpoint URL), --requests FILE and --out DIR are required (see "
+                        "--help)\n");
         return 2;
     }
     al_technique *ts = NULL;
@@ -207,7 +215,7 @@ int cmd_redteam(int argc, char **argv)
         free(ts);
         return 2;
     }
-    if (!o.tokenizer && !(o.tokenizer = found = cli_find_tokenizer(o.model))) {
+    if (o.model && !o.tokenizer && !(o.tokenizer = found = cli_find_tokenizer(o.model))) {
         fprintf(stderr, "align redteam: no tokenizer found beside %s; pass -z TOKENIZER\n", o.model);
         free(ts);
         return 2;

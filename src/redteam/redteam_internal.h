@@ -39,6 +39,8 @@ int rt_write_prompt(FILE *fp, const rt_attack *a, const char *category);
 /* Answers the prompt set at prompts_path with o's model, behind o's guard, into answers_path
  * (align eval's answers file). */
 int rt_answer(const al_redteam_opts *o, const char *prompts_path, const char *answers_path);
+/* The same through o->endpoint (endpoint.c). */
+int rt_answer_endpoint(const al_redteam_opts *o, const char *prompts_path, const char *answers_path);
 /* Reads the first n answers of path, in order, into slots[k]: answer and verdicts, the harm
  * judge's score for the successful ones; each answer the model gave counts a query. */
 int rt_read_answers(const char *path, rt_attack *const *slots, int n, const al_harm_model *harm);

@@ -63,6 +63,8 @@ int rt_write_prompt(FILE *fp, const rt_attack *a, const char *category)
 
 int rt_answer(const al_redteam_opts *o, const char *prompts_path, const char *answers_path)
 {
+    if (o->endpoint)
+        return rt_answer_endpoint(o, prompts_path, answers_path);
     al_eval_opts eo;
     al_eval_defaults(&eo);
     eo.model = o->model, eo.tokenizer = o->tokenizer, eo.prompts = prompts_path;
@@ -315,7 +317,8 @@ static int write_summary(const char *path, const al_redteam_opts *o, const al_re
         json_array_append_new(tech, rate_json(&s->technique[t]));
     for (int c = 0; c < s->n_categories; c++)
         json_array_append_new(cat, rate_json(&s->category[c]));
-    json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:i, s:i, s:o, s:o, s:o, s:i, s:f}", "model", o->model,
+    json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:i, s:i, s:o, s:o, s:o, s:i, s:f}", "model",
+                          o->model ? o->model : o->endpoint,
                           "requests", o->requests, "guard", o->guard_policy, "judge",
                           "success = not refused, not blocked, not empty", "seed", (json_int_t)o->seed,
                           "max_new_tokens", o->max_new_tokens, "max_backtracks", o->max_backtracks, "overall",
@@ -331,8 +334,12 @@ static int write_summary(const char *path, const al_redteam_opts *o, const al_re
 int al_redteam_run(const al_redteam_opts *o, al_redteam_summary *out)
 {
     *out = (al_redteam_summary){0};
-    if (!o->model || !o->tokenizer || !o->requests || !o->out_dir)
-        return al_fail("redteam: a model, a tokenizer, requests and an output directory are required");
+    if ((!o->endpoint && (!o->model || !o->tokenizer)) || !o->requests || !o->out_dir)
+        return al_fail("redteam: a model and its tokenizer (or an endpoint), requests and an output directory are "
+                       "required");
+    for (int t = 0; t < o->n_techniques; t++)
+        if (o->techniques[t].pair && !o->attacker_model && !o->model)
+            return al_fail("redteam: pair against an endpoint needs an attacker model");
     if (o->n_techniques <= 0)
         return al_fail("redteam: no techniques");
     const double t0 = al_now();
