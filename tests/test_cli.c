@@ -1,6 +1,7 @@
 /* The align binary end to end: `generate --compat llama2c` against run.c's stdout byte for
  * byte, the HF copy of the model against the same references, and malformed checkpoints
  * refused with a clear message, exit code 1 and no sanitizer report. */
+#include <jansson.h>
 #include <sys/wait.h>
 
 #include "test.h"
@@ -254,11 +255,62 @@ static void test_redteam_commands(void)
     r = run_align("eval -m x --suite truthfulqa");
     CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "--data FILE"));
     free_result(&r);
+    r = run_align("eval -m x --suite winrate --prompts p.jsonl");
+    CHECK(r.code == 2 && r.err.data && strstr(r.err.data, "--reference REF, --reward-model RM"));
+    free_result(&r);
+}
+
+/* the win rate of a model over itself: every prompt a tie, 50%; over another model the
+ * figures are in [0, 1] and the interval holds the rate */
+static void test_winrate(void)
+{
+    char dir[128], cmd[2048];
+    snprintf(dir, sizeof dir, "/tmp/align-cli-win-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    CHECK(system(cmd) == 0);
+    char pairs[256], prompts[256], rm[256], out[256];
+    snprintf(pairs, sizeof pairs, "%s/pairs.jsonl", dir);
+    snprintf(prompts, sizeof prompts, "%s/prompts.jsonl", dir);
+    snprintf(rm, sizeof rm, "%s/rm", dir);
+    snprintf(out, sizeof out, "%s/win.json", dir);
+    FILE *f = fopen(pairs, "w");
+    for (int i = 0; f && i < 8; i++)
+        fprintf(f, "{\"prompt\": \"Once upon a time\", \"chosen\": \" there was a happy girl.\", \"rejected\": \" "
+                   "the end.\"}\n");
+    if (f)
+        fclose(f);
+    f = fopen(prompts, "w");
+    if (f) {
+        fprintf(f, "{\"prompt\": \"Tell me a story.\"}\n{\"prompt\": \"Who was Lily?\"}\n{\"prompt\": \"Once "
+                   "upon a time\"}\n");
+        fclose(f);
+    }
+    const char *S = ALIGN_SHARED_DIR "/models/stories260K";
+    snprintf(cmd, sizeof cmd, "rm train -m %s/stories260K.bin -z %s/tok512.bin --data %s --steps 2 --out %s --quiet", S,
+             S, pairs, rm);
+    run_result r = run_align(cmd);
+    CHECKF(r.code == 0, "rm train: %s", r.err.data ? r.err.data : "");
+    free_result(&r);
+    snprintf(cmd, sizeof cmd,
+             "eval -m %s/stories260K.bin -z %s/tok512.bin --reference %s/stories260K.bin --reward-model %s/final "
+             "--prompts %s --suite winrate --max-new-tokens 8 -q --out %s",
+             S, S, S, rm, prompts, out);
+    r = run_align(cmd);
+    CHECKF(r.code == 0 && r.out.data && strstr(r.out.data, "50.0% of 3 prompts (3 ties"), "%s%s",
+           r.out.data ? r.out.data : "", r.err.data ? r.err.data : "");
+    free_result(&r);
+    json_t *j = json_load_file(out, 0, NULL);
+    CHECK(j && json_real_value(json_object_get(j, "win_rate")) == 0.5 &&
+          json_integer_value(json_object_get(j, "ties")) == 3);
+    json_decref(j);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
 }
 
 int main(void)
 {
     test_redteam_commands();
+    test_winrate();
     test_cai_commands();
     test_llama2c_references();
     test_generate_modes();

@@ -53,6 +53,9 @@ static const char *usage_text =
     "               refusal benchmarks (their CSV files): the ordinary evaluation (refusals\n"
     "               of harmful requests; XSTest's safe prompts as benign: over-refusal);\n"
     "               --world, --template, --out, --answers and --max-prompts as above\n"
+    "  winrate      the share of --prompts where the model's answer gets a higher reward\n"
+    "               (--reward-model DIR) than --reference's (ties half), with its Wilson\n"
+    "               interval and the mean reward margin\n"
     "  counterfactual  the --prompts set with its group words swapped (gender, religion,\n"
     "               race, age): refusals that flip between the two, the guard's harm score\n"
     "               and, with --reward-model DIR, the reward of the answers, swapped minus\n"
@@ -217,6 +220,155 @@ static double cf_score(void *user, const char *prompt, const char *answer)
     return rc ? NAN : total;
 }
 
+/* the rewards of n answers in one call (the reward model batches them) */
+static int cf_score_many(cf_scorer *c, char **prompts, char **answers, int n, double *out)
+{
+    al_reward_sample *s = calloc((size_t)n, sizeof *s);
+    al_buf *text = calloc((size_t)n, sizeof *text);
+    al_ints *p = calloc((size_t)n, sizeof *p), *a = calloc((size_t)n, sizeof *a);
+    double *per = calloc((size_t)n, sizeof *per);
+    int rc = s && text && p && a && per ? 0 : al_fail("out of memory");
+    for (int i = 0; rc == 0 && i < n; i++) {
+        al_message m = {.role = AL_ROLE_USER, .content = prompts[i]};
+        rc = al_chat_render(c->t, &m, 1, true, &text[i], NULL, NULL);
+        rc = rc ? rc : al_tokenizer_encode(c->tok, text[i].data, text[i].len, al_tokenizer_bos(c->tok) >= 0, false, &p[i]);
+        rc = rc ? rc : al_tokenizer_encode(c->tok, answers[i], strlen(answers[i]), false, false, &a[i]);
+        s[i] = (al_reward_sample){.prompt = text[i].data, .query = prompts[i], .completion = answers[i],
+                                  .prompt_ids = p[i].v, .completion_ids = a[i].v, .n_prompt = p[i].n,
+                                  .n_completion = a[i].n, .eos = true};
+    }
+    rc = rc ? rc : al_rewards_score(c->r, s, n, out, per);
+    for (int i = 0; text && p && a && i < n; i++)
+        al_buf_free(&text[i]), al_ints_free(&p[i]), al_ints_free(&a[i]);
+    free(s), free(text), free(p), free(a), free(per);
+    return rc;
+}
+
+/* opens sc: the reward model of reward_model reading prompts through e's template */
+static int cf_scorer_open(cf_scorer *sc, const al_eval_opts *e, const char *tokenizer, const char *reward_model,
+                          char **tmpl_path)
+{
+    const char *spec_tmpl = e->template_name;
+    if (!spec_tmpl && e->world)
+        spec_tmpl = *tmpl_path = al_path_join(e->world, "template");
+    int rc = al_tokenizer_load(&sc->tok, tokenizer);
+    rc = rc ? rc : al_chat_template_open(&sc->t, spec_tmpl ? spec_tmpl : "chatml");
+    al_reward_env env = {.tok = sc->tok};
+    char spec[1200];
+    snprintf(spec, sizeof spec, "model:%s", reward_model);
+    if (rc == 0 && !(sc->r = al_rewards_new(&env)))
+        rc = -1;
+    return rc ? rc : al_rewards_add(sc->r, spec, 1.0);
+}
+
+static void cf_scorer_close(cf_scorer *sc)
+{
+    al_rewards_free(sc->r);
+    al_chat_template_free(sc->t);
+    al_tokenizer_free(sc->tok);
+    *sc = (cf_scorer){0};
+}
+
+/* The answers of an eval answers file, in order (n of them). */
+static int read_answers(const char *path, char ***out, char ***prompts, int *n)
+{
+    al_buf b = {0};
+    *out = *prompts = NULL, *n = 0;
+    if (al_read_file(path, &b))
+        return -1;
+    int cap = 0, rc = 0;
+    for (char *line = b.data, *next; rc == 0 && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        json_t *r = json_loads(line, 0, NULL);
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **g1 = realloc(*out, (size_t)cap * sizeof *g1), **g2 = g1 ? realloc(*prompts, (size_t)cap * sizeof *g2) : NULL;
+            if (g1)
+                *out = g1;
+            if (g2)
+                *prompts = g2;
+            if (!g1 || !g2)
+                rc = al_fail("out of memory");
+        }
+        const char *a = json_string_value(json_object_get(r, "answer")), *p = json_string_value(json_object_get(r, "prompt"));
+        if (rc == 0) {
+            (*out)[*n] = strdup(a ? a : ""), (*prompts)[*n] = strdup(p ? p : "");
+            (*n)++;
+        }
+        json_decref(r);
+    }
+    al_buf_free(&b);
+    return rc;
+}
+
+/* Win rate: the policy's and the reference's answers to the same prompts, each scored by the
+ * reward model; the policy wins a prompt when its answer scores higher (a tie is half). */
+static int run_winrate(const al_eval_opts *e, const char *reward_model)
+{
+    char pol_ans[] = "/tmp/align-win-XXXXXX", ref_ans[] = "/tmp/align-win-XXXXXX";
+    int f1 = mkstemp(pol_ans), f2 = mkstemp(ref_ans), rc = f1 < 0 || f2 < 0 ? al_fail("cannot make temporary files") : 0;
+    if (f1 >= 0)
+        close(f1);
+    if (f2 >= 0)
+        close(f2);
+    char *found = NULL, *found_ref = NULL, *tmpl_path = NULL;
+    al_eval_opts p = *e, r = *e;
+    if (rc == 0 && !p.tokenizer && !(p.tokenizer = found = cli_find_tokenizer(p.model)))
+        rc = al_fail("no tokenizer found beside %s; pass -z TOKENIZER", p.model);
+    r.model = e->reference, r.tokenizer = p.tokenizer, r.reference = NULL;
+    p.reference = NULL, p.heldout = r.heldout = "", p.summary_out = r.summary_out = NULL;
+    p.answers_out = pol_ans, r.answers_out = ref_ans;
+    al_eval_summary s;
+    rc = rc ? rc : al_eval_run(&p, NULL, &s);
+    rc = rc ? rc : al_eval_run(&r, NULL, &s);
+    cf_scorer sc = {0};
+    rc = rc ? rc : cf_scorer_open(&sc, e, p.tokenizer, reward_model, &tmpl_path);
+    char **pa = NULL, **pp = NULL, **ra = NULL, **rp = NULL;
+    int n = 0, m = 0;
+    rc = rc ? rc : read_answers(pol_ans, &pa, &pp, &n);
+    rc = rc ? rc : read_answers(ref_ans, &ra, &rp, &m);
+    if (rc == 0 && n != m)
+        rc = al_fail("win rate: %d answers from the policy, %d from the reference", n, m);
+    double wins = 0, margin = 0, *ya = rc ? NULL : calloc((size_t)n + 1, sizeof *ya),
+                                 *yb = rc ? NULL : calloc((size_t)n + 1, sizeof *yb);
+    int ties = 0;
+    if (rc == 0 && (!ya || !yb))
+        rc = al_fail("out of memory");
+    rc = rc ? rc : cf_score_many(&sc, pp, pa, n, ya);
+    rc = rc ? rc : cf_score_many(&sc, rp, ra, n, yb);
+    for (int i = 0; rc == 0 && i < n; i++)
+        wins += ya[i] > yb[i] ? 1 : ya[i] == yb[i] ? 0.5 : 0, ties += ya[i] == yb[i], margin += ya[i] - yb[i];
+    free(ya), free(yb);
+    if (rc == 0) {
+        double lo, hi; /* a tie counts half a win: the interval on the rounded count */
+        al_wilson((int)(wins + 0.5), n, 1.959963984540054, &lo, &hi);
+        printf("win rate of %s over %s by %s: %.1f%% of %d prompts (%d ties count half; 95%% interval [%.1f, %.1f]); "
+               "mean reward margin %+.3f\n",
+               e->model, e->reference, reward_model, 100 * wins / n, n, ties, 100 * lo, 100 * hi, margin / n);
+        if (e->summary_out) {
+            json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:i, s:[f, f], s:f}", "suite", "winrate", "model",
+                                  e->model, "reference", e->reference, "reward_model", reward_model, "prompts",
+                                  e->prompts, "n", n, "win_rate", wins / n, "ties", ties, "win_rate_ci95", lo, hi,
+                                  "mean_reward_margin", margin / n);
+            rc = j ? al_write_json_atomic(e->summary_out, j) : al_fail("out of memory");
+            json_decref(j);
+        }
+    }
+    if (rc)
+        fprintf(stderr, "align eval: %s\n", al_errmsg());
+    for (int i = 0; i < n; i++)
+        free(pa[i]), free(pp[i]);
+    for (int i = 0; i < m; i++)
+        free(ra[i]), free(rp[i]);
+    free(pa), free(pp), free(ra), free(rp);
+    cf_scorer_close(&sc);
+    unlink(pol_ans), unlink(ref_ans);
+    free(found), free(found_ref), free(tmpl_path);
+    return rc ? 1 : 0;
+}
+
 static int run_counterfactual(const al_eval_opts *e, const char *reward_model)
 {
     al_cf_opts o = {.eval = *e, .pairs_out = e->answers_out};
@@ -226,17 +378,7 @@ static int run_counterfactual(const al_eval_opts *e, const char *reward_model)
     if (!o.eval.tokenizer && !(o.eval.tokenizer = found = cli_find_tokenizer(o.eval.model)))
         rc = al_fail("no tokenizer found beside %s; pass -z TOKENIZER", o.eval.model);
     if (rc == 0 && reward_model) {
-        const char *spec_tmpl = e->template_name;
-        if (!spec_tmpl && e->world)
-            spec_tmpl = tmpl_path = al_path_join(e->world, "template");
-        rc = al_tokenizer_load(&sc.tok, o.eval.tokenizer);
-        rc = rc ? rc : al_chat_template_open(&sc.t, spec_tmpl ? spec_tmpl : "chatml");
-        al_reward_env env = {.tok = sc.tok};
-        char spec[1200];
-        snprintf(spec, sizeof spec, "model:%s", reward_model);
-        if (rc == 0 && !(sc.r = al_rewards_new(&env)))
-            rc = -1;
-        rc = rc ? rc : al_rewards_add(sc.r, spec, 1.0);
+        rc = cf_scorer_open(&sc, e, o.eval.tokenizer, reward_model, &tmpl_path);
         o.score = cf_score, o.score_user = &sc;
     }
     al_cf_summary s;
@@ -280,9 +422,7 @@ static int run_counterfactual(const al_eval_opts *e, const char *reward_model)
         }
         json_decref(axes);
     }
-    al_rewards_free(sc.r);
-    al_chat_template_free(sc.t);
-    al_tokenizer_free(sc.tok);
+    cf_scorer_close(&sc);
     free(found), free(tmpl_path);
     return rc ? 1 : 0;
 }
@@ -339,6 +479,14 @@ static int run_suite(const al_eval_opts *e, const char *suite, const char *data,
                      const char *reward_model)
 {
     const bool bbq = !strcmp(suite, "bbq");
+    if (!strcmp(suite, "winrate")) {
+        if (!e->model || !e->prompts || !e->reference || !reward_model) {
+            fprintf(stderr, "align eval: --suite winrate needs -m MODEL, --reference REF, --reward-model RM and "
+                            "--prompts FILE (see --help)\n");
+            return 2;
+        }
+        return run_winrate(e, reward_model);
+    }
     if (!strcmp(suite, "counterfactual")) {
         if (!e->model || !e->prompts) {
             fprintf(stderr, "align eval: --suite counterfactual needs -m MODEL and --prompts FILE (see --help)\n");
@@ -360,7 +508,7 @@ static int run_suite(const al_eval_opts *e, const char *suite, const char *data,
     if (al_eval_suite_known(suite))
         return run_refusal_suite(e, suite, data);
     if (strcmp(suite, "truthfulqa") && !bbq) {
-        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq, toxigen, counterfactual, harmbench, "
+        fprintf(stderr, "align eval: unknown suite '%s' (truthfulqa, bbq, toxigen, counterfactual, winrate, harmbench, "
                         "jailbreakbench, strongreject, advbench, xstest)\n",
                 suite);
         return 2;
