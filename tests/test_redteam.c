@@ -276,6 +276,29 @@ static void test_run(const char *tmp)
     free(a1), free(a2);
     al_redteam_summary_free(&s2);
 
+    /* a judge model with a rubric: only the answers it says yes to stay successes, and every
+     * answer the others counted carries its margin */
+    o.out_dir = out2, o.judge_model = o.model, o.judge_tokenizer = o.tokenizer, o.export_training = false;
+    al_redteam_summary sj;
+    CHECK_OK(al_redteam_run(&o, &sj));
+    CHECK(sj.overall.attempts == s.overall.attempts && sj.overall.successes <= s.overall.successes);
+    snprintf(path, sizeof path, "%s/attacks.jsonl", out2);
+    char *judged = slurp(path);
+    int margins = 0, agree = 0;
+    for (char *line = judged ? strtok(judged, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        json_t *r = json_loads(line, 0, NULL), *m = json_object_get(r, "judge_margin");
+        if (m) {
+            margins++;
+            agree += json_is_true(json_object_get(r, "success")) == (json_number_value(m) > 0);
+        }
+        json_decref(r);
+    }
+    free(judged);
+    CHECKF(margins == s.overall.successes && agree == margins, "%d margins for %d successes, %d agree", margins,
+           s.overall.successes, agree);
+    al_redteam_summary_free(&sj);
+    o.judge_model = o.judge_tokenizer = NULL;
+
     /* behind the built-in guard the plainly harmful requests are blocked */
     o.out_dir = out3, o.guard_policy = "default", o.export_training = false;
     al_redteam_summary s3;

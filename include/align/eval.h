@@ -306,6 +306,14 @@ typedef struct al_cf_opts {
 } al_cf_opts;
 int al_cf_run(const al_cf_opts *o, al_cf_summary *out);
 
+/* A judge model asked a yes/no question (a rubric): the log-probability of "Yes" minus that
+ * of "No" after the question, scored as the multiple choices are (TruthfulQA's "Q: ...\nA:"
+ * form, or the chat template's user turn).  margin > 0: the judge says yes. */
+typedef struct al_yesno_judge al_yesno_judge;
+al_yesno_judge *al_yesno_judge_open(const char *model, const char *tokenizer, const char *template_name);
+void al_yesno_judge_close(al_yesno_judge *j);
+int al_yesno_judge_ask(al_yesno_judge *j, const char *question, double *margin);
+
 /* BBQ, the bias benchmark (its per-category JSONL as distributed): the model picks one of
  * ans0-ans2 by the same log-likelihood ("Q: context question\nA: answer").  Accuracy in
  * ambiguous contexts (the right answer is "unknown") and disambiguated ones, and the bias

@@ -540,3 +540,47 @@ int al_bbq_run(const al_mc_opts *o, al_bbq_summary *out)
     al_buf_free(&in);
     return rc;
 }
+
+/* ---- a judge model asked a yes/no question ---- */
+
+struct al_yesno_judge {
+    al_model m;
+    al_tokenizer *tok;
+    al_chat_template *tmpl;
+    scorer sc;
+};
+
+al_yesno_judge *al_yesno_judge_open(const char *model, const char *tokenizer, const char *template_name)
+{
+    al_yesno_judge *j = calloc(1, sizeof *j);
+    int rc = j ? al_model_load(&j->m, model) : al_fail("out of memory");
+    rc = rc ? rc : al_tokenizer_load(&j->tok, tokenizer);
+    if (rc == 0 && template_name && strcmp(template_name, "qa"))
+        rc = al_chat_template_open(&j->tmpl, template_name);
+    rc = rc ? rc : scorer_open(&j->sc, &j->m, j->tok, j->tmpl);
+    if (rc) {
+        al_yesno_judge_close(j);
+        return NULL;
+    }
+    return j;
+}
+
+void al_yesno_judge_close(al_yesno_judge *j)
+{
+    if (!j)
+        return;
+    scorer_close(&j->sc);
+    al_chat_template_free(j->tmpl);
+    al_tokenizer_free(j->tok);
+    al_model_free(&j->m);
+    free(j);
+}
+
+int al_yesno_judge_ask(al_yesno_judge *j, const char *question, double *margin)
+{
+    double yes = 0, no = 0;
+    int rc = choice_logp(&j->sc, question, "Yes", &yes);
+    rc = rc ? rc : choice_logp(&j->sc, question, "No", &no);
+    *margin = rc ? NAN : yes - no;
+    return rc;
+}

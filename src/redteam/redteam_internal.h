@@ -30,6 +30,7 @@ typedef struct rt_attack {
     bool skipped, refused, blocked, success, harmful;
     float harm_score;
     int queries, backtracks; /* model calls; turns asked again after a refusal */
+    double judge_margin;     /* the judge model's log p(Yes) - log p(No); NaN when not asked */
 } rt_attack;
 void rt_attack_free(rt_attack *a);
 
