@@ -202,26 +202,8 @@ typedef struct cf_scorer {
     bool failed;
 } cf_scorer;
 
-static double cf_score(void *user, const char *prompt, const char *answer)
-{
-    cf_scorer *c = user;
-    al_message m = {.role = AL_ROLE_USER, .content = (char *)prompt};
-    al_buf text = {0};
-    al_ints p = {0}, a = {0};
-    double total = NAN, per;
-    int rc = al_chat_render(c->t, &m, 1, true, &text, NULL, NULL);
-    rc = rc ? rc : al_tokenizer_encode(c->tok, text.data, text.len, al_tokenizer_bos(c->tok) >= 0, false, &p);
-    rc = rc ? rc : al_tokenizer_encode(c->tok, answer, strlen(answer), false, false, &a);
-    al_reward_sample s = {.prompt = text.data, .query = prompt, .completion = answer, .prompt_ids = p.v,
-                          .completion_ids = a.v, .n_prompt = p.n, .n_completion = a.n, .eos = true};
-    rc = rc ? rc : al_rewards_score(c->r, &s, 1, &total, &per);
-    c->failed |= rc != 0;
-    al_buf_free(&text), al_ints_free(&p), al_ints_free(&a);
-    return rc ? NAN : total;
-}
-
 /* the rewards of n answers in one call (the reward model batches them) */
-static int cf_score_many(cf_scorer *c, char **prompts, char **answers, int n, double *out)
+static int cf_score_many(cf_scorer *c, const char *const *prompts, const char *const *answers, int n, double *out)
 {
     al_reward_sample *s = calloc((size_t)n, sizeof *s);
     al_buf *text = calloc((size_t)n, sizeof *text);
@@ -229,7 +211,7 @@ static int cf_score_many(cf_scorer *c, char **prompts, char **answers, int n, do
     double *per = calloc((size_t)n, sizeof *per);
     int rc = s && text && p && a && per ? 0 : al_fail("out of memory");
     for (int i = 0; rc == 0 && i < n; i++) {
-        al_message m = {.role = AL_ROLE_USER, .content = prompts[i]};
+        al_message m = {.role = AL_ROLE_USER, .content = (char *)prompts[i]};
         rc = al_chat_render(c->t, &m, 1, true, &text[i], NULL, NULL);
         rc = rc ? rc : al_tokenizer_encode(c->tok, text[i].data, text[i].len, al_tokenizer_bos(c->tok) >= 0, false, &p[i]);
         rc = rc ? rc : al_tokenizer_encode(c->tok, answers[i], strlen(answers[i]), false, false, &a[i]);
@@ -242,6 +224,16 @@ static int cf_score_many(cf_scorer *c, char **prompts, char **answers, int n, do
         al_buf_free(&text[i]), al_ints_free(&p[i]), al_ints_free(&a[i]);
     free(s), free(text), free(p), free(a), free(per);
     return rc;
+}
+
+/* one answer's reward (the counterfactual audit's scorer): cf_score_many of one */
+static double cf_score(void *user, const char *prompt, const char *answer)
+{
+    cf_scorer *c = user;
+    double total = NAN;
+    int rc = cf_score_many(c, &prompt, &answer, 1, &total);
+    c->failed |= rc != 0;
+    return rc ? NAN : total;
 }
 
 /* opens sc: the reward model of reward_model reading prompts through e's template */
@@ -336,8 +328,8 @@ static int run_winrate(const al_eval_opts *e, const char *reward_model)
     int ties = 0;
     if (rc == 0 && (!ya || !yb))
         rc = al_fail("out of memory");
-    rc = rc ? rc : cf_score_many(&sc, pp, pa, n, ya);
-    rc = rc ? rc : cf_score_many(&sc, rp, ra, n, yb);
+    rc = rc ? rc : cf_score_many(&sc, (const char *const *)pp, (const char *const *)pa, n, ya);
+    rc = rc ? rc : cf_score_many(&sc, (const char *const *)rp, (const char *const *)ra, n, yb);
     for (int i = 0; rc == 0 && i < n; i++)
         wins += ya[i] > yb[i] ? 1 : ya[i] == yb[i] ? 0.5 : 0, ties += ya[i] == yb[i], margin += ya[i] - yb[i];
     free(ya), free(yb);

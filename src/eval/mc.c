@@ -236,27 +236,43 @@ static int encode_pair(const al_tokenizer *tok, const al_chat_template *t, const
     return rc;
 }
 
-/* One model scoring continuations: a context of the model's length, reshaped per text. */
+/* One model scoring continuations: the model, its tokenizer, the template (NULL: the
+ * "Q: ...\nA:" form) and a context of the model's length, reshaped per text. */
 typedef struct scorer {
-    const al_tokenizer *tok;
-    const al_chat_template *tmpl;
+    al_model m;
+    al_tokenizer *tok;
+    al_chat_template *tmpl;
     al_train_ctx *ctx;
     int *tok_v, *tgt, T;
 } scorer;
-
-static int scorer_open(scorer *s, const al_model *m, const al_tokenizer *tok, const al_chat_template *tmpl)
-{
-    *s = (scorer){.tok = tok, .tmpl = tmpl, .T = m->cfg.seq_len};
-    s->ctx = al_train_ctx_new(m, 1, s->T);
-    s->tok_v = malloc(sizeof(int) * (size_t)s->T), s->tgt = malloc(sizeof(int) * (size_t)s->T);
-    return s->ctx && s->tok_v && s->tgt ? 0 : s->ctx ? al_fail("out of memory") : -1;
-}
 
 static void scorer_close(scorer *s)
 {
     al_train_ctx_free(s->ctx);
     free(s->tok_v), free(s->tgt);
+    al_chat_template_free(s->tmpl);
+    al_tokenizer_free(s->tok);
+    al_model_free(&s->m);
     *s = (scorer){0};
+}
+
+/* template_name NULL or "qa": the "Q: ...\nA:" form */
+static int scorer_open(scorer *s, const char *model, const char *tokenizer, const char *template_name)
+{
+    *s = (scorer){0};
+    int rc = al_model_load(&s->m, model);
+    rc = rc ? rc : al_tokenizer_load(&s->tok, tokenizer);
+    if (rc == 0 && template_name && strcmp(template_name, "qa"))
+        rc = al_chat_template_open(&s->tmpl, template_name);
+    if (rc == 0) {
+        s->T = s->m.cfg.seq_len;
+        s->ctx = al_train_ctx_new(&s->m, 1, s->T);
+        s->tok_v = malloc(sizeof(int) * (size_t)s->T), s->tgt = malloc(sizeof(int) * (size_t)s->T);
+        rc = s->ctx && s->tok_v && s->tgt ? 0 : s->ctx ? al_fail("out of memory") : -1;
+    }
+    if (rc)
+        scorer_close(s);
+    return rc;
 }
 
 /* the total log-probability of choice's tokens after question */
@@ -293,19 +309,12 @@ int al_mc_run(const al_mc_opts *o, al_mc_summary *out)
         return al_fail("mc: a model, a tokenizer and a data file are required");
     const double t0 = al_now();
     mc_set set = {0};
-    al_model m = {0};
-    al_tokenizer *tok = NULL;
-    al_chat_template *tmpl = NULL;
     int rc = set_load(&set, o->data, o->max_items);
-    rc = rc ? rc : al_model_load(&m, o->model);
-    rc = rc ? rc : al_tokenizer_load(&tok, o->tokenizer);
-    if (rc == 0 && o->template_name && strcmp(o->template_name, "qa"))
-        rc = al_chat_template_open(&tmpl, o->template_name);
     al_atomic_file f = {0};
     if (rc == 0 && o->out)
         rc = al_atomic_open(&f, o->out);
     scorer sc = {0};
-    rc = rc ? rc : scorer_open(&sc, &m, tok, tmpl);
+    rc = rc ? rc : scorer_open(&sc, o->model, o->tokenizer, o->template_name);
     al_progress bar;
     al_progress_begin(&bar, "multiple choice", set.n);
     bar.enabled = bar.enabled && !o->quiet;
@@ -369,9 +378,6 @@ int al_mc_run(const al_mc_opts *o, al_mc_summary *out)
     out->mc2 = mc2_n ? mc2_sum / mc2_n : NAN;
     out->seconds = al_now() - t0;
     scorer_close(&sc);
-    al_chat_template_free(tmpl);
-    al_tokenizer_free(tok);
-    al_model_free(&m);
     set_free(&set);
     return rc;
 }
@@ -432,18 +438,11 @@ int al_bbq_run(const al_mc_opts *o, al_bbq_summary *out)
     if (!o->model || !o->tokenizer || !o->data)
         return al_fail("bbq: a model, a tokenizer and a data file are required");
     const double t0 = al_now();
-    al_model m = {0};
-    al_tokenizer *tok = NULL;
-    al_chat_template *tmpl = NULL;
     al_buf in = {0};
     scorer sc = {0};
     al_bbq_pred *preds = NULL;
     int n = 0, cap = 0, rc = al_read_file(o->data, &in);
-    rc = rc ? rc : al_model_load(&m, o->model);
-    rc = rc ? rc : al_tokenizer_load(&tok, o->tokenizer);
-    if (rc == 0 && o->template_name && strcmp(o->template_name, "qa"))
-        rc = al_chat_template_open(&tmpl, o->template_name);
-    rc = rc ? rc : scorer_open(&sc, &m, tok, tmpl);
+    rc = rc ? rc : scorer_open(&sc, o->model, o->tokenizer, o->template_name);
     al_atomic_file f = {0};
     if (rc == 0 && o->out)
         rc = al_atomic_open(&f, o->out);
@@ -534,9 +533,6 @@ int al_bbq_run(const al_mc_opts *o, al_bbq_summary *out)
     out->seconds = al_now() - t0;
     free(preds);
     scorer_close(&sc);
-    al_chat_template_free(tmpl);
-    al_tokenizer_free(tok);
-    al_model_free(&m);
     al_buf_free(&in);
     return rc;
 }
@@ -544,22 +540,18 @@ int al_bbq_run(const al_mc_opts *o, al_bbq_summary *out)
 /* ---- a judge model asked a yes/no question ---- */
 
 struct al_yesno_judge {
-    al_model m;
-    al_tokenizer *tok;
-    al_chat_template *tmpl;
     scorer sc;
 };
 
 al_yesno_judge *al_yesno_judge_open(const char *model, const char *tokenizer, const char *template_name)
 {
     al_yesno_judge *j = calloc(1, sizeof *j);
-    int rc = j ? al_model_load(&j->m, model) : al_fail("out of memory");
-    rc = rc ? rc : al_tokenizer_load(&j->tok, tokenizer);
-    if (rc == 0 && template_name && strcmp(template_name, "qa"))
-        rc = al_chat_template_open(&j->tmpl, template_name);
-    rc = rc ? rc : scorer_open(&j->sc, &j->m, j->tok, j->tmpl);
-    if (rc) {
-        al_yesno_judge_close(j);
+    if (!j) {
+        al_fail("out of memory");
+        return NULL;
+    }
+    if (scorer_open(&j->sc, model, tokenizer, template_name)) {
+        free(j);
         return NULL;
     }
     return j;
@@ -570,9 +562,6 @@ void al_yesno_judge_close(al_yesno_judge *j)
     if (!j)
         return;
     scorer_close(&j->sc);
-    al_chat_template_free(j->tmpl);
-    al_tokenizer_free(j->tok);
-    al_model_free(&j->m);
     free(j);
 }
 

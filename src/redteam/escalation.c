@@ -101,7 +101,8 @@ int rt_escalate(const al_redteam_opts *o, const rt_requests *rs, rt_attack *out,
 {
     state *st = calloc((size_t)rs->n, sizeof *st);
     rt_attack **slots = calloc((size_t)rs->n, sizeof *slots);
-    int rc = st && slots ? al_mkdir_p(dir) : al_fail("out of memory");
+    const char **cats = calloc((size_t)rs->n, sizeof *cats);
+    int rc = st && slots && cats ? al_mkdir_p(dir) : al_fail("out of memory");
     for (int i = 0; rc == 0 && i < rs->n; i++)
         rc = next_prompt(&out[i], &st[i], &rs->r[i]);
     for (int round = 1; rc == 0; round++) {
@@ -110,25 +111,13 @@ int rt_escalate(const al_redteam_opts *o, const rt_requests *rs, rt_attack *out,
             live += !st[i].done;
         if (live == 0)
             break;
-        char name[64], *prompts = NULL, *answers = NULL;
-        snprintf(name, sizeof name, "round_%02d.jsonl", round);
-        prompts = al_path_join(dir, name);
-        snprintf(name, sizeof name, "round_%02d.answers.jsonl", round);
-        answers = al_path_join(dir, name);
-        al_atomic_file f = {0};
+        char *prompts = NULL, *answers = NULL;
         live = 0;
-        rc = prompts && answers ? al_atomic_open(&f, prompts) : al_fail("out of memory");
-        for (int i = 0; rc == 0 && i < rs->n; i++)
-            if (!st[i].done) {
-                rc = rt_write_prompt(f.fp, &out[i], rs->r[i].category);
-                slots[live++] = &out[i];
-            }
-        if (rc == 0)
-            rc = al_atomic_commit(&f);
-        else if (f.fp)
-            al_atomic_abort(&f);
-        rc = rc ? rc : rt_answer(o, prompts, answers);
-        rc = rc ? rc : rt_read_answers(answers, slots, live, harm);
+        for (int i = 0; i < rs->n; i++)
+            if (!st[i].done)
+                slots[live] = &out[i], cats[live++] = rs->r[i].category;
+        rc = rt_round_paths(dir, "round", round, &prompts, &answers);
+        rc = rc ? rc : rt_attack_round(o, prompts, answers, slots, cats, live, harm);
         for (int i = 0; rc == 0 && i < rs->n; i++) {
             if (st[i].done)
                 continue;
@@ -138,6 +127,6 @@ int rt_escalate(const al_redteam_opts *o, const rt_requests *rs, rt_attack *out,
         }
         free(prompts), free(answers);
     }
-    free(st), free(slots);
+    free(st), free(slots), free(cats);
     return rc;
 }

@@ -46,13 +46,10 @@ static char *attack_text(const char *answer, const char *request)
 /* one evaluation of lines[0 .. n) as prompts through model m (the attacker: no guard) */
 static int attacker_round(const al_redteam_opts *o, const char *dir, int round, char **lines, int n, char ***answers)
 {
-    char name[64], *prompts = NULL, *ans = NULL;
-    snprintf(name, sizeof name, "attacker_%02d.jsonl", round);
-    prompts = al_path_join(dir, name);
-    snprintf(name, sizeof name, "attacker_%02d.answers.jsonl", round);
-    ans = al_path_join(dir, name);
+    char *prompts = NULL, *ans = NULL;
     al_atomic_file f = {0};
-    int rc = prompts && ans ? al_atomic_open(&f, prompts) : al_fail("out of memory");
+    int rc = rt_round_paths(dir, "attacker", round, &prompts, &ans);
+    rc = rc ? rc : al_atomic_open(&f, prompts);
     for (int i = 0; rc == 0 && i < n; i++) {
         json_t *rec = json_pack("{s:s}", "prompt", lines[i]);
         char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
@@ -109,7 +106,8 @@ int rt_pair(const al_redteam_opts *o, const rt_requests *rs, rt_attack *out, con
     int *live = calloc((size_t)rs->n, sizeof *live);
     char **lines = calloc((size_t)rs->n, sizeof *lines);
     rt_attack **slots = calloc((size_t)rs->n, sizeof *slots);
-    int rc = done && live && lines && slots ? al_mkdir_p(dir) : al_fail("out of memory");
+    const char **cats = calloc((size_t)rs->n, sizeof *cats);
+    int rc = done && live && lines && slots && cats ? al_mkdir_p(dir) : al_fail("out of memory");
     for (int round = 1; rc == 0 && round <= budget; round++) {
         int n = 0;
         for (int i = 0; i < rs->n; i++)
@@ -141,21 +139,11 @@ int rt_pair(const al_redteam_opts *o, const rt_requests *rs, rt_attack *out, con
         }
         free(written);
         /* the target answers them */
-        char name[64], *prompts = NULL, *answers = NULL;
-        snprintf(name, sizeof name, "target_%02d.jsonl", round);
-        prompts = al_path_join(dir, name);
-        snprintf(name, sizeof name, "target_%02d.answers.jsonl", round);
-        answers = al_path_join(dir, name);
-        al_atomic_file f = {0};
-        rc = rc ? rc : prompts && answers ? al_atomic_open(&f, prompts) : al_fail("out of memory");
-        for (int k = 0; rc == 0 && k < n; k++)
-            rc = rt_write_prompt(f.fp, slots[k], rs->r[live[k]].category);
-        if (rc == 0)
-            rc = al_atomic_commit(&f);
-        else if (f.fp)
-            al_atomic_abort(&f);
-        rc = rc ? rc : rt_answer(o, prompts, answers);
-        rc = rc ? rc : rt_read_answers(answers, slots, n, harm);
+        char *prompts = NULL, *answers = NULL;
+        for (int k = 0; k < n; k++)
+            cats[k] = rs->r[live[k]].category;
+        rc = rc ? rc : rt_round_paths(dir, "target", round, &prompts, &answers);
+        rc = rc ? rc : rt_attack_round(o, prompts, answers, slots, cats, n, harm);
         for (int k = 0; rc == 0 && k < n; k++) /* a success ends the attack; so does a prompt too long */
             if (slots[k]->success || slots[k]->skipped)
                 done[live[k]] = true;
@@ -164,6 +152,6 @@ int rt_pair(const al_redteam_opts *o, const rt_requests *rs, rt_attack *out, con
     for (int i = 0; rc == 0 && i < rs->n; i++) /* delivered in an earlier round: attempted */
         if (out[i].skipped && out[i].queries > 0)
             out[i].skipped = false;
-    free(done), free(live), free(lines), free(slots);
+    free(done), free(live), free(lines), free(slots), free(cats);
     return rc;
 }

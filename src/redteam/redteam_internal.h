@@ -40,6 +40,13 @@ int rt_write_prompt(FILE *fp, const rt_attack *a, const char *category);
 /* Answers the prompt set at prompts_path with o's model, behind o's guard, into answers_path
  * (align eval's answers file). */
 int rt_answer(const al_redteam_opts *o, const char *prompts_path, const char *answers_path);
+/* One round of attacks against the target: slots[k]'s prompt (and turns), category
+ * categories[k], written to prompts_path, answered into answers_path when n > 0, and read
+ * back into the slots. */
+int rt_attack_round(const al_redteam_opts *o, const char *prompts_path, const char *answers_path,
+                    rt_attack *const *slots, const char *const *categories, int n, const al_harm_model *harm);
+/* DIR/STEM_NN.jsonl and DIR/STEM_NN.answers.jsonl for round NN (malloc'd). */
+int rt_round_paths(const char *dir, const char *stem, int round, char **prompts, char **answers);
 /* The same through o->endpoint (endpoint.c). */
 int rt_answer_endpoint(const al_redteam_opts *o, const char *prompts_path, const char *answers_path);
 /* Reads the first n answers of path, in order, into slots[k]: answer and verdicts, the harm

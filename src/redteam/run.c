@@ -121,6 +121,34 @@ int rt_read_answers(const char *path, rt_attack *const *slots, int n, const al_h
     return rc;
 }
 
+int rt_round_paths(const char *dir, const char *stem, int round, char **prompts, char **answers)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s_%02d.jsonl", stem, round);
+    *prompts = al_path_join(dir, name);
+    snprintf(name, sizeof name, "%s_%02d.answers.jsonl", stem, round);
+    *answers = al_path_join(dir, name);
+    return *prompts && *answers ? 0 : al_fail("out of memory");
+}
+
+int rt_attack_round(const al_redteam_opts *o, const char *prompts_path, const char *answers_path,
+                    rt_attack *const *slots, const char *const *categories, int n, const al_harm_model *harm)
+{
+    al_atomic_file f = {0};
+    int rc = al_atomic_open(&f, prompts_path);
+    for (int k = 0; rc == 0 && k < n; k++)
+        rc = rt_write_prompt(f.fp, slots[k], categories[k]);
+    if (rc == 0)
+        rc = al_atomic_commit(&f);
+    else if (f.fp)
+        al_atomic_abort(&f);
+    if (rc == 0 && n > 0)
+        rc = rt_answer(o, prompts_path, answers_path);
+    if (rc == 0 && n > 0)
+        rc = rt_read_answers(answers_path, slots, n, harm);
+    return rc;
+}
+
 /* ---- single-turn techniques ---- */
 
 /* attack (request, technique)'s seed: the same attack whatever else is in the run */
@@ -141,8 +169,8 @@ static int single_turn(const al_redteam_opts *o, const rt_requests *rs, rt_attac
 {
     const int T = o->n_techniques;
     rt_attack **slots = calloc((size_t)rs->n * T, sizeof *slots);
-    al_atomic_file f = {0};
-    int rc = slots ? al_atomic_open(&f, prompts_path) : al_fail("out of memory"), n = 0;
+    const char **cats = calloc((size_t)rs->n * T, sizeof *cats);
+    int rc = slots && cats ? 0 : al_fail("out of memory"), n = 0;
     for (int i = 0; rc == 0 && i < rs->n; i++)
         for (int t = 0; rc == 0 && t < T; t++) {
             const al_technique *tq = &o->techniques[t];
@@ -152,18 +180,12 @@ static int single_turn(const al_redteam_opts *o, const rt_requests *rs, rt_attac
             al_buf b = {0};
             rc = al_technique_apply(tq, rs->r[i].text, attack_seed(o->seed, rs->r[i].text, tq), &b);
             a->prompt = b.data ? b.data : strdup("");
-            rc = rc ? rc : a->prompt ? rt_write_prompt(f.fp, a, rs->r[i].category) : al_fail("out of memory");
-            slots[n++] = a;
+            if (rc == 0 && !a->prompt)
+                rc = al_fail("out of memory");
+            slots[n] = a, cats[n++] = rs->r[i].category;
         }
-    if (rc == 0)
-        rc = al_atomic_commit(&f);
-    else if (f.fp)
-        al_atomic_abort(&f);
-    if (rc == 0 && n > 0)
-        rc = rt_answer(o, prompts_path, answers_path);
-    if (rc == 0 && n > 0)
-        rc = rt_read_answers(answers_path, slots, n, harm);
-    free(slots);
+    rc = rc ? rc : rt_attack_round(o, prompts_path, answers_path, slots, cats, n, harm);
+    free(slots), free(cats);
     return rc;
 }
 
