@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Generation throughput: align vs llama2.c run.c on stories260K, measured in one run.
 #
+# Both sides get the same statistic: the median of every timed run, pooled over ROUNDS
+# rounds in which align and run.c take turns, so a host that speeds up or slows down
+# during the script moves both alike.  Each workload decodes STEPS positions from BOS
+# (run.c's `-t 0 -n STEPS`); run.c times a whole generation with its millisecond clock,
+# so STEPS stays long enough (>= 256: 18 ms or more) and every figure is a median of
+# 3 x ROUNDS runs.
+#
+# Printed: single-stream align (float cache) / run.c, batched 32 streams / run.c single,
+# for the float cache and the f16 cache, and `align generate --num-samples 32 -t 0.8
+# -p 0.9` (the path users run: sampling, top-p, output) against the batched figure.
+#
 # run.c is the peer.  Its source is not part of align: point LLAMA2C_DIR at a checkout
-# of karpathy/llama2.c (a directory holding run.c).  It is built here twice: with
+# of karpathy/llama2.c (a directory holding run.c).  It is built here with
 # -Ofast -march=native (the flags the issue names) and with -O3.  Without it, only
 # align's figures are printed.
 #
 # usage: bench/generate.sh [BUILD_DIR]     (default: build)
+#   env: LLAMA2C_DIR, ROUNDS (default 7), STEPS (default "256 512")
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$here/build}"
@@ -14,31 +26,65 @@ shared="$here/../shared/models/stories260K"
 [ -f "$shared/stories260K.bin" ] || { echo "missing $shared/stories260K.bin (../shared beside the checkout)"; exit 2; }
 [ -x "$build/bench_generate" ] || { echo "build first: cmake --build $build (bench_generate missing)"; exit 2; }
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+rounds="${ROUNDS:-7}"
+steps_list="${STEPS:-256 512}"
+model="$shared/stories260K.bin" tok="$shared/tok512.bin"
 
-align_out="$("$build/bench_generate" "$shared/stories260K.bin" 32)"
-echo "$align_out" | grep -v '^RESULT'
-single=$(echo "$align_out" | sed -n 's/^RESULT single=\([0-9.]*\) .*/\1/p')
-batched=$(echo "$align_out" | sed -n 's/^RESULT .*batched=\([0-9.]*\)/\1/p')
-
-peer_dir="${LLAMA2C_DIR:-}"
-if [ -z "$peer_dir" ] || [ ! -f "$peer_dir/run.c" ]; then
-  echo "peer: set LLAMA2C_DIR to a llama2.c checkout to measure run.c in this run"
-  exit 0
-fi
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
-# run.c reports tokens/s with a millisecond clock over ~12 ms, so take the median of many runs.
-measure() {
-  local bin="$1"
-  for _ in $(seq 1 25); do
-    "$bin" "$shared/stories260K.bin" -z "$shared/tok512.bin" -t 0 -n 256 2>&1 >/dev/null |
-      sed -n 's/^achieved tok\/s: \([0-9.]*\)/\1/p'
-  done | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
-}
-for flags in "-Ofast -march=native" "-O3"; do
-  gcc $flags -o "$tmp/run" "$peer_dir/run.c" -lm
-  tps=$(measure "$tmp/run")
-  printf 'llama2.c run.c (%s), single stream: %.0f tok/s\n' "$flags" "$tps"
-  awk -v a="$single" -v b="$batched" -v p="$tps" -v f="$flags" 'BEGIN {
-    printf "  ratio single-stream align / run.c (%s): %.2fx (target 1.5x)\n", f, a / p;
-    printf "  ratio batched-32 align / run.c single (%s): %.2fx (target 10x)\n", f, b / p }'
+peer_dir="${LLAMA2C_DIR:-}"
+have_peer=0
+if [ -n "$peer_dir" ] && [ -f "$peer_dir/run.c" ]; then
+  gcc -Ofast -march=native -o "$tmp/run_ofast" "$peer_dir/run.c" -lm
+  gcc -O3 -o "$tmp/run_o3" "$peer_dir/run.c" -lm
+  have_peer=1
+else
+  echo "peer: set LLAMA2C_DIR to a llama2.c checkout to measure run.c in this run"
+fi
+
+median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# SAMPLES lines of bench_generate: "SAMPLES single a b c" -> one figure per line in FILE
+samples() { sed -n "s/^SAMPLES $2 //p" "$1" | tr ' ' '\n'; }
+
+for steps in $steps_list; do
+  : > "$tmp/f32"; : > "$tmp/f16"; : > "$tmp/ofast"; : > "$tmp/o3"; : > "$tmp/gen32"; : > "$tmp/gen16"
+  for r in $(seq 1 "$rounds"); do
+    "$build/bench_generate" "$model" 32 "$steps" 3 > "$tmp/out"
+    cat "$tmp/out" >> "$tmp/f32"
+    "$build/bench_generate" "$model" 32 "$steps" 3 --kv-f16 > "$tmp/out"
+    cat "$tmp/out" >> "$tmp/f16"
+    for kv in f32 f16; do
+      "$build/align" generate -m "$model" -z "$tok" --num-samples 32 -t 0.8 -p 0.9 -n $((steps - 1)) -s "$r" \
+        --kv-cache "$kv" 2>&1 >/dev/null | sed -n 's/.*(\([0-9.]*\) tok\/s over.*/\1/p' >> "$tmp/gen${kv#f}"
+    done
+    if [ "$have_peer" = 1 ]; then
+      for k in 1 2 3; do
+        "$tmp/run_ofast" "$model" -z "$tok" -t 0 -n "$steps" 2>&1 >/dev/null |
+          sed -n 's/^achieved tok\/s: \([0-9.]*\)/\1/p' >> "$tmp/ofast"
+        "$tmp/run_o3" "$model" -z "$tok" -t 0 -n "$steps" 2>&1 >/dev/null |
+          sed -n 's/^achieved tok\/s: \([0-9.]*\)/\1/p' >> "$tmp/o3"
+      done
+    fi
+  done
+  single=$(samples "$tmp/f32" single | median)
+  b32=$(samples "$tmp/f32" batched | median)
+  b16=$(samples "$tmp/f16" batched | median)
+  g32=$(median < "$tmp/gen32")
+  g16=$(median < "$tmp/gen16")
+  n=$((3 * rounds))
+  echo "== $steps positions from BOS, medians of $n runs each (align and run.c interleaved) =="
+  printf 'align single stream (float cache):          %8.0f tok/s\n' "$single"
+  printf 'align batched 32 streams, float cache:      %8.0f tok/s aggregate\n' "$b32"
+  printf 'align batched 32 streams, f16 cache:        %8.0f tok/s aggregate\n' "$b16"
+  awk -v g="$g32" -v b="$b32" -v r="$rounds" 'BEGIN { printf "align generate --num-samples 32 -t 0.8 -p 0.9, float cache: %.0f tok/s = %.0f%% of batched (median of %d; target 90%%)\n", g, 100 * g / b, r }'
+  awk -v g="$g16" -v b="$b16" -v r="$rounds" 'BEGIN { printf "align generate --num-samples 32 -t 0.8 -p 0.9, f16 cache:   %.0f tok/s = %.0f%% of batched (median of %d; target 90%%)\n", g, 100 * g / b, r }'
+  if [ "$have_peer" = 1 ]; then
+    for flags in ofast o3; do
+      p=$(median < "$tmp/$flags")
+      label=$([ "$flags" = ofast ] && echo "-Ofast -march=native" || echo "-O3")
+      printf 'llama2.c run.c (%s), single stream: %.0f tok/s\n' "$label" "$p"
+      awk -v a="$single" -v b="$b32" -v h="$b16" -v p="$p" -v f="$label" 'BEGIN {
+        printf "  single-stream align / run.c (%s): %.2fx (target 2.5x)\n", f, a / p;
+        printf "  batched-32 align / run.c single (%s): float cache %.2fx, f16 cache %.2fx (target 10x)\n", f, b / p, h / p }'
+    done
+  fi
 done

@@ -5,6 +5,7 @@
  * Each check takes loss = sum(r * out) for a fixed random r, perturbs one input
  * coordinate by +-h and compares (L+ - L-)/2h with the analytic gradient. */
 #include "../src/model/ops.h"
+#include "../src/model/ops_gpt2.h"
 #include "align/model.h"
 #include "test.h"
 
@@ -84,6 +85,106 @@ static void test_rmsnorm(void)
     fd_check("rmsnorm dx", rms_loss, &s, s.x, dx, nd, 60, 1e-2f, 2e-2f);
     fd_check("rmsnorm dw", rms_loss, &s, s.w, dw, (size_t)s.D, 24, 1e-2f, 2e-2f);
     free(s.x), free(s.w), free(s.r), free(s.out), free(s.rstd), free(dx), free(dw);
+}
+
+/* ---- GPT-2's operations ---- */
+typedef struct {
+    int N, D;
+    float *x, *w, *b, *r, *out, *mean, *rstd;
+} ln_state;
+
+static double ln_loss(void *p)
+{
+    ln_state *s = p;
+    op_layernorm_forward(s->out, s->mean, s->rstd, s->x, s->w, s->b, s->N, s->D, 1e-5f);
+    return weighted_sum(s->out, s->r, (size_t)s->N * s->D);
+}
+
+static void test_layernorm(void)
+{
+    ln_state s = {.N = 5, .D = 24};
+    size_t nd = (size_t)s.N * s.D;
+    s.x = rand_vec(nd, 1), s.w = rand_vec((size_t)s.D, 1), s.b = rand_vec((size_t)s.D, 1), s.r = rand_vec(nd, 1);
+    s.out = zeros(nd), s.mean = zeros((size_t)s.N), s.rstd = zeros((size_t)s.N);
+    float *dx = zeros(nd), *dw = zeros((size_t)s.D), *db = zeros((size_t)s.D);
+    ln_loss(&s);
+    /* the normalized row, (out - b) / w, has mean 0 and variance 1 */
+    double m0 = 0, v0 = 0;
+    for (int i = 0; i < s.D; i++) {
+        const double xh = (s.out[i] - s.b[i]) / s.w[i];
+        m0 += xh / s.D, v0 += xh * xh / s.D;
+    }
+    CHECKF(fabs(m0) < 1e-4 && fabs(v0 - 1) < 1e-3, "layernorm: normalized row 0 has mean %g, variance %g", m0, v0);
+    op_layernorm_backward(dx, dw, db, s.r, s.x, s.mean, s.rstd, s.w, s.N, s.D);
+    fd_check("layernorm dx", ln_loss, &s, s.x, dx, nd, 60, 1e-2f, 2e-2f);
+    fd_check("layernorm dw", ln_loss, &s, s.w, dw, (size_t)s.D, 24, 1e-2f, 2e-2f);
+    fd_check("layernorm db", ln_loss, &s, s.b, db, (size_t)s.D, 24, 1e-2f, 2e-2f);
+    free(s.x), free(s.w), free(s.b), free(s.r), free(s.out), free(s.mean), free(s.rstd), free(dx), free(dw), free(db);
+}
+
+typedef struct {
+    size_t n;
+    float *x, *r, *out;
+} gelu_state;
+
+static double gelu_loss(void *p)
+{
+    gelu_state *s = p;
+    op_gelu_forward(s->out, s->x, s->n);
+    return weighted_sum(s->out, s->r, s->n);
+}
+
+static void test_gelu(void)
+{
+    gelu_state s = {.n = 200};
+    s.x = rand_vec(s.n, 4), s.r = rand_vec(s.n, 1), s.out = zeros(s.n);
+    float *dx = zeros(s.n);
+    gelu_loss(&s);
+    /* torch.nn.functional.gelu(x, approximate="tanh") at a few points */
+    const float xs[] = {-3.0f, -1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 3.0f};
+    const float want[] = {-0.0036374331f, -0.15880799f, -0.15428600f, 0.0f, 0.34571400f, 0.84119201f, 2.9963627f};
+    float got[7];
+    op_gelu_forward(got, xs, 7);
+    float worst = 0;
+    for (int i = 0; i < 7; i++)
+        worst = fmaxf(worst, fabsf(got[i] - want[i]));
+    CHECKF(worst < 1e-6f, "gelu: %g from torch's values", (double)worst);
+    op_gelu_backward(dx, s.r, s.x, s.n);
+    fd_check("gelu dx", gelu_loss, &s, s.x, dx, s.n, 80, 1e-3f, 1e-2f);
+    free(s.x), free(s.r), free(s.out), free(dx);
+}
+
+typedef struct {
+    int N, T, D;
+    const int *pos;
+    float *x0, *x, *wpe, *r;
+} pos_state;
+
+static double pos_loss(void *p)
+{
+    pos_state *s = p;
+    memcpy(s->x, s->x0, sizeof(float) * (size_t)s->N * s->D);
+    op_position_forward(s->x, s->wpe, s->pos, s->N, s->T, s->D);
+    return weighted_sum(s->x, s->r, (size_t)s->N * s->D);
+}
+
+static void test_position_and_bias(void)
+{
+    const int pos[6] = {0, 1, 2, 0, 1, 1}; /* two packed samples, one position twice */
+    for (int k = 0; k < 2; k++) {
+        pos_state s = {.N = 6, .T = 3, .D = 8, .pos = k ? pos : NULL};
+        size_t nd = (size_t)s.N * s.D;
+        s.x0 = rand_vec(nd, 1), s.x = zeros(nd), s.wpe = rand_vec((size_t)s.T * s.D, 1), s.r = rand_vec(nd, 1);
+        float *g = zeros((size_t)s.T * s.D);
+        op_position_backward(g, s.r, s.pos, s.N, s.T, s.D);
+        fd_check(k ? "position dwpe (given positions)" : "position dwpe", pos_loss, &s, s.wpe, g,
+                 (size_t)s.T * s.D, 24, 1e-2f, 1e-3f);
+        free(s.x0), free(s.x), free(s.wpe), free(s.r), free(g);
+    }
+    /* a bias's gradient is the column sum of dout; the matmul test covers the forward */
+    float dout[6] = {1, 2, 3, 4, 5, 6}, db[3] = {0.5f, 0, 0};
+    op_bias_backward(db, dout, 2, 3);
+    CHECK(db[0] == 5.5f && db[1] == 7 && db[2] == 9);
 }
 
 /* ---- matmul ---- */
@@ -393,6 +494,9 @@ static void test_packing_equivalence(void)
 int main(void)
 {
     test_rmsnorm();
+    test_layernorm();
+    test_gelu();
+    test_position_and_bias();
     test_matmul(3);
     test_matmul(9);
     test_rope(AL_ROPE_INTERLEAVED);

@@ -1,7 +1,8 @@
 /* Online RL end to end on stories260K (read in place from ../shared): GRPO, RLOO and
  * REINFORCE++ (and its baseline variant) run, record their metrics under TRL's names, pass
  * the exact-ratio check on every step (full and LoRA policies), repeat bit for bit, learn
- * what a rule reward asks for, dump their steps, and refuse bad settings clearly. */
+ * what a rule reward asks for, dump their steps, and refuse bad settings clearly; with
+ * --rollout-weights bf16 / int8 the ratio check still holds. */
 #include <jansson.h>
 #include <omp.h>
 
@@ -125,6 +126,56 @@ static void check_repeatable(void)
     CHECK(!al_file_exists(path_in("rep1/dumps/step_2.jsonl")));
 }
 
+/* --rollout-weights: sampling and the exact training forward on bf16 / int8 weights (the
+ * policy's and the reference's), so the first minibatch's ratio is still exactly 1 on every
+ * token and the KL before any update exactly 0; the updates reach the float weights, and
+ * the run differs from a float one.  With LoRA too (adapters float, the base rounded). */
+static void check_rollout_weights(void)
+{
+    const char *rewards[] = {"regex:\\bTom\\b", "length:16"};
+    const char *names[] = {"rw_bf16", "rw_int8", "rw_int8_lora"};
+    const al_weight_type types[] = {AL_W_BF16, AL_W_INT8, AL_W_INT8};
+    for (int k = 0; k < 3; k++) {
+        al_rl_opts o;
+        base_opts(&o, AL_RL_GRPO, path_in(names[k]), rewards, 2);
+        o.rollout_weights = types[k];
+        o.lora = k == 2;
+        int rc = al_rl_train(&o);
+        CHECKF(rc == 0, "%s: %s", names[k], al_errmsg());
+        json_t *m = metrics(path_in(names[k]));
+        CHECK(json_array_size(m) == 3);
+        const json_t *first = json_array_get(m, 0);
+        CHECKF(num(first, "ratio_exact_tokens") == 4 * 4 * 24, "%s: %g tokens checked", names[k],
+               num(first, "ratio_exact_tokens"));
+        CHECK(num(first, "kl") == 0 && num(first, "kl_exact") < 1e-12);
+        for (size_t s = 0; s < json_array_size(m); s++)
+            CHECK(num(json_array_get(m, s), "ratio_exact_tokens") > 0);
+        json_decref(m);
+        char args[64];
+        snprintf(args, sizeof args, "%s/rl_args.json", names[k]);
+        al_buf text = {0};
+        CHECK(al_read_file(path_in(args), &text) == 0 && text.data &&
+              strstr(text.data, al_weight_type_name(types[k])));
+        al_buf_free(&text);
+    }
+    al_model a = {0}, b = {0};
+    CHECK_OK(al_model_load(&a, path_in("rw_bf16/final")));
+    CHECK_OK(al_model_load(&b, path_in("rep1/final"))); /* the same run on float weights */
+    CHECK(a.n_params == b.n_params && memcmp(a.params, b.params, a.n_params * sizeof(float)) != 0);
+    al_model_free(&a), al_model_free(&b);
+    /* the option on the command line, and a bad value */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s grpo --data %s -m %s -z %s --reward length:16 --prompts-per-step 2 --num-generations 2 "
+             "--max-completion-length 8 --steps 1 --quiet --rollout-weights bf16 --out %s",
+             ALIGN_BINARY, prompts, model, tok, path_in("rw_cli"));
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd,
+             "%s grpo --data %s -m %s -z %s --reward length:16 --rollout-weights fp4 --out %s 2>/dev/null",
+             ALIGN_BINARY, prompts, model, tok, path_in("rw_bad"));
+    CHECK(system(cmd) != 0);
+}
+
 /* A rule reward the policy can learn quickly: completions that mention "Tom". */
 static void check_learns(al_rl_algo algo, const char *name, bool lora)
 {
@@ -243,6 +294,7 @@ int main(void)
                         "{\"prompt\": \"Lily and her mom\"}\n{\"prompt\": \"In the park\"}\n"
                         "{\"prompt\": \"The cat saw\"}\n{\"prompt\": \"A little bird\"}\n");
     check_repeatable();
+    check_rollout_weights();
     check_learns(AL_RL_GRPO, "grpo", false);
     check_learns(AL_RL_RLOO, "rloo", false);
     check_learns(AL_RL_REINFORCE_PP_BASELINE, "reinforce_baseline", false);

@@ -192,5 +192,65 @@ const char *al_ggml_type_name(int ggml_type); /* "F32", "Q4_K", ...; "?" if unkn
  * 0 for unknown types or a partial block. */
 size_t al_ggml_row_bytes(int ggml_type, uint64_t n);
 
+/* ---- ggml tensor types <-> float32 ---- (src/core/ggml_quant.c) */
+typedef enum al_ggml_type {
+    AL_GGML_F32 = 0, AL_GGML_F16 = 1, AL_GGML_Q4_0 = 2, AL_GGML_Q4_1 = 3, AL_GGML_Q5_0 = 6,
+    AL_GGML_Q5_1 = 7, AL_GGML_Q8_0 = 8, AL_GGML_Q8_1 = 9, AL_GGML_BF16 = 30,
+} al_ggml_type;
+#define AL_GGML_QK 32 /* elements per block of the Q4/Q5/Q8 types */
+float al_f16_to_f32(uint16_t h);  /* exact: subnormals, +-0, +-inf, NaN payload */
+uint16_t al_f32_to_f16(float f);  /* nearest even; 65520 and beyond become inf; NaN stays NaN */
+float al_bf16_to_f32(uint16_t h); /* exact */
+uint16_t al_f32_to_bf16(float f); /* nearest even; NaN stays NaN */
+/* F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1. */
+bool al_ggml_can_dequantize(int ggml_type);
+/* n elements stored as ggml_type at src (al_ggml_row_bytes(type, n) bytes, any alignment)
+ * into dst[0..n).  n must be whole blocks. */
+int al_ggml_dequantize(int ggml_type, const void *src, size_t n, float *dst);
+/* F32, F16, BF16, Q8_0, Q4_0. */
+bool al_ggml_can_quantize(int ggml_type);
+/* src[0..n) into al_ggml_row_bytes(type, n) bytes at dst.  Q8_0 (d = amax/127) and Q4_0
+ * (d = -m/8, m the value of largest magnitude) round each block's scale to f16 away from
+ * zero and code by that stored d: Q8_0 keeps |x - x'| <= d/2, Q4_0 the same except values
+ * clamped to its top code (x/d > 7.5: <= |d|).  Fails (the message names the element) on
+ * a non-finite value for the block types and on a finite value beyond F16's range. */
+int al_ggml_quantize(int ggml_type, const float *src, size_t n, void *dst);
+
+/* ---- GGUF writing ---- (src/core/gguf_write.c) */
+/* Key/values and tensor infos are collected in memory; al_gguf_write_header writes the
+ * header (GGUF v3, little-endian) with general.alignment appended, then every tensor's
+ * data follows through al_gguf_write_tensor in the order the tensors were added, each
+ * at an offset that is a multiple of the alignment.  Duplicate keys or tensor names, a
+ * dimension that is not whole blocks and data of the wrong size are refused. */
+typedef struct al_gguf_writer {
+    al_buf kv, info;        /* encoded key/values and tensor infos */
+    uint64_t n_kv, n_tensors;
+    size_t alignment;
+    char **keys, **names;   /* for duplicate checks */
+    uint64_t *bytes;        /* per tensor */
+    size_t cap_keys, cap_tensors;
+    uint64_t data_size;     /* the data section, padded */
+    size_t next;            /* tensors written so far */
+} al_gguf_writer;
+
+int al_gguf_writer_init(al_gguf_writer *w, size_t alignment); /* a power of two */
+void al_gguf_writer_free(al_gguf_writer *w);
+int al_gguf_add_u32(al_gguf_writer *w, const char *key, uint32_t v);
+int al_gguf_add_i32(al_gguf_writer *w, const char *key, int32_t v);
+int al_gguf_add_u64(al_gguf_writer *w, const char *key, uint64_t v);
+int al_gguf_add_f32(al_gguf_writer *w, const char *key, float v);
+int al_gguf_add_bool(al_gguf_writer *w, const char *key, bool v);
+int al_gguf_add_str(al_gguf_writer *w, const char *key, const char *s, size_t len);
+/* An array of fixed-size scalars (elem: any type but string and array). */
+int al_gguf_add_array(al_gguf_writer *w, const char *key, al_gguf_type elem, const void *v, size_t n);
+int al_gguf_add_strs(al_gguf_writer *w, const char *key, const al_gguf_str *v, size_t n);
+/* dims[0] is the contiguous dimension (a matrix's columns), as the reader's. */
+int al_gguf_add_tensor(al_gguf_writer *w, const char *name, int n_dims, const uint64_t *dims, int ggml_type);
+int al_gguf_write_header(al_gguf_writer *w, FILE *fp);
+/* The next tensor's data: exactly al_ggml_row_bytes(type, elements) bytes. */
+int al_gguf_write_tensor(al_gguf_writer *w, FILE *fp, const void *data, size_t bytes);
+/* Fails unless every tensor added has been written. */
+int al_gguf_write_end(const al_gguf_writer *w);
+
 
 #endif

@@ -190,7 +190,8 @@ int al_chat_template_jinja(const al_chat_template *t, const al_tokenizer *tok, a
  * exactly.  Each file is written atomically. */
 int al_model_dir_save_tokenizer(const char *dir, const al_tokenizer *tok, const al_chat_template *tmpl);
 /* The tokenizer file beside a model (model_path: a directory, or a file whose directory is
- * searched): tokenizer.json, tokenizer.bin or tok512.bin; NULL if none.  malloc'd. */
+ * searched): tokenizer.json, tokenizer.bin or tok512.bin; NULL if none.  A GGUF model file
+ * that holds a vocabulary (tokenizer.ggml.*) is its own tokenizer.  malloc'd. */
 char *al_model_dir_find_tokenizer(const char *model_path);
 /* Reads tokenizer_config.json beside model_path, if there is one (else changes nothing).
  * tok (may be NULL): its additional_special_tokens become split-out specials again; a token

@@ -93,7 +93,7 @@ void al_model_free(al_model *m);
 
 /* ---- files ---- */
 /* Detects the format: a directory or .safetensors (HF, config.json beside it),
- * a .gguf file, else a llama2.c .bin checkpoint. */
+ * a .gguf file (or one starting with "GGUF"), else a llama2.c .bin checkpoint. */
 int al_model_load(al_model *m, const char *path);
 int al_model_load_llama2c(al_model *m, const char *path);
 /* path: a directory holding model.safetensors + config.json, or the .safetensors file. */
@@ -101,6 +101,19 @@ int al_model_load_safetensors(al_model *m, const char *path);
 /* Writes DIR/model.safetensors (F32) and DIR/config.json atomically, in HF naming and
  * HF's half-split rotary layout (q/k rows permuted if the model is interleaved). */
 int al_model_save_safetensors(const al_model *m, const char *dir);
+/* A llama.cpp GGUF file (general.architecture "llama" or "qwen2"; tensors F32, F16, BF16,
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, dequantized to float32).  Llama files hold q/k rows
+ * in interleaved rotary order (cfg.rope = AL_ROPE_INTERLEAVED), Qwen2 files in half-split
+ * order (AL_ROPE_HALF); the rows are kept as stored.  docs/formats.md. */
+int al_model_load_gguf(al_model *m, const char *path);
+/* Writes path atomically as GGUF v3 (alignment 32): "llama" with interleaved q/k rows, or
+ * "qwen2" with half-split rows for a model with q/k/v biases (rows permuted as needed).
+ * type (F32, F16, BF16, Q8_0, Q4_0) applies to matrices; norms and biases stay F32, and a
+ * matrix whose rows are not whole 32-element blocks falls back to F16 under Q8_0/Q4_0.
+ * tok (may be NULL; its vocabulary size must be the model's) goes in as tokenizer.ggml.*. */
+int al_model_save_gguf(const al_model *m, const al_tokenizer *tok, const char *path, al_ggml_type type);
+/* How many matrices al_model_save_gguf stores as F16 instead of type (rows not whole blocks). */
+int al_model_gguf_fallback_count(const al_config *c, al_ggml_type type);
 /* Permutes q/k rows (and biases) of an interleaved model into HF's half-split order in
  * place and switches its rope layout; the function computed is unchanged.  Trainers do
  * this first so checkpoints (HF layout) and optimizer state agree. */
@@ -165,9 +178,20 @@ float al_ctx_mean_nll(const al_train_ctx *ctx, const int *targets);
  * A decoder holds the cache of n_seq independent sequences.  Each step feeds one token
  * to each listed sequence at its own next position and returns logits [n][vocab]. */
 typedef struct al_decoder al_decoder;
-al_decoder *al_decoder_new(const al_model *m, int n_seq, int max_len);
+/* What the KV cache holds: floats (exact), or IEEE halves, half the memory and the memory
+ * traffic of attention, at a rounding of each cached key and value (llama.cpp's default). */
+typedef enum { AL_KV_F32 = 0, AL_KV_F16 = 1 } al_kv_type;
+/* How the decoder stores its copy of the weight matrices (al_decoder_set_weights): floats,
+ * bfloat16 (round to nearest even, NaN kept NaN), or int8 with one scale per output row
+ * (s = max|w_row| / 127, q = round-to-nearest(w / s) in [-127, 127], value = fl(q * s)).
+ * The seven per-layer matrices and the classifier; embeddings, norms and biases stay float. */
+typedef enum { AL_W_F32 = 0, AL_W_BF16 = 1, AL_W_INT8 = 2 } al_weight_type;
+const char *al_weight_type_name(al_weight_type t); /* "f32", "bf16", "int8" */
+int al_weight_type_parse(const char *s, al_weight_type *t);
+al_decoder *al_decoder_new(const al_model *m, int n_seq, int max_len); /* AL_KV_F32 */
+al_decoder *al_decoder_new_kv(const al_model *m, int n_seq, int max_len, al_kv_type kv);
 void al_decoder_free(al_decoder *d);
-size_t al_decoder_bytes(const al_config *c, int n_seq, int max_len);
+size_t al_decoder_bytes(const al_config *c, int n_seq, int max_len, al_kv_type kv);
 void al_decoder_reset(al_decoder *d, int seq); /* seq < 0: all */
 int al_decoder_pos(const al_decoder *d, int seq);
 /* Exact mode (off by default): a step's logits equal al_forward's logits for the same
@@ -176,10 +200,37 @@ int al_decoder_pos(const al_decoder *d, int seq);
  * sampled and the policy that trains are the same function to the last bit.  Slower than
  * the default kernels for small models.  Call after attaching adapters. */
 int al_decoder_set_exact(al_decoder *d, bool on);
+/* Weight-only reduced precision (AL_W_F32 by default): the decoder multiplies by its own
+ * transposed copy of the matrices held as bf16 (half the bytes) or int8 (a quarter), for
+ * every model size, widening each weight to float inside the kernel; the logits equal those
+ * of float decoding on weights rounded to the type, bit for bit.  Works in exact mode too,
+ * where a step equals al_forward's under al_train_ctx_set_weights(ctx, t).  The copy is
+ * made here and again by al_decoder_set_exact (after the weights moved). */
+int al_decoder_set_weights(al_decoder *d, al_weight_type t);
+/* The exact training forward on weights rounded to t as it transposes them, so it computes
+ * what the decoder with al_decoder_set_weights(d, t) computes, bit for bit (online RL's
+ * ratio stays exactly 1).  The backward runs on the float weights and updates them: a
+ * straight-through estimator (the rounding's derivative taken as 1).  Needs exact mode
+ * (al_train_ctx_set_exact(ctx, false) returns to floats). */
+int al_train_ctx_set_weights(al_train_ctx *ctx, al_weight_type t);
 /* Sequence dst continues from src's cache and position (G samples share one prompt). */
 int al_decoder_copy_seq(al_decoder *d, int dst, int src);
+/* Sequence dst continues from src's first n positions (n <= src's position): a prompt read
+ * once serves every request that begins with it.  Copies only the tiles that hold them. */
+int al_decoder_copy_prefix(al_decoder *d, int dst, int src, int n);
 /* seqs may be NULL for 0..n-1.  Returns a pointer to logits [n][vocab] owned by d. */
 float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n);
+/* The same step, with fn called once for each row i < n and its logits, by the thread that
+ * computed them, before the step returns (rows in any order, several at once): sampling
+ * runs inside the step's parallel region instead of in a second one. */
+typedef void (*al_decoder_row_fn)(void *user, int row, float *logits);
+float *al_decoder_step_each(al_decoder *d, const int *seqs, const int *tokens, int n, al_decoder_row_fn fn,
+                            void *user);
+/* Feeds n tokens to one sequence at its next positions as one batch of rows (the products
+ * through sgemm on large models), the same numbers as n single steps on the decoder's
+ * row-independent kernels.  No logits: a prompt's last token is fed by a step, whose
+ * logits give the first new token. */
+int al_decoder_prefill(al_decoder *d, int seq, const int *tokens, int n);
 /* The same step on the calling thread alone, through the decoder's scratch rows
  * [row0, row0 + n); returns those rows' logits [n][vocab].  Threads may call it at once
  * with disjoint row ranges and disjoint sequences: a loop that owns its threads (RL
@@ -212,9 +263,11 @@ void al_sampler_free(al_sampler *s);
 int al_sample(al_sampler *s, float *logits, const int *history, int n_history);
 
 /* ---- generation ----
- * Continues n prompts at once through one decoder (batched decoding).  Each sequence has
- * its own sampler seeded with opts->sampling.seed + its index, so results do not depend
- * on how many sequences share the batch.  A sequence ends at max_new_tokens, at a stop
+ * Continues n prompts through one decoder: up to max_batch at once, each joining as
+ * another finishes (continuous batching).  A prompt is read in one batch of rows, or
+ * copied from a sequence that read the same prompt (G samples of one prompt read it once).
+ * Each sequence has its own sampler seeded with opts->sampling.seed + its index, so results
+ * do not depend on how many sequences share the batch.  A sequence ends at max_new_tokens, at a stop
  * id, at a stop string (needs tok; the text up to the string is kept), or when the
  * context is full. */
 typedef struct al_gen_opts {
@@ -224,6 +277,10 @@ typedef struct al_gen_opts {
     int n_stop_ids;
     const char *const *stop_strings;
     int n_stop_strings;
+    int max_batch;  /* sequences decoded at once (0 = all n); the others queue and take the
+                     * place of finished ones (continuous batching) */
+    al_kv_type kv;  /* KV cache type (AL_KV_F32 = 0 by default) */
+    al_weight_type weights; /* the decoder's weight storage (AL_W_F32 = 0 by default) */
 } al_gen_opts;
 
 typedef struct al_gen_result {

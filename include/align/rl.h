@@ -130,6 +130,10 @@ typedef struct al_rl_opts {
     bool lora;
     al_lora_config lora_cfg;
     bool resume;                    /* continue the run in out_dir from its newest checkpoint */
+    /* the policy's (and the reference's) weights in sampling and in the exact training
+     * forward, rounded alike (al_decoder_set_weights, al_train_ctx_set_weights), so the
+     * ratio stays exactly 1; the update goes to the float weights (straight-through) */
+    al_weight_type rollout_weights;
 } al_rl_opts;
 
 void al_rl_defaults(al_rl_opts *o, al_rl_algo algo);

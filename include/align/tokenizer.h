@@ -53,6 +53,12 @@ int al_tokenizer_merge(const al_tokenizer *t, int rank, int *left, int *right);
 
 /* The vocabulary stored in an open GGUF file (tokenizer.ggml.model "llama" or "gpt2"). */
 int al_tokenizer_load_gguf(al_tokenizer **out, const al_gguf *g);
+/* The inverse: t as tokenizer.ggml.* keys ("llama" for SentencePiece kinds: tokens,
+ * scores, token types, special ids, add_space_prefix; "gpt2" for byte-level BPE: tokens,
+ * merges, token types, the pre-tokenizer's name, special ids), so that
+ * al_tokenizer_load_gguf reads back the same vocabulary.  Fails for what GGUF cannot say
+ * (a byte-level pre-tokenizer regex without a llama.cpp name, add_prefix_space). */
+int al_tokenizer_write_gguf_keys(const al_tokenizer *t, al_gguf_writer *w);
 /* SentencePiece kinds only.  true (the default for "gguf-llama"): the sentencepiece
  * library's behaviour, where only normal and user pieces take part in merges; false
  * (the default for "llama2c"): llama2.c run.c's encode(), which looks every piece up. */

@@ -37,7 +37,16 @@ static const char *usage_text =
     "      --repeat-last-n N   window for the penalty (default 64; 0 = all)\n"
     "  -s, --seed S            random seed (default: time-based)\n"
     "      --stop TEXT         stop when TEXT is generated (repeatable)\n"
-    "      --num-samples N     generate N continuations at once (batched decoding)\n"
+    "      --num-samples N     generate N continuations of the prompt (batched decoding; the\n"
+    "                          prompt is read once and its cache shared)\n"
+    "      --max-batch N       decode at most N sequences at once; the others wait and take\n"
+    "                          the place of finished ones (default: all)\n"
+    "      --kv-cache TYPE     f32 (default: exact, the numbers training computes) or f16\n"
+    "                          (half the cache memory and traffic, as llama.cpp's default;\n"
+    "                          faster when many long sequences share the steps)\n"
+    "      --weights TYPE      f32 (default), bf16 or int8 (one scale per output row): the\n"
+    "                          decoder's copy of the weight matrices, half or a quarter of\n"
+    "                          the bytes; the numbers of float weights rounded to the type\n"
     "      --compat llama2c    reproduce llama2.c run.c byte for byte: its sampler, RNG,\n"
     "                          BOS handling and its stop on BOS\n"
     "  -h, --help              this text\n"
@@ -45,11 +54,14 @@ static const char *usage_text =
     "examples:\n"
     "  align generate -m stories260K.bin -z tok512.bin -t 0 -i \"Once upon a time\"\n"
     "  align generate -m stories260K.bin -z tok512.bin -t 1.0 -p 0.9 -s 133742 --compat llama2c\n"
-    "  align generate -m runs/dpo/final --chat -t 0 -i \"How do I reset my password?\"\n";
+    "  align generate -m runs/dpo/final --chat -t 0 -i \"How do I reset my password?\"\n"
+    "  align generate -m stories260K.bin -z tok512.bin --num-samples 32 -t 0.8 -p 0.9 --kv-cache f16\n";
 
 typedef struct gen_args {
     const char *model, *tokenizer, *prompt, *chat_template;
-    int steps, num_samples;
+    int steps, num_samples, max_batch;
+    al_kv_type kv;
+    al_weight_type weights;
     bool compat, seed_given, chat;
     al_sampler_opts s;
     const char *stops[16];
@@ -201,7 +213,8 @@ static int generate_default(const al_model *m, const al_tokenizer *tok, const al
     if (rc == 0 && steps == 0 && a->steps > 0)
         rc = al_fail("the prompt (%d tokens) fills the model's %d positions", prompts[0].n, m->cfg.seq_len);
     al_gen_opts go = {.max_new_tokens = steps, .sampling = a->s, .stop_ids = stop_ids.v, .n_stop_ids = stop_ids.n,
-                      .stop_strings = a->stops, .n_stop_strings = a->n_stops};
+                      .stop_strings = a->stops, .n_stop_strings = a->n_stops, .max_batch = a->max_batch,
+                      .kv = a->kv, .weights = a->weights};
     /* One stream prints as it goes; several are printed whole, one after another.  A chat
      * reply is printed without the prompt's template text. */
     stream_ctx sc = {.tok = tok, .prev = rc == 0 ? prompts[0].v[prompts[0].n - 1] : 0, .silent = tmpl ? &stop_ids : NULL};
@@ -296,6 +309,22 @@ static int parse(gen_args *g, int argc, char **argv)
             g->stops[g->n_stops++] = a.value;
         } else if (cli_opt(&a, arg, NULL, "--num-samples")) {
             g->num_samples = cli_int(&a, 1, 4096);
+        } else if (cli_opt(&a, arg, NULL, "--max-batch")) {
+            g->max_batch = cli_int(&a, 1, 4096);
+        } else if (cli_opt(&a, arg, NULL, "--kv-cache")) {
+            if (!strcmp(a.value, "f32")) {
+                g->kv = AL_KV_F32;
+            } else if (!strcmp(a.value, "f16")) {
+                g->kv = AL_KV_F16;
+            } else {
+                fprintf(stderr, "align generate: --kv-cache takes f32 or f16, got '%s'\n", a.value);
+                return 2;
+            }
+        } else if (cli_opt(&a, arg, NULL, "--weights")) {
+            if (al_weight_type_parse(a.value, &g->weights)) {
+                fprintf(stderr, "align generate: --weights takes f32, bf16 or int8, got '%s'\n", a.value);
+                return 2;
+            }
         } else if (cli_opt(&a, arg, NULL, "--compat")) {
             if (strcmp(a.value, "llama2c") != 0) {
                 fprintf(stderr, "align generate: --compat takes 'llama2c', got '%s'\n", a.value);
@@ -315,6 +344,14 @@ static int parse(gen_args *g, int argc, char **argv)
     if (g->compat && (g->num_samples != 1 || g->chat || g->n_stops || g->s.top_k || g->s.min_p > 0 ||
                       g->s.repeat_penalty != 1.0f)) {
         fprintf(stderr, "align generate: --compat llama2c takes only -t, -p, -s, -n, -i (as run.c does)\n");
+        return 2;
+    }
+    if (g->compat && g->weights != AL_W_F32) {
+        fprintf(stderr, "align generate: --compat llama2c decodes with float weights, as run.c does\n");
+        return 2;
+    }
+    if (g->compat && g->kv != AL_KV_F32) {
+        fprintf(stderr, "align generate: --compat llama2c decodes with a float cache, as run.c does\n");
         return 2;
     }
     if (!g->seed_given)

@@ -14,7 +14,7 @@ static const char *usage_text =
     "activations) and for decoding BATCH sequences of LENGTH tokens with a KV cache.\n"
     "\n"
     "options:\n"
-    "  -m, --model PATH   checkpoint (llama2.c .bin, HF directory or .safetensors)\n"
+    "  -m, --model PATH   checkpoint (llama2.c .bin, HF directory or .safetensors, .gguf)\n"
     "  -b, --batch B      rows per step (default 8)\n"
     "  -T, --length T     tokens per row (default: the model's context length)\n"
     "      --tensors      list every tensor with its shape and offset\n"
@@ -100,7 +100,7 @@ int cmd_info(int argc, char **argv)
     print_bytes("activations", act);
     print_bytes("total", 4 * p + act);
     printf("memory plan, decoding %d sequences x %d tokens:\n", B, T);
-    size_t dec = al_decoder_bytes(c, B, T);
+    size_t dec = al_decoder_bytes(c, B, T, AL_KV_F32);
     print_bytes("parameters", p);
     print_bytes("KV cache and scratch", dec);
     print_bytes("total", p + dec);

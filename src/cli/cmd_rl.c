@@ -31,6 +31,9 @@ static const char *usage_head =
     "sampling:\n"
     "  --prompts-per-step P (8)  --num-generations G (8)  --max-completion-length N (64)\n"
     "  --max-prompt-length N (128)  --temperature X (1)  --top-k K  --top-p X  --min-p X\n"
+    "  --rollout-weights f32|bf16|int8  the policy's matrices in sampling and in the training\n"
+    "                         forward (and the reference's), rounded alike so the ratio stays\n"
+    "                         exactly 1; updates go to the float weights (f32)\n"
     "policy update:\n"
     "  --beta X               KL coefficient (%s); 0 loads no reference\n"
     "  --kl-estimator k1|k2|k3  (%s)  --kl-target X --kl-horizon N  adaptive KL controller\n"
@@ -144,6 +147,11 @@ static int run_rl(const char *name, al_rl_algo algo, int argc, char **argv)
             o.sampling.top_p = cli_float(&a, 1e-6, 1);
         } else if (cli_opt(&a, arg, NULL, "--min-p")) {
             o.sampling.min_p = cli_float(&a, 0, 1);
+        } else if (cli_opt(&a, arg, NULL, "--rollout-weights")) {
+            if (al_weight_type_parse(a.value, &o.rollout_weights)) {
+                fprintf(stderr, "%s: --rollout-weights: %s\n", cmd, al_errmsg());
+                goto out;
+            }
         } else if (cli_opt(&a, arg, NULL, "--missing-eos-penalty")) {
             o.missing_eos_penalty = cli_float(&a, -1e9, 1e9);
         } else if (cli_flag(&a, arg, NULL, "--mask-truncated-completions")) {

@@ -29,9 +29,35 @@ static char *model_dir_of(const char *model_path)
     return dir;
 }
 
+/* A GGUF model file that carries its own vocabulary (tokenizer.ggml.model). */
+static bool gguf_with_vocab(const char *path)
+{
+    if (al_is_dir(path))
+        return false;
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    bool gguf = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+    if (f)
+        fclose(f);
+    al_gguf g;
+    if (!gguf || al_gguf_open(&g, path)) {
+        al_clear_error(); /* not a usable GGUF: the files beside it are searched as usual */
+        return false;
+    }
+    bool vocab = al_gguf_find(&g, "tokenizer.ggml.model") != NULL;
+    al_gguf_close(&g);
+    return vocab;
+}
+
 char *al_model_dir_find_tokenizer(const char *model_path)
 {
     static const char *names[] = {"tokenizer.json", "tokenizer.bin", "tok512.bin"};
+    if (gguf_with_vocab(model_path)) { /* the file's own vocabulary is the one its weights were trained with */
+        char *p = strdup(model_path);
+        if (!p)
+            al_fail("out of memory");
+        return p;
+    }
     char *dir = model_dir_of(model_path);
     for (size_t i = 0; dir && i < sizeof names / sizeof names[0]; i++) {
         char *p = al_path_join(dir, names[i]);

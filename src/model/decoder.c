@@ -15,9 +15,11 @@ struct al_decoder {
     int n_seq, max_len;
     int stride; /* max_len rounded up to whole attention chunks */
     float *block;
-    /* [L][n_seq][kv_heads][head_dim][max_len]: positions contiguous, so the score and
-     * weighted-sum loops run along positions and vectorize even for tiny head_dim. */
-    float *k_cache, *v_cache;
+    /* [L][n_seq][kv_heads][stride / 16][head_dim][16]: tiles of 16 positions, each holding
+     * every dimension, so the loops run along positions and vectorize even for tiny
+     * head_dim while a head's cache is one contiguous run for the prefetcher. */
+    float *k_cache, *v_cache; /* of floats, or of IEEE halves (kv == AL_KV_F16) */
+    al_kv_type kv;
     int *pos;                 /* next position of each sequence */
     float *x, *xb, *q, *k, *v, *atty, *h1, *h3, *scores, *logits; /* per-step rows, n_seq of each */
     float *rope_cos, *rope_sin;
@@ -34,6 +36,11 @@ struct al_decoder {
     al_lora_adapter *lora_t;    /* their views, A [in][pad16(rank)], B [rank][pad16(out)] */
     float *lora_u, *lora_z;     /* [n_seq][rank], [n_seq][lora_zw] scratch */
     int lora_zw;
+    /* al_decoder_set_weights: the matrices packed as bf16 or int8 instead of wt_block, for
+     * any model size (a large model then streams a half or a quarter of the float bytes) */
+    al_weight_type wtype;
+    void *pk_block;
+    op_wpack pk;
 };
 
 /* Decoding layouts worth a second copy of the weights: small models, where time goes to
@@ -43,6 +50,14 @@ struct al_decoder {
 /* (Re)fills the transposed copies from the model's weights, allocating them once. */
 static int build_transposed(al_decoder *d)
 {
+    if (d->wtype != AL_W_F32) {
+        if (!d->pk_block)
+            d->pk_block = al_alloc(op_packed_model_bytes(d->model, d->wtype));
+        if (!d->pk_block)
+            return -1;
+        op_pack_model(&d->pk, d->pk_block, d->model, d->wtype);
+        return 0;
+    }
     if (!d->wt_block)
         d->wt_block = al_alloc(op_transposed_model_floats(d->model) * sizeof(float));
     if (!d->wt_block)
@@ -51,22 +66,26 @@ static int build_transposed(al_decoder *d)
     return 0;
 }
 
-/* The decoder's matrix product: transposed weights when it has them, else the shared op. */
-static void dec_matmul(const al_decoder *d, float *out, const float *x, const float *W, const float *Wt,
+/* The decoder's matrix product: packed or transposed weights when it has them, else the
+ * shared op. */
+static void dec_matmul(const al_decoder *d, float *out, const float *x, const float *W, const void *Wt,
                        const float *bias, int N, int n_in, int n_out)
 {
-    if (Wt)
+    if (Wt && d->pk_block)
+        op_matmul_forward_p(out, x, Wt, d->wtype, bias, N, n_in, n_out);
+    else if (Wt)
         op_matmul_forward_t(out, x, Wt, bias, N, n_in, n_out);
     else
         op_matmul_forward(out, x, W, bias, N, n_in, n_out);
 }
 
-static size_t carve(struct al_decoder *d, const al_config *c, int S, int Tm, float *base)
+static size_t carve(struct al_decoder *d, const al_config *c, int S, int Tm, al_kv_type kv, float *base)
 {
     const size_t D = (size_t)c->dim, Hd = (size_t)c->hidden_dim, hd = (size_t)c->head_dim;
     const size_t qd = (size_t)c->n_heads * hd, kvd = (size_t)c->n_kv_heads * hd;
     const size_t stride = ((size_t)Tm + 31) / 32 * 32;
-    const size_t cache = (size_t)c->n_layers * S * kvd * stride;
+    const size_t elems = (size_t)c->n_layers * S * kvd * stride;
+    const size_t cache = kv == AL_KV_F16 ? (elems + 1) / 2 : elems; /* in floats */
     size_t off = 0;
     float *dummy;
 #define TAKE(field, count)                                                                            \
@@ -93,12 +112,17 @@ static size_t carve(struct al_decoder *d, const al_config *c, int S, int Tm, flo
     return off * sizeof(float);
 }
 
-size_t al_decoder_bytes(const al_config *c, int n_seq, int max_len)
+size_t al_decoder_bytes(const al_config *c, int n_seq, int max_len, al_kv_type kv)
 {
-    return carve(NULL, c, n_seq, max_len, NULL) + 3 * (size_t)n_seq * sizeof(int);
+    return carve(NULL, c, n_seq, max_len, kv, NULL) + 3 * (size_t)n_seq * sizeof(int);
 }
 
 al_decoder *al_decoder_new(const al_model *m, int n_seq, int max_len)
+{
+    return al_decoder_new_kv(m, n_seq, max_len, AL_KV_F32);
+}
+
+al_decoder *al_decoder_new_kv(const al_model *m, int n_seq, int max_len, al_kv_type kv)
 {
     const al_config *c = &m->cfg;
     if (n_seq <= 0 || max_len <= 0) {
@@ -112,13 +136,18 @@ al_decoder *al_decoder_new(const al_model *m, int n_seq, int max_len)
         al_fail("out of memory");
         return NULL;
     }
-    size_t fbytes = carve(NULL, c, n_seq, max_len, NULL);
+    if (kv != AL_KV_F32 && kv != AL_KV_F16) {
+        al_fail("decoder: unknown KV cache type %d", (int)kv);
+        return NULL;
+    }
+    size_t fbytes = carve(NULL, c, n_seq, max_len, kv, NULL);
     d->block = al_alloc(fbytes + 3 * (size_t)n_seq * sizeof(int));
     if (!d->block) {
         free(d);
         return NULL;
     }
-    carve(d, c, n_seq, max_len, d->block);
+    carve(d, c, n_seq, max_len, kv, d->block);
+    d->kv = kv;
     d->pos = (int *)((char *)d->block + fbytes);
     d->step_pos = d->pos + n_seq;
     d->step_seq = d->step_pos + n_seq;
@@ -140,6 +169,7 @@ void al_decoder_free(al_decoder *d)
         return;
     al_free(d->block);
     al_free(d->wt_block);
+    al_free(d->pk_block);
     al_free(d->lora_block);
     free(d->lora_t);
     free(d->lora_u);
@@ -172,6 +202,8 @@ int al_decoder_set_exact(al_decoder *d, bool on)
     drop_exact(d);
     if (!on)
         return 0;
+    if (d->kv != AL_KV_F32)
+        return al_fail("decoder: exact mode needs a float KV cache (this one holds halves)");
     /* the weights may have changed since the decoder was made (a policy between rollouts) */
     if (build_transposed(d))
         return -1;
@@ -192,140 +224,51 @@ int al_decoder_set_exact(al_decoder *d, bool on)
     return 0;
 }
 
+int al_decoder_set_weights(al_decoder *d, al_weight_type t)
+{
+    if (t != AL_W_F32 && t != AL_W_BF16 && t != AL_W_INT8)
+        return al_fail("decoder: unknown weight type %d", (int)t);
+    al_free(d->pk_block);
+    d->pk_block = NULL;
+    d->wtype = t;
+    if (t != AL_W_F32) { /* one copy at a time: the packed one replaces the float one */
+        al_free(d->wt_block);
+        d->wt_block = NULL;
+        d->wt = (al_params){0}; /* wt.wcls must read NULL (sgemm), not the freed copy */
+        return build_transposed(d);
+    }
+    return d->exact || d->model->n_params <= TRANSPOSED_MAX_PARAMS ? build_transposed(d) : 0;
+}
+
 int al_decoder_copy_seq(al_decoder *d, int dst, int src)
 {
-    if (dst < 0 || dst >= d->n_seq || src < 0 || src >= d->n_seq)
-        return al_fail("decoder: sequence %d or %d out of range [0, %d)", dst, src, d->n_seq);
-    if (dst == src)
-        return 0;
-    const al_config *c = &d->model->cfg;
-    const size_t per_seq = (size_t)c->n_kv_heads * c->head_dim * d->stride;
-    for (int l = 0; l < c->n_layers; l++) {
-        size_t layer = (size_t)l * d->n_seq * per_seq;
-        memcpy(d->k_cache + layer + dst * per_seq, d->k_cache + layer + src * per_seq, per_seq * sizeof(float));
-        memcpy(d->v_cache + layer + dst * per_seq, d->v_cache + layer + src * per_seq, per_seq * sizeof(float));
-    }
-    d->pos[dst] = d->pos[src];
-    return 0;
+    if (src < 0 || src >= d->n_seq)
+        return al_fail("decoder: sequence %d out of range [0, %d)", src, d->n_seq);
+    return al_decoder_copy_prefix(d, dst, src, d->pos[src]);
 }
 
-/* Attention of one new query row for G query heads that share one cached key/value
- * head (grouped-query attention), so the cache is read once per group, not per head.
- * Positions are processed in chunks of ATT_CHUNK whose partial scores stay in
- * registers; the cache stride is padded to whole chunks, so there is no tail loop.
- * G is a compile-time constant at each call, which lets the compiler unroll over heads. */
-#define ATT_CHUNK 32
-
-static inline __attribute__((always_inline)) void attend_group(float *out, float *scores, const float *q,
-                                                               const float *kt, const float *vt, int len, int hd,
-                                                               int stride, const int G)
-{
-    const float scale = 1.0f / sqrtf((float)hd);
-    const int padded = (len + ATT_CHUNK - 1) / ATT_CHUNK * ATT_CHUNK;
-    for (int s0 = 0; s0 < padded; s0 += ATT_CHUNK) {
-        float acc[G][ATT_CHUNK];
-        memset(acc, 0, sizeof acc);
-        for (int i = 0; i < hd; i++) {
-            const float *kr = kt + (size_t)i * stride + s0;
-            for (int j = 0; j < G; j++) {
-                float qi = q[j * hd + i] * scale;
-#pragma omp simd
-                for (int s = 0; s < ATT_CHUNK; s++)
-                    acc[j][s] += qi * kr[s];
-            }
-        }
-        for (int j = 0; j < G; j++)
-            memcpy(scores + (size_t)j * stride + s0, acc[j], sizeof acc[j]);
-    }
-    float inv[G];
-    for (int j = 0; j < G; j++) {
-        float *sc = scores + (size_t)j * stride;
-        float maxv = -INFINITY;
-#pragma omp simd reduction(max : maxv)
-        for (int s = 0; s < len; s++)
-            maxv = sc[s] > maxv ? sc[s] : maxv;
-#pragma omp simd
-        for (int s = 0; s < len; s++)
-            sc[s] = op_exp_nonpositive(sc[s] - maxv);
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int s = 0; s < len; s++)
-            sum += sc[s];
-        for (int s = len; s < padded; s++)
-            sc[s] = 0.0f;
-        inv[j] = 1.0f / sum;
-    }
-    for (int i = 0; i < hd; i++) {
-        const float *vr = vt + (size_t)i * stride;
-        float acc[G][ATT_CHUNK];
-        memset(acc, 0, sizeof acc);
-        for (int s0 = 0; s0 < padded; s0 += ATT_CHUNK) {
-            for (int j = 0; j < G; j++) {
-                const float *sc = scores + (size_t)j * stride + s0;
-#pragma omp simd
-                for (int s = 0; s < ATT_CHUNK; s++)
-                    acc[j][s] += sc[s] * vr[s0 + s];
-            }
-        }
-        for (int j = 0; j < G; j++) {
-            float a = 0.0f;
-#pragma omp simd reduction(+ : a)
-            for (int s = 0; s < ATT_CHUNK; s++)
-                a += acc[j][s];
-            out[j * hd + i] = a * inv[j];
-        }
-    }
-}
-
-static void attend(float *out, float *scores, const float *q, const float *kt, const float *vt, int len, int hd,
-                   int stride, int group)
-{
-    switch (group) {
-    case 1:
-        attend_group(out, scores, q, kt, vt, len, hd, stride, 1);
-        break;
-    case 2:
-        attend_group(out, scores, q, kt, vt, len, hd, stride, 2);
-        break;
-    case 4:
-        attend_group(out, scores, q, kt, vt, len, hd, stride, 4);
-        break;
-    case 8:
-        attend_group(out, scores, q, kt, vt, len, hd, stride, 8);
-        break;
-    default:
-        for (int j = 0; j < group; j++)
-            attend_group(out + (size_t)j * hd, scores + (size_t)j * stride, q + (size_t)j * hd, kt, vt, len, hd,
-                         stride, 1);
-    }
-}
-
-/* Attention for row i (of a range starting at r0) and the query heads of kv head kh. */
-static inline void attend_row_head(al_decoder *d, const float *kc_layer, const float *vc_layer, float *atty,
+/* Attention of row i (of a range starting at r0) for the query heads of kv head kh, over
+ * the tiles of its sequence's cache: in exact mode through training's row kernel, else
+ * through the fast one.  Either kernel's arithmetic depends on the row's numbers alone, so
+ * a sequence's attention is the same whatever batch it shares. */
+static inline void attend_row_head(al_decoder *d, const void *kc_layer, const void *vc_layer, float *atty,
                                    const float *q, int i, int r0, int kh)
-{
-    const al_config *c = &d->model->cfg;
-    const int H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, qd = H * hd, group = H / KVH;
-    const int Tp = d->stride;
-    const size_t head_stride = (size_t)hd * Tp;
-    size_t base = ((size_t)d->step_seq[r0 + i] * KVH + (size_t)kh) * head_stride;
-    int h = kh * group;
-    attend(atty + (size_t)i * qd + (size_t)h * hd, d->scores + ((size_t)(r0 + i) * H + h) * Tp,
-           q + (size_t)i * qd + (size_t)h * hd, kc_layer + base, vc_layer + base, d->step_pos[r0 + i] + 1, hd, Tp,
-           group);
-}
-
-/* Exact mode: the query heads of kv head kh for row i through training's row kernel. */
-static void attend_row_head_exact(al_decoder *d, const float *kc_layer, const float *vc_layer, float *atty,
-                                  const float *q, int i, int r0, int kh)
 {
     const al_config *c = &d->model->cfg;
     const int H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, qd = H * hd, group = H / KVH;
     const int Tp = d->stride, t = d->step_pos[r0 + i], h = kh * group;
     const size_t base = ((size_t)d->step_seq[r0 + i] * KVH + (size_t)kh) * (size_t)hd * Tp;
-    op_attention_query_group(atty + (size_t)i * qd + (size_t)h * hd, d->scores + ((size_t)(r0 + i) * H + h) * Tp,
-                             (size_t)Tp, q + (size_t)i * qd + (size_t)h * hd, kc_layer + base, vc_layer + base, 0, t,
-                             t + 1, hd, Tp, group);
+    float *o = atty + (size_t)i * qd + (size_t)h * hd, *a = d->scores + ((size_t)(r0 + i) * H + h) * Tp;
+    const float *qh = q + (size_t)i * qd + (size_t)h * hd;
+    if (d->kv == AL_KV_F16)
+        op_attention_query_fast_half(o, a, (size_t)Tp, qh, (const uint16_t *)kc_layer + base,
+                                     (const uint16_t *)vc_layer + base, t, hd, group);
+    else if (d->exact)
+        op_attention_query_tiled(o, a, (size_t)Tp, qh, (const float *)kc_layer + base, (const float *)vc_layer + base,
+                                 t, hd, group);
+    else
+        op_attention_query_fast(o, a, (size_t)Tp, qh, (const float *)kc_layer + base, (const float *)vc_layer + base,
+                                t, hd, group);
 }
 
 /* Exact mode with enabled adapters: y[n][out] += scale (x A^T) B^T, as training adds them. */
@@ -357,8 +300,10 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
     float *atty = d->atty + (size_t)r0 * qd, *h1 = d->h1 + (size_t)r0 * Hd, *h3 = d->h3 + (size_t)r0 * Hd;
     const int *spos = d->step_pos + r0, *sseq = d->step_seq + r0;
 
-/* Layer l's transposed copy of matrix KIND (ROWS x COLS), or NULL without the copies. */
-#define WT(KIND, ROWS, COLS) (d->wt_block ? d->wt.KIND + (size_t)l * op_transposed_floats(ROWS, COLS) : NULL)
+/* Layer l's packed or transposed copy of matrix KIND (ROWS x COLS), or NULL without copies. */
+#define WT(KIND, ROWS, COLS)                                                                           \
+    (d->pk_block   ? op_wpack_layer(&d->pk, OP_M_##KIND, l)                                          \
+     : d->wt_block ? (const void *)(d->wt.KIND + (size_t)l * op_transposed_floats(ROWS, COLS)) : NULL)
     op_embedding_forward(x, tokens, w->tok_emb, n, D);
     for (int l = 0; l < L; l++) {
         op_rmsnorm_forward(xb, NULL, x, w->rms_att + (size_t)l * D, n, D, c->norm_eps);
@@ -372,23 +317,34 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
         op_rope_forward(k, spos, n, KVH, hd, d->rope_cos, d->rope_sin, c->rope);
         const int Tp = d->stride;
         const size_t head_stride = (size_t)hd * Tp;
-        float *kc_layer = d->k_cache + (size_t)l * S * KVH * head_stride;
-        float *vc_layer = d->v_cache + (size_t)l * S * KVH * head_stride;
+        const size_t layer = (size_t)l * S * KVH * head_stride;
+        const bool half = d->kv == AL_KV_F16;
+        void *kc_layer = half ? (void *)((uint16_t *)d->k_cache + layer) : (void *)(d->k_cache + layer);
+        void *vc_layer = half ? (void *)((uint16_t *)d->v_cache + layer) : (void *)(d->v_cache + layer);
         for (int i = 0; i < n; i++) {
-            float *kc = kc_layer + (size_t)sseq[i] * KVH * head_stride + spos[i];
-            float *vc = vc_layer + (size_t)sseq[i] * KVH * head_stride + spos[i];
-            for (int j = 0; j < kvd; j++) {
-                kc[(size_t)j * Tp] = k[(size_t)i * kvd + j];
-                vc[(size_t)j * Tp] = v[(size_t)i * kvd + j];
+            /* dimension j of position p: tile p / 16, row j, lane p % 16 */
+            const size_t tile = (size_t)(spos[i] / OP_ATT_TILE) * OP_ATT_TILE * hd + (size_t)(spos[i] % OP_ATT_TILE);
+            for (int kh = 0; kh < KVH; kh++) {
+                const size_t at = ((size_t)sseq[i] * KVH + (size_t)kh) * head_stride + tile;
+                const float *ki = k + (size_t)i * kvd + (size_t)kh * hd, *vi = v + (size_t)i * kvd + (size_t)kh * hd;
+                if (half) {
+                    uint16_t *kc = (uint16_t *)kc_layer + at, *vc = (uint16_t *)vc_layer + at;
+                    for (int j = 0; j < hd; j++) {
+                        kc[(size_t)j * OP_ATT_TILE] = op_float_to_half(ki[j]);
+                        vc[(size_t)j * OP_ATT_TILE] = op_float_to_half(vi[j]);
+                    }
+                } else {
+                    float *kc = (float *)kc_layer + at, *vc = (float *)vc_layer + at;
+                    for (int j = 0; j < hd; j++) {
+                        kc[(size_t)j * OP_ATT_TILE] = ki[j];
+                        vc[(size_t)j * OP_ATT_TILE] = vi[j];
+                    }
+                }
             }
         }
         /* Entering a parallel region costs more than one row's attention; only a range
          * that runs alone (the large-model path) spreads its rows over the threads. */
-        if (d->exact) {
-            for (int i = 0; i < n; i++)
-                for (int kh = 0; kh < KVH; kh++)
-                    attend_row_head_exact(d, kc_layer, vc_layer, atty, q, i, r0, kh);
-        } else if (n > 1 && !omp_in_parallel()) {
+        if (n > 1 && !omp_in_parallel()) {
 #pragma omp parallel for collapse(2)
             for (int i = 0; i < n; i++)
                 for (int kh = 0; kh < KVH; kh++)
@@ -415,7 +371,8 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
     }
 #undef WT
     op_rmsnorm_forward(xb, NULL, x, w->rms_final, n, D, c->norm_eps);
-    dec_matmul(d, d->logits + (size_t)r0 * c->vocab_size, xb, w->wcls, d->wt.wcls, NULL, n, D, c->vocab_size);
+    dec_matmul(d, d->logits + (size_t)r0 * c->vocab_size, xb, w->wcls,
+               d->pk_block ? (const void *)d->pk.m[OP_M_wcls] : d->wt.wcls, NULL, n, D, c->vocab_size);
 }
 
 /* Small models are split by sequence: each thread runs whole steps for its rows, one
@@ -450,24 +407,101 @@ static int place_rows(al_decoder *d, const int *seqs, const int *tokens, int n, 
     return 0;
 }
 
-float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
+/* How many threads a step of n rows splits its rows over (1: the operations use them) */
+#define ROW_BLOCK 4
+
+static int row_parts(const al_decoder *d, int n)
+{
+    int threads = omp_get_max_threads();
+    if (n < 2 || threads < 2 || d->model->n_params > SEQUENCE_SPLIT_MAX_PARAMS || omp_in_parallel())
+        return 1;
+    return threads < n ? threads : n;
+}
+
+float *al_decoder_step_each(al_decoder *d, const int *seqs, const int *tokens, int n, al_decoder_row_fn fn,
+                            void *user)
 {
     if (place_rows(d, seqs, tokens, n, 0))
         return NULL;
-    int threads = omp_get_max_threads();
-    if (n >= 2 && threads > 1 && d->model->n_params <= SEQUENCE_SPLIT_MAX_PARAMS && !omp_in_parallel()) {
-        int parts = threads < n ? threads : n;
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    const int V = d->model->cfg.vocab_size, threads = row_parts(d, n);
+    if (threads > 1) {
+        /* Blocks of ROW_BLOCK rows (the products' tile height) taken in turn, so a thread
+         * that runs slow (a shared host) does fewer; each thread steps its rows and hands
+         * their logits on while they are in its cache. */
+        const int parts = (n + ROW_BLOCK - 1) / ROW_BLOCK;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int p = 0; p < parts; p++) {
-            const int r0 = (int)((long)n * p / parts), r1 = (int)((long)n * (p + 1) / parts);
+            const int r0 = p * ROW_BLOCK, r1 = r0 + ROW_BLOCK < n ? r0 + ROW_BLOCK : n;
             step_rows(d, tokens + r0, r0, r1);
+            for (int i = r0; fn && i < r1; i++)
+                fn(user, i, d->logits + (size_t)i * V);
         }
     } else {
         step_rows(d, tokens, 0, n);
+        if (fn) {
+#pragma omp parallel for schedule(static) if (n > 1 && !omp_in_parallel())
+            for (int i = 0; i < n; i++)
+                fn(user, i, d->logits + (size_t)i * V);
+        }
     }
     for (int i = 0; i < n; i++)
         d->pos[d->step_seq[i]]++;
     return d->logits;
+}
+
+float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
+{
+    return al_decoder_step_each(d, seqs, tokens, n, NULL, NULL);
+}
+
+int al_decoder_prefill(al_decoder *d, int seq, const int *tokens, int n)
+{
+    const al_config *c = &d->model->cfg;
+    if (seq < 0 || seq >= d->n_seq)
+        return al_fail("decoder prefill: sequence %d out of range [0, %d)", seq, d->n_seq);
+    if (n < 0 || d->pos[seq] + n > d->max_len)
+        return al_fail("decoder prefill: %d tokens at position %d overflow sequence %d's %d positions", n,
+                       d->pos[seq], seq, d->max_len);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return al_fail("decoder prefill: token %d outside the vocabulary (%d)", tokens[i], c->vocab_size);
+    /* Positions of one sequence in one range: every row's keys and values reach the cache
+     * before any row attends, so a row sees the rows before it; the products take the
+     * rows as one batch (sgemm for large models).  Chunks fit the step's scratch rows. */
+    for (int done = 0; done < n;) {
+        const int k = n - done < d->n_seq ? n - done : d->n_seq;
+        for (int i = 0; i < k; i++) {
+            d->step_seq[i] = seq;
+            d->step_pos[i] = d->pos[seq] + i;
+        }
+        step_rows(d, tokens + done, 0, k);
+        d->pos[seq] += k;
+        done += k;
+    }
+    return 0;
+}
+
+int al_decoder_copy_prefix(al_decoder *d, int dst, int src, int n)
+{
+    if (dst < 0 || dst >= d->n_seq || src < 0 || src >= d->n_seq)
+        return al_fail("decoder: sequence %d or %d out of range [0, %d)", dst, src, d->n_seq);
+    if (n < 0 || n > d->pos[src])
+        return al_fail("decoder: copying %d positions of sequence %d, which holds %d", n, src, d->pos[src]);
+    const al_config *c = &d->model->cfg;
+    const size_t es = d->kv == AL_KV_F16 ? sizeof(uint16_t) : sizeof(float);
+    const size_t head = (size_t)c->head_dim * d->stride * es; /* bytes per kv head */
+    const size_t run = (size_t)(n + OP_ATT_TILE - 1) / OP_ATT_TILE * OP_ATT_TILE * c->head_dim * es; /* whole tiles */
+    char *kc = (char *)d->k_cache, *vc = (char *)d->v_cache;
+    if (dst != src)
+        for (int l = 0; l < c->n_layers; l++)
+            for (int h = 0; h < c->n_kv_heads; h++) {
+                const size_t from = (((size_t)l * d->n_seq + src) * c->n_kv_heads + h) * head;
+                const size_t to = (((size_t)l * d->n_seq + dst) * c->n_kv_heads + h) * head;
+                memcpy(kc + to, kc + from, run);
+                memcpy(vc + to, vc + from, run);
+            }
+    d->pos[dst] = n;
+    return 0;
 }
 
 float *al_decoder_step_rows(al_decoder *d, const int *seqs, const int *tokens, int n, int row0)

@@ -48,7 +48,6 @@ int al_model_load(al_model *m, const char *path)
     if (kind && !strcmp(kind, "safetensors"))
         return al_model_load_safetensors(m, path);
     if (kind && !strcmp(kind, "gguf"))
-        return al_fail("%s: GGUF weights are not supported yet (convert to safetensors, or use a llama2.c .bin)",
-                       path);
+        return al_model_load_gguf(m, path);
     return al_model_load_llama2c(m, path);
 }

@@ -396,19 +396,6 @@ done:
     return rc;
 }
 
-static float half_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
-    if (exp == 0) {
-        float x = (float)man * 0x1p-24f;
-        return sign ? -x : x;
-    }
-    bits = exp == 31 ? sign | 0x7f800000u | man << 13 : sign | (exp + 112) << 23 | man << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 /* Element i of a tensor stored as dtype dt (0 F32, 1 F16, 2 BF16). */
 static float elem(const uint8_t *p, int dt, size_t i)
 {
@@ -419,7 +406,7 @@ static float elem(const uint8_t *p, int dt, size_t i)
     }
     uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
     if (dt == 1)
-        return half_to_f32(h);
+        return al_f16_to_f32(h);
     uint32_t bits = (uint32_t)h << 16;
     float f;
     memcpy(&f, &bits, 4);

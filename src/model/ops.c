@@ -356,6 +356,7 @@ static inline void scores_row(float *sc, const float *q, const float *kt, int n,
  * the lanes.  The result depends on (q, keys, values, s0, t) alone, not on T, the stride or
  * where the row sits in memory.  A chunk past t loads nothing beyond t. */
 #define QL 16
+_Static_assert(OP_ATT_TILE == QL, "a cache tile is one chunk of positions");
 
 /* (x[l] + x[l + 8]), then + the lane 4 on, then (b0 + b2) + (b1 + b3): the usual halving
  * reduction, by shuffles, so the accumulators never go through memory */
@@ -391,6 +392,23 @@ static inline op_vf16 lane_sums16(const op_vf16 x[16])
            __builtin_shufflevector(y[0], y[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
+/* Where position s of dimension 0 lies: keys and values are either rows of Tp positions
+ * (cs = QL, s anywhere) or tiles of QL positions x hd dimensions (cs = QL hd, s a multiple
+ * of QL); either way dimension i is rs floats further on. */
+static inline size_t at_position(int s, int cs)
+{
+    return (size_t)s + (size_t)(s / QL) * (size_t)(cs - QL);
+}
+
+/* m <= QL keys or values from element idx of a cache of floats or (HALF) of halves */
+static inline __attribute__((always_inline)) op_vf16 load_cached(const void *x, size_t idx, int m, const int HALF)
+{
+    if (HALF)
+        return op_load_half_first((const uint16_t *)x + idx, m);
+    const float *p = (const float *)x + idx;
+    return m == QL ? op_load16(p) : op_load_first(p, m);
+}
+
 /* max over lanes by halving; NaNs are never chosen */
 static inline float lane_max(op_vf16 x)
 {
@@ -409,12 +427,31 @@ static inline float lane_max(op_vf16 x)
     return c1 > c0 ? c1 : c0;
 }
 
-/* The scores of CH chunks of positions from s (the last one m lanes wide) for every head,
- * into their rows of a.  CH x G independent chains, so the multiply-adds overlap. */
-static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t a_stride, const float *qs,
-                                                                const float *kt, int hd, int Tp, int s, int m,
-                                                                op_vf16 last[4], const int G, const int CH)
+typedef int32_t op_vi16 __attribute__((vector_size(16 * sizeof(int32_t))));
+
+/* lane by lane, the larger of x and y (y where they are unordered) */
+static inline op_vf16 max16(op_vf16 x, op_vf16 y)
 {
+    const op_vi16 gt = x > y;
+    return (op_vf16)(((op_vi16)x & gt) | ((op_vi16)y & ~gt));
+}
+
+/* x in the first m lanes, fill in the others */
+static inline op_vf16 first_lanes_or(op_vf16 x, int m, float fill)
+{
+    const op_vi16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, in = lanes < m;
+    return (op_vf16)(((op_vi16)x & in) | ((op_vi16)op_splat16(fill) & ~in));
+}
+
+/* The scores of CH chunks of positions from s (the last one m lanes wide) for every head,
+ * into their rows of a.  CH x G independent chains, so the multiply-adds overlap.  With
+ * mx (the fast kernel), each head's lane-wise maximum is kept up to date as well. */
+static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t a_stride, const float *qs,
+                                                                const void *kt, int hd, int rs, int cs, int s,
+                                                                int m, op_vf16 last[4], op_vf16 *mx, const int G,
+                                                                const int CH, const int HALF)
+{
+    const size_t kc = at_position(s, cs);
     op_vf16 acc[4][4]; /* fixed sizes (CH, G <= 4), so the compiler keeps them in registers */
 #pragma GCC unroll 4
     for (int c = 0; c < CH; c++)
@@ -422,12 +459,12 @@ static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t
         for (int j = 0; j < G; j++)
             acc[c][j] = (op_vf16){0};
     for (int i = 0; i < hd; i++) {
-        const float *kr = kt + (size_t)i * Tp + s;
+        const size_t kr = kc + (size_t)i * rs;
         op_vf16 kv[4];
 #pragma GCC unroll 4
         for (int c = 0; c < CH; c++)
         {
-            kv[c] = c < CH - 1 || m == QL ? op_load16(kr + c * QL) : op_load_first(kr + c * QL, m);
+            kv[c] = load_cached(kt, kr + (size_t)c * cs, c < CH - 1 ? QL : m, HALF);
             OP_IN_REGISTER(kv[c]);
         }
 #pragma GCC unroll 4
@@ -446,15 +483,21 @@ static inline __attribute__((always_inline)) void scores_chunks(float *a, size_t
 #pragma GCC unroll 4
     for (int j = 0; j < G; j++) /* the softmax takes a short last chunk from here: a masked */
         last[j] = acc[CH - 1][j]; /* store is not forwarded to the loads that follow it */
+    if (mx)
+#pragma GCC unroll 4
+        for (int c = 0; c < CH; c++)
+#pragma GCC unroll 4
+            for (int j = 0; j < G; j++)
+                mx[j] = max16(c < CH - 1 || m == QL ? acc[c][j] : first_lanes_or(acc[c][j], m, -INFINITY), mx[j]);
 }
 
 /* The outputs' dimensions i0 .. i0 + IB of every head, from positions s0 .. s0 + n.  One
  * loop over chunks, the last one loading only its m positions: an accumulator array passed
  * to a helper, even an inlined one, ends up in memory. */
 static inline __attribute__((always_inline)) void outputs_block(float *o, const float *a, size_t a_stride,
-                                                                const float *vt, int s0, int n, int hd, int Tp,
-                                                                int i0, const op_vf16 tail[4], const int G,
-                                                                const int IB)
+                                                                const void *vt, int s0, int n, int hd, int rs,
+                                                                int cs, int i0, const op_vf16 tail[4], const int G,
+                                                                const int IB, const int HALF)
 {
     op_vf16 acc[16]; /* G x IB <= 16, a fixed size so the accumulators stay in registers */
 #pragma GCC unroll 16
@@ -471,8 +514,7 @@ static inline __attribute__((always_inline)) void outputs_block(float *o, const 
         }
 #pragma GCC unroll 16
         for (int ii = 0; ii < IB; ii++) {
-            const float *vr = vt + (size_t)(i0 + ii) * Tp + s;
-            op_vf16 v = m == QL ? op_load16(vr) : op_load_first(vr, m);
+            op_vf16 v = load_cached(vt, at_position(s, cs) + (size_t)(i0 + ii) * rs, m, HALF);
             OP_IN_REGISTER(v);
 #pragma GCC unroll 4
             for (int j = 0; j < G; j++)
@@ -590,43 +632,168 @@ static inline __attribute__((always_inline)) void softmax_rows(float *a, size_t 
     }
 }
 
-static inline __attribute__((always_inline)) void query_group(float *o, float *a, size_t a_stride, const float *q,
-                                                              const float *kt, const float *vt, int s0, int t, int T,
-                                                              int hd, int Tp, const int G, const int IB)
+/* The scores of positions [s0, s0 + n) for the G heads, into a; the last chunk also in tail.
+ * q is scaled first, as training does. */
+static inline __attribute__((always_inline)) void scores_all(float *a, size_t a_stride, const float *q,
+                                                             const void *kt, int s0, int n, int hd, int rs, int cs,
+                                                             op_vf16 tail[4], op_vf16 *mx, const int G,
+                                                             const int HALF)
 {
     const float scale = 1.0f / sqrtf((float)hd);
-    const int n = t + 1 - s0;
     float qs[G * hd];
     for (int i = 0; i < G * hd; i++)
         qs[i] = q[i] * scale;
-    op_vf16 tail[4]; /* the last chunk of each head, kept out of memory */
     int c0 = 0;
     for (; c0 + 4 * QL < n; c0 += 4 * QL) /* while more than four chunks remain */
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, QL, tail, G, 4);
+        scores_chunks(a, a_stride, qs, kt, hd, rs, cs, s0 + c0, QL, tail, mx, G, 4, HALF);
     const int rest = n - c0, m = rest - (rest - 1) / QL * QL; /* 1 to 4 chunks, the last m wide */
     switch ((rest + QL - 1) / QL) {
     case 1:
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, tail, G, 1);
+        scores_chunks(a, a_stride, qs, kt, hd, rs, cs, s0 + c0, m, tail, mx, G, 1, HALF);
         break;
     case 2:
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, tail, G, 2);
+        scores_chunks(a, a_stride, qs, kt, hd, rs, cs, s0 + c0, m, tail, mx, G, 2, HALF);
         break;
     case 3:
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, tail, G, 3);
+        scores_chunks(a, a_stride, qs, kt, hd, rs, cs, s0 + c0, m, tail, mx, G, 3, HALF);
         break;
     default:
-        scores_chunks(a, a_stride, qs, kt, hd, Tp, s0 + c0, m, tail, G, 4);
+        scores_chunks(a, a_stride, qs, kt, hd, rs, cs, s0 + c0, m, tail, mx, G, 4, HALF);
     }
-    softmax_rows(a, a_stride, s0, t, T, tail, G); /* in place; zeros outside [s0, t] */
-    for (int i0 = 0; i0 < hd; i0 += IB)
-        outputs_block(o, a, a_stride, vt, s0, n, hd, Tp, i0, tail, G, IB);
 }
 
-void op_attention_query_group(float *o, float *a, size_t a_stride, const float *q, const float *kt, const float *vt,
-                              int s0, int t, int T, int hd, int Tp, int G)
+static inline __attribute__((always_inline)) void query_group(float *o, float *a, size_t a_stride, const float *q,
+                                                              const void *kt, const void *vt, int s0, int t, int T,
+                                                              int hd, int rs, int cs, const int G, const int IB,
+                                                              const int HALF)
+{
+    const int n = t + 1 - s0;
+    op_vf16 tail[4]; /* the last chunk of each head, kept out of memory */
+    scores_all(a, a_stride, q, kt, s0, n, hd, rs, cs, tail, NULL, G, HALF);
+    softmax_rows(a, a_stride, s0, t, T, tail, G); /* in place; zeros outside [s0, t] */
+    for (int i0 = 0; i0 < hd; i0 += IB)
+        outputs_block(o, a, a_stride, vt, s0, n, hd, rs, cs, i0, tail, G, IB, HALF);
+}
+
+/* ---- the fast decoding kernel: the same function, rounded its own way ----
+ * For decoding that need not match training to the bit.  The maximum is kept while the
+ * scores are made, and the exponentials are taken as the outputs need them and never
+ * normalized in memory: out = (sum_s e_s v_s) / (sum_s e_s).  Two passes over the scores
+ * instead of four.  Keys [0, t] in tiles, as op_attention_query_tiled. */
+static inline __attribute__((always_inline)) void fast_outputs(float *o, const float *a, size_t a_stride,
+                                                               const void *vt, int n, int hd, int i0,
+                                                               const op_vf16 tail[4], const op_vf16 mxs[4],
+                                                               const int G, const int IB, const int HALF)
+{
+    op_vf16 acc[16], sum[4];
+#pragma GCC unroll 16
+    for (int k = 0; k < G * IB; k++)
+        acc[k] = (op_vf16){0};
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++)
+        sum[j] = (op_vf16){0};
+    for (int c0 = 0; c0 < n; c0 += QL) {
+        const int m = n - c0 < QL ? n - c0 : QL;
+        op_vf16 p[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < G; j++) {
+            const op_vf16 x = m == QL ? op_load16(a + j * a_stride + c0) : tail[j];
+            const op_vf16 e = exp_nonpositive16(x - mxs[j]);
+            p[j] = m == QL ? e : first_lanes_or(e, m, 0.0f);
+            sum[j] += p[j];
+        }
+#pragma GCC unroll 16
+        for (int ii = 0; ii < IB; ii++) {
+            op_vf16 v = load_cached(vt, at_position(c0, QL * hd) + (size_t)(i0 + ii) * QL, m, HALF);
+            OP_IN_REGISTER(v);
+#pragma GCC unroll 4
+            for (int j = 0; j < G; j++)
+                acc[j * IB + ii] += p[j] * v;
+        }
+    }
+    float inv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++)
+        inv[j] = 1.0f / lane_sum(sum[j]);
+    if (G * IB == 16) {
+        const op_vf16 r = lane_sums16(acc);
+#pragma GCC unroll 4
+        for (int j = 0; j < G; j++)
+#pragma GCC unroll 16
+            for (int ii = 0; ii < IB; ii++)
+                o[j * hd + i0 + ii] = r[j * IB + ii] * inv[j];
+        return;
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++)
+#pragma GCC unroll 16
+        for (int ii = 0; ii < IB; ii++)
+            o[j * hd + i0 + ii] = lane_sum(acc[j * IB + ii]) * inv[j];
+}
+
+static inline __attribute__((always_inline)) void fast_group(float *o, float *a, size_t a_stride, const float *q,
+                                                             const void *kt, const void *vt, int t, int hd,
+                                                             const int G, const int IB, const int HALF)
+{
+    const int n = t + 1;
+    op_vf16 tail[4], mx[4], mxs[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++)
+        mx[j] = op_splat16(-INFINITY);
+    scores_all(a, a_stride, q, kt, 0, n, hd, QL, QL * hd, tail, mx, G, HALF);
+#pragma GCC unroll 4
+    for (int j = 0; j < G; j++)
+        mxs[j] = op_splat16(lane_max(mx[j]));
+    for (int i0 = 0; i0 < hd; i0 += IB)
+        fast_outputs(o, a, a_stride, vt, n, hd, i0, tail, mxs, G, IB, HALF);
+}
+
+static inline __attribute__((always_inline)) void fast_groups(float *o, float *a, size_t a_stride, const float *q,
+                                                              const void *kt, const void *vt, int t, int hd, int G,
+                                                              const int HALF)
+{
+#define FG(g, ib) fast_group(o, a, a_stride, q, kt, vt, t, hd, g, ib, HALF)
+    switch (G) {
+    case 1:
+        hd % 16 == 0 ? FG(1, 16) : hd % 8 == 0 ? FG(1, 8) : FG(1, 1);
+        break;
+    case 2:
+        hd % 8 == 0 ? FG(2, 8) : FG(2, 1);
+        break;
+    case 4:
+        hd % 4 == 0 ? FG(4, 4) : FG(4, 1);
+        break;
+    default:
+        for (int j = 0; j < G; j++) {
+            float *oj = o + (size_t)j * hd, *aj = a + j * a_stride;
+            const float *qj = q + (size_t)j * hd;
+            if (hd % 8 == 0)
+                fast_group(oj, aj, a_stride, qj, kt, vt, t, hd, 1, 8, HALF);
+            else
+                fast_group(oj, aj, a_stride, qj, kt, vt, t, hd, 1, 1, HALF);
+        }
+    }
+#undef FG
+}
+
+void op_attention_query_fast(float *o, float *a, size_t a_stride, const float *q, const float *kt, const float *vt,
+                             int t, int hd, int G)
+{
+    fast_groups(o, a, a_stride, q, kt, vt, t, hd, G, 0);
+}
+
+void op_attention_query_fast_half(float *o, float *a, size_t a_stride, const float *q, const uint16_t *kt,
+                                  const uint16_t *vt, int t, int hd, int G)
+{
+    fast_groups(o, a, a_stride, q, kt, vt, t, hd, G, 1);
+}
+
+static inline __attribute__((always_inline)) void query_groups(float *o, float *a, size_t a_stride, const float *q,
+                                                               const void *kt, const void *vt, int s0, int t, int T,
+                                                               int hd, int rs, int cs, int G, const int HALF)
 {
     /* G x IB accumulators of QL lanes fill 16 vector registers when IB divides hd */
-#define QG(g, ib) query_group(o, a, a_stride, q, kt, vt, s0, t, T, hd, Tp, g, ib)
+#define QG(g, ib) query_group(o, a, a_stride, q, kt, vt, s0, t, T, hd, rs, cs, g, ib, HALF)
     switch (G) {
     case 1:
         hd % 16 == 0 ? QG(1, 16) : hd % 8 == 0 ? QG(1, 8) : QG(1, 1);
@@ -642,12 +809,30 @@ void op_attention_query_group(float *o, float *a, size_t a_stride, const float *
             float *oj = o + (size_t)j * hd, *aj = a + j * a_stride;
             const float *qj = q + (size_t)j * hd;
             if (hd % 8 == 0)
-                query_group(oj, aj, a_stride, qj, kt, vt, s0, t, T, hd, Tp, 1, 8);
+                query_group(oj, aj, a_stride, qj, kt, vt, s0, t, T, hd, rs, cs, 1, 8, HALF);
             else
-                query_group(oj, aj, a_stride, qj, kt, vt, s0, t, T, hd, Tp, 1, 1);
+                query_group(oj, aj, a_stride, qj, kt, vt, s0, t, T, hd, rs, cs, 1, 1, HALF);
         }
     }
 #undef QG
+}
+
+void op_attention_query_group(float *o, float *a, size_t a_stride, const float *q, const float *kt, const float *vt,
+                              int s0, int t, int T, int hd, int Tp, int G)
+{
+    query_groups(o, a, a_stride, q, kt, vt, s0, t, T, hd, Tp, QL, G, 0);
+}
+
+void op_attention_query_tiled(float *o, float *a, size_t a_stride, const float *q, const float *kt,
+                              const float *vt, int t, int hd, int G)
+{
+    query_groups(o, a, a_stride, q, kt, vt, 0, t, t + 1, hd, QL, QL * hd, G, 0);
+}
+
+void op_attention_query_tiled_half(float *o, float *a, size_t a_stride, const float *q, const uint16_t *kt,
+                                   const uint16_t *vt, int t, int hd, int G)
+{
+    query_groups(o, a, a_stride, q, kt, vt, 0, t, t + 1, hd, QL, QL * hd, G, 1);
 }
 
 static void attention_forward_loops(float *out, float *att, const float *q, const float *k, const float *v,

@@ -370,29 +370,13 @@ static int validate(const al_mapped *f, const al_config *c, const layout *lo, js
     return rc;
 }
 
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
-    if (exp == 0) {
-        float x = (float)man * 0x1p-24f; /* zero or subnormal: exact */
-        return sign ? -x : x;
-    }
-    if (exp == 31)
-        bits = sign | 0x7f800000u | man << 13; /* inf, nan (payload kept) */
-    else
-        bits = sign | (exp + 112) << 23 | man << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 static void convert(float *dst, const uint8_t *src, size_t n, st_dtype dt)
 {
     if (dt == DT_F32) {
         memcpy(dst, src, n * 4);
     } else if (dt == DT_F16) {
         for (size_t i = 0; i < n; i++)
-            dst[i] = f16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+            dst[i] = al_f16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
     } else {
         for (size_t i = 0; i < n; i++) {
             uint32_t bits = (uint32_t)(src[2 * i] | src[2 * i + 1] << 8) << 16;

@@ -111,6 +111,15 @@ static int compare_desc(const void *a, const void *b)
     return 0;
 }
 
+/* Ties in index order, so the order never depends on the sorting algorithm. */
+static int compare_desc_then_index(const void *a, const void *b)
+{
+    const prob_index *x = a, *y = b;
+    if (x->prob != y->prob)
+        return x->prob > y->prob ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
 /* ---- llama2.c run.c ---- */
 
 static int llama2c_mult(const float *p, int n, float coin)
@@ -206,29 +215,48 @@ static int sample_chain(al_sampler *s, float *logits, const int *hist, int n_his
     float coin = al_xorshift_f32(&s->rng);
     if (!truncate)
         return draw_unnormalized(logits, n, coin);
-    prob_index *pi = s->scratch;
-    float maxv = logits[argmax(logits, n)];
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        pi[i].index = i;
-        pi[i].prob = expf(logits[i] - maxv);
-        sum += pi[i].prob;
-    }
+    /* Unnormalized probabilities e = exp(logit - max), vectorized; the largest is 1, so
+     * min-p's floor is min_p itself.  Every cut below is a ratio, as with normalized ones. */
+    float maxv = -INFINITY;
+#pragma omp simd reduction(max : maxv)
     for (int i = 0; i < n; i++)
-        pi[i].prob /= sum;
-    /* Tokens under min-p of the best can never survive; drop them before sorting. */
+        maxv = logits[i] > maxv ? logits[i] : maxv;
+    const float floor_e = o->min_p;
+    float kept = 0.0f;
     int m = 0;
-    float floor_p = o->min_p > 0 ? o->min_p * (1.0f / sum) : 0.0f; /* max prob is 1/sum */
+#pragma omp simd reduction(+ : kept, m)
+    for (int i = 0; i < n; i++) {
+        const float e = logits[i] == -INFINITY ? 0.0f : op_exp_nonpositive(logits[i] - maxv);
+        logits[i] = e;
+        const bool in = e >= floor_e && e > 0.0f;
+        kept += in ? e : 0.0f;
+        m += in;
+    }
+    float cut = floor_e;
+    if (o->top_k == 0 && o->top_p < 1.0f && m > 1) {
+        /* A token under (1 - top_p) kept / (m - 1) cannot be in the nucleus: all such
+         * tokens together hold less than 1 - top_p of the mass, so the nucleus closes
+         * before reaching them.  Sorting the few left instead of the whole vocabulary was
+         * most of sampling's cost. */
+        const float c = (1.0f - o->top_p) * kept / (float)(m - 1);
+        cut = c > cut ? c : cut;
+    }
+    prob_index *pi = s->scratch;
+    m = 0;
     for (int i = 0; i < n; i++)
-        if (pi[i].prob >= floor_p)
-            pi[m++] = pi[i];
-    qsort(pi, (size_t)m, sizeof *pi, compare_desc);
+        if (logits[i] >= cut && logits[i] > 0.0f)
+            pi[m++] = (prob_index){logits[i], i};
+    if (m == 0) /* every logit -inf */
+        return argmax(logits, n);
+    qsort(pi, (size_t)m, sizeof *pi, compare_desc_then_index);
     if (o->top_k > 0 && m > o->top_k)
         m = o->top_k;
     /* Renormalize over the top-k survivors before the nucleus cut, as HF does. */
-    float kept = 0.0f;
-    for (int i = 0; i < m; i++)
-        kept += pi[i].prob;
+    if (o->top_k > 0) {
+        kept = 0.0f;
+        for (int i = 0; i < m; i++)
+            kept += pi[i].prob;
+    }
     if (o->top_p < 1.0f) {
         float cum = 0.0f;
         for (int i = 0; i < m; i++) {

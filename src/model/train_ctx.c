@@ -58,6 +58,7 @@ struct al_train_ctx {
     float *wt_block, *lora_block, *lora_z;
     al_params wt;
     al_lora_adapter *lora_t;
+    al_weight_type wtype; /* al_train_ctx_set_weights: the copy is rounded to this type */
 };
 
 /* The input and output widths of target t (AL_LORA_* bit position). */
@@ -238,8 +239,10 @@ static void drop_exact(al_train_ctx *ctx)
 int al_train_ctx_set_exact(al_train_ctx *ctx, bool on)
 {
     drop_exact(ctx);
-    if (!on)
+    if (!on) {
+        ctx->wtype = AL_W_F32;
         return 0;
+    }
     const al_model *m = ctx->model;
     const al_lora *lo = m->lora;
     ctx->wt_block = al_alloc(op_transposed_model_floats(m) * sizeof(float));
@@ -255,6 +258,16 @@ int al_train_ctx_set_exact(al_train_ctx *ctx, bool on)
         }
     }
     ctx->exact = true;
+    return 0;
+}
+
+int al_train_ctx_set_weights(al_train_ctx *ctx, al_weight_type t)
+{
+    if (t != AL_W_F32 && t != AL_W_BF16 && t != AL_W_INT8)
+        return al_fail("training context: unknown weight type %d", (int)t);
+    if (!ctx->exact && t != AL_W_F32)
+        return al_fail("training context: rounded weights need exact mode (al_train_ctx_set_exact)");
+    ctx->wtype = t;
     return 0;
 }
 
@@ -415,7 +428,7 @@ static int forward_trunk(al_train_ctx *ctx, const int *tokens, const int *target
     if (ctx->exact) {
         if (lo && !ctx->lora_t)
             return al_fail("forward: LoRA adapters were attached after al_train_ctx_set_exact");
-        op_transpose_model(&ctx->wt, ctx->wt_block, m);
+        op_transpose_model_as(&ctx->wt, ctx->wt_block, m, ctx->wtype); /* rounded as the decoder stores them */
         if (lo)
             op_lora_transpose(ctx->lora_t, ctx->lora_block, lo);
         wt = &ctx->wt;

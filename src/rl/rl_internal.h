@@ -48,12 +48,13 @@ typedef struct rl_decoder {
 } rl_decoder;
 
 /* Samples G completions for each listed prompt with the exact decoder from m (its LoRA
- * adapters as they are), stopping at any of stop_ids or after max_new tokens.  Sequence i
- * draws with its own sampler seeded by (seed, i), so the batch is reproducible.  keep
- * (may be NULL) holds the decoder between calls with the same m and ps. */
+ * adapters as they are, its matrices stored as wt), stopping at any of stop_ids or after
+ * max_new tokens.  Sequence i draws with its own sampler seeded by (seed, i), so the batch
+ * is reproducible.  keep (may be NULL) holds the decoder between calls with the same m, ps
+ * and wt. */
 int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const rl_prompts *ps, const int *prompts,
                       int n_prompts, int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids,
-                      int n_stop, uint64_t seed);
+                      int n_stop, uint64_t seed, al_weight_type wt);
 void rl_rollout_free(rl_rollout *r);
 
 /* ---- the trainer's state (src/rl/trainer.c sets it up) ---- */

@@ -140,7 +140,7 @@ static int sample_loop(rl_rollout *r, al_decoder *dec, const rl_prompts *ps, flo
 /* keep's decoder reset and refreshed from m when it fits n sequences of max_len, else a new
  * one sized for the longest prompt of ps (kept in keep when given) */
 static al_decoder *rollout_decoder(rl_decoder *keep, const al_model *m, const rl_prompts *ps, int n, int max_len,
-                                   int max_new)
+                                   int max_new, al_weight_type wt)
 {
     if (keep && keep->d && keep->n == n && keep->max_len >= max_len) {
         al_decoder_reset(keep->d, -1);
@@ -156,7 +156,7 @@ static al_decoder *rollout_decoder(rl_decoder *keep, const al_model *m, const rl
         *keep = (rl_decoder){0};
     }
     al_decoder *d = al_decoder_new(m, n, max_len);
-    if (d && al_decoder_set_exact(d, true)) {
+    if (d && ((wt != AL_W_F32 && al_decoder_set_weights(d, wt)) || al_decoder_set_exact(d, true))) {
         al_decoder_free(d);
         return NULL;
     }
@@ -167,7 +167,7 @@ static al_decoder *rollout_decoder(rl_decoder *keep, const al_model *m, const rl
 
 int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const rl_prompts *ps, const int *prompts,
                       int n_prompts, int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids,
-                      int n_stop, uint64_t seed)
+                      int n_stop, uint64_t seed, al_weight_type wt)
 {
     const int n = n_prompts * G, V = m->cfg.vocab_size;
     if (!(sampling->temperature > 0))
@@ -194,7 +194,7 @@ int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const 
     int rc = !r->prompt || !r->ids || !r->logp || !r->len || !r->eos || !cur || !scratch || !seqs || !toks || !done ||
                      !samplers
                  ? al_fail("out of memory")
-                 : !(dec = rollout_decoder(keep, m, ps, n, max_len, max_new)) ? -1 : 0;
+                 : !(dec = rollout_decoder(keep, m, ps, n, max_len, max_new, wt)) ? -1 : 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         r->prompt[i] = prompts[i / G];
         al_sampler_opts so = *sampling;

@@ -83,13 +83,17 @@ static int write_dump(const rl_run *R, long step, const rl_rows *b, const double
 }
 
 /* The run's context in *slot for model m, B rows of T: made at the first call (exact
- * mode at the sampling temperature, for the policy and the reference), reshaped after. */
-static al_train_ctx *step_ctx(al_train_ctx **slot, const al_model *m, int B, int T, bool exact, float temperature)
+ * mode at the sampling temperature on the rollouts' weight type, for the policy and the
+ * reference), reshaped after. */
+static al_train_ctx *step_ctx(al_train_ctx **slot, const al_model *m, int B, int T, bool exact, float temperature,
+                              al_weight_type wt)
 {
     if (*slot)
         return al_train_ctx_reshape(*slot, B, T) ? NULL : *slot;
     al_train_ctx *c = al_train_ctx_new(m, B, T);
-    if (c && exact && (al_train_ctx_set_exact(c, true) || al_train_ctx_set_temperature(c, temperature))) {
+    if (c && exact &&
+        (al_train_ctx_set_exact(c, true) || al_train_ctx_set_temperature(c, temperature) ||
+         al_train_ctx_set_weights(c, wt))) {
         al_train_ctx_free(c);
         c = NULL;
     }
@@ -116,7 +120,7 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         next_prompts(R, idx);
         al_sampler_opts so = o->sampling;
         rc = rl_rollout_sample(&ro, &R->dec, &R->m, &R->ps, idx, P, G, o->max_completion_length, &so, R->stop_ids, R->n_stop,
-                               step_seed);
+                               step_seed, o->rollout_weights);
     }
     t1 = al_now();
     if (rc == 0)
@@ -131,13 +135,13 @@ int rl_step(rl_run *R, long step, json_t *metrics)
         dlogp = malloc(BT * sizeof *dlogp);
         rc = !tokens || !targets || !dlogp ? al_fail("out of memory") : 0;
         const float temp = o->sampling.temperature;
-        if (rc == 0 && !(pc = step_ctx(&R->pc, &R->m, R->micro, b.T, true, temp)))
+        if (rc == 0 && !(pc = step_ctx(&R->pc, &R->m, R->micro, b.T, true, temp, o->rollout_weights)))
             rc = -1;
         if (rc == 0 && R->have_ref && rl_uses_reference(R) &&
-            !(rc_ctx = step_ctx(&R->rc, &R->ref, R->micro, b.T, true, temp)))
+            !(rc_ctx = step_ctx(&R->rc, &R->ref, R->micro, b.T, true, temp, o->rollout_weights)))
             rc = -1;
     }
-    if (rc == 0 && R->have_critic && !(cc = step_ctx(&R->cc, &R->critic, R->micro, b.T, false, 1.0f)))
+    if (rc == 0 && R->have_critic && !(cc = step_ctx(&R->cc, &R->critic, R->micro, b.T, false, 1.0f, AL_W_F32)))
         rc = -1;
     if (rc == 0)
         rc = rl_first_rows_plan(&fr, R, &b, step_seed);

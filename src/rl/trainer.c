@@ -110,6 +110,8 @@ static json_t *settings_json(const al_rl_opts *o)
     F("min_lr_ratio", o->min_lr_ratio), F("adam_beta1", o->adamw.beta1), F("adam_beta2", o->adamw.beta2);
     F("adam_eps", o->adamw.eps), F("weight_decay", o->adamw.weight_decay), F("grad_clip", o->grad_clip);
     I("seed", o->seed), I("lora", o->lora);
+    if (o->rollout_weights != AL_W_F32) /* absent for floats: runs from before the option resume */
+        S("rollout_weights", al_weight_type_name(o->rollout_weights));
     if (o->algo == AL_RL_PPO) {
         S("value_model", o->value_model), F("gae_lambda", o->gae_lambda), F("vf_coef", o->vf_coef);
         F("cliprange_value", o->cliprange_value);
@@ -174,6 +176,8 @@ static int check_opts(const al_rl_opts *o)
         return al_fail("epochs must be >= 1 and minibatches in [1, sequences per step]");
     if (!(o->sampling.temperature > 0))
         return al_fail("the sampling temperature must be positive");
+    if (o->rollout_weights != AL_W_F32 && o->rollout_weights != AL_W_BF16 && o->rollout_weights != AL_W_INT8)
+        return al_fail("unknown rollout weight type %d", (int)o->rollout_weights);
     if (o->epsilon_low < 0 || o->epsilon_high < 0 || o->beta < 0)
         return al_fail("epsilon and beta must be >= 0");
     return 0;

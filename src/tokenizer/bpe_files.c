@@ -423,8 +423,7 @@ static json_t *pre_tokenizer_json(const al_tokenizer *t)
                      byte_level_step(t->add_prefix_space, false));
 }
 
-/* GPT-2-mapped text of a piece; specials and unmappable pieces are written as they are. */
-static int mapped_piece(const al_tokenizer *t, int id, al_buf *out)
+int bbpe_mapped_piece(const al_tokenizer *t, int id, al_buf *out)
 {
     const char *s = t->arena + t->off[id];
     if (t->type[id] == TT_CONTROL || t->type[id] == TT_USER) {
@@ -440,13 +439,13 @@ static json_t *model_json(const al_tokenizer *t)
     al_buf a = {0}, b = {0};
     int rc = vocab && merges ? 0 : -1;
     for (int i = 0; i < t->n_vocab && rc == 0; i++) {
-        if (t->type[i] == TT_UNUSED || mapped_piece(t, i, &a))
+        if (t->type[i] == TT_UNUSED || bbpe_mapped_piece(t, i, &a))
             continue;
         if (!json_object_getn(vocab, a.data, a.len)) /* duplicates: the first id keeps the name */
             rc = json_object_setn_new(vocab, a.data, a.len, json_integer(i));
     }
     for (int r = 0; r < t->n_merges && rc == 0; r++) {
-        if (mapped_piece(t, t->merge_left[r], &a) || mapped_piece(t, t->merge_right[r], &b) ||
+        if (bbpe_mapped_piece(t, t->merge_left[r], &a) || bbpe_mapped_piece(t, t->merge_right[r], &b) ||
             al_buf_append(&a, " ", 1) || al_buf_append(&a, b.data, b.len))
             rc = -1;
         else

@@ -208,3 +208,133 @@ int al_tokenizer_load_gguf(al_tokenizer **out, const al_gguf *g)
     *out = t;
     return 0;
 }
+
+/* ---- writing: the inverse of the readers above ---- */
+
+/* Per-id strings built into one arena; pointers are taken once the arena stops moving. */
+typedef struct str_table {
+    al_buf arena;
+    size_t *off, *len;
+    al_gguf_str *v;
+} str_table;
+
+static int table_alloc(str_table *s, int n)
+{
+    memset(s, 0, sizeof *s);
+    s->off = malloc((size_t)n * sizeof *s->off);
+    s->len = malloc((size_t)n * sizeof *s->len);
+    s->v = malloc((size_t)n * sizeof *s->v);
+    return s->off && s->len && s->v ? 0 : al_fail("out of memory");
+}
+
+static int table_add(str_table *s, int i, const char *p, size_t n)
+{
+    s->off[i] = s->arena.len;
+    s->len[i] = n;
+    return al_buf_append(&s->arena, p, n);
+}
+
+static void table_finish(str_table *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        s->v[i] = (al_gguf_str){s->arena.data ? s->arena.data + s->off[i] : "", s->len[i]};
+}
+
+static void table_free(str_table *s)
+{
+    al_buf_free(&s->arena);
+    free(s->off);
+    free(s->len);
+    free(s->v);
+}
+
+static int write_ids_and_types(const al_tokenizer *t, al_gguf_writer *w)
+{
+    int32_t *types = malloc((size_t)t->n_vocab * sizeof *types);
+    if (!types)
+        return al_fail("out of memory");
+    for (int i = 0; i < t->n_vocab; i++)
+        types[i] = t->type[i];
+    int rc = al_gguf_add_array(w, "tokenizer.ggml.token_type", AL_GGUF_I32, types, (size_t)t->n_vocab);
+    free(types);
+    if (rc == 0 && t->bos >= 0)
+        rc = al_gguf_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
+    if (rc == 0 && t->eos >= 0)
+        rc = al_gguf_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);
+    if (rc == 0 && t->unk >= 0)
+        rc = al_gguf_add_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk);
+    return rc;
+}
+
+/* SentencePiece pieces go out with U+2581 for the spaces the readers turned into ' '. */
+static int write_llama(const al_tokenizer *t, al_gguf_writer *w)
+{
+    str_table s;
+    int rc = table_alloc(&s, t->n_vocab);
+    for (int i = 0; rc == 0 && i < t->n_vocab; i++) {
+        const char *p = t->arena + t->off[i];
+        s.off[i] = s.arena.len;
+        for (uint32_t k = 0; rc == 0 && k < t->len[i]; k++)
+            rc = p[k] == ' ' ? al_buf_append(&s.arena, "\xE2\x96\x81", 3) : al_buf_append(&s.arena, p + k, 1);
+        s.len[i] = s.arena.len - s.off[i];
+    }
+    if (rc == 0) {
+        table_finish(&s, t->n_vocab);
+        rc = al_gguf_add_str(w, "tokenizer.ggml.model", "llama", 5) ||
+             al_gguf_add_strs(w, "tokenizer.ggml.tokens", s.v, (size_t)t->n_vocab) ||
+             al_gguf_add_array(w, "tokenizer.ggml.scores", AL_GGUF_F32, t->scores, (size_t)t->n_vocab) ||
+             write_ids_and_types(t, w) || al_gguf_add_bool(w, "tokenizer.ggml.add_space_prefix", t->dummy_prefix);
+    }
+    table_free(&s);
+    return rc ? -1 : 0;
+}
+
+static int pre_tokenizer_name(const al_tokenizer *t, const char **name)
+{
+    *name = "gpt-2";
+    if (!t->re_pattern || !strcmp(t->re_pattern, al_gpt2_pattern))
+        return 0;
+    for (size_t i = 0; i < sizeof pre_tokenizers / sizeof pre_tokenizers[0]; i++)
+        if (pre_tokenizers[i].pattern && !strcmp(t->re_pattern, pre_tokenizers[i].pattern)) {
+            *name = pre_tokenizers[i].name;
+            return 0;
+        }
+    return al_fail("tokenizer: its pre-tokenizer regex has no GGUF name (known: gpt-2, llama-bpe, qwen2)");
+}
+
+static int write_gpt2(const al_tokenizer *t, al_gguf_writer *w)
+{
+    const char *pre;
+    if (pre_tokenizer_name(t, &pre))
+        return -1;
+    if (t->add_prefix_space || t->ignore_merges)
+        return al_fail("tokenizer: %s cannot be stored in a GGUF \"gpt2\" vocabulary",
+                       t->add_prefix_space ? "add_prefix_space" : "ignore_merges");
+    str_table tok = {0}, mer = {0};
+    al_buf a = {0}, b = {0};
+    int rc = table_alloc(&tok, t->n_vocab) || table_alloc(&mer, t->n_merges ? t->n_merges : 1);
+    for (int i = 0; rc == 0 && i < t->n_vocab; i++)
+        rc = bbpe_mapped_piece(t, i, &a) || table_add(&tok, i, a.data ? a.data : "", a.len);
+    for (int r = 0; rc == 0 && r < t->n_merges; r++)
+        rc = bbpe_mapped_piece(t, t->merge_left[r], &a) || bbpe_mapped_piece(t, t->merge_right[r], &b) ||
+             al_buf_append(&a, " ", 1) || al_buf_append(&a, b.data ? b.data : "", b.len) ||
+             table_add(&mer, r, a.data, a.len);
+    if (rc == 0) {
+        table_finish(&tok, t->n_vocab);
+        table_finish(&mer, t->n_merges);
+        rc = al_gguf_add_str(w, "tokenizer.ggml.model", "gpt2", 4) ||
+             al_gguf_add_str(w, "tokenizer.ggml.pre", pre, strlen(pre)) ||
+             al_gguf_add_strs(w, "tokenizer.ggml.tokens", tok.v, (size_t)t->n_vocab) ||
+             al_gguf_add_strs(w, "tokenizer.ggml.merges", mer.v, (size_t)t->n_merges) || write_ids_and_types(t, w);
+    }
+    al_buf_free(&a);
+    al_buf_free(&b);
+    table_free(&tok);
+    table_free(&mer);
+    return rc ? -1 : 0;
+}
+
+int al_tokenizer_write_gguf_keys(const al_tokenizer *t, al_gguf_writer *w)
+{
+    return t->algo == TOK_SPM ? write_llama(t, w) : write_gpt2(t, w);
+}

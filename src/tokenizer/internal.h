@@ -113,6 +113,9 @@ int bbpe_byte_to_cp(int byte);
 /* Decodes a GPT-2-mapped UTF-8 string into raw bytes; -1 if it holds an unmapped code point. */
 int bbpe_unmap(const char *s, size_t n, al_buf *out);
 int bbpe_map(const char *s, size_t n, al_buf *out); /* raw bytes -> mapped UTF-8 */
+/* The GPT-2-mapped text of piece id into out (replaced); control and user pieces, which
+ * are text rather than bytes, as they are. */
+int bbpe_mapped_piece(const al_tokenizer *t, int id, al_buf *out);
 
 /* Encodes text with special tokens split out; `first`: the text starts a sequence (a
  * SentencePiece dummy-prefix space may be added), else it continues earlier text. */
