@@ -120,6 +120,23 @@ static int compare_desc_then_index(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* The same order; the nucleus usually leaves a few dozen tokens, which insertion sorts
+ * faster than qsort's calls through a comparator. */
+static void sort_desc_then_index(prob_index *pi, int m)
+{
+    if (m > 64) {
+        qsort(pi, (size_t)m, sizeof *pi, compare_desc_then_index);
+        return;
+    }
+    for (int i = 1; i < m; i++) {
+        const prob_index x = pi[i];
+        int j = i;
+        for (; j > 0 && (pi[j - 1].prob < x.prob || (pi[j - 1].prob == x.prob && pi[j - 1].index > x.index)); j--)
+            pi[j] = pi[j - 1];
+        pi[j] = x;
+    }
+}
+
 /* ---- llama2.c run.c ---- */
 
 static int llama2c_mult(const float *p, int n, float coin)
@@ -248,7 +265,7 @@ static int sample_chain(al_sampler *s, float *logits, const int *hist, int n_his
             pi[m++] = (prob_index){logits[i], i};
     if (m == 0) /* every logit -inf */
         return argmax(logits, n);
-    qsort(pi, (size_t)m, sizeof *pi, compare_desc_then_index);
+    sort_desc_then_index(pi, m);
     if (o->top_k > 0 && m > o->top_k)
         m = o->top_k;
     /* Renormalize over the top-k survivors before the nucleus cut, as HF does. */
