@@ -8,22 +8,13 @@
  * exactly 1. */
 #include "align/model.h"
 #include "test.h"
+#include "model_util.h"
 
 static uint64_t rng_state = 0xde0de11ull;
 
 static float frand(void) { return al_xorshift_f32(&rng_state) * 2.0f - 1.0f; }
 
-static void random_model(al_model *m, const al_config *c)
-{
-    CHECK_OK(al_model_init(m, c));
-    for (size_t i = 0; i < m->n_params; i++)
-        m->params[i] = frand() * 0.3f;
-    for (int l = 0; l < c->n_layers; l++)
-        for (int i = 0; i < c->dim; i++)
-            m->w.rms_att[l * c->dim + i] += 1.0f, m->w.rms_ffn[l * c->dim + i] += 1.0f;
-    for (int i = 0; i < c->dim; i++)
-        m->w.rms_final[i] += 1.0f;
-}
+static void random_model(al_model *m, const al_config *c) { test_random_model(m, c, &rng_state, 0.3f); }
 
 #define NSEQ 5
 #define MAXLEN 40

@@ -13,6 +13,7 @@
 #include "align/model.h"
 #include "align/tokenizer.h"
 #include "test.h"
+#include "model_util.h"
 
 static uint64_t rng_state = 0x5eed1234ull;
 
@@ -156,17 +157,7 @@ static void check_kernels(void)
     }
 }
 
-static void random_model(al_model *m, const al_config *c)
-{
-    CHECK_OK(al_model_init(m, c));
-    for (size_t i = 0; i < m->n_params; i++)
-        m->params[i] = frand() * 0.3f;
-    for (int l = 0; l < c->n_layers; l++)
-        for (int i = 0; i < c->dim; i++)
-            m->w.rms_att[l * c->dim + i] += 1.0f, m->w.rms_ffn[l * c->dim + i] += 1.0f;
-    for (int i = 0; i < c->dim; i++)
-        m->w.rms_final[i] += 1.0f;
-}
+static void random_model(al_model *m, const al_config *c) { test_random_model(m, c, &rng_state, 0.3f); }
 
 /* A copy of m (untied) whose matrices hold their values in type t. */
 static void rounded_copy(al_model *r, const al_model *m, al_weight_type t)
