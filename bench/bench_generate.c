@@ -3,7 +3,8 @@
  * Each figure is the median of REPS timed runs, the statistic bench/generate.sh also
  * takes of run.c, so the printed ratios set like against like.
  *
- * usage: bench_generate [MODEL] [BATCH] [STEPS] [REPS] [--exact] [--kv-f16] */
+ * usage: bench_generate [MODEL] [BATCH] [STEPS] [REPS] [--exact] [--kv-f16]
+ *        bench_generate [MODEL] --prefill     a prompt read by one prefill vs single steps */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,12 +65,84 @@ static double run(const al_model *m, int n, int steps, int reps, int exact, al_k
     return median;
 }
 
+/* A prompt of n tokens read by one prefill against n single steps (one sequence), median
+ * tokens/s of each; on a model above 8M parameters the prefill's products are sgemm. */
+static void prefill_vs_steps(const al_model *m, int n, int reps, double *pre, double *step)
+{
+    int *ids = malloc(sizeof(int) * (size_t)n);
+    double *tp = malloc(sizeof(double) * (size_t)reps), *ts = malloc(sizeof(double) * (size_t)reps);
+    al_decoder *d = al_decoder_new(m, 1, n + 1);
+    if (!ids || !tp || !ts || !d) {
+        fprintf(stderr, "bench: %s\n", al_errmsg());
+        exit(1);
+    }
+    for (int i = 0; i < n; i++)
+        ids[i] = (int)((i * 7919u + 3) % (unsigned)m->cfg.vocab_size);
+    for (int r = 0; r < reps; r++) {
+        al_decoder_reset(d, -1);
+        double t0 = al_now();
+        if (al_decoder_prefill(d, 0, ids, n)) {
+            fprintf(stderr, "bench: %s\n", al_errmsg());
+            exit(1);
+        }
+        tp[r] = n / (al_now() - t0);
+        al_decoder_reset(d, -1);
+        t0 = al_now();
+        for (int i = 0; i < n; i++)
+            al_decoder_step(d, NULL, &ids[i], 1);
+        ts[r] = n / (al_now() - t0);
+    }
+    qsort(tp, (size_t)reps, sizeof *tp, cmp_double);
+    qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+    *pre = tp[reps / 2], *step = ts[reps / 2];
+    al_decoder_free(d);
+    free(ids), free(tp), free(ts);
+}
+
+/* llama2.c's stories42M shape with random weights (58M parameters, above the 8M line). */
+static void large_model(al_model *m)
+{
+    const al_config c = {.dim = 512, .hidden_dim = 1376, .n_layers = 8, .n_heads = 8, .n_kv_heads = 8,
+                         .head_dim = 64, .vocab_size = 32000, .seq_len = 1024, .norm_eps = 1e-5f,
+                         .rope_theta = 10000.0f, .rope = AL_ROPE_HALF, .tied_embeddings = false, .bos_id = 1,
+                         .eos_id = 2};
+    if (al_model_init(m, &c)) {
+        fprintf(stderr, "bench: %s\n", al_errmsg());
+        exit(1);
+    }
+    uint64_t st = 42;
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = (al_xorshift_f32(&st) * 2.0f - 1.0f) * 0.05f;
+    for (size_t i = 0; i < (size_t)c.n_layers * c.dim; i++)
+        m->w.rms_att[i] = m->w.rms_ffn[i] = 1.0f;
+    for (int i = 0; i < c.dim; i++)
+        m->w.rms_final[i] = 1.0f;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = ALIGN_SHARED_DIR "/models/stories260K/stories260K.bin";
     int batch = 32, steps = 512, reps = 25, exact = 0, npos = 0;
     al_kv_type kv = AL_KV_F32;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--prefill")) {
+            /* prompt prefill on stories260K and on a 58M-parameter model */
+            al_model small, large;
+            double pre, step;
+            if (al_model_load(&small, path)) {
+                fprintf(stderr, "bench_generate: %s\n", al_errmsg());
+                return 1;
+            }
+            prefill_vs_steps(&small, 255, 11, &pre, &step);
+            printf("prefill of 255 tokens, stories260K: %.0f tok/s; the same as single steps: %.0f tok/s (%.1fx)\n",
+                   pre, step, pre / step);
+            large_model(&large);
+            prefill_vs_steps(&large, 512, 3, &pre, &step);
+            printf("prefill of 512 tokens, random 58M model (sgemm): %.0f tok/s; as single steps: %.0f tok/s (%.1fx)\n",
+                   pre, step, pre / step);
+            al_model_free(&small), al_model_free(&large);
+            return 0;
+        }
         if (!strcmp(argv[i], "--exact"))
             exact = 1;
         else if (!strcmp(argv[i], "--kv-f16"))

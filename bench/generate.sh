@@ -88,3 +88,5 @@ for steps in $steps_list; do
     done
   fi
 done
+echo "== prompt prefill: one batch of rows against single steps (one sequence) =="
+"$build/bench_generate" "$model" --prefill

@@ -140,15 +140,17 @@ static void test_prefill_and_prefix(const al_model *m, const al_tokenizer *tok)
 {
     al_ints ids = {0};
     const char *text = "Once upon a time, there was a little dog named Max. He liked to run in the big green park "
-                       "with his friend, a small cat who was always hungry.";
+                       "with his friend, a small cat who was always hungry. One day they found a red ball under "
+                       "a tree. Max wanted to play, but the cat wanted to eat. They shared a fish and then played "
+                       "until the sun went down.";
     CHECK_OK(al_tokenizer_encode(tok, text, strlen(text), true, false, &ids));
     const int V = m->cfg.vocab_size, n = ids.n;
-    CHECK(n > 40);
+    CHECK(n > 70); /* more than one prefill batch (64 rows) */
     for (int kv = 0; kv < 2; kv++) {
         float *want = malloc(sizeof(float) * V), *want_short = malloc(sizeof(float) * V);
         logits_by_steps(m, (al_kv_type)kv, ids.v, n, want);
         logits_by_steps(m, (al_kv_type)kv, ids.v, 20, want_short);
-        /* 4 slots: prefill runs in chunks of 4 rows, with a short last chunk */
+        /* prefill takes 64 rows at a time: a full batch, then a short one */
         al_decoder *d = al_decoder_new_kv(m, 4, m->cfg.seq_len, (al_kv_type)kv);
         CHECK_OK(al_decoder_prefill(d, 1, ids.v, n - 1));
         CHECK(al_decoder_pos(d, 1) == n - 1);

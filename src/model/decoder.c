@@ -13,6 +13,7 @@
 struct al_decoder {
     const al_model *model;
     int n_seq, max_len;
+    int n_rows; /* scratch rows: n_seq, or more so a prefill reads a prompt in large batches */
     int stride; /* max_len rounded up to whole attention chunks */
     float *block;
     /* [L][n_seq][kv_heads][stride / 16][head_dim][16]: tiles of 16 positions, each holding
@@ -21,7 +22,7 @@ struct al_decoder {
     float *k_cache, *v_cache; /* of floats, or of IEEE halves (kv == AL_KV_F16) */
     al_kv_type kv;
     int *pos;                 /* next position of each sequence */
-    float *x, *xb, *q, *k, *v, *atty, *h1, *h3, *scores, *logits; /* per-step rows, n_seq of each */
+    float *x, *xb, *q, *k, *v, *atty, *h1, *h3, *scores, *logits; /* per-step rows, n_rows of each */
     float *rope_cos, *rope_sin;
     int *step_pos, *step_seq;
     /* Small models only: every matrix transposed to [in][out] (rows padded to 16), so
@@ -34,7 +35,7 @@ struct al_decoder {
     bool exact;
     float *lora_block;          /* the adapters transposed (exact mode) */
     al_lora_adapter *lora_t;    /* their views, A [in][pad16(rank)], B [rank][pad16(out)] */
-    float *lora_u, *lora_z;     /* [n_seq][rank], [n_seq][lora_zw] scratch */
+    float *lora_u, *lora_z;     /* [n_rows][rank], [n_rows][lora_zw] scratch */
     int lora_zw;
     /* al_decoder_set_weights: the matrices packed as bf16 or int8 instead of wt_block, for
      * any model size (a large model then streams a half or a quarter of the float bytes) */
@@ -79,7 +80,18 @@ static void dec_matmul(const al_decoder *d, float *out, const float *x, const fl
         op_matmul_forward(out, x, W, bias, N, n_in, n_out);
 }
 
-static size_t carve(struct al_decoder *d, const al_config *c, int S, int Tm, al_kv_type kv, float *base)
+/* Rows a prefill takes at once when the decoder has fewer sequences: enough for sgemm to
+ * run near its peak, few enough that the scratch stays small next to the cache. */
+#define PREFILL_ROWS 64
+
+static int scratch_rows(int n_seq, int max_len)
+{
+    const int want = max_len < PREFILL_ROWS ? max_len : PREFILL_ROWS;
+    return n_seq > want ? n_seq : want;
+}
+
+/* S sequences in the cache, R scratch rows */
+static size_t carve(struct al_decoder *d, const al_config *c, int S, int R, int Tm, al_kv_type kv, float *base)
 {
     const size_t D = (size_t)c->dim, Hd = (size_t)c->hidden_dim, hd = (size_t)c->head_dim;
     const size_t qd = (size_t)c->n_heads * hd, kvd = (size_t)c->n_kv_heads * hd;
@@ -95,16 +107,16 @@ static size_t carve(struct al_decoder *d, const al_config *c, int S, int Tm, al_
     } while (0)
     TAKE(k_cache, cache);
     TAKE(v_cache, cache);
-    TAKE(x, S * D);
-    TAKE(xb, S * D);
-    TAKE(q, S * qd);
-    TAKE(k, S * kvd);
-    TAKE(v, S * kvd);
-    TAKE(atty, S * qd);
-    TAKE(h1, S * Hd);
-    TAKE(h3, S * Hd);
-    TAKE(scores, (size_t)S * c->n_heads * stride);
-    TAKE(logits, (size_t)S * c->vocab_size);
+    TAKE(x, R * D);
+    TAKE(xb, R * D);
+    TAKE(q, R * qd);
+    TAKE(k, R * kvd);
+    TAKE(v, R * kvd);
+    TAKE(atty, R * qd);
+    TAKE(h1, R * Hd);
+    TAKE(h3, R * Hd);
+    TAKE(scores, (size_t)R * c->n_heads * stride);
+    TAKE(logits, (size_t)R * c->vocab_size);
     TAKE(rope_cos, (size_t)Tm * hd / 2);
     TAKE(rope_sin, (size_t)Tm * hd / 2);
 #undef TAKE
@@ -114,7 +126,10 @@ static size_t carve(struct al_decoder *d, const al_config *c, int S, int Tm, al_
 
 size_t al_decoder_bytes(const al_config *c, int n_seq, int max_len, al_kv_type kv)
 {
-    return carve(NULL, c, n_seq, max_len, kv, NULL) + 3 * (size_t)n_seq * sizeof(int);
+    if (max_len > c->seq_len)
+        max_len = c->seq_len;
+    const int R = scratch_rows(n_seq, max_len);
+    return carve(NULL, c, n_seq, R, max_len, kv, NULL) + ((size_t)n_seq + 2 * (size_t)R) * sizeof(int);
 }
 
 al_decoder *al_decoder_new(const al_model *m, int n_seq, int max_len)
@@ -140,17 +155,19 @@ al_decoder *al_decoder_new_kv(const al_model *m, int n_seq, int max_len, al_kv_t
         al_fail("decoder: unknown KV cache type %d", (int)kv);
         return NULL;
     }
-    size_t fbytes = carve(NULL, c, n_seq, max_len, kv, NULL);
-    d->block = al_alloc(fbytes + 3 * (size_t)n_seq * sizeof(int));
+    const int R = scratch_rows(n_seq, max_len);
+    size_t fbytes = carve(NULL, c, n_seq, R, max_len, kv, NULL);
+    d->block = al_alloc(fbytes + ((size_t)n_seq + 2 * (size_t)R) * sizeof(int));
     if (!d->block) {
         free(d);
         return NULL;
     }
-    carve(d, c, n_seq, max_len, kv, d->block);
+    carve(d, c, n_seq, R, max_len, kv, d->block);
+    d->n_rows = R;
     d->kv = kv;
     d->pos = (int *)((char *)d->block + fbytes);
     d->step_pos = d->pos + n_seq;
-    d->step_seq = d->step_pos + n_seq;
+    d->step_seq = d->step_pos + R;
     d->model = m;
     d->n_seq = n_seq;
     d->max_len = max_len;
@@ -212,8 +229,8 @@ int al_decoder_set_exact(al_decoder *d, bool on)
         d->lora_zw = op_lora_max_out(lo);
         d->lora_block = al_alloc(op_lora_transposed_floats(lo) * sizeof(float));
         d->lora_t = calloc((size_t)lo->n_layers * AL_LORA_N_TARGETS, sizeof *d->lora_t);
-        d->lora_u = malloc((size_t)d->n_seq * lo->c.rank * sizeof(float));
-        d->lora_z = malloc((size_t)d->n_seq * d->lora_zw * sizeof(float));
+        d->lora_u = malloc((size_t)d->n_rows * lo->c.rank * sizeof(float));
+        d->lora_z = malloc((size_t)d->n_rows * d->lora_zw * sizeof(float));
         if (!d->lora_block || !d->lora_t || !d->lora_u || !d->lora_z) {
             drop_exact(d);
             return al_fail("out of memory");
@@ -286,8 +303,9 @@ static void lora_add(al_decoder *d, int l, int target, float *y, const float *x,
 }
 
 /* The forward pass for rows [r0, r1) of this step, tokens[0 .. r1 - r0) their inputs.
- * Rows never share scratch, so disjoint ranges can run on different threads. */
-static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
+ * Rows never share scratch, so disjoint ranges can run on different threads.  Without
+ * logits the classifier is skipped (a prefill). */
+static void step_rows(al_decoder *d, const int *tokens, int r0, int r1, bool logits)
 {
     const al_model *m = d->model;
     const al_config *c = &m->cfg;
@@ -370,6 +388,8 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1)
             x[i] += xb[i];
     }
 #undef WT
+    if (!logits)
+        return;
     op_rmsnorm_forward(xb, NULL, x, w->rms_final, n, D, c->norm_eps);
     dec_matmul(d, d->logits + (size_t)r0 * c->vocab_size, xb, w->wcls,
                d->pk_block ? (const void *)d->pk.m[OP_M_wcls] : d->wt.wcls, NULL, n, D, c->vocab_size);
@@ -432,12 +452,12 @@ float *al_decoder_step_each(al_decoder *d, const int *seqs, const int *tokens, i
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int p = 0; p < parts; p++) {
             const int r0 = p * ROW_BLOCK, r1 = r0 + ROW_BLOCK < n ? r0 + ROW_BLOCK : n;
-            step_rows(d, tokens + r0, r0, r1);
+            step_rows(d, tokens + r0, r0, r1, true);
             for (int i = r0; fn && i < r1; i++)
                 fn(user, i, d->logits + (size_t)i * V);
         }
     } else {
-        step_rows(d, tokens, 0, n);
+        step_rows(d, tokens, 0, n, true);
         if (fn) {
 #pragma omp parallel for schedule(static) if (n > 1 && !omp_in_parallel())
             for (int i = 0; i < n; i++)
@@ -469,12 +489,12 @@ int al_decoder_prefill(al_decoder *d, int seq, const int *tokens, int n)
      * before any row attends, so a row sees the rows before it; the products take the
      * rows as one batch (sgemm for large models).  Chunks fit the step's scratch rows. */
     for (int done = 0; done < n;) {
-        const int k = n - done < d->n_seq ? n - done : d->n_seq;
+        const int k = n - done < d->n_rows ? n - done : d->n_rows;
         for (int i = 0; i < k; i++) {
             d->step_seq[i] = seq;
             d->step_pos[i] = d->pos[seq] + i;
         }
-        step_rows(d, tokens + done, 0, k);
+        step_rows(d, tokens + done, 0, k, false); /* a prompt's positions need no logits */
         d->pos[seq] += k;
         done += k;
     }
@@ -508,7 +528,7 @@ float *al_decoder_step_rows(al_decoder *d, const int *seqs, const int *tokens, i
 {
     if (place_rows(d, seqs, tokens, n, row0))
         return NULL;
-    step_rows(d, tokens, row0, row0 + n);
+    step_rows(d, tokens, row0, row0 + n, true);
     for (int i = row0; i < row0 + n; i++)
         d->pos[d->step_seq[i]]++;
     return d->logits + (size_t)row0 * d->model->cfg.vocab_size;
