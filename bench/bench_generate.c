@@ -10,21 +10,7 @@
 #include <string.h>
 
 #include "align/model.h"
-
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 typedef struct greedy {
     int *tok;
@@ -35,7 +21,7 @@ typedef struct greedy {
 static void pick(void *user, int row, float *logits)
 {
     greedy *g = user;
-    g->tok[row] = argmax(logits, g->vocab);
+    g->tok[row] = bench_argmax(logits, g->vocab);
 }
 
 /* Greedy decoding of `steps` positions from BOS for n sequences, reps times; returns the
@@ -58,7 +44,7 @@ static double run(const al_model *m, int n, int steps, int reps, int exact, al_k
             al_decoder_step_each(d, NULL, tok, n, pick, &g);
         tps[r] = (double)n * steps / (al_now() - t0);
     }
-    qsort(tps, (size_t)reps, sizeof *tps, cmp_double);
+    qsort(tps, (size_t)reps, sizeof *tps, bench_cmp_double);
     double median = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
     al_decoder_free(d);
     free(tok);
@@ -92,31 +78,11 @@ static void prefill_vs_steps(const al_model *m, int n, int reps, double *pre, do
             al_decoder_step(d, NULL, &ids[i], 1);
         ts[r] = n / (al_now() - t0);
     }
-    qsort(tp, (size_t)reps, sizeof *tp, cmp_double);
-    qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+    qsort(tp, (size_t)reps, sizeof *tp, bench_cmp_double);
+    qsort(ts, (size_t)reps, sizeof *ts, bench_cmp_double);
     *pre = tp[reps / 2], *step = ts[reps / 2];
     al_decoder_free(d);
     free(ids), free(tp), free(ts);
-}
-
-/* llama2.c's stories42M shape with random weights (58M parameters, above the 8M line). */
-static void large_model(al_model *m)
-{
-    const al_config c = {.dim = 512, .hidden_dim = 1376, .n_layers = 8, .n_heads = 8, .n_kv_heads = 8,
-                         .head_dim = 64, .vocab_size = 32000, .seq_len = 1024, .norm_eps = 1e-5f,
-                         .rope_theta = 10000.0f, .rope = AL_ROPE_HALF, .tied_embeddings = false, .bos_id = 1,
-                         .eos_id = 2};
-    if (al_model_init(m, &c)) {
-        fprintf(stderr, "bench: %s\n", al_errmsg());
-        exit(1);
-    }
-    uint64_t st = 42;
-    for (size_t i = 0; i < m->n_params; i++)
-        m->params[i] = (al_xorshift_f32(&st) * 2.0f - 1.0f) * 0.05f;
-    for (size_t i = 0; i < (size_t)c.n_layers * c.dim; i++)
-        m->w.rms_att[i] = m->w.rms_ffn[i] = 1.0f;
-    for (int i = 0; i < c.dim; i++)
-        m->w.rms_final[i] = 1.0f;
 }
 
 int main(int argc, char **argv)
@@ -136,7 +102,7 @@ int main(int argc, char **argv)
             prefill_vs_steps(&small, 255, 11, &pre, &step);
             printf("prefill of 255 tokens, stories260K: %.0f tok/s; the same as single steps: %.0f tok/s (%.1fx)\n",
                    pre, step, pre / step);
-            large_model(&large);
+            bench_large_model(&large, 1024);
             prefill_vs_steps(&large, 512, 3, &pre, &step);
             printf("prefill of 512 tokens, random 58M model (sgemm): %.0f tok/s; as single steps: %.0f tok/s (%.1fx)\n",
                    pre, step, pre / step);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "align/model.h"
+#include "bench_util.h"
 #include "align/tokenizer.h"
 
 static void die(const char *what)
@@ -73,25 +74,10 @@ static void score_row(void *user, int row, float *logits)
     s->nll[row] += log(sum) - ((double)logits[s->targets[row]] - mx);
 }
 
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
 static void pick(void *user, int row, float *logits)
 {
     score_ctx *s = user;
-    s->targets[row] = argmax(logits, s->vocab);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    s->targets[row] = bench_argmax(logits, s->vocab);
 }
 
 /* One pass over every window: returns the summed NLL, leaves the seconds in *secs. */
@@ -127,20 +113,9 @@ static double pass(al_decoder *d, const al_model *m, const int *stream, int n_wi
 /* Greedy decoding speed of a random stories42M-shaped model per weight type. */
 static void large_speed(int reps, double *tps)
 {
-    const al_config c = {.dim = 512, .hidden_dim = 1376, .n_layers = 8, .n_heads = 8, .n_kv_heads = 8,
-                         .head_dim = 64, .vocab_size = 32000, .seq_len = 256, .norm_eps = 1e-5f,
-                         .rope_theta = 10000.0f, .rope = AL_ROPE_HALF, .tied_embeddings = false, .bos_id = 1,
-                         .eos_id = 2};
     al_model m;
-    if (al_model_init(&m, &c))
-        die("large model");
-    uint64_t st = 42;
-    for (size_t i = 0; i < m.n_params; i++)
-        m.params[i] = (al_xorshift_f32(&st) * 2.0f - 1.0f) * 0.05f;
-    for (size_t i = 0; i < (size_t)c.n_layers * c.dim; i++)
-        m.w.rms_att[i] = m.w.rms_ffn[i] = 1.0f;
-    for (int i = 0; i < c.dim; i++)
-        m.w.rms_final[i] = 1.0f;
+    bench_large_model(&m, 256);
+    const al_config c = m.cfg;
     const size_t mats = m.n_params - (size_t)c.vocab_size * c.dim - (size_t)(2 * c.n_layers + 1) * c.dim;
     printf("\nrandom stories42M shape (%.1fM parameters, %.0f MB of matrices as floats), greedy decoding of 64 "
            "positions from BOS, median of %d\n\n| weights | matrix bytes | 1 sequence tok/s | 8 sequences tok/s |\n"
@@ -167,7 +142,7 @@ static void large_speed(int reps, double *tps)
                         die("step");
                 tps[r] = (double)n * steps / (al_now() - t0);
             }
-            qsort(tps, (size_t)reps, sizeof *tps, cmp_double);
+            qsort(tps, (size_t)reps, sizeof *tps, bench_cmp_double);
             med[k] = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
             al_decoder_free(d);
         }
@@ -244,7 +219,7 @@ int main(int argc, char **argv)
                 nll = pass(d, &m, stream.v, n_windows, window, batch, &secs);
                 tps[r] = (double)n_windows * (window - 1) / secs;
             }
-            qsort(tps, (size_t)reps, sizeof *tps, cmp_double);
+            qsort(tps, (size_t)reps, sizeof *tps, bench_cmp_double);
             const double ppl = exp(nll / scored);
             const double med = reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
             if (w == 0 && k == 0)

@@ -6,11 +6,11 @@
  * (corrupt, short and mis-shaped files, run under ASan); and `align convert` to GGUF
  * followed by `align generate` on the result. */
 #include <float.h>
-#include <sys/wait.h>
 
 #include "align/model.h"
 #include "align/tokenizer.h"
 #include "test.h"
+#include "cli_util.h"
 
 static char tmp[1024];
 
@@ -966,30 +966,6 @@ static void test_mutations(void)
 
 /* ---- the CLI ---- */
 
-typedef struct run_result {
-    int code;
-    al_buf out, err;
-} run_result;
-
-static run_result run_align(const char *args)
-{
-    run_result r = {0};
-    char out_path[1300], err_path[1300], cmd[8192];
-    snprintf(out_path, sizeof out_path, "%s/cli.out", tmp);
-    snprintf(err_path, sizeof err_path, "%s/cli.err", tmp);
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", ALIGN_BINARY, args, out_path, err_path);
-    int st = system(cmd);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    al_read_file(out_path, &r.out);
-    al_read_file(err_path, &r.err);
-    return r;
-}
-
-static void free_result(run_result *r)
-{
-    al_buf_free(&r->out);
-    al_buf_free(&r->err);
-}
 
 static const char *out_of(const run_result *r) { return r->out.data ? r->out.data : ""; }
 static const char *err_of(const run_result *r) { return r->err.data ? r->err.data : ""; }

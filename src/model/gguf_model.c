@@ -8,16 +8,13 @@
  * Loading validates every name, shape, type and size before converting a single tensor.
  * See docs/formats.md. */
 #include "align/model.h"
+#include "tensor_names.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* align's tensor kinds and their GGUF names (per-layer ones under blk.N.). */
-typedef struct gguf_name {
-    const char *kind, *gguf;
-    bool per_layer;
-} gguf_name;
-static const gguf_name gguf_names[] = {
+static const tn_entry gguf_names[] = {
     {"tok_emb", "token_embd.weight", false},  {"rms_att", "attn_norm.weight", true},
     {"wq", "attn_q.weight", true},            {"wk", "attn_k.weight", true},
     {"wv", "attn_v.weight", true},            {"wo", "attn_output.weight", true},
@@ -28,47 +25,8 @@ static const gguf_name gguf_names[] = {
     {"bv", "attn_v.bias", true},
 };
 #define N_KINDS ((int)(sizeof gguf_names / sizeof gguf_names[0]))
-
-typedef struct layout {
-    al_tensor_desc *d;
-    int n;
-    int kind_start[N_KINDS];
-} layout;
-
-static int kind_of(const char *kind)
-{
-    for (int k = 0; k < N_KINDS; k++)
-        if (!strcmp(gguf_names[k].kind, kind))
-            return k;
-    return -1;
-}
-
-static int layout_build(layout *lo, const al_config *c)
-{
-    lo->n = al_tensor_layout(c, NULL, 0);
-    lo->d = malloc((size_t)lo->n * sizeof *lo->d);
-    if (!lo->d)
-        return al_fail("out of memory");
-    al_tensor_layout(c, lo->d, lo->n);
-    for (int k = 0; k < N_KINDS; k++)
-        lo->kind_start[k] = -1;
-    for (int i = lo->n - 1; i >= 0; i--) {
-        int k = kind_of(lo->d[i].kind);
-        if (k < 0) /* a head GGUF has no name for (a reward model's score) */
-            return al_fail("tensor kind '%s' has no GGUF name", lo->d[i].kind);
-        lo->kind_start[k] = i;
-    }
-    return 0;
-}
-
-static void gguf_tensor_name(char *buf, size_t n, const al_tensor_desc *d)
-{
-    const gguf_name *g = &gguf_names[kind_of(d->kind)];
-    if (g->per_layer)
-        snprintf(buf, n, "blk.%d.%s", d->layer, g->gguf);
-    else
-        snprintf(buf, n, "%s", g->gguf);
-}
+_Static_assert(N_KINDS <= TN_MAX_KINDS, "tn_layout holds every kind");
+static const tn_table gguf_table = {gguf_names, N_KINDS, "blk.", "GGUF"};
 
 static void name_copy(char *buf, size_t n, al_gguf_str s)
 {
@@ -217,38 +175,19 @@ static int read_config(const al_gguf *g, al_config *c)
 /* ---- tensors ---- */
 
 /* Maps a GGUF tensor name to a layout index, or -1 with an error recorded. */
-static int map_name(const layout *lo, const al_config *c, const char *origin, const char *name)
+static int map_name(const tn_layout *lo, const al_config *c, const char *origin, const char *name)
 {
-    int kind = -1, layer = -1;
-    if (!strncmp(name, "blk.", 4)) {
-        const char *p = name + 4, *q = p;
-        long v = 0;
-        while (*q >= '0' && *q <= '9' && q - p < 7)
-            v = v * 10 + (*q++ - '0');
-        if (q == p || *q != '.' || (q - p > 1 && *p == '0'))
-            goto unknown;
-        for (int k = 0; k < N_KINDS; k++)
-            if (gguf_names[k].per_layer && !strcmp(q + 1, gguf_names[k].gguf))
-                kind = k;
-        if (kind < 0)
-            goto unknown;
-        if (v >= c->n_layers)
-            return al_fail("%s: tensor '%s': layer %ld is out of range (block_count %d)", origin, name, v,
-                           c->n_layers);
-        layer = (int)v;
-    } else {
-        for (int k = 0; k < N_KINDS; k++)
-            if (!gguf_names[k].per_layer && !strcmp(name, gguf_names[k].gguf))
-                kind = k;
-        if (kind < 0)
-            goto unknown;
-    }
+    int kind;
+    long layer;
+    if (tn_parse(&gguf_table, name, &kind, &layer))
+        return al_fail("%s: tensor '%s': unexpected tensor name (not part of a Llama/Qwen2 model align supports)",
+                       origin, name);
+    if (layer >= c->n_layers)
+        return al_fail("%s: tensor '%s': layer %ld is out of range (block_count %d)", origin, name, layer,
+                       c->n_layers);
     if (lo->kind_start[kind] < 0) /* only biases can get here: wcls exists whenever output.weight does */
         return al_fail("%s: tensor '%s': a q/k/v bias, but blk.0 has none", origin, name);
-    return lo->kind_start[kind] + (layer < 0 ? 0 : layer);
-unknown:
-    return al_fail("%s: tensor '%s': unexpected tensor name (not part of a Llama/Qwen2 model align supports)",
-                   origin, name);
+    return lo->kind_start[kind] + (layer < 0 ? 0 : (int)layer);
 }
 
 static int check_tensor(const al_gguf *g, const al_gguf_tensor *t, const al_tensor_desc *d, const char *name)
@@ -286,10 +225,10 @@ int al_model_load_gguf(al_model *m, const char *path)
     if (al_gguf_open(&g, path))
         return -1;
     al_config c;
-    layout lo = {0};
+    tn_layout lo = {0};
     int *src = NULL; /* per layout index: the GGUF tensor, or -1 */
     int rc = -1;
-    if (read_config(&g, &c) || layout_build(&lo, &c))
+    if (read_config(&g, &c) || tn_layout_build(&lo, &c, &gguf_table, true))
         goto done;
     if (!(src = malloc((size_t)lo.n * sizeof *src))) {
         al_fail("out of memory");
@@ -312,7 +251,7 @@ int al_model_load_gguf(al_model *m, const char *path)
     for (int d = 0; d < lo.n; d++)
         if (src[d] < 0) {
             char name[160];
-            gguf_tensor_name(name, sizeof name, &lo.d[d]);
+            tn_format(name, sizeof name, &gguf_table, &lo.d[d]);
             al_fail("%s: missing tensor '%s'", path, name);
             goto done;
         }
@@ -459,13 +398,13 @@ int al_model_save_gguf(const al_model *m, const al_tokenizer *tok, const char *p
     const char *arch = c->qkv_bias ? "qwen2" : "llama";
     perm_dir perm = c->qkv_bias ? (c->rope == AL_ROPE_INTERLEAVED ? PERM_TO_HALF : PERM_NONE)
                                 : (c->rope == AL_ROPE_HALF ? PERM_TO_INTERLEAVED : PERM_NONE);
-    layout lo = {0};
+    tn_layout lo = {0};
     al_gguf_writer w;
     al_atomic_file af = {0};
     float *scratch = NULL;
     uint8_t *bytes = NULL;
     int rc = -1;
-    if (al_gguf_writer_init(&w, 32) || layout_build(&lo, c))
+    if (al_gguf_writer_init(&w, 32) || tn_layout_build(&lo, c, &gguf_table, true))
         goto done;
     size_t max_elems = 0;
     for (int i = 0; i < lo.n; i++) {
@@ -484,7 +423,7 @@ int al_model_save_gguf(const al_model *m, const al_tokenizer *tok, const char *p
     for (int i = 0; i < lo.n; i++) {
         const al_tensor_desc *d = &lo.d[i];
         char name[64];
-        gguf_tensor_name(name, sizeof name, d);
+        tn_format(name, sizeof name, &gguf_table, d);
         uint64_t dims[2] = {(uint64_t)(d->cols ? d->cols : d->rows), (uint64_t)d->rows};
         if (al_gguf_add_tensor(&w, name, d->cols ? 2 : 1, dims, stored_type(d, type)))
             goto done;
@@ -501,7 +440,7 @@ int al_model_save_gguf(const al_model *m, const al_tokenizer *tok, const char *p
         int st = stored_type(d, type);
         if (al_ggml_quantize(st, gather(m, d, perm, scratch), n, bytes)) {
             char name[64];
-            gguf_tensor_name(name, sizeof name, d);
+            tn_format(name, sizeof name, &gguf_table, d);
             al_fail_prefix("%s: tensor '%s' as %s", path, name, al_ggml_type_name(st));
             goto abort;
         }

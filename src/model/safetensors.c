@@ -7,6 +7,7 @@
  * shapes against config.json, completeness) before a single tensor byte is read.
  * Saving writes F32 in HF's names and half-split rotary layout; see docs/formats.md. */
 #include "align/model.h"
+#include "tensor_names.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -22,11 +23,7 @@ typedef enum { DT_F32, DT_F16, DT_BF16 } st_dtype;
 static const size_t dt_size[] = {4, 2, 2};
 
 /* align's tensor kinds and their HF names (per-layer ones under model.layers.N.). */
-typedef struct hf_name {
-    const char *kind, *hf;
-    bool per_layer;
-} hf_name;
-static const hf_name hf_names[] = {
+static const tn_entry hf_names[] = {
     {"tok_emb", "model.embed_tokens.weight", false},
     {"rms_att", "input_layernorm.weight", true},
     {"wq", "self_attn.q_proj.weight", true},
@@ -45,48 +42,8 @@ static const hf_name hf_names[] = {
     {"score", "score.weight", false},
 };
 #define N_KINDS ((int)(sizeof hf_names / sizeof hf_names[0]))
-
-/* The layout of a config with, per kind, the index of its first descriptor (or -1). */
-typedef struct layout {
-    al_tensor_desc *d;
-    int n;
-    int kind_start[N_KINDS];
-} layout;
-
-static int layout_build(layout *lo, const al_config *c)
-{
-    lo->n = al_tensor_layout(c, NULL, 0);
-    lo->d = malloc((size_t)lo->n * sizeof *lo->d);
-    if (!lo->d)
-        return al_fail("out of memory");
-    al_tensor_layout(c, lo->d, lo->n);
-    for (int k = 0; k < N_KINDS; k++) {
-        lo->kind_start[k] = -1;
-        for (int i = 0; i < lo->n; i++)
-            if (!strcmp(lo->d[i].kind, hf_names[k].kind)) {
-                lo->kind_start[k] = i;
-                break;
-            }
-    }
-    return 0;
-}
-
-static int kind_of(const char *kind)
-{
-    for (int k = 0; k < N_KINDS; k++)
-        if (!strcmp(hf_names[k].kind, kind))
-            return k;
-    return -1;
-}
-
-static void hf_tensor_name(char *buf, size_t n, const al_tensor_desc *d)
-{
-    const hf_name *h = &hf_names[kind_of(d->kind)];
-    if (h->per_layer)
-        snprintf(buf, n, "model.layers.%d.%s", d->layer, h->hf);
-    else
-        snprintf(buf, n, "%s", h->hf);
-}
+_Static_assert(N_KINDS <= TN_MAX_KINDS, "tn_layout holds every kind");
+static const tn_table hf_table = {hf_names, N_KINDS, "model.layers.", "HF"};
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -96,36 +53,20 @@ static bool ends_with(const char *s, const char *suffix)
 
 /* Maps an HF tensor name to a descriptor index: >= 0, -1 for a buffer to ignore, or -2
  * (error recorded) for a name this config has no place for. */
-static int map_name(const layout *lo, const al_config *c, const char *name)
+static int map_name(const tn_layout *lo, const al_config *c, const char *name)
 {
     if (ends_with(name, "rotary_emb.inv_freq"))
         return -1;
-    int kind = -1, layer = -1;
-    if (!strncmp(name, "model.layers.", 13)) {
-        const char *p = name + 13;
-        long v = 0;
-        const char *q = p;
-        while (*q >= '0' && *q <= '9' && q - p < 7)
-            v = v * 10 + (*q++ - '0');
-        if (q == p || *q != '.' || (q - p > 1 && *p == '0'))
-            goto unknown;
-        for (int k = 0; k < N_KINDS; k++)
-            if (hf_names[k].per_layer && !strcmp(q + 1, hf_names[k].hf))
-                kind = k;
-        if (kind < 0)
-            goto unknown;
-        if (v >= c->n_layers) {
-            al_fail("tensor '%s': layer %ld is out of range (config.json has num_hidden_layers %d)", name, v,
-                    c->n_layers);
-            return -2;
-        }
-        layer = (int)v;
-    } else {
-        for (int k = 0; k < N_KINDS; k++)
-            if (!hf_names[k].per_layer && !strcmp(name, hf_names[k].hf))
-                kind = k;
-        if (kind < 0)
-            goto unknown;
+    int kind;
+    long layer;
+    if (tn_parse(&hf_table, name, &kind, &layer)) {
+        al_fail("tensor '%s': unexpected tensor name (not part of a Llama/Qwen2 model align supports)", name);
+        return -2;
+    }
+    if (layer >= c->n_layers) {
+        al_fail("tensor '%s': layer %ld is out of range (config.json has num_hidden_layers %d)", name, layer,
+                c->n_layers);
+        return -2;
     }
     if (lo->kind_start[kind] < 0) {
         if (!strcmp(hf_names[kind].kind, "wcls"))
@@ -137,10 +78,7 @@ static int map_name(const layout *lo, const al_config *c, const char *name)
             al_fail("tensor '%s': unexpected: a q/k/v bias, but the config has none (only Qwen2 has them)", name);
         return -2;
     }
-    return lo->kind_start[kind] + (layer < 0 ? 0 : layer);
-unknown:
-    al_fail("tensor '%s': unexpected tensor name (not part of a Llama/Qwen2 model align supports)", name);
-    return -2;
+    return lo->kind_start[kind] + (layer < 0 ? 0 : (int)layer);
 }
 
 typedef struct st_entry {
@@ -255,7 +193,7 @@ static uint64_t header_len(const al_mapped *f)
 
 /* Validates the header of a mapped file against c and fills entries (count *n).
  * Nothing beyond the header is read. */
-static int validate(const al_mapped *f, const al_config *c, const layout *lo, json_t **root_out,
+static int validate(const al_mapped *f, const al_config *c, const tn_layout *lo, json_t **root_out,
                     st_entry **entries_out, int *n_out)
 {
     *root_out = NULL;
@@ -362,7 +300,7 @@ static int validate(const al_mapped *f, const al_config *c, const layout *lo, js
         /* HF's ForSequenceClassification models have no lm_head (align's keep theirs). */
         if (!seen[d] && !(c->n_labels > 0 && !strcmp(lo->d[d].kind, "wcls"))) {
             char name[128];
-            hf_tensor_name(name, sizeof name, &lo->d[d]);
+            tn_format(name, sizeof name, &hf_table, &lo->d[d]);
             rc = al_fail("missing tensor '%s'", name);
         }
     free(seen);
@@ -440,7 +378,7 @@ int al_model_load_safetensors(al_model *m, const char *path)
     json_t *root = NULL;
     st_entry *e = NULL;
     int n = 0;
-    layout lo = {0};
+    tn_layout lo = {0};
     al_config c;
 
     if (!al_file_exists(cfg_path)) {
@@ -449,7 +387,7 @@ int al_model_load_safetensors(al_model *m, const char *path)
     }
     if (al_read_file(cfg_path, &cfg_text) || al_config_from_hf_json(&c, cfg_text.data, cfg_text.len, cfg_path))
         goto done;
-    if (layout_build(&lo, &c) || al_map_file(st_path, &f))
+    if (tn_layout_build(&lo, &c, &hf_table, false) || al_map_file(st_path, &f))
         goto done;
     if (validate(&f, &c, &lo, &root, &e, &n)) {
         al_fail_prefix("%s: safetensors header", st_path);
@@ -519,14 +457,14 @@ int al_model_save_safetensors(const al_model *m, const char *dir)
     if (!m->params)
         return al_fail("%s: cannot save an empty model", dir);
     const al_config *c = &m->cfg;
-    layout lo = {0};
+    tn_layout lo = {0};
     out_tensor *t = NULL;
     al_buf hdr = {0}, cfg_json = {0};
     char *st_path = NULL, *cfg_path = NULL;
     al_atomic_file af = {0};
     int rc = -1;
 
-    if (layout_build(&lo, c))
+    if (tn_layout_build(&lo, c, &hf_table, false))
         goto done;
     t = calloc((size_t)lo.n, sizeof *t);
     st_path = al_path_join(dir, "model.safetensors");
@@ -536,7 +474,7 @@ int al_model_save_safetensors(const al_model *m, const char *dir)
         goto done;
     }
     for (int i = 0; i < lo.n; i++) {
-        hf_tensor_name(t[i].name, sizeof t[i].name, &lo.d[i]);
+        tn_format(t[i].name, sizeof t[i].name, &hf_table, &lo.d[i]);
         t[i].d = &lo.d[i];
     }
     qsort(t, (size_t)lo.n, sizeof *t, cmp_out);
