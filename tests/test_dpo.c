@@ -143,7 +143,8 @@ static void test_reference_forms(void)
         double loss = metric(path_in(runs[k]), 1, "loss");
         CHECKF(fabs(loss - log(2.0)) < 1e-6, "%s: step-1 loss %.9f", runs[k], loss);
         /* cached log-probs come from other batch layouts: equal up to float rounding */
-        CHECKF(fabs(metric(path_in(runs[k]), 1, "rewards/margins")) < 1e-6, "%s: step-1 margins", runs[k]);
+        double margins = metric(path_in(runs[k]), 1, "rewards/margins");
+        CHECKF(fabs(margins) < 1e-5, "%s: step-1 margins %.3g", runs[k], margins);
         CHECKF(metric(path_in(runs[k]), 3, "rewards/margins") > 0, "%s: margins after 3 steps", runs[k]);
     }
     char a[1500], b[1500];

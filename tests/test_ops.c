@@ -411,6 +411,54 @@ static void test_model(bool bias, bool tied, al_rope_layout rope, bool packed, i
     al_model_free(&m);
 }
 
+/* The GPT-2 layout: every tensor kind is sampled on its own (learned positions, LayerNorm
+ * weights and biases, every projection's bias, the MLP), tied and untied, with packed
+ * segments whose positions restart. */
+static void test_model_gpt2(bool tied, bool packed)
+{
+    al_config c = {.arch = AL_ARCH_GPT2, .dim = 16, .hidden_dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4,
+                   .head_dim = 4, .vocab_size = 19, .seq_len = 8, .norm_eps = 1e-5f, .tied_embeddings = tied,
+                   .qkv_bias = true, .bos_id = 1, .eos_id = 2};
+    al_model m;
+    CHECK_OK(al_model_init(&m, &c));
+    CHECK_OK(al_model_alloc_grads(&m));
+    CHECK(m.w.w3 == NULL && m.w.pos_emb && m.w.bln_final && m.w.b2);
+    for (size_t i = 0; i < m.n_params; i++)
+        m.params[i] = frand() * 0.5f;
+    for (int l = 0; l < c.n_layers; l++)
+        for (int i = 0; i < c.dim; i++)
+            m.w.rms_att[l * c.dim + i] += 1.0f, m.w.rms_ffn[l * c.dim + i] += 1.0f;
+    for (int i = 0; i < c.dim; i++)
+        m.w.rms_final[i] += 1.0f;
+    const int B = 2, T = 6, N = B * T;
+    int tok[12], tgt[12], pos[12], seg[12];
+    float w[12];
+    for (int i = 0; i < N; i++) {
+        tok[i] = (int)(al_xorshift_u32(&rng_state) % 19);
+        tgt[i] = i % 5 == 4 ? -1 : (int)(al_xorshift_u32(&rng_state) % 19);
+        int t = i % T, s0 = packed && t >= 3 ? 3 : 0;
+        seg[i] = s0;
+        pos[i] = t - s0;
+        w[i] = frand();
+    }
+    model_state s = {&m, al_train_ctx_new(&m, B, T), tok, tgt, packed ? pos : NULL, packed ? seg : NULL, w, N};
+    model_loss(&s);
+    al_model_zero_grads(&m);
+    al_backward(s.ctx, &m, w);
+    al_tensor_desc d[64];
+    int nt = al_tensor_layout(&c, d, 64);
+    CHECK(nt <= 64 && (size_t)d[nt - 1].offset + (size_t)d[nt - 1].rows * (d[nt - 1].cols ? d[nt - 1].cols : 1) ==
+                          m.n_params);
+    for (int i = 0; i < nt; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "gpt2 tied=%d packed=%d: %s layer %d", tied, packed, d[i].kind, d[i].layer);
+        size_t n = (size_t)d[i].rows * (d[i].cols ? d[i].cols : 1);
+        fd_check(name, model_loss, &s, m.params + d[i].offset, m.grads + d[i].offset, n, 24, 5e-3f, 3e-2f);
+    }
+    al_train_ctx_free(s.ctx);
+    al_model_free(&m);
+}
+
 /* The trunk alone (reward models): loss = sum of w * final hidden states, backward from w. */
 static double hidden_loss(void *p)
 {
@@ -515,6 +563,8 @@ int main(void)
     test_model(true, false, AL_ROPE_HALF, false, 4);
     test_model(true, true, AL_ROPE_HALF, true, 4);
     test_model(true, true, AL_ROPE_HALF, true, 32);
+    test_model_gpt2(true, false);
+    test_model_gpt2(false, true);
     test_model_hidden();
     test_packing_equivalence();
     return test_report();

@@ -1,11 +1,15 @@
 /* align model: a Llama-family decoder (RMSNorm, rotary embeddings, SwiGLU, grouped-query
- * attention, tied or untied embeddings, optional q/k/v biases) in fp32.
+ * attention, tied or untied embeddings, optional q/k/v biases) or a GPT-2 decoder (learned
+ * positions, LayerNorm with biases, tanh GELU, biases on every projection) in fp32.
  *
  * Memory: parameters live in one contiguous block, gradients in another of the same
  * layout, training activations in a third sized for (batch, length) before use.
  * The parameter order is llama2.c's, grouped by kind across layers, so a gradient
  * compares element for element with llama2.c/PyTorch references:
  *   tok_emb, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final, [wcls], [bq, bk, bv], [score]
+ * and for GPT-2 (llm.c's order, with q/k/v split):
+ *   tok_emb, pos_emb, rms_att, bln_att, wq, wk, wv, bq, bk, bv, wo, bo, rms_ffn, bln_ffn,
+ *   w1, b1, w2, b2, rms_final, bln_final, [wcls], [score]
  * Matrices are row-major [out][in] (y = W x).  w1 is the gate, w3 the up, w2 the down
  * projection.  wcls exists only when embeddings are untied; biases only with qkv_bias;
  * score only for a sequence classifier (n_labels > 0: a reward model keeps the language
@@ -21,7 +25,15 @@ typedef enum {
     AL_ROPE_HALF = 1,        /* Hugging Face: rotate pairs (x[i], x[i + head_dim/2]) */
 } al_rope_layout;
 
+typedef enum {
+    AL_ARCH_LLAMA = 0, /* RMSNorm, rotary positions, SwiGLU MLP (w1 gate, w3 up, w2 down) */
+    AL_ARCH_GPT2 = 1,  /* GPT-2 / nanoGPT / llm.c: token + learned position embeddings, pre-LayerNorm
+                        * (weight rms_*, bias bln_*), attention and MLP with biases everywhere, MLP
+                        * w2 gelu_tanh(w1 x + b1) + b2 (no w3), tied or untied classifier, no rope */
+} al_arch;
+
 typedef struct al_config {
+    al_arch arch;    /* AL_ARCH_LLAMA (0) unless set */
     int dim;         /* hidden size */
     int hidden_dim;  /* MLP intermediate size */
     int n_layers;
@@ -57,6 +69,14 @@ typedef struct al_params {
     float *bk;        /* [L][n_kv_heads*head_dim] or NULL */
     float *bv;        /* [L][n_kv_heads*head_dim] or NULL */
     float *score;     /* [n_labels][dim] or NULL: HF's score.weight, read at a sequence's last token */
+    /* GPT-2 only (NULL for Llama; w3 is NULL for GPT-2, and rms_* hold the LayerNorm weights) */
+    float *pos_emb;    /* [seq_len][dim] learned positions (wpe) */
+    float *bln_att;    /* [L][dim] LayerNorm biases */
+    float *bln_ffn;    /* [L][dim] */
+    float *bln_final;  /* [dim] */
+    float *bo;         /* [L][dim] attention output bias */
+    float *b1;         /* [L][hidden] MLP up (c_fc) bias */
+    float *b2;         /* [L][dim] MLP down (c_proj) bias */
 } al_params;
 
 /* One named tensor of the layout, for savers, loaders and `align info`. */

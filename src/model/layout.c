@@ -1,6 +1,7 @@
 /* Configuration checks and the single parameter block's layout. */
 #include "align/model.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,19 +17,29 @@ int al_config_validate(const al_config *c)
         return al_fail("config: n_heads (%d) must be a multiple of n_kv_heads (%d)", c->n_heads, c->n_kv_heads);
     if (c->n_labels < 0 || c->n_labels > 65536)
         return al_fail("config: n_labels (%d) must be in [0, 65536]", c->n_labels);
-    if (c->head_dim % 2)
+    if (c->arch != AL_ARCH_LLAMA && c->arch != AL_ARCH_GPT2)
+        return al_fail("config: unknown architecture %d", (int)c->arch);
+    if (c->arch == AL_ARCH_GPT2 && (c->n_kv_heads != c->n_heads || !c->qkv_bias))
+        return al_fail("config: GPT-2 has as many key/value heads as heads (%d, %d) and q/k/v biases",
+                       c->n_heads, c->n_kv_heads);
+    if (c->arch == AL_ARCH_LLAMA && c->head_dim % 2)
         return al_fail("config: head_dim (%d) must be even for rotary embeddings", c->head_dim);
     /* Guard against sizes whose products overflow size_t arithmetic or are absurd. */
     if (c->dim > 65536 || c->hidden_dim > 262144 || c->n_layers > 1024 || c->n_heads > 1024 ||
         c->vocab_size > 4 * 1024 * 1024 || c->seq_len > 1024 * 1024 || c->head_dim > 4096)
         return al_fail("config: sizes out of supported range");
-    if (!(c->norm_eps > 0) || !(c->rope_theta > 0))
+    if (!(c->norm_eps > 0) || (c->arch == AL_ARCH_LLAMA && !(c->rope_theta > 0)))
         return al_fail("config: norm_eps and rope_theta must be positive");
     return 0;
 }
 
-/* Walks the layout in storage order; the one place the order is written down. */
-static int walk_layout(const al_config *c, al_tensor_desc *out, int max)
+typedef void (*layout_visit)(void *user, const al_tensor_desc *d);
+
+/* Walks the layout in storage order; the one place the order is written down.  Fills
+ * out[0 .. max), calls visit (may be NULL) on every tensor, and sets *total (may be NULL)
+ * to the block's size in floats. */
+static int walk_layout(const al_config *c, al_tensor_desc *out, int max, size_t *total, layout_visit visit,
+                       void *user)
 {
     const int L = c->n_layers, D = c->dim, H = c->hidden_dim;
     const int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
@@ -36,8 +47,11 @@ static int walk_layout(const al_config *c, al_tensor_desc *out, int max)
     size_t off = 0;
 #define ADD(KIND, LAYER, ROWS, COLS)                                                           \
     do {                                                                                       \
+        al_tensor_desc desc_ = {KIND, LAYER, ROWS, COLS, off};                                 \
         if (n < max)                                                                           \
-            out[n] = (al_tensor_desc){KIND, LAYER, ROWS, COLS, off};                           \
+            out[n] = desc_;                                                                    \
+        if (visit)                                                                             \
+            visit(user, &desc_);                                                               \
         n++;                                                                                   \
         off += (size_t)(ROWS) * (size_t)((COLS) ? (COLS) : 1);                                 \
     } while (0)
@@ -45,78 +59,98 @@ static int walk_layout(const al_config *c, al_tensor_desc *out, int max)
     for (int l = 0; l < L; l++)                                                                \
     ADD(KIND, l, ROWS, COLS)
     ADD("tok_emb", -1, c->vocab_size, D);
-    PER_LAYER("rms_att", D, 0);
-    PER_LAYER("wq", qd, D);
-    PER_LAYER("wk", kvd, D);
-    PER_LAYER("wv", kvd, D);
-    PER_LAYER("wo", D, qd);
-    PER_LAYER("rms_ffn", D, 0);
-    PER_LAYER("w1", H, D);
-    PER_LAYER("w2", D, H);
-    PER_LAYER("w3", H, D);
-    ADD("rms_final", -1, D, 0);
-    if (!c->tied_embeddings)
-        ADD("wcls", -1, c->vocab_size, D);
-    if (c->qkv_bias) {
+    if (c->arch == AL_ARCH_GPT2) {
+        ADD("pos_emb", -1, c->seq_len, D);
+        PER_LAYER("rms_att", D, 0);
+        PER_LAYER("bln_att", D, 0);
+        PER_LAYER("wq", qd, D);
+        PER_LAYER("wk", kvd, D);
+        PER_LAYER("wv", kvd, D);
         PER_LAYER("bq", qd, 0);
         PER_LAYER("bk", kvd, 0);
         PER_LAYER("bv", kvd, 0);
+        PER_LAYER("wo", D, qd);
+        PER_LAYER("bo", D, 0);
+        PER_LAYER("rms_ffn", D, 0);
+        PER_LAYER("bln_ffn", D, 0);
+        PER_LAYER("w1", H, D);
+        PER_LAYER("b1", H, 0);
+        PER_LAYER("w2", D, H);
+        PER_LAYER("b2", D, 0);
+        ADD("rms_final", -1, D, 0);
+        ADD("bln_final", -1, D, 0);
+        if (!c->tied_embeddings)
+            ADD("wcls", -1, c->vocab_size, D);
+    } else {
+        PER_LAYER("rms_att", D, 0);
+        PER_LAYER("wq", qd, D);
+        PER_LAYER("wk", kvd, D);
+        PER_LAYER("wv", kvd, D);
+        PER_LAYER("wo", D, qd);
+        PER_LAYER("rms_ffn", D, 0);
+        PER_LAYER("w1", H, D);
+        PER_LAYER("w2", D, H);
+        PER_LAYER("w3", H, D);
+        ADD("rms_final", -1, D, 0);
+        if (!c->tied_embeddings)
+            ADD("wcls", -1, c->vocab_size, D);
+        if (c->qkv_bias) {
+            PER_LAYER("bq", qd, 0);
+            PER_LAYER("bk", kvd, 0);
+            PER_LAYER("bv", kvd, 0);
+        }
     }
     if (c->n_labels > 0)
         ADD("score", -1, c->n_labels, D);
 #undef PER_LAYER
 #undef ADD
+    if (total)
+        *total = off;
     return n;
 }
 
-int al_tensor_layout(const al_config *c, al_tensor_desc *out, int max) { return walk_layout(c, out, max); }
+int al_tensor_layout(const al_config *c, al_tensor_desc *out, int max) { return walk_layout(c, out, max, NULL, NULL, NULL); }
 
 size_t al_config_param_count(const al_config *c)
 {
-    const size_t L = (size_t)c->n_layers, D = (size_t)c->dim, H = (size_t)c->hidden_dim;
-    const size_t qd = (size_t)c->n_heads * (size_t)c->head_dim, kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim;
-    const size_t V = (size_t)c->vocab_size;
-    size_t n = V * D + L * (D + qd * D + 2 * kvd * D + D * qd + D + 3 * H * D) + D;
-    if (!c->tied_embeddings)
-        n += V * D;
-    if (c->qkv_bias)
-        n += L * (qd + 2 * kvd);
-    if (c->n_labels > 0)
-        n += (size_t)c->n_labels * D;
+    size_t n = 0;
+    walk_layout(c, NULL, 0, &n, NULL, NULL);
     return n;
 }
 
+struct bind_state {
+    al_params *p;
+    float *base;
+};
+
+static void bind_tensor(void *user, const al_tensor_desc *d)
+{
+    static const struct {
+        const char *kind;
+        size_t field;
+    } fields[] = {
+#define F(name) {#name, offsetof(al_params, name)}
+        F(tok_emb), F(rms_att), F(wq), F(wk),      F(wv),        F(wo), F(rms_ffn), F(w1),
+        F(w2),      F(w3),      F(rms_final), F(wcls), F(bq),    F(bk), F(bv),      F(score),
+        F(pos_emb), F(bln_att), F(bln_ffn), F(bln_final), F(bo), F(b1), F(b2),
+#undef F
+    };
+    const struct bind_state *st = user;
+    if (d->layer > 0)
+        return;
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
+        if (!strcmp(fields[f].kind, d->kind))
+            *(float **)((char *)st->p + fields[f].field) = st->base + d->offset;
+}
+
+/* Points every al_params field at its tensor's first (layer 0) element; absent ones NULL. */
 void al_params_bind(al_params *p, const al_config *c, float *base)
 {
-    const size_t L = (size_t)c->n_layers, D = (size_t)c->dim, H = (size_t)c->hidden_dim;
-    const size_t qd = (size_t)c->n_heads * (size_t)c->head_dim, kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim;
-    const size_t V = (size_t)c->vocab_size;
-    float *q = base;
-    p->tok_emb = q, q += V * D;
-    p->rms_att = q, q += L * D;
-    p->wq = q, q += L * qd * D;
-    p->wk = q, q += L * kvd * D;
-    p->wv = q, q += L * kvd * D;
-    p->wo = q, q += L * D * qd;
-    p->rms_ffn = q, q += L * D;
-    p->w1 = q, q += L * H * D;
-    p->w2 = q, q += L * D * H;
-    p->w3 = q, q += L * H * D;
-    p->rms_final = q, q += D;
-    if (c->tied_embeddings) {
+    memset(p, 0, sizeof *p);
+    struct bind_state st = {p, base};
+    walk_layout(c, NULL, 0, NULL, bind_tensor, &st);
+    if (c->tied_embeddings)
         p->wcls = p->tok_emb;
-    } else {
-        p->wcls = q, q += V * D;
-    }
-    p->bq = p->bk = p->bv = NULL;
-    if (c->qkv_bias) {
-        p->bq = q, q += L * qd;
-        p->bk = q, q += L * kvd;
-        p->bv = q, q += L * kvd;
-    }
-    p->score = NULL;
-    if (c->n_labels > 0)
-        p->score = q, q += (size_t)c->n_labels * D;
 }
 
 void al_config_print(const al_config *c, FILE *out)
@@ -193,7 +227,7 @@ static int permute_heads(float *w, int n_heads, int hd, int cols)
 int al_model_to_half_rope(al_model *m)
 {
     al_config *c = &m->cfg;
-    if (c->rope == AL_ROPE_HALF)
+    if (c->rope == AL_ROPE_HALF || c->arch == AL_ARCH_GPT2) /* GPT-2 has no rotary embeddings */
         return 0;
     const int L = c->n_layers, D = c->dim, hd = c->head_dim;
     const int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;

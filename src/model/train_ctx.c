@@ -9,11 +9,13 @@
 
 #include "align/model.h"
 #include "ops.h"
+#include "ops_gpt2.h"
 
 typedef struct layer_acts {
     float *x_in;   /* [N][D] residual stream entering the layer */
     float *ln1;    /* [N][D] */
     float *rstd1;  /* [N] */
+    float *mean1;  /* [N] GPT-2's LayerNorm only */
     float *q;      /* [N][qd], after rope */
     float *k;      /* [N][kvd], after rope */
     float *v;      /* [N][kvd] */
@@ -22,9 +24,10 @@ typedef struct layer_acts {
     float *x_mid;  /* [N][D] */
     float *ln2;    /* [N][D] */
     float *rstd2;  /* [N] */
-    float *h1;     /* [N][hidden] gate pre-activation */
-    float *h3;     /* [N][hidden] up */
-    float *hh;     /* [N][hidden] silu(h1) * h3 */
+    float *mean2;  /* [N] GPT-2 */
+    float *h1;     /* [N][hidden] gate pre-activation (GPT-2: c_fc output, before GELU) */
+    float *h3;     /* [N][hidden] up (Llama only) */
+    float *hh;     /* [N][hidden] silu(h1) * h3 (GPT-2: gelu(h1)) */
     float *lora_u[AL_LORA_N_TARGETS]; /* [N][rank] A dropout(x) per adapted projection */
 } layer_acts;
 
@@ -34,7 +37,7 @@ struct al_train_ctx {
     float *block; /* the single allocation */
     size_t capacity; /* its bytes (al_train_ctx_reshape reuses it when the new shape fits) */
     layer_acts *layers;
-    float *x_final, *lnf, *rstdf, *logits, *lse, *logp;
+    float *x_final, *lnf, *rstdf, *meanf, *logits, *lse, *logp;
     float *rope_cos, *rope_sin;
     /* backward scratch */
     float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_atty, *d_h1, *d_h3, *d_hh;
@@ -80,6 +83,8 @@ static size_t carve(struct al_train_ctx *ctx, const al_config *c, const al_lora_
     const size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     const size_t V = (size_t)c->vocab_size, half = (size_t)c->head_dim / 2;
     const size_t att = (size_t)B * c->n_heads * T * T;
+    const bool gpt2 = c->arch == AL_ARCH_GPT2;
+    const size_t gN = gpt2 ? N : 0, lN = gpt2 ? 0 : N; /* rows of GPT-2-only and Llama-only arrays */
     size_t off = 0;
 #define TAKE(ptr, count)                                                                               \
     do {                                                                                               \
@@ -94,6 +99,7 @@ static size_t carve(struct al_train_ctx *ctx, const al_config *c, const al_lora_
         LT(x_in, N * D);
         LT(ln1, N * D);
         LT(rstd1, N);
+        LT(mean1, gN);
         LT(q, N * qd);
         LT(k, N * kvd);
         LT(v, N * kvd);
@@ -102,8 +108,9 @@ static size_t carve(struct al_train_ctx *ctx, const al_config *c, const al_lora_
         LT(x_mid, N * D);
         LT(ln2, N * D);
         LT(rstd2, N);
+        LT(mean2, gN);
         LT(h1, N * Hd);
-        LT(h3, N * Hd);
+        LT(h3, lN * Hd);
         LT(hh, N * Hd);
         for (int t = 0; lc && t < AL_LORA_N_TARGETS; t++)
             if (lc->targets & (1u << t))
@@ -114,11 +121,12 @@ static size_t carve(struct al_train_ctx *ctx, const al_config *c, const al_lora_
     CT(x_final, N * D);
     CT(lnf, N * D);
     CT(rstdf, N);
+    CT(meanf, gN);
     CT(logits, N * V);
     CT(lse, N);
     CT(logp, N);
-    CT(rope_cos, (size_t)c->seq_len * half);
-    CT(rope_sin, (size_t)c->seq_len * half);
+    CT(rope_cos, (gpt2 ? 0 : (size_t)c->seq_len) * half);
+    CT(rope_sin, (gpt2 ? 0 : (size_t)c->seq_len) * half);
     CT(d_resid, N * D);
     CT(d_ln, N * D);
     CT(d_q, N * qd);
@@ -126,7 +134,7 @@ static size_t carve(struct al_train_ctx *ctx, const al_config *c, const al_lora_
     CT(d_v, N * kvd);
     CT(d_atty, N * qd);
     CT(d_h1, N * Hd);
-    CT(d_h3, N * Hd);
+    CT(d_h3, lN * Hd);
     CT(d_hh, N * Hd);
     CT(att_scratch, op_attention_scratch_floats(T, c->head_dim, threads));
     if (lc) {
@@ -185,7 +193,8 @@ static int lay_out(al_train_ctx *ctx, int B, int T)
     ctx->B = B;
     ctx->T = T;
     ctx->N = B * T;
-    op_rope_tables(ctx->rope_cos, ctx->rope_sin, c->seq_len, c->head_dim, c->rope_theta);
+    if (c->arch == AL_ARCH_LLAMA)
+        op_rope_tables(ctx->rope_cos, ctx->rope_sin, c->seq_len, c->head_dim, c->rope_theta);
     return 0;
 }
 
@@ -244,6 +253,8 @@ int al_train_ctx_set_exact(al_train_ctx *ctx, bool on)
         return 0;
     }
     const al_model *m = ctx->model;
+    if (m->cfg.arch == AL_ARCH_GPT2)
+        return al_fail("training context: exact mode on the GPT-2 layout is not supported yet");
     const al_lora *lo = m->lora;
     ctx->wt_block = al_alloc(op_transposed_model_floats(m) * sizeof(float));
     if (!ctx->wt_block)
@@ -376,7 +387,41 @@ static void lora_backward(struct al_train_ctx *ctx, al_lora *lo, int l, int t, f
     }
 }
 
-/* Everything up to and including the final RMSNorm: ctx->lnf holds the hidden states. */
+/* GPT-2's layers and final LayerNorm, from the checked inputs in ctx. */
+static void forward_gpt2(al_train_ctx *ctx)
+{
+    const al_config *c = &ctx->model->cfg;
+    const al_params *w = &ctx->model->w;
+    const int N = ctx->N, T = ctx->T, D = c->dim, Hd = c->hidden_dim, L = c->n_layers;
+    const int hd = c->head_dim, qd = c->n_heads * hd;
+    const float eps = c->norm_eps;
+    const int *seg = ctx->has_seg ? ctx->seg_start : NULL;
+    op_embedding_forward(ctx->layers[0].x_in, ctx->tokens, w->tok_emb, N, D);
+    op_position_forward(ctx->layers[0].x_in, w->pos_emb, ctx->pos, N, T, D);
+    for (int l = 0; l < L; l++) {
+        layer_acts *a = &ctx->layers[l];
+        float *x_out = l + 1 < L ? ctx->layers[l + 1].x_in : ctx->x_final;
+        const size_t lD = (size_t)l * D;
+        op_layernorm_forward(a->ln1, a->mean1, a->rstd1, a->x_in, w->rms_att + lD, w->bln_att + lD, N, D, eps);
+        op_matmul_forward(a->q, a->ln1, w->wq + (size_t)l * qd * D, w->bq + (size_t)l * qd, N, D, qd);
+        op_matmul_forward(a->k, a->ln1, w->wk + (size_t)l * qd * D, w->bk + (size_t)l * qd, N, D, qd);
+        op_matmul_forward(a->v, a->ln1, w->wv + (size_t)l * qd * D, w->bv + (size_t)l * qd, N, D, qd);
+        op_attention_forward(a->atty, a->att, a->q, a->k, a->v, seg, ctx->B, T, c->n_heads, c->n_kv_heads, hd,
+                             ctx->att_scratch, ctx->threads);
+        op_matmul_forward(a->x_mid, a->atty, w->wo + (size_t)l * D * qd, w->bo + lD, N, qd, D);
+        for (size_t i = 0; i < (size_t)N * D; i++)
+            a->x_mid[i] += a->x_in[i];
+        op_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->x_mid, w->rms_ffn + lD, w->bln_ffn + lD, N, D, eps);
+        op_matmul_forward(a->h1, a->ln2, w->w1 + (size_t)l * Hd * D, w->b1 + (size_t)l * Hd, N, D, Hd);
+        op_gelu_forward(a->hh, a->h1, (size_t)N * Hd);
+        op_matmul_forward(x_out, a->hh, w->w2 + (size_t)l * D * Hd, w->b2 + lD, N, Hd, D);
+        for (size_t i = 0; i < (size_t)N * D; i++)
+            x_out[i] += a->x_mid[i];
+    }
+    op_layernorm_forward(ctx->lnf, ctx->meanf, ctx->rstdf, ctx->x_final, w->rms_final, w->bln_final, N, D, eps);
+}
+
+/* Everything up to and including the final norm: ctx->lnf holds the hidden states. */
 static int forward_trunk(al_train_ctx *ctx, const int *tokens, const int *targets, const int *pos,
                          const int *seg_start)
 {
@@ -414,6 +459,10 @@ static int forward_trunk(al_train_ctx *ctx, const int *tokens, const int *target
                 (lo->c.targets & ~ctx->plan.targets) == 0 && (lo->c.dropout <= 0 || ctx->plan.dropout > 0)))
         return al_fail("forward: the model's LoRA adapters do not match the training context's plan (attach them "
                        "before al_train_ctx_new)");
+    if (lo && c->arch == AL_ARCH_GPT2)
+        return al_fail("forward: LoRA adapters on the GPT-2 layout are not supported yet");
+    if (ctx->exact && c->arch == AL_ARCH_GPT2)
+        return al_fail("forward: exact mode on the GPT-2 layout is not supported yet");
     ctx->frozen = lo != NULL;
     ctx->lora_active = lo && lo->enabled;
     ctx->drop_p = 0;
@@ -423,6 +472,10 @@ static int forward_trunk(al_train_ctx *ctx, const int *tokens, const int *target
     }
     if (!ctx->lora_active)
         lo = NULL;
+    if (c->arch == AL_ARCH_GPT2) {
+        forward_gpt2(ctx);
+        return 0;
+    }
 
     const al_params *wt = NULL;
     if (ctx->exact) {
@@ -576,9 +629,55 @@ static float *rms_junk(struct al_train_ctx *ctx, int D)
 #define GB(field, off) (frozen || !g->field ? NULL : g->field + (off))
 #define GN(field, off) (frozen ? rms_junk(ctx, D) : g->field + (off))
 
+/* GPT-2: from dloss/d(final LayerNorm output) in ctx->d_ln back to the embeddings. */
+static void backward_gpt2(al_train_ctx *ctx, al_model *m)
+{
+    const al_config *c = &m->cfg;
+    const al_params *w = &m->w;
+    al_params *g = &m->g;
+    const int N = ctx->N, T = ctx->T, D = c->dim, Hd = c->hidden_dim, L = c->n_layers;
+    const int hd = c->head_dim, qd = c->n_heads * hd;
+    const int *seg = ctx->has_seg ? ctx->seg_start : NULL;
+    memset(ctx->d_resid, 0, (size_t)N * D * sizeof(float));
+    op_layernorm_backward(ctx->d_resid, g->rms_final, g->bln_final, ctx->d_ln, ctx->x_final, ctx->meanf, ctx->rstdf,
+                          w->rms_final, N, D);
+    for (int l = L - 1; l >= 0; l--) {
+        layer_acts *a = &ctx->layers[l];
+        const size_t lD = (size_t)l * D;
+        /* MLP: x_out = x_mid + W2 gelu(W1 ln2 + b1) + b2 */
+        op_matmul_backward(ctx->d_hh, g->w2 + (size_t)l * D * Hd, g->b2 + lD, ctx->d_resid, a->hh,
+                           w->w2 + (size_t)l * D * Hd, N, Hd, D, 0);
+        memset(ctx->d_h1, 0, (size_t)N * Hd * sizeof(float));
+        op_gelu_backward(ctx->d_h1, ctx->d_hh, a->h1, (size_t)N * Hd);
+        op_matmul_backward(ctx->d_ln, g->w1 + (size_t)l * Hd * D, g->b1 + (size_t)l * Hd, ctx->d_h1, a->ln2,
+                           w->w1 + (size_t)l * Hd * D, N, D, Hd, 0);
+        op_layernorm_backward(ctx->d_resid, g->rms_ffn + lD, g->bln_ffn + lD, ctx->d_ln, a->x_mid, a->mean2, a->rstd2,
+                              w->rms_ffn + lD, N, D);
+        /* attention: x_mid = x_in + Wo attn(Wq ln1 + bq, Wk ln1 + bk, Wv ln1 + bv) + bo */
+        op_matmul_backward(ctx->d_atty, g->wo + (size_t)l * D * qd, g->bo + lD, ctx->d_resid, a->atty,
+                           w->wo + (size_t)l * D * qd, N, qd, D, 0);
+        op_attention_backward(ctx->d_q, ctx->d_k, ctx->d_v, ctx->d_atty, a->att, a->q, a->k, a->v, seg, ctx->B, T,
+                              c->n_heads, c->n_kv_heads, hd, ctx->att_scratch, ctx->threads);
+        op_matmul_backward(ctx->d_ln, g->wq + (size_t)l * qd * D, g->bq + (size_t)l * qd, ctx->d_q, a->ln1,
+                           w->wq + (size_t)l * qd * D, N, D, qd, 0);
+        op_matmul_backward(ctx->d_ln, g->wk + (size_t)l * qd * D, g->bk + (size_t)l * qd, ctx->d_k, a->ln1,
+                           w->wk + (size_t)l * qd * D, N, D, qd, 1);
+        op_matmul_backward(ctx->d_ln, g->wv + (size_t)l * qd * D, g->bv + (size_t)l * qd, ctx->d_v, a->ln1,
+                           w->wv + (size_t)l * qd * D, N, D, qd, 1);
+        op_layernorm_backward(ctx->d_resid, g->rms_att + lD, g->bln_att + lD, ctx->d_ln, a->x_in, a->mean1, a->rstd1,
+                              w->rms_att + lD, N, D);
+    }
+    op_embedding_backward(g->tok_emb, ctx->d_resid, ctx->tokens, N, D);
+    op_position_backward(g->pos_emb, ctx->d_resid, ctx->pos, N, T, D);
+}
+
 /* From dloss/d(final hidden states) in ctx->d_ln back to the embeddings. */
 static void backward_trunk(al_train_ctx *ctx, al_model *m)
 {
+    if (m->cfg.arch == AL_ARCH_GPT2) {
+        backward_gpt2(ctx, m);
+        return;
+    }
     const al_config *c = &m->cfg;
     const al_params *w = &m->w;
     al_params *g = &m->g;
