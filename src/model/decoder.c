@@ -9,6 +9,7 @@
 
 #include "align/model.h"
 #include "ops.h"
+#include "ops_gpt2.h"
 
 struct al_decoder {
     const al_model *model;
@@ -172,7 +173,8 @@ al_decoder *al_decoder_new_kv(const al_model *m, int n_seq, int max_len, al_kv_t
     d->n_seq = n_seq;
     d->max_len = max_len;
     d->stride = (max_len + 31) / 32 * 32;
-    op_rope_tables(d->rope_cos, d->rope_sin, max_len, c->head_dim, c->rope_theta);
+    if (c->arch == AL_ARCH_LLAMA)
+        op_rope_tables(d->rope_cos, d->rope_sin, max_len, c->head_dim, c->rope_theta);
     if (m->n_params <= TRANSPOSED_MAX_PARAMS && build_transposed(d)) {
         al_decoder_free(d);
         return NULL;
@@ -221,6 +223,8 @@ int al_decoder_set_exact(al_decoder *d, bool on)
         return 0;
     if (d->kv != AL_KV_F32)
         return al_fail("decoder: exact mode needs a float KV cache (this one holds halves)");
+    if (d->model->cfg.arch == AL_ARCH_GPT2)
+        return al_fail("decoder: exact mode on the GPT-2 layout is not supported yet");
     /* the weights may have changed since the decoder was made (a policy between rollouts) */
     if (build_transposed(d))
         return -1;
@@ -302,6 +306,55 @@ static void lora_add(al_decoder *d, int l, int target, float *y, const float *x,
                       d->lora_z + (size_t)r0 * d->lora_zw, n, ad->in, ad->out, lo->c.rank);
 }
 
+/* Layer l: writes the rows' keys and values into their sequences' cache tiles, then
+ * attends each row's queries over its sequence. */
+static void cache_and_attend(al_decoder *d, int l, const float *q, const float *k, const float *v, float *atty, int n,
+                             int r0)
+{
+    const al_config *c = &d->model->cfg;
+    const int KVH = c->n_kv_heads, hd = c->head_dim, kvd = KVH * hd, S = d->n_seq;
+    const int *spos = d->step_pos + r0, *sseq = d->step_seq + r0;
+    const int Tp = d->stride;
+    const size_t head_stride = (size_t)hd * Tp;
+    const size_t layer = (size_t)l * S * KVH * head_stride;
+    const bool half = d->kv == AL_KV_F16;
+    void *kc_layer = half ? (void *)((uint16_t *)d->k_cache + layer) : (void *)(d->k_cache + layer);
+    void *vc_layer = half ? (void *)((uint16_t *)d->v_cache + layer) : (void *)(d->v_cache + layer);
+    for (int i = 0; i < n; i++) {
+        /* dimension j of position p: tile p / 16, row j, lane p % 16 */
+        const size_t tile = (size_t)(spos[i] / OP_ATT_TILE) * OP_ATT_TILE * hd + (size_t)(spos[i] % OP_ATT_TILE);
+        for (int kh = 0; kh < KVH; kh++) {
+            const size_t at = ((size_t)sseq[i] * KVH + (size_t)kh) * head_stride + tile;
+            const float *ki = k + (size_t)i * kvd + (size_t)kh * hd, *vi = v + (size_t)i * kvd + (size_t)kh * hd;
+            if (half) {
+                uint16_t *kc = (uint16_t *)kc_layer + at, *vc = (uint16_t *)vc_layer + at;
+                for (int j = 0; j < hd; j++) {
+                    kc[(size_t)j * OP_ATT_TILE] = op_float_to_half(ki[j]);
+                    vc[(size_t)j * OP_ATT_TILE] = op_float_to_half(vi[j]);
+                }
+            } else {
+                float *kc = (float *)kc_layer + at, *vc = (float *)vc_layer + at;
+                for (int j = 0; j < hd; j++) {
+                    kc[(size_t)j * OP_ATT_TILE] = ki[j];
+                    vc[(size_t)j * OP_ATT_TILE] = vi[j];
+                }
+            }
+        }
+    }
+    /* Entering a parallel region costs more than one row's attention; only a range
+     * that runs alone (the large-model path) spreads its rows over the threads. */
+    if (n > 1 && !omp_in_parallel()) {
+#pragma omp parallel for collapse(2)
+        for (int i = 0; i < n; i++)
+            for (int kh = 0; kh < KVH; kh++)
+                attend_row_head(d, kc_layer, vc_layer, atty, q, i, r0, kh);
+    } else {
+        for (int i = 0; i < n; i++)
+            for (int kh = 0; kh < KVH; kh++)
+                attend_row_head(d, kc_layer, vc_layer, atty, q, i, r0, kh);
+    }
+}
+
 /* The forward pass for rows [r0, r1) of this step, tokens[0 .. r1 - r0) their inputs.
  * Rows never share scratch, so disjoint ranges can run on different threads.  Without
  * logits the classifier is skipped (a prefill). */
@@ -312,71 +365,51 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1, bool log
     const al_params *w = &m->w;
     const int D = c->dim, Hd = c->hidden_dim, L = c->n_layers, H = c->n_heads, KVH = c->n_kv_heads;
     const int hd = c->head_dim, qd = H * hd, kvd = KVH * hd;
-    const int S = d->n_seq, n = r1 - r0;
+    const int n = r1 - r0;
+    const bool gpt2 = c->arch == AL_ARCH_GPT2;
     float *x = d->x + (size_t)r0 * D, *xb = d->xb + (size_t)r0 * D;
     float *q = d->q + (size_t)r0 * qd, *k = d->k + (size_t)r0 * kvd, *v = d->v + (size_t)r0 * kvd;
     float *atty = d->atty + (size_t)r0 * qd, *h1 = d->h1 + (size_t)r0 * Hd, *h3 = d->h3 + (size_t)r0 * Hd;
-    const int *spos = d->step_pos + r0, *sseq = d->step_seq + r0;
+    const int *spos = d->step_pos + r0;
 
 /* Layer l's packed or transposed copy of matrix KIND (ROWS x COLS), or NULL without copies. */
 #define WT(KIND, ROWS, COLS)                                                                           \
     (d->pk_block   ? op_wpack_layer(&d->pk, OP_M_##KIND, l)                                          \
      : d->wt_block ? (const void *)(d->wt.KIND + (size_t)l * op_transposed_floats(ROWS, COLS)) : NULL)
+/* Layer l's norm of x into xb: GPT-2's LayerNorm or Llama's RMSNorm, with weights KIND. */
+#define NORM(KIND, BIAS, off)                                                                                 \
+    (gpt2 ? op_layernorm_forward(xb, NULL, NULL, x, w->KIND + (off), w->BIAS + (off), n, D, c->norm_eps)     \
+          : op_rmsnorm_forward(xb, NULL, x, w->KIND + (off), n, D, c->norm_eps))
     op_embedding_forward(x, tokens, w->tok_emb, n, D);
+    if (gpt2)
+        op_position_forward(x, w->pos_emb, spos, n, 1, D);
     for (int l = 0; l < L; l++) {
-        op_rmsnorm_forward(xb, NULL, x, w->rms_att + (size_t)l * D, n, D, c->norm_eps);
+        const size_t lD = (size_t)l * D;
+        NORM(rms_att, bln_att, lD);
         dec_matmul(d, q, xb, w->wq + (size_t)l * qd * D, WT(wq, qd, D), w->bq ? w->bq + (size_t)l * qd : NULL, n, D, qd);
         dec_matmul(d, k, xb, w->wk + (size_t)l * kvd * D, WT(wk, kvd, D), w->bk ? w->bk + (size_t)l * kvd : NULL, n, D, kvd);
         dec_matmul(d, v, xb, w->wv + (size_t)l * kvd * D, WT(wv, kvd, D), w->bv ? w->bv + (size_t)l * kvd : NULL, n, D, kvd);
         lora_add(d, l, 0, q, xb, n, r0);
         lora_add(d, l, 1, k, xb, n, r0);
         lora_add(d, l, 2, v, xb, n, r0);
-        op_rope_forward(q, spos, n, H, hd, d->rope_cos, d->rope_sin, c->rope);
-        op_rope_forward(k, spos, n, KVH, hd, d->rope_cos, d->rope_sin, c->rope);
-        const int Tp = d->stride;
-        const size_t head_stride = (size_t)hd * Tp;
-        const size_t layer = (size_t)l * S * KVH * head_stride;
-        const bool half = d->kv == AL_KV_F16;
-        void *kc_layer = half ? (void *)((uint16_t *)d->k_cache + layer) : (void *)(d->k_cache + layer);
-        void *vc_layer = half ? (void *)((uint16_t *)d->v_cache + layer) : (void *)(d->v_cache + layer);
-        for (int i = 0; i < n; i++) {
-            /* dimension j of position p: tile p / 16, row j, lane p % 16 */
-            const size_t tile = (size_t)(spos[i] / OP_ATT_TILE) * OP_ATT_TILE * hd + (size_t)(spos[i] % OP_ATT_TILE);
-            for (int kh = 0; kh < KVH; kh++) {
-                const size_t at = ((size_t)sseq[i] * KVH + (size_t)kh) * head_stride + tile;
-                const float *ki = k + (size_t)i * kvd + (size_t)kh * hd, *vi = v + (size_t)i * kvd + (size_t)kh * hd;
-                if (half) {
-                    uint16_t *kc = (uint16_t *)kc_layer + at, *vc = (uint16_t *)vc_layer + at;
-                    for (int j = 0; j < hd; j++) {
-                        kc[(size_t)j * OP_ATT_TILE] = op_float_to_half(ki[j]);
-                        vc[(size_t)j * OP_ATT_TILE] = op_float_to_half(vi[j]);
-                    }
-                } else {
-                    float *kc = (float *)kc_layer + at, *vc = (float *)vc_layer + at;
-                    for (int j = 0; j < hd; j++) {
-                        kc[(size_t)j * OP_ATT_TILE] = ki[j];
-                        vc[(size_t)j * OP_ATT_TILE] = vi[j];
-                    }
-                }
-            }
+        if (!gpt2) {
+            op_rope_forward(q, spos, n, H, hd, d->rope_cos, d->rope_sin, c->rope);
+            op_rope_forward(k, spos, n, KVH, hd, d->rope_cos, d->rope_sin, c->rope);
         }
-        /* Entering a parallel region costs more than one row's attention; only a range
-         * that runs alone (the large-model path) spreads its rows over the threads. */
-        if (n > 1 && !omp_in_parallel()) {
-#pragma omp parallel for collapse(2)
-            for (int i = 0; i < n; i++)
-                for (int kh = 0; kh < KVH; kh++)
-                    attend_row_head(d, kc_layer, vc_layer, atty, q, i, r0, kh);
-        } else {
-            for (int i = 0; i < n; i++)
-                for (int kh = 0; kh < KVH; kh++)
-                    attend_row_head(d, kc_layer, vc_layer, atty, q, i, r0, kh);
-        }
-        dec_matmul(d, xb, atty, w->wo + (size_t)l * D * qd, WT(wo, D, qd), NULL, n, qd, D);
+        cache_and_attend(d, l, q, k, v, atty, n, r0);
+        dec_matmul(d, xb, atty, w->wo + (size_t)l * D * qd, WT(wo, D, qd), gpt2 ? w->bo + lD : NULL, n, qd, D);
         lora_add(d, l, 3, xb, atty, n, r0);
         for (size_t i = 0; i < (size_t)n * D; i++)
             x[i] += xb[i];
-        op_rmsnorm_forward(xb, NULL, x, w->rms_ffn + (size_t)l * D, n, D, c->norm_eps);
+        NORM(rms_ffn, bln_ffn, lD);
+        if (gpt2) {
+            dec_matmul(d, h1, xb, w->w1 + (size_t)l * Hd * D, WT(w1, Hd, D), w->b1 + (size_t)l * Hd, n, D, Hd);
+            op_gelu_forward(h1, h1, (size_t)n * Hd);
+            dec_matmul(d, xb, h1, w->w2 + (size_t)l * D * Hd, WT(w2, D, Hd), w->b2 + lD, n, Hd, D);
+            for (size_t i = 0; i < (size_t)n * D; i++)
+                x[i] += xb[i];
+            continue;
+        }
         dec_matmul(d, h1, xb, w->w1 + (size_t)l * Hd * D, WT(w1, Hd, D), NULL, n, D, Hd);
         dec_matmul(d, h3, xb, w->w3 + (size_t)l * Hd * D, WT(w3, Hd, D), NULL, n, D, Hd);
         lora_add(d, l, 4, h1, xb, n, r0);
@@ -390,7 +423,8 @@ static void step_rows(al_decoder *d, const int *tokens, int r0, int r1, bool log
 #undef WT
     if (!logits)
         return;
-    op_rmsnorm_forward(xb, NULL, x, w->rms_final, n, D, c->norm_eps);
+    NORM(rms_final, bln_final, 0);
+#undef NORM
     dec_matmul(d, d->logits + (size_t)r0 * c->vocab_size, xb, w->wcls,
                d->pk_block ? (const void *)d->pk.m[OP_M_wcls] : d->wt.wcls, NULL, n, D, c->vocab_size);
 }

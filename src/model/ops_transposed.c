@@ -34,6 +34,8 @@ static void layer_shapes(const al_config *c, int rows[7], int cols[7])
     const int r[7] = {qd, kvd, kvd, D, Hd, D, Hd}, k[7] = {D, D, D, qd, D, Hd, D};
     memcpy(rows, r, sizeof r);
     memcpy(cols, k, sizeof k);
+    if (c->arch == AL_ARCH_GPT2) /* no up projection (w3): its copy is empty */
+        rows[6] = 0;
 }
 
 size_t op_transposed_model_floats(const al_model *m)
@@ -62,7 +64,9 @@ void op_transpose_model_as(al_params *wt, float *block, const al_model *m, al_we
     const float *src[7] = {w->wq, w->wk, w->wv, w->wo, w->w1, w->w2, w->w3};
     float *p = block;
     for (int k = 0; k < 7; k++) {
-        *dst[k] = p;
+        *dst[k] = rows[k] ? p : NULL;
+        if (!rows[k])
+            continue;
         size_t each = op_transposed_floats(rows[k], cols[k]);
 #pragma omp parallel for schedule(static) if (m->n_params > (1u << 20))
         for (int l = 0; l < c->n_layers; l++)
@@ -196,8 +200,10 @@ void op_pack_model(op_wpack *pk, void *block, const al_model *m, al_weight_type 
     pk->type = t;
     for (int k = 0; k < 7; k++) {
         const size_t each = op_packed_bytes(rows[k], cols[k], t);
-        pk->m[k] = p;
+        pk->m[k] = rows[k] ? p : NULL;
         pk->layer_bytes[k] = each;
+        if (!rows[k])
+            continue;
 #pragma omp parallel for schedule(static) if (m->n_params > (1u << 20))
         for (int l = 0; l < c->n_layers; l++)
             op_pack_weights(p + (size_t)l * each, src[k] + (size_t)l * rows[k] * cols[k], rows[k], cols[k], t);
