@@ -143,9 +143,11 @@ static void test_errors(void)
     expect_error("{\"model_type\":\"llama\"," BASE ",\"num_attention_heads\":4,\"hidden_act\":\"gelu\"}",
                  "hidden_act");
     expect_error("{\"model_type\":\"llama\"," BASE ",\"num_attention_heads\":4,\"hidden_act\":1}", "hidden_act");
-    expect_error("{\"model_type\":\"gpt2\"," BASE ",\"num_attention_heads\":4}", "model_type: 'gpt2'");
+    expect_error("{\"model_type\":\"gpt_neox\"," BASE ",\"num_attention_heads\":4}", "model_type: 'gpt_neox'");
     expect_error("{" BASE ",\"num_attention_heads\":4}", "model_type: missing");
-    expect_error("{\"architectures\":[\"GPT2LMHeadModel\"]," BASE ",\"num_attention_heads\":4}", "architectures");
+    expect_error("{\"architectures\":[\"GPTNeoXForCausalLM\"]," BASE ",\"num_attention_heads\":4}", "architectures");
+    /* GPT-2 is read (tests/test_gpt2_hf.c), but not with Llama's intermediate_size */
+    expect_error("{\"model_type\":\"gpt2\"," BASE ",\"num_attention_heads\":4}", "intermediate_size: not a GPT-2 field");
     expect_error("{\"architectures\":\"LlamaForCausalLM\"," BASE ",\"num_attention_heads\":4}", "architectures");
     expect_error("{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"llama\"," BASE
                  ",\"num_attention_heads\":4}",

@@ -116,18 +116,22 @@ void al_model_free(al_model *m);
  * a .gguf file (or one starting with "GGUF"), else a llama2.c .bin checkpoint. */
 int al_model_load(al_model *m, const char *path);
 int al_model_load_llama2c(al_model *m, const char *path);
-/* path: a directory holding model.safetensors + config.json, or the .safetensors file. */
+/* path: a directory holding model.safetensors + config.json, or the .safetensors file.
+ * GPT-2 checkpoints (GPT2LMHeadModel, or GPT2Model without the "transformer." prefix) load
+ * as AL_ARCH_GPT2: Conv1D weights transposed to [out][in], c_attn split into q, k, v. */
 int al_model_load_safetensors(al_model *m, const char *path);
 /* Writes DIR/model.safetensors (F32) and DIR/config.json atomically, in HF naming and
- * HF's half-split rotary layout (q/k rows permuted if the model is interleaved). */
+ * HF's half-split rotary layout (q/k rows permuted if the model is interleaved); a GPT-2
+ * model in GPT2LMHeadModel's names and layout (docs/formats.md, "GPT-2"). */
 int al_model_save_safetensors(const al_model *m, const char *dir);
 /* A llama.cpp GGUF file (general.architecture "llama" or "qwen2"; tensors F32, F16, BF16,
  * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, dequantized to float32).  Llama files hold q/k rows
  * in interleaved rotary order (cfg.rope = AL_ROPE_INTERLEAVED), Qwen2 files in half-split
  * order (AL_ROPE_HALF); the rows are kept as stored.  docs/formats.md. */
 int al_model_load_gguf(al_model *m, const char *path);
-/* Writes path atomically as GGUF v3 (alignment 32): "llama" with interleaved q/k rows, or
- * "qwen2" with half-split rows for a model with q/k/v biases (rows permuted as needed).
+/* Writes path atomically as GGUF v3 (alignment 32; not for GPT-2 models yet): "llama" with
+ * interleaved q/k rows, or "qwen2" with half-split rows for a model with q/k/v biases (rows
+ * permuted as needed).
  * type (F32, F16, BF16, Q8_0, Q4_0) applies to matrices; norms and biases stay F32, and a
  * matrix whose rows are not whole 32-element blocks falls back to F16 under Q8_0/Q4_0.
  * tok (may be NULL; its vocabulary size must be the model's) goes in as tokenizer.ggml.*. */
@@ -138,9 +142,11 @@ int al_model_gguf_fallback_count(const al_config *c, al_ggml_type type);
  * place and switches its rope layout; the function computed is unchanged.  Trainers do
  * this first so checkpoints (HF layout) and optimizer state agree. */
 int al_model_to_half_rope(al_model *m);
-/* Parses an HF config.json (LlamaForCausalLM / Qwen2ForCausalLM) into c. */
+/* Parses an HF config.json (LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM,
+ * GPT2LMHeadModel / GPT2Model, and the ForSequenceClassification forms) into c. */
 int al_config_from_hf_json(al_config *c, const char *json_text, size_t len, const char *origin);
-/* Writes c as an HF config.json (LlamaForCausalLM, or Qwen2ForCausalLM with qkv_bias). */
+/* Writes c as an HF config.json (LlamaForCausalLM, Qwen2ForCausalLM with qkv_bias, or
+ * GPT2LMHeadModel for AL_ARCH_GPT2, which needs head_dim = dim / n_heads). */
 int al_config_to_hf_json(const al_config *c, al_buf *out);
 
 /* ---- training forward / backward ----
@@ -375,7 +381,8 @@ const char *al_lora_target_name(int t);
 /* Parses "q,k,v,o,gate,up,down" (also "q_proj,..." and "all") into a bitmask. */
 int al_lora_parse_targets(const char *list, unsigned *out);
 /* Allocates adapters and their gradients (zeroed): A ~ U(-1/sqrt(in), 1/sqrt(in)) (PEFT's
- * kaiming_uniform(a=sqrt(5))) from c->seed, B = 0, so the model is unchanged; enabled. */
+ * kaiming_uniform(a=sqrt(5))) from c->seed, B = 0, so the model is unchanged; enabled.
+ * Llama-layout models only: a GPT-2 model is refused. */
 int al_lora_attach(al_model *m, const al_lora_config *c);
 void al_lora_set_enabled(al_model *m, bool on);
 void al_lora_detach(al_model *m); /* frees the adapters; no-op without */

@@ -17,7 +17,8 @@ static void help(FILE *out)
             "       align convert -m MODEL -o FILE.gguf [--type f16|f32|bf16|q8_0|q4_0]\n"
             "\n"
             "Converts a checkpoint to Hugging Face format: OUTDIR/model.safetensors (float32) and\n"
-            "OUTDIR/config.json (LlamaForCausalLM, or Qwen2ForCausalLM when the model has q/k/v biases).\n"
+            "OUTDIR/config.json (LlamaForCausalLM, Qwen2ForCausalLM when the model has q/k/v biases, or\n"
+            "GPT2LMHeadModel for a GPT-2 model, in GPT-2's own names: fused c_attn, Conv1D weights).\n"
             "MODEL may be a llama2.c .bin checkpoint, a .safetensors file (config.json beside it), a\n"
             "directory holding model.safetensors + config.json, or a GGUF file.  llama2.c models use\n"
             "interleaved rotary pairs; their q/k rows are permuted to HF's half-split layout on the way\n"
@@ -28,10 +29,11 @@ static void help(FILE *out)
             "\n"
             "With --format gguf, or an output path ending in .gguf, writes one llama.cpp GGUF file (v3):\n"
             "architecture \"llama\" (q/k rows in interleaved rotary order, as llama.cpp's converter\n"
-            "stores them), or \"qwen2\" for models with q/k/v biases.  --type sets the matrices' type;\n"
-            "norms and biases stay float32, and under q8_0/q4_0 a matrix whose rows are not a multiple\n"
-            "of 32 values is stored as f16 (as llama.cpp's converter does).  The tokenizer found beside\n"
-            "MODEL goes into the file (tokenizer.ggml.*), so `align generate -m FILE.gguf` needs no -z.\n"
+            "stores them), or \"qwen2\" for models with q/k/v biases (not GPT-2 models yet).  --type\n"
+            "sets the matrices' type; norms and biases stay float32, and under q8_0/q4_0 a matrix whose\n"
+            "rows are not a multiple of 32 values is stored as f16 (as llama.cpp's converter does).  The\n"
+            "tokenizer found beside MODEL goes into the file (tokenizer.ggml.*), so\n"
+            "`align generate -m FILE.gguf` needs no -z.\n"
             "Accuracy against the float32 model: docs/formats.md, \"GGUF\".\n"
             "\n"
             "options:\n"
@@ -162,7 +164,7 @@ int cmd_convert(int argc, char **argv)
         fprintf(stderr, "align convert: %s\n", al_errmsg());
         return 1;
     }
-    bool permuted = m.cfg.rope == AL_ROPE_INTERLEAVED;
+    bool permuted = m.cfg.arch == AL_ARCH_LLAMA && m.cfg.rope == AL_ROPE_INTERLEAVED;
     if (al_model_save_safetensors(&m, outdir)) {
         fprintf(stderr, "align convert: %s\n", al_errmsg());
         al_model_free(&m);

@@ -11,7 +11,7 @@ static const char *usage_text =
     "usage: align pretrain --data FILE --tokenizer TOK --out DIR [--config CFG.json] [options]\n"
     "       align pretrain --resume DIR [--steps N]\n"
     "\n"
-    "Trains a Llama-family model on next-token prediction over a text file. Documents are\n"
+    "Trains a Llama-family or GPT-2 model on next-token prediction over a text file. Documents are\n"
     "separated by lines equal to --doc-sep; the token stream is cached (see docs/training.md).\n"
     "Writes DIR/metrics.jsonl (one JSON object per step), DIR/init and DIR/final (HF\n"
     "safetensors + config.json + the tokenizer), DIR/checkpoints/step_N (resumable),\n"
@@ -27,6 +27,14 @@ static const char *usage_text =
     "model:\n"
     "  --config CFG.json      {\"model\": {HF config.json fields}, and any option below with\n"
     "                         underscores, e.g. \"batch_size\": 16}; flags override it\n"
+    "  --arch llama|gpt2      layout of a fresh model (default llama, or the \"model\" section's\n"
+    "                         model_type): llama = RMSNorm, rotary positions, SwiGLU; gpt2 =\n"
+    "                         GPT2LMHeadModel (LayerNorm, learned positions, GELU MLP, biases).\n"
+    "                         With gpt2 the section may give GPT-2's fields (n_embd, n_layer,\n"
+    "                         n_head, n_inner, n_positions, layer_norm_epsilon) or Llama's names\n"
+    "                         for the same sizes (hidden_size, num_hidden_layers,\n"
+    "                         num_attention_heads, intermediate_size, max_position_embeddings,\n"
+    "                         rms_norm_eps); checkpoints are HF GPT-2 safetensors\n"
     "  --init MODEL           start from these weights instead of a fresh initialization\n"
     "training:\n"
     "  --batch-size B         rows per micro-batch (default 8)\n"
@@ -187,13 +195,32 @@ static int apply_config(al_pretrain_opts *o, json_t *cfg, const char *path, cli_
     return 0;
 }
 
-static int parse_model(al_pretrain_opts *o, json_t *model, const char *path)
+/* Under --arch gpt2, a section without a model_type of its own may name the sizes as Llama
+ * does: the two names GPT2Config has no alias for become GPT-2's (the others are aliases). */
+static void rename_key(json_t *m, const char *from, const char *to)
+{
+    json_t *v = json_object_get(m, from);
+    if (v && !json_object_get(m, to)) {
+        json_object_set(m, to, v);
+        json_object_del(m, from);
+    }
+}
+
+/* arch: "llama", "gpt2" or NULL (the section's model_type, else llama). */
+static int parse_model(al_pretrain_opts *o, json_t *model, const char *path, const char *arch)
 {
     if (!json_is_object(model)) {
         fprintf(stderr, "align pretrain: %s: \"model\" must be an object of HF config.json fields\n", path);
         return -1;
     }
     json_t *m = json_deep_copy(model);
+    const bool typed = json_object_get(m, "architectures") || json_object_get(m, "model_type");
+    if (!typed)
+        json_object_set_new(m, "model_type", json_string(arch ? arch : "llama"));
+    if (!typed && arch && !strcmp(arch, "gpt2")) {
+        rename_key(m, "intermediate_size", "n_inner");
+        rename_key(m, "rms_norm_eps", "layer_norm_epsilon");
+    }
     /* Sizes the run already knows need not be repeated in the model section. */
     if (!json_object_get(m, "max_position_embeddings"))
         json_object_set_new(m, "max_position_embeddings", json_integer(o->seq_len));
@@ -204,17 +231,23 @@ static int parse_model(al_pretrain_opts *o, json_t *model, const char *path)
             al_tokenizer_free(t);
         }
     }
-    if (!json_object_get(m, "architectures") && !json_object_get(m, "model_type"))
-        json_object_set_new(m, "model_type", json_string("llama"));
     char *text = json_dumps(m, JSON_COMPACT);
     json_decref(m);
     char origin[1100];
     snprintf(origin, sizeof origin, "%s: model", path);
     int rc = text ? al_config_from_hf_json(&o->model, text, strlen(text), origin) : -1;
     free(text);
-    if (rc)
+    if (rc) {
         fprintf(stderr, "align pretrain: %s\n", al_errmsg());
-    return rc;
+        return rc;
+    }
+    const char *got = o->model.arch == AL_ARCH_GPT2 ? "gpt2" : "llama";
+    if (arch && strcmp(arch, got)) {
+        fprintf(stderr, "align pretrain: --arch %s, but %s's \"model\" section describes a %s model\n", arch, path,
+                got);
+        return -1;
+    }
+    return 0;
 }
 
 int cmd_pretrain(int argc, char **argv)
@@ -223,7 +256,7 @@ int cmd_pretrain(int argc, char **argv)
     al_pretrain_defaults(&o);
     cli_args a;
     cli_args_init(&a, "align pretrain", argc, argv);
-    const char *config = NULL, *resume = NULL;
+    const char *config = NULL, *resume = NULL, *arch = NULL;
     /* The config file is applied first so that flags override it. */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -257,6 +290,12 @@ int cmd_pretrain(int argc, char **argv)
             continue;
         } else if (cli_opt(&a, arg, NULL, "--resume")) {
             resume = a.value;
+        } else if (cli_opt(&a, arg, NULL, "--arch")) {
+            arch = a.value;
+            if (strcmp(arch, "llama") && strcmp(arch, "gpt2")) {
+                fprintf(stderr, "align pretrain: --arch must be llama or gpt2, not '%s'\n", arch);
+                goto out;
+            }
         } else if (cli_flag(&a, arg, "-q", "--quiet")) {
             o.quiet = true;
         } else if ((key = flag_key(arg, keybuf, sizeof keybuf))) {
@@ -279,14 +318,21 @@ int cmd_pretrain(int argc, char **argv)
             fprintf(stderr, "align pretrain: --data, --tokenizer and --out are required (see --help)\n");
             goto out;
         }
+        if (o.init_model && arch) {
+            fprintf(stderr, "align pretrain: --arch sets the layout of a fresh model; --init MODEL keeps its own\n");
+            goto out;
+        }
         if (!o.init_model) {
             if (!has_model) {
                 fprintf(stderr, "align pretrain: give the architecture as \"model\" in --config, or --init MODEL\n");
                 goto out;
             }
-            if (parse_model(&o, json_object_get(cfg, "model"), config))
+            if (parse_model(&o, json_object_get(cfg, "model"), config, arch))
                 goto out;
         }
+    } else if (arch) {
+        fprintf(stderr, "align pretrain: --arch sets the layout of a fresh model; --resume continues the run's own\n");
+        goto out;
     }
     rc = al_pretrain(&o, resume) ? 1 : 0;
     if (rc)

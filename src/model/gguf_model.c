@@ -388,6 +388,8 @@ int al_model_save_gguf(const al_model *m, const al_tokenizer *tok, const char *p
     if (!m->params)
         return al_fail("%s: cannot save an empty model", path);
     const al_config *c = &m->cfg;
+    if (c->arch != AL_ARCH_LLAMA)
+        return al_fail("%s: GGUF: GPT-2 layout not supported yet (convert it to safetensors instead)", path);
     if (c->n_labels > 0)
         return al_fail("%s: a model with a score head (reward model) cannot be written as GGUF", path);
     if (!al_ggml_can_quantize(type))

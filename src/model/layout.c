@@ -155,14 +155,20 @@ void al_params_bind(al_params *p, const al_config *c, float *base)
 
 void al_config_print(const al_config *c, FILE *out)
 {
-    fprintf(out,
-            "dim %d  hidden_dim %d  layers %d  heads %d  kv_heads %d  head_dim %d\n"
-            "vocab %d  seq_len %d  norm_eps %g  rope_theta %g  rope %s\n"
-            "embeddings %s  qkv_bias %s  bos %d  eos %d%s\n",
-            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->vocab_size,
-            c->seq_len, (double)c->norm_eps, (double)c->rope_theta,
-            c->rope == AL_ROPE_INTERLEAVED ? "interleaved (llama2.c)" : "half-split (HF)",
-            c->tied_embeddings ? "tied" : "untied", c->qkv_bias ? "yes" : "no", c->bos_id, c->eos_id,
+    const bool gpt2 = c->arch == AL_ARCH_GPT2;
+    fprintf(out, "arch %s\n", gpt2 ? "gpt2 (LayerNorm, learned positions, GELU MLP, biases)"
+                                  : "llama (RMSNorm, rotary positions, SwiGLU MLP)");
+    fprintf(out, "dim %d  hidden_dim %d  layers %d  heads %d  kv_heads %d  head_dim %d\n", c->dim, c->hidden_dim,
+            c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim);
+    if (gpt2)
+        fprintf(out, "vocab %d  seq_len %d  norm_eps %g  positions learned (wpe)\n", c->vocab_size, c->seq_len,
+                (double)c->norm_eps);
+    else
+        fprintf(out, "vocab %d  seq_len %d  norm_eps %g  rope_theta %g  rope %s\n", c->vocab_size, c->seq_len,
+                (double)c->norm_eps, (double)c->rope_theta,
+                c->rope == AL_ROPE_INTERLEAVED ? "interleaved (llama2.c)" : "half-split (HF)");
+    fprintf(out, "embeddings %s  qkv_bias %s  bos %d  eos %d%s\n", c->tied_embeddings ? "tied" : "untied",
+            c->qkv_bias ? "yes" : "no", c->bos_id, c->eos_id,
             c->n_labels > 0 ? "  head: score (sequence classifier / reward model)" : "");
 }
 

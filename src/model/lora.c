@@ -74,6 +74,11 @@ int al_lora_attach(al_model *m, const al_lora_config *c)
         return al_fail("LoRA: the model is empty");
     if (m->lora)
         return al_fail("LoRA: the model already has adapters attached (detach or merge them first)");
+    /* PEFT's GPT-2 adapters wrap the fused Conv1D c_attn (not q/k/v apart), and the MLP has
+     * no up projection (w3): neither is supported yet. */
+    if (m->cfg.arch != AL_ARCH_LLAMA)
+        return al_fail("LoRA: GPT-2 models are not supported yet (adapters target the Llama layout's projections; "
+                       "train GPT-2 models in full)");
     if (c->rank < 1 || c->rank > 65536)
         return al_fail("LoRA: rank %d must be in [1, 65536]", c->rank);
     if (!(c->alpha > 0) || !isfinite(c->alpha))

@@ -5,7 +5,9 @@
  * offsets relative to the data area; an optional "__metadata__" maps strings to strings.
  * Loading validates the whole header (types, dtypes, sizes, ranges, overlaps, names and
  * shapes against config.json, completeness) before a single tensor byte is read.
- * Saving writes F32 in HF's names and half-split rotary layout; see docs/formats.md. */
+ * Saving writes F32 in HF's names and half-split rotary layout; see docs/formats.md.
+ * GPT-2 models use GPT2LMHeadModel's names and storage (fused c_attn, Conv1D weights stored
+ * [in][out]): the tables and storage_of below. */
 #include "align/model.h"
 #include "tensor_names.h"
 
@@ -19,8 +21,8 @@
 
 #define ST_MAX_HEADER (100u * 1000u * 1000u) /* the format's own limit */
 
-typedef enum { DT_F32, DT_F16, DT_BF16 } st_dtype;
-static const size_t dt_size[] = {4, 2, 2};
+typedef enum { DT_F32, DT_F16, DT_BF16, DT_OTHER } st_dtype; /* DT_OTHER: an ignored buffer's */
+static const size_t dt_size[] = {4, 2, 2, 0};
 
 /* align's tensor kinds and their HF names (per-layer ones under model.layers.N.). */
 static const tn_entry hf_names[] = {
@@ -45,33 +47,172 @@ static const tn_entry hf_names[] = {
 _Static_assert(N_KINDS <= TN_MAX_KINDS, "tn_layout holds every kind");
 static const tn_table hf_table = {hf_names, N_KINDS, "model.layers.", "HF"};
 
+/* GPT-2 (GPT2LMHeadModel): names under "transformer." (GPT2Model files have no prefix), the
+ * heads outside it.  c_attn holds q, k and v in one tensor, named here for wq and bq (wk,
+ * wv, bk, bv have no name of their own), and the Conv1D weights (c_attn, c_proj, c_fc) are
+ * stored [in][out]: see storage_of. */
+static const tn_entry gpt2_names[] = {
+    {"tok_emb", "wte.weight", false},       {"pos_emb", "wpe.weight", false},
+    {"rms_att", "ln_1.weight", true},       {"bln_att", "ln_1.bias", true},
+    {"wq", "attn.c_attn.weight", true},     {"bq", "attn.c_attn.bias", true},
+    {"wo", "attn.c_proj.weight", true},     {"bo", "attn.c_proj.bias", true},
+    {"rms_ffn", "ln_2.weight", true},       {"bln_ffn", "ln_2.bias", true},
+    {"w1", "mlp.c_fc.weight", true},        {"b1", "mlp.c_fc.bias", true},
+    {"w2", "mlp.c_proj.weight", true},      {"b2", "mlp.c_proj.bias", true},
+    {"rms_final", "ln_f.weight", false},    {"bln_final", "ln_f.bias", false},
+    {"wcls", "lm_head.weight", false},      {"score", "score.weight", false},
+};
+#define N_GPT2_KINDS ((int)(sizeof gpt2_names / sizeof gpt2_names[0]))
+_Static_assert(N_GPT2_KINDS <= TN_MAX_KINDS, "tn_layout holds every kind");
+static const tn_table gpt2_table = {gpt2_names, N_GPT2_KINDS, "h.", "HF GPT-2"};
+
+/* A family's names: its table, the prefix of every name but the heads' (wcls, score), and
+ * what to call the family in messages. */
+typedef struct hf_format {
+    const tn_table *t;
+    const char *prefix;
+    const char *family;
+} hf_format;
+static const hf_format llama_format = {&hf_table, "", "Llama/Qwen2"};
+static const hf_format gpt2_format = {&gpt2_table, "transformer.", "GPT-2"};
+
+static const hf_format *format_of(const al_config *c) { return c->arch == AL_ARCH_GPT2 ? &gpt2_format : &llama_format; }
+
+static bool is_head(const char *kind) { return !strcmp(kind, "wcls") || !strcmp(kind, "score"); }
+
+/* The file's name of descriptor d. */
+static void hf_name(char *buf, size_t n, const hf_format *f, const al_tensor_desc *d)
+{
+    char rest[96];
+    tn_format(rest, sizeof rest, f->t, d);
+    snprintf(buf, n, "%s%s", is_head(d->kind) ? "" : f->prefix, rest);
+}
+
+/* tn_parse after the optional prefix; the heads never carry it. */
+static int hf_parse(const hf_format *f, const char *name, int *kind, long *layer)
+{
+    const size_t pl = strlen(f->prefix);
+    const bool prefixed = pl && !strncmp(name, f->prefix, pl);
+    if (tn_parse(f->t, name + (prefixed ? pl : 0), kind, layer))
+        return -1;
+    return prefixed && is_head(f->t->e[*kind].kind) ? -1 : 0;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
+/* Buffers some checkpoints carry that are not parameters: Llama's rotary inverse
+ * frequencies, GPT-2's causal mask (attn.bias) and its masked_bias constant. */
+static bool ignored_name(const al_config *c, const char *name)
+{
+    if (c->arch == AL_ARCH_GPT2)
+        return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+    return ends_with(name, "rotary_emb.inv_freq");
+}
+
+/* Index of the descriptor of kind in layer; -1 if the layout has none. */
+static int desc_index(const tn_layout *lo, const char *kind, int layer)
+{
+    for (int i = 0; i < lo->n; i++)
+        if (lo->d[i].layer == layer && !strcmp(lo->d[i].kind, kind))
+            return i;
+    return -1;
+}
+
+/* How one file tensor holds align's tensors: parts (descriptor indices) concatenated along
+ * the output dimension, the whole stored [in][out] when transposed (a Conv1D weight), so
+ * the file's shape is [cols][rows] (transposed), [rows][cols] or [rows] for vectors, with
+ * rows summed over the parts. */
+typedef struct st_storage {
+    int n_parts, part[3];
+    bool transposed;
+    int rows, cols; /* align's orientation, rows over all parts; cols 0 for vectors */
+} st_storage;
+
+/* GPT-2: c_attn fuses q | k | v (weight and bias); c_attn, attn.c_proj, mlp.c_fc and
+ * mlp.c_proj weights are Conv1D ([in][out], y = x W).  Everything else (and all of Llama)
+ * is stored as align stores it. */
+static void storage_of(const al_config *c, const tn_layout *lo, int d, st_storage *s)
+{
+    const al_tensor_desc *t = &lo->d[d];
+    s->n_parts = 1;
+    s->part[0] = d;
+    s->transposed = false;
+    if (c->arch == AL_ARCH_GPT2) {
+        const bool q = !strcmp(t->kind, "wq"), bq = !strcmp(t->kind, "bq");
+        if (q || bq) {
+            s->part[1] = desc_index(lo, q ? "wk" : "bk", t->layer);
+            s->part[2] = desc_index(lo, q ? "wv" : "bv", t->layer);
+            s->n_parts = 3;
+        }
+        s->transposed = t->cols && (q || !strcmp(t->kind, "wo") || !strcmp(t->kind, "w1") || !strcmp(t->kind, "w2"));
+    }
+    s->rows = 0;
+    s->cols = t->cols;
+    for (int p = 0; p < s->n_parts; p++)
+        s->rows += lo->d[s->part[p]].rows;
+}
+
+static size_t storage_numel(const st_storage *s) { return (size_t)s->rows * (size_t)(s->cols ? s->cols : 1); }
+
+/* Where output row o (over all parts), input column i of a tensor sits in the file's order. */
+static size_t file_index(const st_storage *s, size_t o, size_t i)
+{
+    return s->transposed ? i * (size_t)s->rows + o : o * (size_t)(s->cols ? s->cols : 1) + i;
+}
+
+/* The file's values (in its order) into the parameter block. */
+static void storage_scatter(const st_storage *s, const tn_layout *lo, float *params, const float *file)
+{
+    const size_t cols = (size_t)(s->cols ? s->cols : 1);
+    size_t o = 0; /* output row over all parts */
+    for (int p = 0; p < s->n_parts; p++) {
+        const al_tensor_desc *t = &lo->d[s->part[p]];
+        for (int r = 0; r < t->rows; r++, o++)
+            for (size_t i = 0; i < cols; i++)
+                params[t->offset + (size_t)r * cols + i] = file[file_index(s, o, i)];
+    }
+}
+
+/* The parameters into the file's order. */
+static void storage_gather(const st_storage *s, const tn_layout *lo, const float *params, float *file)
+{
+    const size_t cols = (size_t)(s->cols ? s->cols : 1);
+    size_t o = 0;
+    for (int p = 0; p < s->n_parts; p++) {
+        const al_tensor_desc *t = &lo->d[s->part[p]];
+        for (int r = 0; r < t->rows; r++, o++)
+            for (size_t i = 0; i < cols; i++)
+                file[file_index(s, o, i)] = params[t->offset + (size_t)r * cols + i];
+    }
+}
+
 /* Maps an HF tensor name to a descriptor index: >= 0, -1 for a buffer to ignore, or -2
  * (error recorded) for a name this config has no place for. */
 static int map_name(const tn_layout *lo, const al_config *c, const char *name)
 {
-    if (ends_with(name, "rotary_emb.inv_freq"))
+    if (ignored_name(c, name))
         return -1;
+    const hf_format *f = format_of(c);
     int kind;
     long layer;
-    if (tn_parse(&hf_table, name, &kind, &layer)) {
-        al_fail("tensor '%s': unexpected tensor name (not part of a Llama/Qwen2 model align supports)", name);
+    if (hf_parse(f, name, &kind, &layer)) {
+        al_fail("tensor '%s': unexpected tensor name (not part of a %s model align supports)", name, f->family);
         return -2;
     }
     if (layer >= c->n_layers) {
-        al_fail("tensor '%s': layer %ld is out of range (config.json has num_hidden_layers %d)", name, layer,
-                c->n_layers);
+        al_fail("tensor '%s': layer %ld is out of range (config.json has %s %d)", name, layer,
+                c->arch == AL_ARCH_GPT2 ? "n_layer" : "num_hidden_layers", c->n_layers);
         return -2;
     }
+    const char *k = f->t->e[kind].kind;
     if (lo->kind_start[kind] < 0) {
-        if (!strcmp(hf_names[kind].kind, "wcls"))
+        if (!strcmp(k, "wcls"))
             al_fail("tensor '%s': unexpected: config.json has tie_word_embeddings true", name);
-        else if (!strcmp(hf_names[kind].kind, "score"))
+        else if (!strcmp(k, "score"))
             al_fail("tensor '%s': unexpected: a classification head, but config.json's architecture is a causal LM",
                     name);
         else
@@ -121,9 +262,10 @@ static int get_u64(json_t *v, uint64_t *out)
 }
 
 /* Checks one header entry's structure and byte range (relative to a data area of
- * data_size bytes); fills e and the shape (rank up to 8). */
+ * data_size bytes); fills e and the shape (rank up to 8).  An ignored buffer (any_dtype)
+ * may have any dtype (GPT-2's causal mask is often BOOL or U8). */
 static int check_entry(const char *name, json_t *v, uint64_t data_size, st_entry *e, uint64_t shape[8],
-                       int *rank)
+                       int *rank, bool any_dtype)
 {
     if (!json_is_object(v))
         return al_fail("tensor '%s': expected an object with dtype, shape and data_offsets", name);
@@ -141,9 +283,12 @@ static int check_entry(const char *name, json_t *v, uint64_t data_size, st_entry
         return al_fail("tensor '%s': missing data_offsets", name);
     if (!json_is_array(off) || json_array_size(off) != 2)
         return al_fail("tensor '%s': data_offsets: expected an array of two non-negative integers", name);
-    if (parse_dtype(json_string_value(dt), &e->dt))
-        return al_fail("tensor '%s': unsupported dtype '%s' (F32, F16 and BF16 are supported)", name,
-                       json_string_value(dt));
+    if (parse_dtype(json_string_value(dt), &e->dt)) {
+        if (!any_dtype)
+            return al_fail("tensor '%s': unsupported dtype '%s' (F32, F16 and BF16 are supported)", name,
+                           json_string_value(dt));
+        e->dt = DT_OTHER; /* its size is not checked: it is never read */
+    }
     size_t r = json_array_size(sh);
     if (r > 8)
         return al_fail("tensor '%s': shape: rank %zu is too large", name, r);
@@ -166,7 +311,8 @@ static int check_entry(const char *name, json_t *v, uint64_t data_size, st_entry
     if (e->end > data_size)
         return al_fail("tensor '%s': data_offsets: end %llu is beyond the data area (%llu bytes; file truncated?)",
                        name, (unsigned long long)e->end, (unsigned long long)data_size);
-    if (overflow || numel > UINT64_MAX / dt_size[e->dt] || numel * dt_size[e->dt] != e->end - e->begin)
+    if (e->dt != DT_OTHER &&
+        (overflow || numel > UINT64_MAX / dt_size[e->dt] || numel * dt_size[e->dt] != e->end - e->begin))
         return al_fail("tensor '%s': data_offsets span %llu bytes, but the shape and dtype need %s", name,
                        (unsigned long long)(e->end - e->begin), overflow ? "more than 2^64" : "a different size");
     e->name = name;
@@ -251,7 +397,7 @@ static int validate(const al_mapped *f, const al_config *c, const tn_layout *lo,
         }
         uint64_t shape[8] = {0};
         int rank = 0;
-        if ((rc = check_entry(key, v, data_size, &e[n], shape, &rank)))
+        if ((rc = check_entry(key, v, data_size, &e[n], shape, &rank, ignored_name(c, key))))
             break;
         int d = map_name(lo, c, key);
         if (d == -2) {
@@ -260,24 +406,28 @@ static int validate(const al_mapped *f, const al_config *c, const tn_layout *lo,
         }
         e[n].desc = d;
         if (d >= 0) {
-            const al_tensor_desc *t = &lo->d[d];
-            bool ok = t->cols ? rank == 2 && shape[0] == (uint64_t)t->rows && shape[1] == (uint64_t)t->cols
-                              : rank == 1 && shape[0] == (uint64_t)t->rows;
+            st_storage st;
+            storage_of(c, lo, d, &st);
+            /* the file's shape: [out][in] as align, [in][out] for a Conv1D weight */
+            const uint64_t want0 = (uint64_t)(st.transposed ? st.cols : st.rows), want1 = (uint64_t)(st.transposed ? st.rows : st.cols);
+            bool ok = st.cols ? rank == 2 && shape[0] == want0 && shape[1] == want1 : rank == 1 && shape[0] == want0;
             if (!ok) {
                 char got[128];
                 format_shape(got, sizeof got, shape, rank);
-                if (t->cols)
-                    rc = al_fail("tensor '%s': shape %s, but config.json implies [%d, %d]", key, got, t->rows,
-                                 t->cols);
+                if (st.cols)
+                    rc = al_fail("tensor '%s': shape %s, but config.json implies [%llu, %llu]", key, got,
+                                 (unsigned long long)want0, (unsigned long long)want1);
                 else
-                    rc = al_fail("tensor '%s': shape %s, but config.json implies [%d]", key, got, t->rows);
+                    rc = al_fail("tensor '%s': shape %s, but config.json implies [%llu]", key, got,
+                                 (unsigned long long)want0);
                 break;
             }
             if (seen[d]) {
                 rc = al_fail("tensor '%s': stored twice", key);
                 break;
             }
-            seen[d] = 1;
+            for (int p = 0; p < st.n_parts; p++)
+                seen[st.part[p]] = 1;
         }
         n++;
     }
@@ -296,11 +446,13 @@ static int validate(const al_mapped *f, const al_config *c, const tn_layout *lo,
                 prev = i;
         }
     }
+    const hf_format *fmt = format_of(c);
     for (int d = 0; d < lo->n && rc == 0; d++)
-        /* HF's ForSequenceClassification models have no lm_head (align's keep theirs). */
-        if (!seen[d] && !(c->n_labels > 0 && !strcmp(lo->d[d].kind, "wcls"))) {
+        /* HF's ForSequenceClassification models have no lm_head (align's keep theirs).  Kinds
+         * without a name of their own (GPT-2's wk, wv) come with the tensor named for wq. */
+        if (!seen[d] && !(c->n_labels > 0 && !strcmp(lo->d[d].kind, "wcls")) && tn_kind_of(fmt->t, lo->d[d].kind) >= 0) {
             char name[128];
-            tn_format(name, sizeof name, &hf_table, &lo->d[d]);
+            hf_name(name, sizeof name, fmt, &lo->d[d]);
             rc = al_fail("missing tensor '%s'", name);
         }
     free(seen);
@@ -321,6 +473,20 @@ static void convert(float *dst, const uint8_t *src, size_t n, st_dtype dt)
             memcpy(&dst[i], &bits, 4);
         }
     }
+}
+
+/* The largest file tensor of a layout, in floats. */
+static size_t max_numel(const al_config *c, const tn_layout *lo)
+{
+    size_t m = 1;
+    for (int d = 0; d < lo->n; d++)
+        if (tn_kind_of(format_of(c)->t, lo->d[d].kind) >= 0) {
+            st_storage st;
+            storage_of(c, lo, d, &st);
+            if (storage_numel(&st) > m)
+                m = storage_numel(&st);
+        }
+    return m;
 }
 
 /* Resolves the .safetensors and config.json paths (malloc'd). */
@@ -380,6 +546,7 @@ int al_model_load_safetensors(al_model *m, const char *path)
     int n = 0;
     tn_layout lo = {0};
     al_config c;
+    float *tmp = NULL; /* one tensor in the file's order, when it is not align's */
 
     if (!al_file_exists(cfg_path)) {
         al_fail("%s: config.json not found beside the safetensors file (expected %s)", st_path, cfg_path);
@@ -387,7 +554,7 @@ int al_model_load_safetensors(al_model *m, const char *path)
     }
     if (al_read_file(cfg_path, &cfg_text) || al_config_from_hf_json(&c, cfg_text.data, cfg_text.len, cfg_path))
         goto done;
-    if (tn_layout_build(&lo, &c, &hf_table, false) || al_map_file(st_path, &f))
+    if (tn_layout_build(&lo, &c, format_of(&c)->t, false) || al_map_file(st_path, &f))
         goto done;
     if (validate(&f, &c, &lo, &root, &e, &n)) {
         al_fail_prefix("%s: safetensors header", st_path);
@@ -398,12 +565,23 @@ int al_model_load_safetensors(al_model *m, const char *path)
     const uint8_t *data = f.data + 8 + header_len(&f);
     for (int i = 0; i < n; i++)
         if (e[i].desc >= 0) {
-            const al_tensor_desc *t = &lo.d[e[i].desc];
-            size_t numel = (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
-            convert(m->params + t->offset, data + e[i].begin, numel, e[i].dt);
+            st_storage st;
+            storage_of(&c, &lo, e[i].desc, &st);
+            const size_t numel = storage_numel(&st);
+            if (st.n_parts == 1 && !st.transposed) {
+                convert(m->params + lo.d[e[i].desc].offset, data + e[i].begin, numel, e[i].dt);
+                continue;
+            }
+            if (!tmp && !(tmp = malloc(max_numel(&c, &lo) * sizeof *tmp))) {
+                al_fail("out of memory");
+                goto done;
+            }
+            convert(tmp, data + e[i].begin, numel, e[i].dt);
+            storage_scatter(&st, &lo, m->params, tmp);
         }
     rc = 0;
 done:
+    free(tmp);
     if (rc && m->params)
         al_model_free(m);
     json_decref(root);
@@ -420,7 +598,8 @@ done:
 
 typedef struct out_tensor {
     char name[96];
-    const al_tensor_desc *d;
+    int d;          /* descriptor index */
+    st_storage st;  /* how the file holds it */
 } out_tensor;
 
 static int cmp_out(const void *a, const void *b)
@@ -430,16 +609,23 @@ static int cmp_out(const void *a, const void *b)
 
 static bool needs_permute(const al_config *c, const al_tensor_desc *d)
 {
-    return c->rope == AL_ROPE_INTERLEAVED &&
+    return c->arch == AL_ARCH_LLAMA && c->rope == AL_ROPE_INTERLEAVED &&
            (!strcmp(d->kind, "wq") || !strcmp(d->kind, "wk") || !strcmp(d->kind, "bq") || !strcmp(d->kind, "bk"));
 }
 
 /* Writes one tensor; q/k rows of an interleaved model go out in half-split order:
- * per head, new row j < hd/2 is old row 2j, new row hd/2 + j is old row 2j + 1. */
-static void write_tensor(FILE *fp, const al_model *m, const al_tensor_desc *d)
+ * per head, new row j < hd/2 is old row 2j, new row hd/2 + j is old row 2j + 1.  A GPT-2
+ * tensor the file holds otherwise than align (fused, Conv1D) is gathered into tmp. */
+static void write_tensor(FILE *fp, const al_model *m, const tn_layout *lo, const out_tensor *t, float *tmp)
 {
+    const al_tensor_desc *d = &lo->d[t->d];
     const float *src = m->params + d->offset;
     size_t cols = (size_t)(d->cols ? d->cols : 1);
+    if (t->st.n_parts > 1 || t->st.transposed) {
+        storage_gather(&t->st, lo, m->params, tmp);
+        fwrite(tmp, sizeof(float), storage_numel(&t->st), fp);
+        return;
+    }
     if (!needs_permute(&m->cfg, d)) {
         fwrite(src, sizeof(float), (size_t)d->rows * cols, fp);
         return;
@@ -457,40 +643,48 @@ int al_model_save_safetensors(const al_model *m, const char *dir)
     if (!m->params)
         return al_fail("%s: cannot save an empty model", dir);
     const al_config *c = &m->cfg;
+    const hf_format *fmt = format_of(c);
     tn_layout lo = {0};
     out_tensor *t = NULL;
+    float *tmp = NULL;
     al_buf hdr = {0}, cfg_json = {0};
     char *st_path = NULL, *cfg_path = NULL;
     al_atomic_file af = {0};
     int rc = -1;
 
-    if (tn_layout_build(&lo, c, &hf_table, false))
+    if (tn_layout_build(&lo, c, fmt->t, false))
         goto done;
     t = calloc((size_t)lo.n, sizeof *t);
+    tmp = malloc(max_numel(c, &lo) * sizeof *tmp);
     st_path = al_path_join(dir, "model.safetensors");
     cfg_path = al_path_join(dir, "config.json");
-    if (!t || !st_path || !cfg_path) {
+    if (!t || !tmp || !st_path || !cfg_path) {
         al_fail("out of memory");
         goto done;
     }
-    for (int i = 0; i < lo.n; i++) {
-        tn_format(t[i].name, sizeof t[i].name, &hf_table, &lo.d[i]);
-        t[i].d = &lo.d[i];
-    }
-    qsort(t, (size_t)lo.n, sizeof *t, cmp_out);
+    int nt = 0; /* file tensors: the named kinds' descriptors */
+    for (int i = 0; i < lo.n; i++)
+        if (tn_kind_of(fmt->t, lo.d[i].kind) >= 0) {
+            hf_name(t[nt].name, sizeof t[nt].name, fmt, &lo.d[i]);
+            t[nt].d = i;
+            storage_of(c, &lo, i, &t[nt].st);
+            nt++;
+        }
+    qsort(t, (size_t)nt, sizeof *t, cmp_out);
 
     /* Header: metadata first, tensors in name order, data in the same order. */
     if (al_buf_printf(&hdr, "{\"__metadata__\":{\"format\":\"pt\"}"))
         goto done;
     uint64_t off = 0;
-    for (int i = 0; i < lo.n; i++) {
-        const al_tensor_desc *d = t[i].d;
-        uint64_t bytes = (uint64_t)d->rows * (uint64_t)(d->cols ? d->cols : 1) * 4;
+    for (int i = 0; i < nt; i++) {
+        const st_storage *st = &t[i].st;
+        uint64_t bytes = (uint64_t)storage_numel(st) * 4;
         char shape[32];
-        if (d->cols)
-            snprintf(shape, sizeof shape, "%d,%d", d->rows, d->cols);
+        if (st->cols)
+            snprintf(shape, sizeof shape, "%d,%d", st->transposed ? st->cols : st->rows,
+                     st->transposed ? st->rows : st->cols);
         else
-            snprintf(shape, sizeof shape, "%d", d->rows);
+            snprintf(shape, sizeof shape, "%d", st->rows);
         int e = al_buf_printf(&hdr, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
                               t[i].name, shape, (unsigned long long)off, (unsigned long long)(off + bytes));
         if (e)
@@ -515,8 +709,8 @@ int al_model_save_safetensors(const al_model *m, const char *dir)
         len8[i] = (uint8_t)((uint64_t)hdr.len >> (8 * i));
     fwrite(len8, 1, 8, af.fp);
     fwrite(hdr.data, 1, hdr.len, af.fp);
-    for (int i = 0; i < lo.n; i++)
-        write_tensor(af.fp, m, t[i].d);
+    for (int i = 0; i < nt; i++)
+        write_tensor(af.fp, m, &lo, &t[i], tmp);
     if (ferror(af.fp)) {
         al_atomic_abort(&af);
         al_fail("%s: write failed", st_path);
@@ -539,6 +733,7 @@ int al_model_save_safetensors(const al_model *m, const char *dir)
 done:
     free(lo.d);
     free(t);
+    free(tmp);
     al_buf_free(&hdr);
     al_buf_free(&cfg_json);
     free(st_path);

@@ -1,6 +1,7 @@
 /* A file format's names for align's tensors (HF safetensors, GGUF): a table from each
  * tensor kind ("wq", "rms_att", ...) to its name, per-layer ones under a prefix with the
- * layer number ("model.layers.3.", "blk.3."), and a model's layout indexed by kind.
+ * layer number ("model.layers.3.", "blk.3."), and a model's layout indexed by kind.  A table
+ * need not name every kind: HF GPT-2 stores wq, wk and wv as one tensor, named for wq.
  * Internal to the model module. */
 #ifndef ALIGN_MODEL_TENSOR_NAMES_H
 #define ALIGN_MODEL_TENSOR_NAMES_H
@@ -21,7 +22,7 @@ typedef struct tn_table {
     const char *format;       /* "HF", "GGUF": for messages */
 } tn_table;
 
-#define TN_MAX_KINDS 16
+#define TN_MAX_KINDS 24
 
 /* The layout of a config, with the index of each kind's first descriptor (-1: none). */
 typedef struct tn_layout {
