@@ -23,6 +23,10 @@ from these (RESULT lines, for bench/pretrain.sh).
 Throughput mode (`--throughput`): a random-init model of the given shape trained on random
 tokens; times fwd + bwd + clip + AdamW steps after warm-up and prints one JSON line with
 tokens/s, peak RSS and PyTorch's own sgemm GFLOP/s.  Used by bench/throughput.sh.
+With --gpt2 the model is GPT-2 as nanoGPT writes it (class GPT2 below: nn.Embedding wte/wpe,
+pre-LayerNorm blocks, fused c_attn with biases, causal attention, tanh GELU, c_proj biases,
+final LayerNorm, lm_head tied to wte), trained with mean cross-entropy and AdamW; --no-clip,
+--beta2, --wd, --max-pos set what bench/gpt2_train.sh compares with llm.c.
 
 Run with Debian's interpreter (/usr/bin/python3, python3-torch); 2 threads by default.
 """
@@ -270,6 +274,70 @@ class Llama:
         return loss, int((targets >= 0).sum())
 
 
+class GPT2Block(torch.nn.Module):
+    def __init__(self, dim, heads, eps):
+        super().__init__()
+        self.heads = heads
+        self.ln_1 = torch.nn.LayerNorm(dim, eps=eps)
+        self.c_attn = torch.nn.Linear(dim, 3 * dim)
+        self.attn_proj = torch.nn.Linear(dim, dim)
+        self.ln_2 = torch.nn.LayerNorm(dim, eps=eps)
+        self.c_fc = torch.nn.Linear(dim, 4 * dim)
+        self.mlp_proj = torch.nn.Linear(4 * dim, dim)
+
+    def attention(self, x, mask):
+        B, T, D = x.shape
+        q, k, v = self.c_attn(x).split(D, dim=2)
+        q, k, v = (t.view(B, T, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
+        if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0, as nanoGPT does
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # nanoGPT's fallback; contiguous because torch 1.13's CPU bmm is slow on these views
+            q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+            att = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+            att = torch.softmax(att.masked_fill(mask, float("-inf")), dim=-1)
+            y = torch.matmul(att, v)
+        return self.attn_proj(y.transpose(1, 2).reshape(B, T, D))
+
+    def forward(self, x, mask):
+        x = x + self.attention(self.ln_1(x), mask)
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class GPT2(torch.nn.Module):
+    """GPT-2 (nanoGPT's layout): learned positions, pre-LayerNorm, tied classifier."""
+
+    def __init__(self, dim, layers, heads, vocab, max_pos, eps=1e-5):
+        super().__init__()
+        self.wte = torch.nn.Embedding(vocab, dim)
+        self.wpe = torch.nn.Embedding(max_pos, dim)
+        self.h = torch.nn.ModuleList(GPT2Block(dim, heads, eps) for _ in range(layers))
+        self.ln_f = torch.nn.LayerNorm(dim, eps=eps)
+        self.lm_head = torch.nn.Linear(dim, vocab, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied
+        # nanoGPT's init: Normal(0, 0.02) matrices and embeddings, residual projections
+        # Normal(0, 0.02/sqrt(2L)), biases 0, LayerNorm weight 1 / bias 0
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                torch.nn.init.zeros_(p)
+            elif ".ln_" in name or name.startswith("ln_f"):
+                torch.nn.init.ones_(p)
+            else:
+                std = 0.02 / math.sqrt(2 * layers) if name.endswith("proj.weight") else 0.02
+                torch.nn.init.normal_(p, mean=0.0, std=std)
+        self._mask = {}
+
+    def forward(self, tokens, targets):
+        """Mean next-token cross-entropy over the B*T positions."""
+        B, T = tokens.shape
+        if T not in self._mask:
+            self._mask[T] = torch.ones(T, T, dtype=torch.bool).triu(1)
+        x = self.wte(tokens) + self.wpe(torch.arange(T))
+        for block in self.h:
+            x = block(x, self._mask[T])
+        logits = self.lm_head(self.ln_f(x))
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
 # ---------------------------------------------------------------------------------------
 # schedule, data order (docs/training.md)
 
@@ -493,7 +561,61 @@ def mm_gflops(n=2048, reps=5):
     return best
 
 
+def throughput_gpt2(o):
+    """GPT-2 steps: forward + backward of the mean cross-entropy + AdamW (clipping unless --no-clip)."""
+    torch.manual_seed(o.seed)
+    max_pos = o.max_pos or o.seq
+    model = GPT2(o.dim, o.layers, o.heads, o.vocab, max_pos)
+    params = list(model.parameters())  # the tied matrix once
+    opt = torch.optim.AdamW(params, lr=3e-4, betas=(0.9, o.beta2), eps=1e-8, weight_decay=o.wd)
+    g = torch.Generator().manual_seed(o.seed + 1)
+    tokens = torch.randint(0, o.vocab, (o.batch, o.seq), generator=g)
+    targets = torch.randint(0, o.vocab, (o.batch, o.seq), generator=g)
+    N = o.batch * o.seq
+    phase = [0.0, 0.0, 0.0]
+    losses = []
+
+    def step(timed):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = model(tokens, targets)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        if not o.no_clip:
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        t3 = time.perf_counter()
+        losses.append(float(loss))
+        if timed:
+            for i, d in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+                phase[i] += d
+        return t3 - t0
+
+    for _ in range(o.warmup_steps):
+        step(False)
+    times = [step(True) for _ in range(o.steps)]
+    tps = N * len(times) / sum(times)
+    srt = sorted(N / t for t in times)
+    median = 0.5 * (srt[(len(srt) - 1) // 2] + srt[len(srt) // 2])
+    D, L = o.dim, o.layers
+    fpt = 6 * (L * (4 * D * D + 2 * D * 4 * D) + o.vocab * D) + 12 * L * o.seq * D
+    res = {"tokens_per_second": tps, "median_step_tokens_per_second": median,
+           "best_step_tokens_per_second": N / min(times), "steps": len(times),
+           "time_share": {"forward": phase[0] / sum(times), "backward": phase[1] / sum(times),
+                          "clip_adamw": phase[2] / sum(times)},
+           "loss_first": losses[0], "loss": losses[-1], "n_params": sum(p.numel() for p in params),
+           "flops_per_token": fpt, "clip": not o.no_clip,
+           "attention": "sdpa" if hasattr(F, "scaled_dot_product_attention") else "matmul+softmax",
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+           "torch_mm_gflops": mm_gflops() if o.peak else None, "threads": torch.get_num_threads(),
+           "torch": torch.__version__}
+    print(json.dumps(res))
+
+
 def throughput(o):
+    if o.gpt2:
+        return throughput_gpt2(o)
     hf = {"hidden_size": o.dim, "intermediate_size": o.hidden, "num_hidden_layers": o.layers,
           "num_attention_heads": o.heads, "num_key_value_heads": o.kv_heads or o.heads,
           "vocab_size": o.vocab, "max_position_embeddings": o.seq, "rms_norm_eps": 1e-5,
@@ -561,6 +683,11 @@ def main():
                  ("batch", 8), ("seq", 256), ("warmup-steps", 2), ("seed", 1)):
         ap.add_argument("--" + n, type=int, default=d)
     ap.add_argument("--tied", action="store_true")
+    ap.add_argument("--gpt2", action="store_true", help="throughput: the GPT-2 layout (tied, hidden 4*dim)")
+    ap.add_argument("--no-clip", action="store_true", help="throughput --gpt2: no gradient clipping")
+    ap.add_argument("--max-pos", type=int, default=0, help="throughput --gpt2: position table size (default seq)")
+    ap.add_argument("--beta2", type=float, default=0.999, help="throughput --gpt2: AdamW beta2")
+    ap.add_argument("--wd", type=float, default=0.0, help="throughput --gpt2: AdamW weight decay")
     ap.add_argument("--peak", action="store_true", help="throughput: also time a 2048^3 torch.mm")
     o = ap.parse_args()
     torch.set_num_threads(o.threads)
