@@ -307,7 +307,16 @@ typedef struct al_gen_opts {
                      * place of finished ones (continuous batching) */
     al_kv_type kv;  /* KV cache type (AL_KV_F32 = 0 by default) */
     al_weight_type weights; /* the decoder's weight storage (AL_W_F32 = 0 by default) */
+    struct al_gen_stats *stats; /* where the run's timings go (may be NULL) */
 } al_gen_opts;
+
+/* How a generation's time divides: making the decoder (its cache and weight copies are
+ * allocated and first touched here, a fixed cost) and the steps themselves (prompt reads,
+ * decoding, sampling), the part that grows with the tokens: llama.cpp's "load" vs "eval". */
+typedef struct al_gen_stats {
+    double setup_seconds;
+    double step_seconds;
+} al_gen_stats;
 
 typedef struct al_gen_result {
     al_ints ids;     /* generated ids only (no prompt) */

@@ -215,6 +215,8 @@ static int generate_default(const al_model *m, const al_tokenizer *tok, const al
     al_gen_opts go = {.max_new_tokens = steps, .sampling = a->s, .stop_ids = stop_ids.v, .n_stop_ids = stop_ids.n,
                       .stop_strings = a->stops, .n_stop_strings = a->n_stops, .max_batch = a->max_batch,
                       .kv = a->kv, .weights = a->weights};
+    al_gen_stats stats = {0};
+    go.stats = &stats;
     /* One stream prints as it goes; several are printed whole, one after another.  A chat
      * reply is printed without the prompt's template text. */
     stream_ctx sc = {.tok = tok, .prev = rc == 0 ? prompts[0].v[prompts[0].n - 1] : 0, .silent = tmpl ? &stop_ids : NULL};
@@ -248,8 +250,9 @@ static int generate_default(const al_model *m, const al_tokenizer *tok, const al
     }
     fflush(stdout);
     if (rc == 0)
-        fprintf(stderr, "%ld tokens in %.3f s (%.1f tok/s over %d sequence%s)\n", total, dt, total / dt, n,
-                n == 1 ? "" : "s");
+        fprintf(stderr, "%ld tokens in %.3f s (%.1f tok/s over %d sequence%s; steps %.1f tok/s after %.1f ms of setup)\n",
+                total, dt, total / dt, n, n == 1 ? "" : "s",
+                stats.step_seconds > 0 ? total / stats.step_seconds : 0.0, 1e3 * stats.setup_seconds);
     al_buf_free(&sc.piece);
     al_ints_free(&stop_ids);
     for (int i = 0; i < n; i++)

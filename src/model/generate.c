@@ -165,6 +165,7 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
     if (check_args(m, tok, prompts, n, opts, &max_len))
         return -1;
     const int S = opts->max_batch > 0 && opts->max_batch < n ? opts->max_batch : n;
+    const double t_setup = al_now();
     al_decoder *dec = al_decoder_new_kv(m, S, max_len, opts->kv);
     if (dec && opts->weights != AL_W_F32 && al_decoder_set_weights(dec, opts->weights)) {
         al_decoder_free(dec);
@@ -188,6 +189,7 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
     for (int s = 0; s < S && g.slot_req; s++)
         g.slot_req[s] = -1;
     int queued = 0, live = 0;
+    const double t_steps = al_now();
     while (rc == 0 && (queued < n || live > 0)) {
         for (int s = 0; s < S && queued < n && rc == 0; s++)
             if (g.slot_req[s] < 0) {
@@ -221,6 +223,8 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
             }
         }
     }
+    if (opts->stats)
+        *opts->stats = (al_gen_stats){.setup_seconds = t_steps - t_setup, .step_seconds = al_now() - t_steps};
     for (int i = 0; i < n && g.rq; i++) {
         al_sampler_free(&g.rq[i].sampler);
         al_buf_free(&g.rq[i].text);
