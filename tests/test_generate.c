@@ -297,11 +297,12 @@ static void test_top_p_prefilter(void)
     const int V = 512;
     float *logits = malloc(sizeof(float) * V), *work = malloc(sizeof(float) * V);
     int differ = 0, draws = 0;
-    const float tops[] = {0.5f, 0.9f, 0.95f, 0.99f, 1.0f}, temps[] = {0.7f, 1.0f, 1.3f}, min_ps[] = {0, 0, 0.05f};
+    const float tops[] = {0.5f, 0.9f, 0.95f, 0.99f, 1.0f, 0.05f}, temps[] = {0.7f, 1.0f, 1.3f},
+                min_ps[] = {0, 0, 0.05f};
     const int top_ks[] = {0, 0, 0, 5, 40};
-    for (int c = 0; c < 30; c++) {
+    for (int c = 0; c < 36; c++) {
         al_sampler_opts o = al_sampler_defaults();
-        o.top_p = tops[c % 5];
+        o.top_p = tops[c % 6];
         o.temperature = temps[c % 3];
         o.top_k = top_ks[(c / 5) % 5];
         o.min_p = min_ps[(c / 3) % 3];
