@@ -189,6 +189,10 @@ int al_generate(const al_model *m, const al_tokenizer *tok, const al_ints *promp
     for (int s = 0; s < S && g.slot_req; s++)
         g.slot_req[s] = -1;
     int queued = 0, live = 0;
+    /* The thread team is made here, with the decoder, rather than inside the first step. */
+#pragma omp parallel
+    {
+    }
     const double t_steps = al_now();
     while (rc == 0 && (queued < n || live > 0)) {
         for (int s = 0; s < S && queued < n && rc == 0; s++)

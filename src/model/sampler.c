@@ -5,6 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "align/model.h"
 #include "ops.h"
@@ -37,7 +40,9 @@ int al_sampler_init(al_sampler *s, int vocab, const al_sampler_opts *o)
     s->vocab = vocab;
     /* xorshift must not start at 0; a zero seed is mapped to a fixed non-zero one. */
     s->rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ull;
-    s->scratch = malloc((size_t)vocab * sizeof(prob_index));
+    /* (prob, index) pairs, then the gather's probabilities and indices apart (with a
+     * vector's slack: the gather stores whole vectors) */
+    s->scratch = malloc((size_t)vocab * sizeof(prob_index) + 2 * ((size_t)vocab + 16) * sizeof(float));
     s->seen = calloc((size_t)vocab, 1);
     if (!s->scratch || !s->seen) {
         al_sampler_free(s);
@@ -218,6 +223,37 @@ static void apply_repeat_penalty(float *logits, uint8_t *seen, const int *hist, 
             seen[hist[i]] = 0;
 }
 
+/* Puts the (e, i) with e >= cut and e > 0 into pi, in index order; returns how many.  The
+ * gather scanned the whole vocabulary entry by entry and was most of the sampler's time;
+ * with AVX-512 a vector's survivors are compressed in a register and stored whole into
+ * the prob and idx arrays (a masked compress straight to memory is slow on some cores). */
+static int gather_at_least(const float *e, int n, float cut, prob_index *pi, float *prob, int *idx)
+{
+    int m = 0, i = 0;
+#ifdef __AVX512F__
+    const __m512 vcut = _mm512_set1_ps(cut), zero = _mm512_setzero_ps();
+    const __m512i step = _mm512_set1_epi32(16);
+    __m512i vi = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; i + 16 <= n; i += 16, vi = _mm512_add_epi32(vi, step)) {
+        const __m512 v = _mm512_loadu_ps(e + i);
+        const __mmask16 k = _mm512_cmp_ps_mask(v, vcut, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        if (!k)
+            continue;
+        _mm512_storeu_ps(prob + m, _mm512_maskz_compress_ps(k, v));
+        _mm512_storeu_si512((void *)(idx + m), _mm512_maskz_compress_epi32(k, vi));
+        m += __builtin_popcount((unsigned)k);
+    }
+#endif
+    for (; i < n; i++) { /* without a branch: each entry written, kept or not */
+        prob[m] = e[i];
+        idx[m] = i;
+        m += (e[i] >= cut) & (e[i] > 0.0f);
+    }
+    for (int j = 0; j < m; j++)
+        pi[j] = (prob_index){prob[j], idx[j]};
+    return m;
+}
+
 static int sample_chain(al_sampler *s, float *logits, const int *hist, int n_hist)
 {
     const al_sampler_opts *o = &s->o;
@@ -265,11 +301,7 @@ static int sample_chain(al_sampler *s, float *logits, const int *hist, int n_his
         cut = c > cut ? c : cut;
     }
     prob_index *pi = s->scratch;
-    m = 0;
-    for (int i = 0; i < n; i++) { /* without a branch: each entry written, kept or not */
-        pi[m] = (prob_index){logits[i], i};
-        m += logits[i] >= cut && logits[i] > 0.0f;
-    }
+    m = gather_at_least(logits, n, cut, pi, (float *)(pi + n), (int *)(pi + n) + n + 16);
     if (m == 0) /* every logit -inf */
         return argmax(logits, n);
     if (o->top_k == 0 && o->top_p < 1.0f && m > 8) {
