@@ -506,6 +506,10 @@ void al_review_close(al_review *q);
 /* Returns the item's id (> 0), the existing one's if item->key was enqueued before, or
  * -1.  *created (may be NULL) tells which. */
 int64_t al_review_enqueue(al_review *q, const al_review_item *item, bool *created);
+/* An escalated decision as an item, keyed by a hash of the prompt and answer (answer may
+ * be NULL), so checking the same text again does not queue it twice. */
+int al_review_enqueue_decision(al_review *q, const al_guard_decision *d, const char *prompt, size_t plen,
+                               const char *answer, size_t alen);
 /* Items in id order; state < 0 lists all.  *items is malloc'd: al_review_items_free. */
 int al_review_list(al_review *q, int state, al_review_item **items, int *n);
 void al_review_items_free(al_review_item *items, int n);

@@ -70,44 +70,6 @@ static int print_decision(const al_guard_decision *d, const json_t *id)
     return 0;
 }
 
-/* An escalation goes to the review queue once: the key is a hash of what was checked. */
-static int enqueue(al_review *q, const al_guard_decision *d, const char *prompt, size_t plen, const char *answer,
-                   size_t alen)
-{
-    al_buf b = {0};
-    if (al_guard_decision_json(d, &b))
-        return -1;
-    json_t *j = json_loads(b.data, 0, NULL);
-    al_buf_free(&b);
-    if (!j)
-        return al_fail("cannot re-read a decision");
-    uint8_t h[32];
-    al_buf keyed = {0};
-    int rc = al_buf_append(&keyed, prompt ? prompt : "", prompt ? plen : 0);
-    rc |= al_buf_append(&keyed, "\0", 1);
-    rc |= al_buf_append(&keyed, answer ? answer : "", answer ? alen : 0);
-    al_sha256(keyed.data, keyed.len, h);
-    al_buf_free(&keyed);
-    char key[6 + 33] = "guard:";
-    for (int i = 0; i < 16; i++)
-        snprintf(key + 6 + 2 * i, 3, "%02x", h[i]);
-    al_review_item it = {0};
-    it.key = key;
-    it.input = strndup(prompt ? prompt : "", prompt ? plen : 0);
-    it.output = answer ? strndup(answer, alen) : NULL;
-    it.categories = json_dumps(json_object_get(j, "categories"), JSON_COMPACT);
-    it.scores = json_dumps(json_object_get(j, "scores"), JSON_COMPACT);
-    it.reasons = json_dumps(json_object_get(j, "reasons"), JSON_COMPACT);
-    if (rc == 0 && (!it.input || al_review_enqueue(q, &it, NULL) < 0))
-        rc = -1;
-    free(it.input);
-    free(it.output);
-    free(it.categories);
-    free(it.scores);
-    free(it.reasons);
-    json_decref(j);
-    return rc;
-}
 
 /* Checks one message (or line) and prints its decision. */
 static int check_one(const al_guard *g, al_review *q, const check_opts *o, const char *line, size_t len)
@@ -158,7 +120,7 @@ static int check_one(const al_guard *g, al_review *q, const check_opts *o, const
     else
         rc = al_guard_check_input(g, prompt, plen, &d);
     if (rc == 0 && q && d.action == AL_GUARD_ESCALATE &&
-        enqueue(q, &d, prompt, plen, output ? answer : NULL, alen))
+        al_review_enqueue_decision(q, &d, prompt, plen, output ? answer : NULL, alen))
         fprintf(stderr, "align guard check: review queue: %s\n", al_errmsg());
 print:
     if (rc == 0)

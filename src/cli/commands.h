@@ -26,6 +26,7 @@ int cmd_review(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_redteam(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 
 #endif

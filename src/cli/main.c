@@ -31,6 +31,7 @@ static const command commands[] = {
     {"review", cmd_review, "the human review queue of escalated decisions"},
     {"eval", cmd_eval, "safety evaluation: refusals, over-refusal, leaks, style, KL, perplexity"},
     {"redteam", cmd_redteam, "attack a model (alone or behind the guard) and report attack success rates"},
+    {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API, the guard on both sides, a dashboard"},
     {"report", cmd_report, "one self-contained HTML page from demo, red-team and training run directories"},
     {"demo", cmd_demo, "align the built-in support assistant end to end and show before and after"},
 };

@@ -7,6 +7,7 @@
  * transaction holding the item row and its audit row, so a process killed mid-write
  * leaves either both or neither.  Idempotency keys are UNIQUE in the schema: a retried
  * enqueue finds the committed row instead of adding a second. */
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,4 +445,43 @@ int al_review_audit_list(al_review *q, int64_t id, al_review_audit **rows, int *
         return -1;
     }
     return 0;
+}
+
+/* An escalation goes to the review queue once: the key is a hash of what was checked. */
+int al_review_enqueue_decision(al_review *q, const al_guard_decision *d, const char *prompt, size_t plen,
+                               const char *answer, size_t alen)
+{
+    al_buf b = {0};
+    if (al_guard_decision_json(d, &b))
+        return -1;
+    json_t *j = json_loads(b.data, 0, NULL);
+    al_buf_free(&b);
+    if (!j)
+        return al_fail("cannot re-read a decision");
+    uint8_t h[32];
+    al_buf keyed = {0};
+    int rc = al_buf_append(&keyed, prompt ? prompt : "", prompt ? plen : 0);
+    rc |= al_buf_append(&keyed, "\0", 1);
+    rc |= al_buf_append(&keyed, answer ? answer : "", answer ? alen : 0);
+    al_sha256(keyed.data, keyed.len, h);
+    al_buf_free(&keyed);
+    char key[6 + 33] = "guard:";
+    for (int i = 0; i < 16; i++)
+        snprintf(key + 6 + 2 * i, 3, "%02x", h[i]);
+    al_review_item it = {0};
+    it.key = key;
+    it.input = strndup(prompt ? prompt : "", prompt ? plen : 0);
+    it.output = answer ? strndup(answer, alen) : NULL;
+    it.categories = json_dumps(json_object_get(j, "categories"), JSON_COMPACT);
+    it.scores = json_dumps(json_object_get(j, "scores"), JSON_COMPACT);
+    it.reasons = json_dumps(json_object_get(j, "reasons"), JSON_COMPACT);
+    if (rc == 0 && (!it.input || al_review_enqueue(q, &it, NULL) < 0))
+        rc = -1;
+    free(it.input);
+    free(it.output);
+    free(it.categories);
+    free(it.scores);
+    free(it.reasons);
+    json_decref(j);
+    return rc;
 }

@@ -97,6 +97,12 @@ int pipeline_stage_eval_cai(al_pipeline *p, json_t *figures);
 int pipeline_stage_redteam(al_pipeline *p, json_t *figures);
 int pipeline_stage_eval_redteam(al_pipeline *p, json_t *figures);
 
+int pipeline_stage_serve(al_pipeline *p, json_t *figures);
+
+/* The red-team stage's techniques, which the serve stage attacks the server with too. */
+#define PIPELINE_N_REDTEAM_TECHNIQUES 7
+extern const char *const pipeline_redteam_techniques[PIPELINE_N_REDTEAM_TECHNIQUES];
+
 /* The before/after table's rows (stages.c): the evaluation stage, the label, and the
  * model's name (its answers are OUT/eval/MODEL.answers.jsonl, its row rows.MODEL). */
 typedef struct pipeline_row {

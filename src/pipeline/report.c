@@ -239,8 +239,25 @@ static void print_redteam(FILE *out, const json_t *rt)
     }
 }
 
+/* The serve stage: the same attacks over HTTP, and what the server did with them. */
+static void print_serve(FILE *out, const json_t *sv)
+{
+    const json_t *at = json_object_get(sv, "attacks"), *srv = json_object_get(sv, "server"),
+                 *ci = json_object_get(at, "asr_ci95");
+    if (!at || !srv)
+        return;
+    char a[16], b[16], c[16];
+    fprintf(out, "\n== served: the round's model behind the guard in align serve, attacked over HTTP the same way\n");
+    fprintf(out, "   attacks succeed %s [%s, %s]; %d requests: %d blocked at the prompt, %d replies cut, %d queued for "
+                 "review, %d errors; mean latency %.1f ms\n",
+            pct(num(at, "asr"), a, sizeof a), pct(json_number_value(json_array_get(ci, 0)), b, sizeof b),
+            pct(json_number_value(json_array_get(ci, 1)), c, sizeof c), (int)num(srv, "requests"),
+            (int)num(srv, "input_blocked"), (int)num(srv, "output_cut"), (int)num(srv, "review_queued"),
+            (int)num(srv, "errors"), num(srv, "latency_mean_ms"));
+}
+
 static void print_report(FILE *out, const json_t *rows, const json_t *acc, const json_t *cai, const json_t *rt,
-                         const char *preset, double pipeline, double wall_seconds, int missed)
+                         const json_t *sv, const char *preset, double pipeline, double wall_seconds, int missed)
 {
     fprintf(out, "\n== before and after: %d held-out prompts the model never trained on\n%-16s",
             (int)num(json_object_get(json_object_get(rows, "base"), "eval"), "n_prompts"), "");
@@ -259,6 +276,7 @@ static void print_report(FILE *out, const json_t *rows, const json_t *acc, const
     }
     print_cai(out, cai, rows);
     print_redteam(out, rt);
+    print_serve(out, sv);
 
     fprintf(out, "\n== acceptance targets\n");
     for (int i = 0; i < N_TARGETS; i++) {
@@ -325,7 +343,8 @@ int al_pipeline_report(al_pipeline *p, double wall_seconds, FILE *out, json_t **
     }
     if (out)
         print_report(out, rows, acc, json_object_get(json_object_get(p->stages, "cai"), "figures"),
-                     json_object_get(json_object_get(p->stages, "redteam"), "figures"), p->preset->name, pipeline,
+                     json_object_get(json_object_get(p->stages, "redteam"), "figures"),
+                     json_object_get(json_object_get(p->stages, "serve"), "figures"), p->preset->name, pipeline,
                      wall_seconds, missed);
 
     json_t *root = json_pack("{s:s, s:o, s:o, s:o, s:o, s:f, s:f, s:o, s:i}", "demo", "align demo", "settings",

@@ -26,8 +26,9 @@
 /* the baseline, one framing and the transforms that get past the demo's aligned model
  * (hypothetical, fiction and injection were refused as often as the plain request:
  * docs/demo.md) */
-static const char *const techniques[] = {"none", "roleplay", "split", "base64", "leetspeak", "pig_latin", "cipher"};
-#define N_TECHNIQUES ((int)(sizeof techniques / sizeof *techniques))
+const char *const pipeline_redteam_techniques[] = {"none",      "roleplay",  "split", "base64",
+                                                   "leetspeak", "pig_latin", "cipher"};
+#define N_TECHNIQUES PIPELINE_N_REDTEAM_TECHNIQUES
 
 /* The harmful prompts of a world prompt file (at most max; 0: all) as red-team requests. */
 static int harmful_requests(const char *src, const char *dst, int max)
@@ -246,7 +247,7 @@ int pipeline_stage_redteam(al_pipeline *p, json_t *fig)
     al_technique ts[N_TECHNIQUES];
     int rc = 0;
     for (int t = 0; rc == 0 && t < N_TECHNIQUES; t++)
-        rc = al_technique_parse(techniques[t], &ts[t]);
+        rc = al_technique_parse(pipeline_redteam_techniques[t], &ts[t]);
     pipeline_paths ps = {0}, ps2 = {0};
     const char *dpo = pipeline_at(p, &ps, DPO_RUN "/final"), *dir = pipeline_at(p, &ps, REDTEAM_RUN),
                *train_req = pipeline_at(p, &ps, REDTEAM_RUN "/requests_train.jsonl"),
@@ -305,7 +306,7 @@ int pipeline_stage_redteam(al_pipeline *p, json_t *fig)
     if (rc == 0) {
         json_t *names = json_array();
         for (int t = 0; names && t < N_TECHNIQUES; t++)
-            json_array_append_new(names, json_string(techniques[t]));
+            json_array_append_new(names, json_string(pipeline_redteam_techniques[t]));
         json_object_set_new(fig, "techniques", names);
         json_object_set_new(fig, "attack_pairs", json_integer(n_attack));
         json_object_set_new(fig, "contrast_pairs", json_integer(n_contrast));

@@ -24,6 +24,8 @@ const al_pipeline_stage al_pipeline_stages[] = {
      pipeline_stage_redteam},
     {"eval_redteam", "evaluate the model after the red-team round", pipeline_stage_eval_redteam},
     {"rewards", "score every model's held-out answers with the reward model", pipeline_stage_rewards},
+    {"serve", "serve the red-team round's model behind the guard over HTTP (align serve) and attack it there",
+     pipeline_stage_serve},
 };
 const int al_pipeline_n_stages = (int)(sizeof al_pipeline_stages / sizeof al_pipeline_stages[0]);
 

@@ -122,8 +122,10 @@ static int post(const url *u, const char *body, int *status, al_buf *out)
     return rc;
 }
 
-/* one chat completion: the attack's turns and prompt as messages, greedy */
-static int complete(const url *u, const al_redteam_opts *o, const al_prompt *p, char **answer)
+/* one chat completion: the attack's turns and prompt as messages, greedy.  *filtered: the
+ * endpoint's own filter answered (finish_reason "content_filter", as OpenAI and align
+ * serve report a guard's canned reply), which counts as blocked, not as an answer. */
+static int complete(const url *u, const al_redteam_opts *o, const al_prompt *p, char **answer, bool *filtered)
 {
     json_t *msgs = json_array();
     for (int t = 0; msgs && t < p->n_history; t++)
@@ -140,9 +142,10 @@ static int complete(const url *u, const al_redteam_opts *o, const al_prompt *p, 
     json_t *j = rc == 0 ? json_loads(resp.data ? resp.data : "", 0, &err) : NULL;
     if (rc == 0 && status != 200)
         rc = al_fail("endpoint %s%s: HTTP %d: %.200s", u->host, u->path, status, resp.data ? resp.data : "");
-    const char *content =
-        json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"),
-                                          "content"));
+    const json_t *choice = json_array_get(json_object_get(j, "choices"), 0);
+    const char *content = json_string_value(json_object_get(json_object_get(choice, "message"), "content"));
+    const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
+    *filtered = finish && !strcmp(finish, "content_filter");
     if (rc == 0 && !content)
         rc = al_fail("endpoint %s%s: no choices[0].message.content in the reply", u->host, u->path);
     if (rc == 0 && !(*answer = strdup(content)))
@@ -177,7 +180,9 @@ int rt_answer_endpoint(const al_redteam_opts *o, const char *prompts_path, const
         if (guard.check_prompt)
             rc = guard.check_prompt(guard.user, p->prompt, &blocked, &reply);
         if (rc == 0 && !blocked)
-            rc = complete(&u, o, p, &answer);
+            rc = complete(&u, o, p, &answer, &blocked);
+        if (rc == 0 && blocked && answer) /* the endpoint's filter: its reply is the answer */
+            rc = al_buf_append(&reply, answer, strlen(answer)), free(answer), answer = NULL;
         if (rc == 0 && !blocked && guard.check_answer) {
             rc = guard.check_answer(guard.user, p->prompt, answer, &blocked, &reply);
             if (rc == 0 && blocked)
