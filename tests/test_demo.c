@@ -10,7 +10,7 @@
 static const char *const stages[] = {"world",    "tokenizer", "pretrain",   "eval_base", "sft",
                                      "eval_sft", "reward_model", "dpo",     "eval_dpo",  "guard",
                                      "eval_guard", "rl",        "eval_rl",    "cai",       "eval_cai",
-                                     "redteam",  "eval_redteam", "rewards"};
+                                     "redteam",  "eval_redteam", "rewards",     "serve"};
 #define N_STAGES ((int)(sizeof stages / sizeof stages[0]))
 static const char *const rows[] = {"base", "sft", "dpo", "guard", "rl", "cai", "redteam"};
 static const char *const columns[] = {"harmful_refusal_rate",    "benign_compliance_rate", "contrast_compliance_rate",
@@ -190,6 +190,13 @@ static void check_summary(const char *dir)
     for (int i = 0; i < N_STAGES; i++)
         CHECKF(json_is_number(json_object_get(json_object_get(st, stages[i]), "seconds")), "timing of %s", stages[i]);
     CHECK(json_is_number(json_object_get(s, "pipeline_seconds")));
+    /* the serve stage: every attack went through the server, none failed */
+    const json_t *sv = json_object_get(json_object_get(st, "serve"), "figures");
+    const json_t *at = json_object_get(sv, "attacks"), *srv = json_object_get(sv, "server");
+    CHECK(json_integer_value(json_object_get(at, "attempts")) > 0);
+    CHECK(json_integer_value(json_object_get(srv, "requests")) >= json_integer_value(json_object_get(at, "attempts")));
+    CHECK(json_is_integer(json_object_get(srv, "errors")) && json_integer_value(json_object_get(srv, "errors")) == 0);
+    CHECK(json_is_number(json_object_get(at, "asr")));
     const char *preset = json_string_value(json_object_get(json_object_get(s, "settings"), "preset"));
     CHECK(preset && !strcmp(preset, "quick"));
     json_decref(s);

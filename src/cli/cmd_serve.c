@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "align/serve.h"
 #include "args.h"
@@ -72,8 +73,25 @@ static char *model_id_from_path(const char *path)
     return strndup(path + start, n - start);
 }
 
+/* OpenMP's threads spin for a while after each parallel region, waiting for the next.  A
+ * trainer wants that; a server does not: its decoding steps are short and far apart, and
+ * the spinning thread takes the core the connections' threads need (on two cores: 80 vs
+ * 765 requests/s under wrk, docs/serve.md).  libgomp reads its wait policy when it loads,
+ * before main, so the server runs itself again with the policy set, unless the user chose
+ * one.  argv is main's argv + 1 (the command's own), so argv - 1 is the whole line. */
+static void rerun_with_passive_waits(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("ALIGN_SERVE_REEXEC"))
+        return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    setenv("ALIGN_SERVE_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv - 1);
+    /* no /proc: serve with the spinning threads rather than not at all */
+}
+
 int cmd_serve(int argc, char **argv)
 {
+    rerun_with_passive_waits(argv);
     cli_args a;
     cli_args_init(&a, "align serve", argc, argv);
     al_serve_opts o = al_serve_defaults();

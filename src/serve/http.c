@@ -176,8 +176,8 @@ static enum MHD_Result route(al_server *s, struct MHD_Connection *c, const char 
     const int ep = r->endpoint;
     if (ep == EP_OTHER)
         return srv_send_error(c, 404, "invalid_request_error", NULL, "no route for %s %s", method, url);
-    const bool post = !strcmp(method, "POST");
-    if (needs_post(ep, url) != post)
+    const bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (needs_post(ep, url) ? !post : !get)
         return srv_send_error(c, 405, "invalid_request_error", NULL, "%s takes %s, not %s", url,
                               needs_post(ep, url) ? "POST" : "GET", method);
     if (r->too_large)

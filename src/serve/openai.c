@@ -270,38 +270,46 @@ static void pump(reply *r)
 {
     int ids[64];
     srv_finish fin = SRV_RUNNING;
-    int n = srv_job_wait(r->job, r->n_tokens, ids, 64, &fin, -1);
-    const size_t before = r->text.len;
-    for (int i = 0; i < n; i++) {
+    const int n = srv_job_wait(r->job, r->n_tokens, ids, 64, &fin, -1);
+    bool end = false;
+    /* Token by token, so that where a stop string or a rail ends the reply (and what was
+     * shown before) does not depend on how many tokens each wait brought. */
+    for (int i = 0; i < n && !end; i++) {
+        const size_t before = r->text.len;
         al_tokenizer_decode_token(r->s->o.tok, r->prev, ids[i], &r->text);
         r->prev = ids[i];
+        r->n_tokens++;
+        r->since_check++;
+        if (!r->started && r->text.len && r->chat) { /* a chat reply starts at its first word */
+            size_t lead = 0;
+            while (lead < r->text.len && isspace((unsigned char)r->text.data[lead]))
+                lead++;
+            memmove(r->text.data, r->text.data + lead, r->text.len - lead);
+            r->text.len -= lead;
+            r->text.data[r->text.len] = 0;
+            r->started = r->text.len > 0;
+        }
+        size_t from = before > r->longest_stop ? before - r->longest_stop : 0;
+        long cut = r->n_stops && r->text.len ? find_stop(r, from < r->text.len ? from : 0) : -1;
+        if (cut >= 0) {
+            r->text.len = (size_t)cut;
+            if (r->text.data)
+                r->text.data[cut] = 0;
+            srv_job_cancel(r->job);
+            r->finish = "stop";
+            end = true;
+        } else if (i == n - 1 && fin != SRV_RUNNING) {
+            r->finish = fin == SRV_LENGTH || fin == SRV_CONTEXT ? "length" : "stop";
+            end = true;
+        }
+        if ((end || r->since_check >= r->s->o.check_every) && !check_output(r, end))
+            end = true;
     }
-    r->n_tokens += n;
-    r->since_check += n;
-    if (!r->started && r->text.len && r->chat) { /* a chat reply starts at its first word */
-        size_t lead = 0;
-        while (lead < r->text.len && isspace((unsigned char)r->text.data[lead]))
-            lead++;
-        memmove(r->text.data, r->text.data + lead, r->text.len - lead);
-        r->text.len -= lead;
-        r->text.data[r->text.len] = 0;
-        r->started = r->text.len > 0;
-    }
-    bool end = fin != SRV_RUNNING;
-    size_t from = before > r->longest_stop ? before - r->longest_stop : 0;
-    long cut = r->n_stops && r->text.len ? find_stop(r, from < r->text.len ? from : 0) : -1;
-    if (cut >= 0) {
-        r->text.len = (size_t)cut;
-        if (r->text.data)
-            r->text.data[cut] = 0;
-        srv_job_cancel(r->job);
-        r->finish = "stop";
-        end = true;
-    } else if (end) {
+    if (n == 0 && fin != SRV_RUNNING) { /* ended without another token */
         r->finish = fin == SRV_LENGTH || fin == SRV_CONTEXT ? "length" : "stop";
-    }
-    if ((end || r->since_check >= r->s->o.check_every) && !check_output(r, end))
+        check_output(r, true);
         end = true;
+    }
     r->done = end;
 }
 
@@ -311,7 +319,7 @@ static void pump(reply *r)
 static int take_shown(reply *r, al_buf *out)
 {
     size_t limit = r->checked;
-    if (!r->done) {
+    if (!r->done || r->filtered) { /* a cut reply keeps its held tail: it may begin what tripped the rail */
         size_t hold = r->longest_stop > 0 ? r->longest_stop - 1 : 0;
         if (r->s->o.guard && hold < HOLD_BYTES)
             hold = HOLD_BYTES;

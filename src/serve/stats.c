@@ -148,8 +148,8 @@ enum MHD_Result srv_metrics(al_server *s, struct MHD_Connection *c)
                   "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
                   "# HELP align_uptime_seconds Seconds since the server started.\n"
                   "# TYPE align_uptime_seconds gauge\nalign_uptime_seconds %.3f\n",
-                  st.guard_blocked_input, st.guard_cut_output, st.review_enqueued, atomic_load(&s->in_flight), es.live, es.slots, es.queued, resident_bytes(),
-                  al_now() - s->started);
+                  st.guard_blocked_input, st.guard_cut_output, st.review_enqueued, atomic_load(&s->in_flight),
+                  es.live, es.slots, es.queued, resident_bytes(), al_now() - s->started);
     enum MHD_Result r = b.data ? srv_send_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len)
                                : srv_send_error(c, 500, "server_error", NULL, "out of memory");
     al_buf_free(&b);
