@@ -123,7 +123,10 @@ typedef struct al_objective {
     int rows; /* rows per micro-batch the training context is planned for (0: batch_size) */
     /* One optimizer step's gradient into the zeroed gradient block, from grad_accum
      * micro-batches at L->st->cursor: the step's loss, the items it counted (tokens,
-     * pairs) and its metrics, added to `metrics` (a JSON object) under TRL's names. */
+     * pairs) and its metrics, added to `metrics` (a JSON object) under TRL's names.
+     * Under mpirun (docs/distributed.md) it computes only the micro-batches k this rank
+     * owns (al_dist_owns), yet returns the whole step's loss, items and metrics, the same
+     * on every rank; the loop then sums the gradient over the ranks. */
     int (*step)(void *ctx, struct al_train_loop *L, al_train_ctx *tc, double *loss, double *items,
                 struct json_t *metrics);
     /* Held-out evaluation: eval_loss and the eval_ metrics, added to `metrics`. */

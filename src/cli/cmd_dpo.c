@@ -36,6 +36,8 @@ static const char *usage_text =
     "  -m, --model PATH  -z, --tokenizer PATH  --out DIR   (required)\n"
     "training:\n"
     "  --batch-size B (4 pairs)  --seq-len T (256)  --grad-accum K (1)\n"
+    "  runs data-parallel under mpirun -np N, K/N micro-batches per rank (K >= N for a\n"
+    "  speedup): docs/distributed.md\n"
     "  --epochs N (1)  --steps N   --lr X (1e-6)  --schedule linear  --warmup N (0)\n"
     "  --min-lr-ratio R (0)  --weight-decay X (0)  --grad-clip X (1.0)  --seed S (42)\n"
     "  --eval-every N (50)  --eval-batches N (20)  --save-every N (100)  --keep N (2)\n"

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist_extra.h"
 #include "align/train.h"
 #include "args.h"
 #include "commands.h"
@@ -40,6 +41,8 @@ static const char *usage_text =
     "  --batch-size B         rows per micro-batch (default 8)\n"
     "  --seq-len T            tokens per row (default 256)\n"
     "  --grad-accum K         micro-batches per optimizer step (default 1)\n"
+    "                         runs data-parallel under mpirun -np N, each rank computing K/N of\n"
+    "                         them (K >= N for a speedup): docs/distributed.md\n"
     "  --steps N              optimizer steps (default: one pass over the data)\n"
     "  --tokens N             token budget instead of --steps\n"
     "  --lr X                 peak learning rate (default 3e-4)\n"
@@ -334,7 +337,7 @@ int cmd_pretrain(int argc, char **argv)
         fprintf(stderr, "align pretrain: --arch sets the layout of a fresh model; --resume continues the run's own\n");
         goto out;
     }
-    rc = al_pretrain(&o, resume) ? 1 : 0;
+    rc = al_dist_stop_on_error(al_pretrain(&o, resume) ? 1 : 0, "pretrain");
     if (rc)
         fprintf(stderr, "align pretrain: %s\n", al_errmsg());
 out:

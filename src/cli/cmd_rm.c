@@ -26,6 +26,8 @@ static const char *usage_text =
     "  --data FILE  --val-data FILE  --held-out F (0.1)  --max-examples N  --skip-bad-lines\n"
     "  --chat-template chatml|llama2|FILE   -m MODEL  -z TOKENIZER  --out DIR\n"
     "  --batch-size B (4 pairs)  --seq-len T (256)  --grad-accum K  --epochs N (1)  --steps N\n"
+    "  runs data-parallel under mpirun -np N, K/N micro-batches per rank (K >= N for a\n"
+    "  speedup): docs/distributed.md\n"
     "  --lr X (5e-5)  --schedule linear  --warmup N  --weight-decay X  --grad-clip X (1.0)\n"
     "  --eval-every N (50)  --eval-batches N (20)  --save-every N (100)  --keep N (2)  --seed S\n"
     "  --config FILE  --resume DIR  --quiet\n"

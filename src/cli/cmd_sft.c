@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist_extra.h"
 #include "align/train.h"
 #include "args.h"
 #include "commands.h"
@@ -35,6 +36,8 @@ static const char *usage_text =
     "  --out DIR              output directory (required)\n"
     "training:\n"
     "  --batch-size B (8)  --seq-len T (256)  --grad-accum K (1)\n"
+    "  runs data-parallel under mpirun -np N, K/N micro-batches per rank (K >= N for a\n"
+    "  speedup): docs/distributed.md\n"
     "  --epochs N (1)      --steps N (overrides --epochs)\n"
     "  --lr X (2e-5)  --min-lr-ratio R (0.1)  --warmup N (0)  --schedule constant|linear|cosine|wsd\n"
     "  --weight-decay X (0)  --grad-clip X (1.0)  --skip-outliers Z (0 = off)  --seed S (42)\n"
@@ -105,7 +108,7 @@ int cmd_sft(int argc, char **argv)
     if (a.error)
         goto out;
     if (resume) {
-        rc = al_sft_resume(resume, &o) ? 1 : 0;
+        rc = al_dist_stop_on_error(al_sft_resume(resume, &o) ? 1 : 0, "sft");
         if (rc)
             fprintf(stderr, "align sft: %s\n", al_errmsg());
         goto out;
@@ -115,7 +118,7 @@ int cmd_sft(int argc, char **argv)
                         "required (see --help)\n");
         goto out;
     }
-    rc = al_sft_train(&o) ? 1 : 0;
+    rc = al_dist_stop_on_error(al_sft_train(&o) ? 1 : 0, "sft");
     if (rc)
         fprintf(stderr, "align sft: %s\n", al_errmsg());
 out:

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "align/core.h"
+#include "align/dist.h"
 #include "commands.h"
 
 typedef struct command {
@@ -55,8 +57,19 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            /* under mpirun, one rank of a data-parallel job (docs/distributed.md) */
+            if (al_dist_init(&argc, &argv)) {
+                fprintf(stderr, "align: %s\n", al_errmsg());
+                return 1;
+            }
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* a failed rank must not wait in MPI_Finalize for ranks waiting on it */
+            if (rc != 0 && al_dist_size() > 1)
+                al_dist_abort("the command failed (its error is above)");
+            al_dist_finalize();
+            return rc;
+        }
     fprintf(stderr, "align: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

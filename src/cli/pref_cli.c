@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "align/dist_extra.h"
 #include "args.h"
 #include "pref_cli.h"
 
@@ -74,6 +75,7 @@ int cli_run_pref(const char *cmd, al_trainer_kind kind, int argc, char **argv, c
     } else {
         rc = al_pref_train(&o) ? 1 : 0;
     }
+    rc = al_dist_stop_on_error(rc, cmd);
     if (rc)
         fprintf(stderr, "%s: %s\n", cmd, al_errmsg());
 out:

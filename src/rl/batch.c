@@ -11,7 +11,7 @@ void rl_rows_free(rl_rows *b)
 {
     free(b->tokens), free(b->targets), free(b->old_logp), free(b->ref_logp), free(b->adv), free(b->weight);
     free(b->value), free(b->ret);
-    free(b->n_tok);
+    free(b->n_tok), free(b->global), free(b->local);
     *b = (rl_rows){0};
 }
 
@@ -25,15 +25,21 @@ int rl_rows_build(rl_rows *b, const rl_run *R, const rl_rollout *ro, int seq_len
     int T = (longest + 15) / 16 * 16;
     T = T < seq_len ? T : seq_len;
     const size_t NT = (size_t)ro->n * T;
-    *b = (rl_rows){.n = ro->n, .T = T};
+    *b = (rl_rows){.n = ro->n, .T = T, .n_all = R->o->prompts_per_step * R->o->num_generations,
+                   .max_new = ro->max_new};
+    b->global = malloc((size_t)ro->n * sizeof *b->global), b->local = malloc((size_t)b->n_all * sizeof *b->local);
     b->tokens = malloc(NT * sizeof *b->tokens), b->targets = malloc(NT * sizeof *b->targets);
     b->old_logp = calloc(NT, sizeof *b->old_logp), b->ref_logp = calloc(NT, sizeof *b->ref_logp);
     b->adv = calloc(NT, sizeof *b->adv), b->weight = calloc(NT, sizeof *b->weight);
     b->value = calloc(NT, sizeof *b->value), b->ret = calloc(NT, sizeof *b->ret);
     b->n_tok = calloc((size_t)ro->n, sizeof *b->n_tok);
     if (!b->tokens || !b->targets || !b->old_logp || !b->ref_logp || !b->adv || !b->weight || !b->n_tok || !b->value ||
-        !b->ret)
+        !b->ret || !b->global || !b->local)
         return al_fail("out of memory");
+    for (int j = 0; j < b->n_all; j++)
+        b->local[j] = -1;
+    for (int i = 0; i < ro->n; i++)
+        b->global[i] = ro->seq[i], b->local[ro->seq[i]] = i;
     for (int i = 0; i < ro->n; i++) {
         const al_ints *p = &R->ps.p[ro->prompt[i]].ids;
         const int *c = ro->ids + (size_t)i * ro->max_new;

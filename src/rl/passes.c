@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist.h"
 #include "rl_internal.h"
 
 /* ---- scoring: reference, the exactness check, KL and entropy ---- */
@@ -26,25 +27,28 @@ bool rl_uses_reference(const rl_run *R) { return R->o->beta > 0 || R->kl.target 
 
 int rl_first_rows_plan(first_rows *fr, const rl_run *R, const rl_rows *b, uint64_t step_seed)
 {
-    const int n = b->n, per_mb = (n + R->o->minibatches - 1) / R->o->minibatches;
+    /* the first minibatch is drawn from the global batch, as rl_update draws it */
+    const int n = b->n, N = b->n_all, per_mb = (N + R->o->minibatches - 1) / R->o->minibatches;
     const size_t row_bytes = (size_t)b->T * R->m.cfg.vocab_size * sizeof(float);
     *fr = (first_rows){0};
     fr->slot = malloc((size_t)n * sizeof *fr->slot);
-    int *perm = malloc((size_t)n * sizeof *perm);
+    int *perm = malloc((size_t)N * sizeof *perm);
     if (!fr->slot || !perm) {
         free(perm);
         return al_fail("out of memory");
     }
     for (int i = 0; i < n; i++)
         fr->slot[i] = -1;
-    bool keep = !rl_uses_reference(R) || (size_t)per_mb * row_bytes <= RL_KEEP_MAX_BYTES;
-    if (keep && rl_uses_reference(R) && !(fr->ref_keep = malloc((size_t)per_mb * row_bytes)))
+    al_epoch_order(perm, N, step_seed, 0); /* rl_update's first minibatch */
+    int mine = 0; /* its rows on this rank */
+    for (int j = 0; j < per_mb && j < N; j++)
+        mine += b->local[perm[j]] >= 0;
+    bool keep = !rl_uses_reference(R) || (size_t)mine * row_bytes <= RL_KEEP_MAX_BYTES;
+    if (keep && rl_uses_reference(R) && mine > 0 && !(fr->ref_keep = malloc((size_t)mine * row_bytes)))
         keep = false; /* the scoring pass does it all, as it would for a larger batch */
-    if (keep) {
-        al_epoch_order(perm, n, step_seed, 0); /* rl_update's first minibatch */
-        for (int j = 0; j < per_mb && j < n; j++)
-            fr->slot[perm[j]] = j;
-    }
+    for (int j = 0, k = 0; keep && j < per_mb && j < N; j++)
+        if (b->local[perm[j]] >= 0)
+            fr->slot[b->local[perm[j]]] = k++;
     free(perm);
     return 0;
 }
@@ -159,11 +163,14 @@ int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_
 
 /* ---- advantages ---- */
 
-/* Per-token advantages into b->adv and the loss weights' mask (weight 1 = trained). */
+/* Per-token advantages into b->adv and the loss weights' mask (weight 1 = trained).
+ * scores[n_all] are the whole batch's (every rank's); seq[n_all] receives the sequence
+ * advantages.  Whatever spans the batch is computed from gathered figures, in the global
+ * order, so each rank's advantages are the ones a single process computes. */
 int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *scores, double *seq)
 {
     const al_rl_opts *o = R->o;
-    const int n = b->n, T = b->T, G = o->num_generations, P = n / G;
+    const int n = b->n, T = b->T, G = o->num_generations, N = b->n_all, P = N / G;
     const double beta = R->kl.beta;
     for (int i = 0; i < n; i++)
         for (int t = 0; t < T; t++) {
@@ -176,7 +183,7 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
             return -1;
         break;
     case AL_RL_RLOO: { /* the KL penalty joins the sequence's reward, then leave-one-out */
-        double *r = malloc((size_t)n * sizeof *r);
+        double *r = calloc((size_t)N, sizeof *r);
         if (!r)
             return al_fail("out of memory");
         for (int i = 0; i < n; i++) {
@@ -186,9 +193,9 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
                 if (b->targets[k] >= 0 && rl_uses_reference(R))
                     kl += al_kl_estimate(o->kl_estimator, b->old_logp[k], b->ref_logp[k]);
             }
-            r[i] = scores[i] - beta * kl;
+            r[b->global[i]] = scores[b->global[i]] - beta * kl;
         }
-        int rc = al_group_advantages(AL_ADV_RLOO, r, P, G, seq);
+        int rc = rl_dist_gather(r, (size_t)N) || al_group_advantages(AL_ADV_RLOO, r, P, G, seq) ? -1 : 0;
         free(r);
         if (rc)
             return -1;
@@ -196,15 +203,14 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
     }
     default: { /* REINFORCE++ and PPO: per-token KL rewards and the score at the last token; returns
                 * (REINFORCE++) or GAE on the critic's values (PPO), whitened over the batch */
-        double *base = malloc((size_t)n * sizeof *base), *rw = malloc((size_t)T * sizeof *rw),
-               *ret = malloc((size_t)T * sizeof *ret), *all = malloc((size_t)n * T * sizeof *all),
-               *val = malloc((size_t)T * sizeof *val), *gae = malloc((size_t)T * sizeof *gae);
-        int rc = base && rw && ret && all && val && gae ? 0 : al_fail("out of memory");
+        double *base = malloc((size_t)N * sizeof *base), *rw = malloc((size_t)T * sizeof *rw),
+               *ret = malloc((size_t)T * sizeof *ret), *val = malloc((size_t)T * sizeof *val),
+               *gae = malloc((size_t)T * sizeof *gae);
+        int rc = base && rw && ret && val && gae ? 0 : al_fail("out of memory");
         if (rc == 0 && o->algo == AL_RL_REINFORCE_PP_BASELINE)
             rc = al_group_advantages(AL_ADV_MEAN_BASELINE, scores, P, G, base);
         else if (rc == 0)
-            memcpy(base, scores, (size_t)n * sizeof *base);
-        long m = 0;
+            memcpy(base, scores, (size_t)N * sizeof *base);
         for (int i = 0; rc == 0 && i < n; i++) {
             int first = -1, c = 0;
             for (int t = 0; t < T; t++) {
@@ -217,78 +223,85 @@ int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *sco
             }
             if (c == 0)
                 continue;
-            rw[c - 1] += base[i];
+            rw[c - 1] += base[b->global[i]];
             if (o->algo == AL_RL_PPO) {
                 al_gae(rw, val, c, o->gamma, o->gae_lambda, gae, ret);
                 for (int j = 0; j < c; j++)
                     b->adv[(size_t)i * T + first + j] = (float)gae[j], b->ret[(size_t)i * T + first + j] = (float)ret[j];
-                seq[i] = gae[0];
             } else {
                 al_discounted_returns(rw, c, o->gamma, ret);
                 for (int j = 0; j < c; j++)
                     b->adv[(size_t)i * T + first + j] = (float)ret[j];
-                seq[i] = ret[0];
             }
         }
-        /* whiten over every trained token of the batch */
-        for (int i = 0; rc == 0 && i < n; i++)
-            for (int t = 0; t < T; t++)
-                if (b->weight[(size_t)i * T + t] > 0)
-                    all[m++] = b->adv[(size_t)i * T + t];
-        if (rc == 0)
-            al_whiten(all, (int)m, true);
-        m = 0;
-        for (int i = 0; rc == 0 && i < n; i++)
-            for (int t = 0; t < T; t++)
-                if (b->weight[(size_t)i * T + t] > 0)
-                    b->adv[(size_t)i * T + t] = (float)all[m++];
-        free(base), free(rw), free(ret), free(all), free(val), free(gae);
+        /* whiten over every trained token of the batch, all ranks' in one list */
+        rl_tokens tk = {0};
+        if (rc == 0 && (rc = rl_dist_tokens(&tk, b, b->adv)) == 0) {
+            al_whiten(tk.v, (int)tk.m, true);
+            rl_dist_tokens_put(&tk, b, b->adv);
+        }
+        rl_tokens_free(&tk);
+        free(base), free(rw), free(ret), free(val), free(gae);
         return rc;
     }
     }
     for (int i = 0; i < n; i++)
         for (int t = 0; t < T; t++)
-            b->adv[(size_t)i * T + t] = b->targets[(size_t)i * T + t] >= 0 ? (float)seq[i] : 0.0f;
+            b->adv[(size_t)i * T + t] = b->targets[(size_t)i * T + t] >= 0 ? (float)seq[b->global[i]] : 0.0f;
     return 0;
 }
 
 /* ---- the policy update ---- */
 
 /* ppo_epochs x minibatches clipped updates over the batch (and the critic's, for PPO); the
- * first minibatch must reproduce the sampled log-probabilities bit for bit. */
+ * first minibatch must reproduce the sampled log-probabilities bit for bit.  Minibatches
+ * are drawn from the global batch; each rank backpropagates its rows of one, the ranks'
+ * gradients are summed, and every rank takes the same optimizer step.  The loss weights
+ * use the global counts (rows and tokens of the minibatch, tokens of the batch). */
 int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, int *tokens, int *targets,
               float *dlogp, uint64_t step_seed, const first_rows *fr, pass_stats *st, update_stats *us)
 {
     const al_rl_opts *o = R->o;
-    const int n = b->n, T = b->T, B = R->micro;
+    const int N = b->n_all, T = b->T, B = R->micro, E = o->ppo_epochs, MB = o->minibatches;
     al_lora *lo = R->m.lora;
     float *params = lo ? lo->params : R->m.params, *grads = lo ? lo->grads : R->m.grads;
     const size_t n_params = lo ? lo->n_params : R->m.n_params;
-    int *perm = malloc((size_t)n * sizeof *perm);
-    if (!perm)
+    const int per_mb = (N + MB - 1) / MB;
+    int *perm = malloc((size_t)E * N * sizeof *perm), *rows = malloc((size_t)per_mb * sizeof *rows);
+    double *count = calloc((size_t)E * MB + 1, sizeof *count); /* trained tokens per minibatch, then the batch's */
+    if (!perm || !rows || !count) {
+        free(perm), free(rows), free(count);
         return al_fail("out of memory");
-    long batch_tokens = 0;
-    for (size_t k = 0; k < (size_t)n * T; k++)
-        batch_tokens += b->weight[k] > 0;
-    const int per_mb = (n + o->minibatches - 1) / o->minibatches;
+    }
+    for (int e = 0; e < E; e++) {
+        al_epoch_order(perm + (size_t)e * N, N, step_seed, e);
+        for (int j = 0; j < N; j++) {
+            const int r = b->local[perm[(size_t)e * N + j]];
+            for (int t = 0; r >= 0 && t < T; t++)
+                count[(size_t)e * MB + j / per_mb] += b->weight[(size_t)r * T + t] > 0;
+        }
+    }
+    for (int i = 0; i < b->n; i++)
+        for (int t = 0; t < T; t++)
+            count[(size_t)E * MB] += b->weight[(size_t)i * T + t] > 0;
+    int rc = rl_dist_sum(count, (size_t)E * MB + 1);
+    const double batch_tokens = count[(size_t)E * MB];
     *us = (update_stats){0};
-    int rc = 0;
-    for (int e = 0; rc == 0 && e < o->ppo_epochs; e++) {
-        al_epoch_order(perm, n, step_seed, e);
-        for (int mb = 0; rc == 0 && mb < o->minibatches; mb++) {
-            const int *rows = perm + (size_t)mb * per_mb;
-            int n_rows = n - mb * per_mb < per_mb ? n - mb * per_mb : per_mb;
+    for (int e = 0; rc == 0 && e < E; e++) {
+        for (int mb = 0; rc == 0 && mb < MB; mb++) {
+            const int *chunk = perm + (size_t)e * N + (size_t)mb * per_mb;
+            int n_rows = N - mb * per_mb < per_mb ? N - mb * per_mb : per_mb, n_loc = 0;
             if (n_rows <= 0)
                 break;
-            long mb_tokens = 0;
-            for (int j = 0; j < n_rows; j++)
-                for (int t = 0; t < T; t++)
-                    mb_tokens += b->weight[(size_t)rows[j] * T + t] > 0;
+            for (int j = 0; j < n_rows; j++) /* this rank's rows of the minibatch */
+                if (b->local[chunk[j]] >= 0)
+                    rows[n_loc++] = b->local[chunk[j]];
+            const double mb_tokens = count[(size_t)e * MB + mb];
             lo ? al_lora_zero_grads(&R->m) : al_model_zero_grads(&R->m);
             if (cc)
                 al_model_zero_grads(&R->critic);
-            for (int r0 = 0; rc == 0 && r0 < n_rows; r0 += B) {
-                rl_fill_micro(b, rows, r0, n_rows, B, tokens, targets);
+            for (int r0 = 0; rc == 0 && r0 < n_loc; r0 += B) {
+                rl_fill_micro(b, rows, r0, n_loc, B, tokens, targets);
                 if (al_forward(pc, tokens, targets, NULL, NULL)) {
                     rc = -1;
                     break;
@@ -296,7 +309,7 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, i
                 const float *lp = al_ctx_logp(pc), *pl = al_ctx_logits(pc);
                 const int V = R->m.cfg.vocab_size;
                 for (int j = 0; j < B; j++) {
-                    int r = r0 + j < n_rows ? rows[r0 + j] : -1;
+                    int r = r0 + j < n_loc ? rows[r0 + j] : -1;
                     for (int t = 0; t < T; t++) {
                         size_t k = (size_t)j * T + t, g = (size_t)r * T + t;
                         dlogp[k] = 0;
@@ -312,10 +325,10 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, i
                         }
                         if (b->weight[g] <= 0)
                             continue;
-                        double w = o->algo == AL_RL_PPO || o->loss_type == AL_AGG_BNPO ? 1.0 / (double)mb_tokens
-                                   : o->loss_type == AL_AGG_DAPO ? (double)o->minibatches / (double)batch_tokens
+                        double w = o->algo == AL_RL_PPO || o->loss_type == AL_AGG_BNPO ? 1.0 / mb_tokens
+                                   : o->loss_type == AL_AGG_DAPO ? (double)MB / batch_tokens
                                                                  : al_loss_agg_weight(o->loss_type, b->n_tok[r], n_rows,
-                                                                                      mb_tokens,
+                                                                                      (long)mb_tokens,
                                                                                       o->max_completion_length);
                         al_clip_out c;
                         al_clipped_surrogate(lp[k], b->old_logp[g], b->adv[g], o->epsilon_low, o->epsilon_high, &c);
@@ -338,9 +351,8 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, i
                 if (cc) { /* the critic on the same rows: vf_coef x the masked mean of the value loss */
                     int micro_rows[B];
                     for (int j = 0; j < B; j++)
-                        micro_rows[j] = r0 + j < n_rows ? rows[r0 + j] : -1;
-                    if (rl_critic_backward(R, cc, b, micro_rows, tokens, targets, B, o->vf_coef / (double)mb_tokens,
-                                           us)) {
+                        micro_rows[j] = r0 + j < n_loc ? rows[r0 + j] : -1;
+                    if (rl_critic_backward(R, cc, b, micro_rows, tokens, targets, B, o->vf_coef / mb_tokens, us)) {
                         rc = -1;
                         break;
                     }
@@ -354,6 +366,12 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, i
                              R->updates, us->first_unequal, us->first_tokens);
                 break;
             }
+            /* the minibatch's gradient: every rank's rows (a no-op on one rank) */
+            if (al_dist_sum_floats(grads, n_params) ||
+                (cc && al_dist_sum_floats(R->critic.grads, R->critic.n_params))) {
+                rc = -1;
+                break;
+            }
             double norm = al_grad_clip(grads, n_params, o->grad_clip > 0 ? o->grad_clip : INFINITY);
             us->grad_norm += norm;
             float lr = al_schedule_lr(&R->sched, R->updates);
@@ -364,9 +382,17 @@ int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, i
             us->updates++;
         }
     }
-    free(perm);
+    free(perm), free(rows), free(count);
+    if (rc == 0) { /* the figures of the metrics, over every rank's tokens */
+        double f[] = {us->loss,         us->approxkl,      us->clip_low,           us->clip_high,
+                      us->clip_region,  us->kl_in_loss,    us->value_loss,         us->value_clipped,
+                      us->value_tokens, (double)us->tokens, (double)us->first_tokens};
+        rc = rl_dist_sum(f, sizeof f / sizeof f[0]);
+        us->loss = f[0], us->approxkl = f[1], us->clip_low = f[2], us->clip_high = f[3], us->clip_region = f[4];
+        us->kl_in_loss = f[5], us->value_loss = f[6], us->value_clipped = f[7], us->value_tokens = f[8];
+        us->tokens = (long)f[9], us->first_tokens = (long)f[10];
+    }
     if (us->updates)
         us->loss /= us->updates, us->grad_norm /= us->updates;
     return rc;
 }
-

@@ -32,6 +32,7 @@ void rl_prompts_free(rl_prompts *ps);
 typedef struct rl_rollout {
     int n, max_new;
     int *prompt; /* [n] index into the prompt set */
+    int *seq;    /* [n] the sequence's index in the step's global batch (data parallelism) */
     int *ids;    /* [n][max_new] sampled ids (the stop id included when it ended on one) */
     float *logp; /* [n][max_new] log-probability of each sampled id at sampling time */
     int *len;    /* [n] */
@@ -49,12 +50,13 @@ typedef struct rl_decoder {
 
 /* Samples G completions for each listed prompt with the exact decoder from m (its LoRA
  * adapters as they are, its matrices stored as wt), stopping at any of stop_ids or after
- * max_new tokens.  Sequence i draws with its own sampler seeded by (seed, i), so the batch
- * is reproducible.  keep (may be NULL) holds the decoder between calls with the same m, ps
- * and wt. */
+ * max_new tokens.  groups[p] (NULL: p) is prompt p's group in the step's global batch; its
+ * sequence g is the batch's sequence i = groups[p] G + g and draws with its own sampler
+ * seeded by (seed, i), so the batch is reproducible whichever rank samples which group.
+ * keep (may be NULL) holds the decoder between calls with the same m, ps and wt. */
 int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const rl_prompts *ps, const int *prompts,
-                      int n_prompts, int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids,
-                      int n_stop, uint64_t seed, al_weight_type wt);
+                      const int *groups, int n_prompts, int G, int max_new, const al_sampler_opts *sampling,
+                      const int *stop_ids, int n_stop, uint64_t seed, al_weight_type wt);
 void rl_rollout_free(rl_rollout *r);
 
 /* ---- the trainer's state (src/rl/trainer.c sets it up) ---- */
@@ -87,9 +89,13 @@ typedef struct rl_run {
     al_adamw critic_opt;
 } rl_run;
 
-/* The rows of one batch: prompt + completion per sequence, targets on the completion. */
+/* The rows of one batch: prompt + completion per sequence, targets on the completion.
+ * Under MPI a rank holds the rows of its own groups (src/rl/rl_dist.c): n of the step's
+ * n_all, row i being the batch's row global[i]; local[j] is global row j's index here or -1. */
 typedef struct rl_rows {
     int n, T;
+    int n_all, max_new;
+    int *global, *local;
     int *tokens, *targets;  /* [n][T] */
     float *old_logp;        /* [n][T] at target positions (sampling's), 0 elsewhere */
     float *ref_logp;        /* [n][T] */
@@ -127,6 +133,26 @@ typedef struct update_stats {
     int updates;
 } update_stats;
 
+/* rl_dist.c: the step's data parallelism.  Prompt p of a step goes to rank p % ranks. */
+/* This rank's groups of the step's P: their count, and the prompts and group indices. */
+int rl_dist_groups(const int *idx, int P, int *mine, int *groups);
+/* x[0..n) holds this rank's entries and zeros elsewhere: after the call, every rank's
+ * entries everywhere (exact: each entry is some rank's value plus zeros). */
+int rl_dist_gather(double *x, size_t n);
+/* Sums x[0..n) over the ranks (figures of the step's metrics). */
+int rl_dist_sum(double *x, size_t n);
+/* The values v[n][T] of b's trained tokens (weight > 0), every rank's, in the global
+ * batch's order (row by row, position by position), as one rank would list them. */
+typedef struct rl_tokens {
+    double *v;
+    long m;    /* values */
+    long *off; /* [n_all + 1]: global row i's values are v[off[i] .. off[i + 1]) */
+} rl_tokens;
+int rl_dist_tokens(rl_tokens *tk, const rl_rows *b, const float *v);
+/* v's trained tokens of this rank's rows from tk->v (after the caller changed it) */
+void rl_dist_tokens_put(const rl_tokens *tk, const rl_rows *b, float *v);
+void rl_tokens_free(rl_tokens *tk);
+
 /* batch.c */
 int rl_rows_build(rl_rows *b, const rl_run *R, const rl_rollout *ro, int seq_len);
 void rl_rows_free(rl_rows *b);
@@ -139,6 +165,7 @@ bool rl_uses_reference(const rl_run *R);
 /* rc: the reference model's context (NULL: none, or LoRA); cc: the critic's (PPO) */
 int rl_score_pass(rl_run *R, rl_rows *b, al_train_ctx *pc, al_train_ctx *rc, al_train_ctx *cc, int *tokens,
                   int *targets, const first_rows *fr, pass_stats *st);
+/* scores[n_all]: the whole batch's (gathered); seq[n_all] receives sequence advantages */
 int rl_advantages(rl_run *R, rl_rows *b, const rl_rollout *ro, const double *scores, double *seq);
 /* st gains the first minibatch's KL, entropy and token counts (see first_rows). */
 int rl_update(rl_run *R, const rl_rows *b, al_train_ctx *pc, al_train_ctx *cc, int *tokens, int *targets,

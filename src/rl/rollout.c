@@ -11,7 +11,7 @@
 
 void rl_rollout_free(rl_rollout *r)
 {
-    free(r->prompt), free(r->ids), free(r->logp), free(r->len), free(r->eos);
+    free(r->prompt), free(r->seq), free(r->ids), free(r->logp), free(r->len), free(r->eos);
     *r = (rl_rollout){0};
 }
 
@@ -166,8 +166,8 @@ static al_decoder *rollout_decoder(rl_decoder *keep, const al_model *m, const rl
 }
 
 int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const rl_prompts *ps, const int *prompts,
-                      int n_prompts, int G, int max_new, const al_sampler_opts *sampling, const int *stop_ids,
-                      int n_stop, uint64_t seed, al_weight_type wt)
+                      const int *groups, int n_prompts, int G, int max_new, const al_sampler_opts *sampling,
+                      const int *stop_ids, int n_stop, uint64_t seed, al_weight_type wt)
 {
     const int n = n_prompts * G, V = m->cfg.vocab_size;
     if (!(sampling->temperature > 0))
@@ -181,6 +181,7 @@ int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const 
     if (max_len > m->cfg.seq_len)
         max_len = m->cfg.seq_len;
     r->prompt = malloc((size_t)n * sizeof *r->prompt);
+    r->seq = malloc((size_t)n * sizeof *r->seq);
     r->ids = malloc((size_t)n * max_new * sizeof *r->ids);
     r->logp = malloc((size_t)n * max_new * sizeof *r->logp);
     r->len = calloc((size_t)n, sizeof *r->len);
@@ -191,14 +192,15 @@ int rl_rollout_sample(rl_rollout *r, rl_decoder *keep, const al_model *m, const 
     bool *done = calloc((size_t)n, sizeof *done);
     al_sampler *samplers = calloc((size_t)n, sizeof *samplers);
     al_decoder *dec = NULL;
-    int rc = !r->prompt || !r->ids || !r->logp || !r->len || !r->eos || !cur || !scratch || !seqs || !toks || !done ||
-                     !samplers
+    int rc = !r->prompt || !r->seq || !r->ids || !r->logp || !r->len || !r->eos || !cur || !scratch || !seqs || !toks ||
+                     !done || !samplers
                  ? al_fail("out of memory")
                  : !(dec = rollout_decoder(keep, m, ps, n, max_len, max_new, wt)) ? -1 : 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         r->prompt[i] = prompts[i / G];
+        r->seq[i] = (groups ? groups[i / G] : i / G) * G + i % G;
         al_sampler_opts so = *sampling;
-        so.seed = al_mix64(seed ^ al_mix64((uint64_t)i + 1));
+        so.seed = al_mix64(seed ^ al_mix64((uint64_t)r->seq[i] + 1)); /* by the global index: rank-independent */
         rc = al_sampler_init(&samplers[i], V, &so);
     }
     float *first = cur; /* group g's first sequence row holds its prompt's logits */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist.h"
 #include "rl_internal.h"
 
 static const char *const algo_names[] = {"grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "ppo"};
@@ -176,6 +177,9 @@ static int check_opts(const al_rl_opts *o)
         return al_fail("epochs must be >= 1 and minibatches in [1, sequences per step]");
     if (!(o->sampling.temperature > 0))
         return al_fail("the sampling temperature must be positive");
+    if (o->prompts_per_step < al_dist_size()) /* ranks take whole prompt groups */
+        return al_fail("%d ranks need at least %d prompts per step (each rank samples whole groups); got %d",
+                       al_dist_size(), al_dist_size(), o->prompts_per_step);
     if (o->rollout_weights != AL_W_F32 && o->rollout_weights != AL_W_BF16 && o->rollout_weights != AL_W_INT8)
         return al_fail("unknown rollout weight type %d", (int)o->rollout_weights);
     if (o->epsilon_low < 0 || o->epsilon_high < 0 || o->beta < 0)
@@ -250,7 +254,7 @@ static int setup(rl_run *R, const al_rl_opts *o, al_train_state *resume_state)
         if (al_checkpoint_load(o->out_dir, &R->m, &R->opt, resume_state, used, sizeof used))
             return -1;
         R->opt.o = o->adamw;
-        if (!o->quiet)
+        if (!o->quiet && al_dist_is_root())
             fprintf(stderr, "%s: resuming from %s (step %ld)\n", al_rl_algo_name(o->algo), used, resume_state->step);
         if (!o->lora && al_model_alloc_grads(&R->m))
             return -1;
@@ -277,15 +281,20 @@ static int setup(rl_run *R, const al_rl_opts *o, al_train_state *resume_state)
         R->cursor = (long)resume_state->cursor.pos;
         R->updates = resume_state->step * o->ppo_epochs * o->minibatches;
         R->kl.beta = resume_state->extra[0];
-        if (al_metrics_truncate_after(o->out_dir, resume_state->step))
-            return -1;
     }
+    /* the run directory is rank 0's: the state every rank holds is the same (docs/distributed.md) */
+    if (!al_dist_is_root())
+        return 0;
+    if (resume_state && al_metrics_truncate_after(o->out_dir, resume_state->step))
+        return -1;
     return al_mkdir_p(o->out_dir) || check_settings(o, resume_state != NULL) ||
            al_metrics_open(&R->mt, o->out_dir, resume_state != NULL);
 }
 
 static int save_checkpoint(rl_run *R, long step)
 {
+    if (!al_dist_is_root())
+        return 0;
     al_train_state st = {.step = step, .cursor = {.pos = (size_t)R->cursor}, .rng = R->o->seed};
     st.extra[0] = R->kl.beta;
     if (R->have_critic && rl_critic_save(R, &st)) /* first: a policy checkpoint implies its critic's */
@@ -295,6 +304,8 @@ static int save_checkpoint(rl_run *R, long step)
 
 static int save_final(rl_run *R)
 {
+    if (!al_dist_is_root())
+        return 0;
     char *final = al_path_join(R->o->out_dir, "final");
     int rc = !final                 ? al_fail("out of memory")
              : R->o->lora           ? al_lora_save(&R->m, final)
@@ -305,8 +316,11 @@ static int save_final(rl_run *R)
     return rc;
 }
 
-int al_rl_train(const al_rl_opts *o)
+int al_rl_train(const al_rl_opts *o_in)
 {
+    al_rl_opts quiet_rank = *o_in; /* ranks other than 0 print errors only */
+    quiet_rank.quiet = o_in->quiet || !al_dist_is_root();
+    const al_rl_opts *o = &quiet_rank;
     rl_run R = {0};
     al_train_state resumed = {0};
     char *ckpt = o->resume ? al_path_join(o->out_dir, "checkpoints") : NULL;
@@ -343,5 +357,9 @@ int al_rl_train(const al_rl_opts *o)
     if (rc == 0)
         rc = save_final(&R);
     run_free(&R);
+    if (rc && al_dist_size() > 1) { /* the other ranks may wait in a collective: end them all */
+        al_fail_prefix("%s", name);
+        al_dist_abort(al_errmsg());
+    }
     return rc ? al_fail_prefix("%s", name) : 0;
 }

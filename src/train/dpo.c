@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist.h"
+#include "align/dist_extra.h"
 #include "pref_internal.h"
 
 /* Reference sums of the batch's rows: cached, or from a forward pass of the reference
@@ -64,8 +66,9 @@ static void set_row_grads(pref_run *r, const double *drow, int rows, int T, doub
         }
 }
 
-/* The losses of a micro-batch's pairs (present ones only); returns how many. */
-static int pair_losses(pref_run *r, int B, al_pref_out *outs, double *drow)
+/* The losses of a micro-batch's pairs: outs[i] for pair i, done[i] 1 when it has one
+ * (present, both answers non-empty), else 0; returns how many have. */
+static int pair_losses(pref_run *r, int B, al_pref_out *outs, double *done, double *drow)
 {
     const double beta = r->o->pref.beta;
     al_pref_opts po = r->o->pref;
@@ -86,17 +89,29 @@ static int pair_losses(pref_run *r, int B, al_pref_out *outs, double *drow)
         drow[i] = 0;
     for (int i = 0; i < B; i++) {
         int item = r->batch.item[i];
+        done[i] = 0;
         if (item < 0 || r->counts[i] == 0 || r->counts[B + i] == 0)
             continue;
         al_pref_pair p = {.pc = r->sums[i], .pr = r->sums[B + i], .rc = r->ref_sums[i], .rr = r->ref_sums[B + i],
                           .nc = r->counts[i], .nr = r->counts[B + i], .label = r->batch_items->label[item]};
-        if (al_pref_loss_mix(r->n_kinds, r->kinds, r->weights, &po, &p, &outs[count]))
+        if (al_pref_loss_mix(r->n_kinds, r->kinds, r->weights, &po, &p, &outs[i]))
             return -1;
-        drow[i] = outs[count].d_pc;
-        drow[B + i] = outs[count].d_pr;
+        drow[i] = outs[i].d_pc;
+        drow[B + i] = outs[i].d_pr;
+        done[i] = 1;
         count++;
     }
     return count;
+}
+
+/* Moves the outputs that exist (done[i] != 0) of n to the front, in order; returns how many. */
+static int compact_outs(al_pref_out *outs, const double *done, int n)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++)
+        if (done[i] != 0)
+            outs[c++] = outs[i];
+    return c;
 }
 
 static void put_pair_metrics(json_t *j, const char *prefix, const al_pref_out *outs, int n)
@@ -123,41 +138,69 @@ static int *pick_items(pref_items *it, al_batch_cursor *c, int n)
     return v;
 }
 
+/* Under mpirun each rank computes the micro-batches k with k % ranks == rank.  Every pair's
+ * output has its slot (micro-batch k, pair i at k B + i), zero on the ranks that did not
+ * compute it, so one sum gathers them and every rank then reads the step's pairs in the
+ * order one rank would: the loss and the metrics come out the same.  bco_pair is the
+ * exception: its reference point moves with each micro-batch's rewards in turn, so every
+ * rank runs every micro-batch's forward pass (the backward only for its own). */
 static int dpo_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss, double *items, json_t *metrics)
 {
     pref_run *r = ctx;
     const int B = L->batch_size, T = L->seq_len, K = L->grad_accum;
+    const size_t W = sizeof(al_pref_out) / sizeof(double), KB = (size_t)K * B;
+    _Static_assert(sizeof(al_pref_out) % sizeof(double) == 0, "al_pref_out is summed as doubles");
+    bool serial = false;
+    for (int k = 0; k < r->n_kinds; k++)
+        serial |= r->kinds[k] == AL_PREF_BCO_PAIR && al_dist_size() > 1;
     int *picks = pick_items(&r->train, &L->st->cursor, K * B);
-    al_pref_out *outs = malloc((size_t)K * B * sizeof *outs);
+    /* [KB] outputs, [KB] done flags, tokens: one block, one sum */
+    double *shared = calloc(KB * (W + 1) + 1, sizeof *shared);
+    al_pref_out *outs = (al_pref_out *)shared;
+    double *done = shared + KB * W, *tokens = done + KB;
     double *drow = malloc(2 * (size_t)B * sizeof *drow);
-    int rc = picks && outs && drow ? 0 : al_fail("out of memory"), n = 0;
-    double tokens = 0;
+    int rc = picks && shared && drow ? 0 : al_fail("out of memory"), n = 0;
     r->batch_items = &r->train;
+    al_lora *lora = L->m->lora;
+    const uint64_t dropout_base = lora ? lora->dropout_step : 0;
     for (int k = 0; rc == 0 && k < K; k++) {
+        const bool own = al_dist_owns(k);
+        if (!own && !serial)
+            continue;
+        if (lora) /* micro-batch k's dropout masks, whichever rank computes it */
+            lora->dropout_step = dropout_base + (uint64_t)k;
         if ((rc = batch_sums(r, &r->train, tc, L->m, picks + k * B, B, T)))
             break;
-        int c = pair_losses(r, B, outs + n, drow);
-        if (c < 0) {
+        if (pair_losses(r, B, outs + (size_t)k * B, done + (size_t)k * B, drow) < 0) {
             rc = -1;
             break;
         }
-        n += c;
+        if (!own) { /* serial: computed for the reference point only; the owner reports it */
+            memset(outs + (size_t)k * B, 0, (size_t)B * sizeof *outs);
+            memset(done + (size_t)k * B, 0, (size_t)B * sizeof *done);
+            continue;
+        }
         for (int i = 0; i < 2 * B; i++)
-            tokens += r->counts[i];
+            *tokens += r->counts[i];
         /* TRL's loss is the mean over the step's pairs */
         set_row_grads(r, drow, 2 * B, T, 1.0 / (K * B));
         al_backward(tc, L->m, r->dlogp);
     }
+    if (lora)
+        lora->dropout_step = dropout_base + (uint64_t)K;
+    if (rc == 0)
+        rc = al_dist_sum_doubles(shared, KB * (W + 1) + 1);
     if (rc == 0) {
+        n = compact_outs(outs, done, (int)KB);
         double s = 0;
         for (int i = 0; i < n; i++)
             s += outs[i].loss;
         *loss = s / (K * B);
-        *items = tokens;
+        *items = *tokens;
         put_pair_metrics(metrics, "", outs, n);
     }
     free(picks);
-    free(outs);
+    free(shared);
     free(drow);
     return rc;
 }
@@ -167,21 +210,21 @@ static int dpo_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *m
     pref_run *r = ctx;
     const int B = L->batch_size, T = L->seq_len;
     int n_items = pref_eval_count(&r->eval, L->eval_batches, B);
-    al_pref_out *outs = malloc((size_t)(n_items > 0 ? n_items : 1) * sizeof *outs);
-    double *drow = malloc(2 * (size_t)B * sizeof *drow);
+    /* every rank evaluates all of it (the same figure as one rank; only rank 0 logs it) */
+    al_pref_out *outs = malloc((size_t)(n_items + B) * sizeof *outs);
+    double *drow = malloc(2 * (size_t)B * sizeof *drow), *done = malloc((size_t)B * sizeof *done);
     int *items = malloc((size_t)B * sizeof *items);
-    int rc = outs && drow && items ? 0 : al_fail("out of memory"), n = 0;
+    int rc = outs && drow && items && done ? 0 : al_fail("out of memory"), n = 0;
     al_bco_running saved = r->bco; /* evaluation must not move the training's reference point */
     r->batch_items = &r->eval;
     for (int i0 = 0; rc == 0 && i0 < n_items; i0 += B) {
         pref_eval_items(items, i0, n_items, B);
         if ((rc = batch_sums(r, &r->eval, tc, L->m, items, B, T)))
             break;
-        int c = pair_losses(r, B, outs + n, drow);
-        if (c < 0)
+        if (pair_losses(r, B, outs + n, done, drow) < 0)
             rc = -1;
         else
-            n += c;
+            n += compact_outs(outs + n, done, B);
     }
     r->bco = saved;
     if (rc == 0) {
@@ -193,6 +236,7 @@ static int dpo_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *m
     }
     free(outs);
     free(drow);
+    free(done);
     free(items);
     return rc;
 }
@@ -258,6 +302,8 @@ static void put_kto_metrics(json_t *j, const char *prefix, const kto_sums *s)
     pref_put_metrics(j, prefix, names, v, 6);
 }
 
+/* Under mpirun as dpo_step: each rank its micro-batches, then the sums are shared.  The
+ * logged kl is the last micro-batch's z0, as with one rank. */
 static int kto_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss, double *items, json_t *metrics)
 {
     pref_run *r = ctx;
@@ -268,7 +314,13 @@ static int kto_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss,
     kto_sums acc = {0};
     double tokens = 0;
     r->batch_items = &r->train;
+    al_lora *lora = L->m->lora;
+    const uint64_t dropout_base = lora ? lora->dropout_step : 0;
     for (int k = 0; rc == 0 && k < K; k++) {
+        if (!al_dist_owns(k))
+            continue;
+        if (lora) /* micro-batch k's dropout masks, whichever rank computes it */
+            lora->dropout_step = dropout_base + (uint64_t)k;
         if ((rc = batch_sums(r, &r->train, tc, L->m, picks + k * B, B, T)))
             break;
         if (kto_losses(r, B, drow, &acc) < 0) {
@@ -280,9 +332,15 @@ static int kto_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss,
         set_row_grads(r, drow, 2 * B, T, 1.0 / (K * B));
         al_backward(tc, L->m, r->dlogp);
     }
-    if (rc == 0) {
+    if (lora)
+        lora->dropout_step = dropout_base + (uint64_t)K;
+    double shared[] = {acc.loss, acc.reward[0], acc.reward[1], acc.logp[0], acc.logp[1], acc.count[0], acc.count[1],
+                       al_dist_owns(K - 1) ? acc.z0 : 0, tokens};
+    if (rc == 0 && (rc = al_dist_sum_doubles(shared, sizeof shared / sizeof *shared)) == 0) {
+        acc = (kto_sums){.loss = shared[0], .reward = {shared[1], shared[2]}, .logp = {shared[3], shared[4]},
+                         .count = {(int)shared[5], (int)shared[6]}, .z0 = shared[7]};
         *loss = acc.loss / (K * B);
-        *items = tokens;
+        *items = shared[8];
         put_kto_metrics(metrics, "", &acc);
     }
     free(picks);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist.h"
+#include "align/dist_extra.h"
 #include "pref_internal.h"
 
 void pref_items_free(pref_items *it)
@@ -246,7 +248,7 @@ int pref_reference_logps(pref_items *it, const char *cache_path, al_model *ref, 
                          const char *label)
 {
     free(it->ref);
-    it->ref = malloc(2 * (size_t)(it->n > 0 ? it->n : 1) * sizeof *it->ref);
+    it->ref = calloc(2 * (size_t)(it->n > 0 ? it->n : 1), sizeof *it->ref);
     if (!it->ref)
         return al_fail("out of memory");
     bool lora_was = ref->lora && ref->lora->enabled;
@@ -254,7 +256,13 @@ int pref_reference_logps(pref_items *it, const char *cache_path, al_model *ref, 
         al_lora_set_enabled(ref, false);
     uint64_t key = reference_key(it, ref); /* the base weights: adapters are off */
     int rc = 0;
-    if (cache_path && read_cache(cache_path, key, it->n, it->ref) == 0) {
+    /* Under mpirun the ranks decide together: if any lacks the cache, all compute. */
+    double missing = !(cache_path && read_cache(cache_path, key, it->n, it->ref) == 0);
+    if (al_dist_sum_doubles(&missing, 1)) {
+        rc = -1;
+        goto done;
+    }
+    if (missing == 0) {
         if (!quiet)
             fprintf(stderr, "%s: reference log-probs from %s\n", label, cache_path);
         goto done;
@@ -271,7 +279,11 @@ int pref_reference_logps(pref_items *it, const char *cache_path, al_model *ref, 
     bar.enabled = bar.enabled && !quiet;
     if (ref->lora)
         ref->lora->train = false;
+    memset(it->ref, 0, 2 * (size_t)it->n * sizeof *it->ref);
+    /* each rank computes its share of the batches, zeros elsewhere; the sum is exact */
     for (int i0 = 0; rc == 0 && i0 < it->n; i0 += B) {
+        if (!al_dist_owns(i0 / B))
+            continue;
         pref_eval_items(items, i0, it->n, B);
         pref_batch_fill(&b, it, items, B, T, true);
         if ((rc = al_forward(ctx, b.tokens, b.targets, NULL, NULL)))
@@ -286,7 +298,9 @@ int pref_reference_logps(pref_items *it, const char *cache_path, al_model *ref, 
     al_progress_end(&bar);
     if (ref->lora)
         ref->lora->train = true;
-    if (rc == 0 && cache_path)
+    if (rc == 0)
+        rc = al_dist_sum_doubles(it->ref, 2 * (size_t)it->n);
+    if (rc == 0 && cache_path && al_dist_is_root())
         rc = write_cache(cache_path, key, it->n, it->ref);
     al_train_ctx_free(ctx);
     pref_batch_free(&b);

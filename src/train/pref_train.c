@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist.h"
 #include "pref_internal.h"
 #include "settings.h"
 
@@ -214,7 +215,7 @@ static int load_model(run_state *s, const al_pref_train_opts *o, bool resume)
         s->opt.o = o->adamw;
         if (!o->quiet)
             fprintf(stderr, "%s: resuming from %s (step %ld)\n", trainer_name(o->trainer), used, s->st.step);
-        return al_metrics_truncate_after(o->out_dir, s->st.step);
+        return al_dist_is_root() ? al_metrics_truncate_after(o->out_dir, s->st.step) : 0;
     }
     if (load_start(&s->m, o))
         return -1;
@@ -297,8 +298,13 @@ static int write_args(const al_pref_train_opts *o)
     return rc;
 }
 
-static int run_pref(const al_pref_train_opts *o, bool resume)
+static int run_pref(const al_pref_train_opts *given, bool resume)
 {
+    /* under mpirun rank 0 alone reports and writes files (docs/distributed.md) */
+    const bool root = al_dist_is_root();
+    al_pref_train_opts opts = *given;
+    opts.quiet = opts.quiet || !root;
+    const al_pref_train_opts *o = &opts;
     const char *cmd = trainer_name(o->trainer);
     if (!o->data || !o->model || !o->tokenizer || !o->out_dir)
         return al_fail("%s: --data, --model, --tokenizer and --out are required", cmd);
@@ -322,7 +328,7 @@ static int run_pref(const al_pref_train_opts *o, bool resume)
                 al_tokenizer_vocab_size(s.tok));
         goto done;
     }
-    if (!resume && write_args(o))
+    if (!resume && root && write_args(o))
         goto done;
     if (s.r.train.n == 0) {
         al_fail("%s: no training examples", o->data);
@@ -359,6 +365,10 @@ static int run_pref(const al_pref_train_opts *o, bool resume)
                        .tok = s.tok, .tmpl = s.tmpl, .opt = &s.opt, .st = &s.st, .objective = &obj};
     if (al_train_loop_run(&L))
         goto done;
+    if (!root) {
+        rc = 0;
+        goto done;
+    }
     char *final = al_path_join(o->out_dir, "final");
     rc = !final ? al_fail("out of memory") : o->lora ? al_lora_save(&s.m, final) : al_model_save_safetensors(&s.m, final);
     if (rc == 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "align/dist.h"
 #include "align/train.h"
 #include "settings.h"
 
@@ -174,6 +175,9 @@ static int start(run *r, const al_pretrain_opts *given, const char *resume)
         r->o = *given;
     }
     al_pretrain_opts *o = &r->o;
+    /* under mpirun rank 0 alone reports and writes files (docs/distributed.md) */
+    const bool root = al_dist_is_root();
+    o->quiet = o->quiet || !root;
     if (!o->data || !o->tokenizer || !o->out_dir)
         return al_fail("pretrain: --data, --tokenizer and --out are required");
     if (o->batch_size <= 0 || o->seq_len <= 0 || o->grad_accum <= 0)
@@ -187,14 +191,14 @@ static int start(run *r, const al_pretrain_opts *given, const char *resume)
         r->opt.o = o->adamw;
         if (!o->quiet)
             fprintf(stderr, "resuming from %s (step %ld)\n", used, r->st.step);
-        if (al_metrics_truncate_after(o->out_dir, r->st.step))
+        if (root && al_metrics_truncate_after(o->out_dir, r->st.step))
             return -1;
     } else {
         if (setup_model(r) || al_adamw_init(&r->opt, &r->m, &o->adamw))
             return -1;
         r->st = (al_train_state){.rng = o->seed};
         al_outlier_init(&r->st.outlier, o->skip_outliers);
-        if (save_model_dir(&r->m, r->tok, o->out_dir, "init"))
+        if (root && save_model_dir(&r->m, r->tok, o->out_dir, "init"))
             return -1;
     }
     al_data_opts d;
@@ -206,7 +210,7 @@ static int start(run *r, const al_pretrain_opts *given, const char *resume)
     d.cache_dir = o->cache_dir;
     d.tokenizer_path = o->tokenizer;
     d.quiet = o->quiet;
-    if (al_token_data_load(&r->data, &d, r->tok) || al_token_data_describe(&r->data, o->out_dir))
+    if (al_token_data_load(&r->data, &d, r->tok) || (root && al_token_data_describe(&r->data, o->out_dir)))
         return -1;
     if (o->steps <= 0) {
         double per_step = (double)o->batch_size * o->seq_len * o->grad_accum;
@@ -216,7 +220,7 @@ static int start(run *r, const al_pretrain_opts *given, const char *resume)
     }
     o->sched.total = o->steps;
     o->sched.min_lr = o->sched.peak_lr * o->min_lr_ratio;
-    if (!resume && al_pretrain_args_write(o, o->out_dir))
+    if (!resume && root && al_pretrain_args_write(o, o->out_dir))
         return -1;
     return 0;
 }
@@ -245,7 +249,7 @@ int al_pretrain(const al_pretrain_opts *opts, const char *resume)
                 r.o.seq_len);
     if (rc == 0)
         rc = train(&r);
-    if (rc == 0)
+    if (rc == 0 && al_dist_is_root())
         rc = save_model_dir(&r.m, r.tok, r.o.out_dir, "final");
     al_adamw_free(&r.opt);
     al_model_free(&r.m);

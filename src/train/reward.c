@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist.h"
+#include "align/dist_extra.h"
 #include "pref_internal.h"
 
 int al_reward_model_from_lm(al_model *dst, const al_model *lm, uint64_t seed)
@@ -43,14 +45,15 @@ typedef struct rm_stats {
     int correct, pairs;
 } rm_stats;
 
-/* Losses of a micro-batch's pairs; d_reward[row] gets d loss / d r (unscaled). */
-static int pair_losses(const pref_run *r, const pref_items *it, int B, const double *rw, double *d_reward,
-                       rm_stats *st)
+/* Losses of a micro-batch's pairs (items[i], -1 for none); d_reward[row] gets d loss / d r
+ * (unscaled). */
+static int pair_losses(const pref_run *r, const pref_items *it, const int *items, int B, const double *rw,
+                       double *d_reward, rm_stats *st)
 {
     for (int i = 0; i < 2 * B; i++)
         d_reward[i] = 0;
     for (int i = 0; i < B; i++) {
-        int item = r->batch.item[i];
+        int item = items[i];
         if (item < 0)
             continue;
         double rc = rw[i], rr = rw[B + i], loss;
@@ -89,22 +92,29 @@ static int rm_forward(pref_run *r, const pref_items *it, al_train_ctx *tc, const
     return 0;
 }
 
+/* Under mpirun each rank computes the micro-batches k with k % ranks == rank; the rewards
+ * (each in its slot, zero elsewhere) are then gathered by one sum, and every rank takes the
+ * step's statistics over all pairs in the order one rank would. */
 static int rm_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss, double *items, json_t *metrics)
 {
     pref_run *r = ctx;
     al_model *m = L->m;
     const int B = L->batch_size, T = L->seq_len, K = L->grad_accum, D = m->cfg.dim;
-    double rw[2 * B], drw[2 * B];
-    rm_stats st = {0};
-    double tokens = 0;
-    int picks[B];
-    for (int k = 0; k < K; k++) {
-        for (int i = 0; i < B; i++)
-            picks[i] = pref_items_next(&r->train, &L->st->cursor);
-        if (rm_forward(r, &r->train, tc, m, picks, B, T, rw))
-            return -1;
-        if (pair_losses(r, &r->train, B, rw, drw, &st))
-            return -1;
+    double drw[2 * B];
+    rm_stats st = {0}, scratch = {0};
+    int *picks = malloc((size_t)K * B * sizeof *picks);
+    double *rw = calloc(2 * (size_t)K * B + 1, sizeof *rw), *tokens = rw ? rw + 2 * (size_t)K * B : NULL;
+    int rc = picks && rw ? 0 : al_fail("out of memory");
+    for (int i = 0; rc == 0 && i < K * B; i++)
+        picks[i] = pref_items_next(&r->train, &L->st->cursor);
+    for (int k = 0; rc == 0 && k < K; k++) {
+        if (!al_dist_owns(k))
+            continue;
+        const int *mine = picks + (size_t)k * B;
+        double *rk = rw + 2 * (size_t)k * B;
+        if ((rc = rm_forward(r, &r->train, tc, m, mine, B, T, rk)) ||
+            (rc = pair_losses(r, &r->train, mine, B, rk, drw, &scratch)))
+            break;
         /* only the last token's hidden state feeds the head */
         memset(r->d_hidden, 0, (size_t)2 * B * T * D * sizeof(float));
         const float *h = al_ctx_hidden(tc);
@@ -115,14 +125,22 @@ static int rm_step(void *ctx, al_train_loop *L, al_train_ctx *tc, double *loss, 
             float g = (float)(drw[row] / (K * B));
             cblas_saxpy(D, g, m->w.score, 1, r->d_hidden + ((size_t)row * T + last) * D, 1);
             cblas_saxpy(D, g, h + ((size_t)row * T + last) * D, 1, m->g.score, 1);
-            tokens += last + 1;
+            *tokens += last + 1;
         }
         al_backward_hidden(tc, m, r->d_hidden);
     }
-    *loss = st.loss / (K * B);
-    *items = tokens;
-    put_metrics(metrics, "", &st);
-    return 0;
+    if (rc == 0)
+        rc = al_dist_sum_doubles(rw, 2 * (size_t)K * B + 1);
+    for (int k = 0; rc == 0 && k < K; k++)
+        rc = pair_losses(r, &r->train, picks + (size_t)k * B, B, rw + 2 * (size_t)k * B, drw, &st);
+    if (rc == 0) {
+        *loss = st.loss / (K * B);
+        *items = *tokens;
+        put_metrics(metrics, "", &st);
+    }
+    free(picks);
+    free(rw);
+    return rc;
 }
 
 static int rm_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *metrics)
@@ -137,7 +155,7 @@ static int rm_evaluate(void *ctx, al_train_loop *L, al_train_ctx *tc, json_t *me
         pref_eval_items(items, i0, n_items, B);
         if (rm_forward(r, &r->eval, tc, L->m, items, B, T, rw))
             return -1;
-        if (pair_losses(r, &r->eval, B, rw, drw, &st))
+        if (pair_losses(r, &r->eval, items, B, rw, drw, &st))
             return -1;
     }
     json_object_set_new(metrics, "eval_loss", json_real(st.pairs ? st.loss / st.pairs : NAN));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align/dist.h"
 #include "align/train.h"
 #include "settings.h"
 
@@ -145,8 +146,13 @@ static int init_from_scratch(al_model *m, al_tokenizer *tok, const al_chat_templ
     return 0;
 }
 
-static int run_sft(const al_sft_opts *o, bool resume)
+static int run_sft(const al_sft_opts *given, bool resume)
 {
+    /* under mpirun rank 0 alone reports and writes files (docs/distributed.md) */
+    const bool root = al_dist_is_root();
+    al_sft_opts opts = *given;
+    opts.quiet = opts.quiet || !root;
+    const al_sft_opts *o = &opts;
     if (!o->data || (!o->model == !o->model_config) || !o->tokenizer || !o->out_dir)
         return al_fail("sft: --data, --tokenizer, --out and one of --model or --model-config are required");
     al_tokenizer *tok = NULL;
@@ -196,9 +202,9 @@ static int run_sft(const al_sft_opts *o, bool resume)
         opt.o = o->adamw;
         if (!o->quiet)
             fprintf(stderr, "sft: resuming from %s (step %ld)\n", used, st.step);
-        if (al_metrics_truncate_after(o->out_dir, st.step))
+        if (root && al_metrics_truncate_after(o->out_dir, st.step))
             goto done;
-    } else if (write_args(o)) {
+    } else if (root && write_args(o)) {
         goto done;
     }
     if (m.cfg.vocab_size < al_tokenizer_vocab_size(tok)) {
@@ -250,6 +256,10 @@ static int run_sft(const al_sft_opts *o, bool resume)
                        .eval = al_example_source(&vset)};
     if (al_train_loop_run(&L))
         goto done;
+    if (!root) {
+        rc = 0;
+        goto done;
+    }
     char *final = al_path_join(o->out_dir, "final");
     rc = !final ? al_fail("out of memory") : o->lora ? al_lora_save(&m, final) : al_model_save_safetensors(&m, final);
     /* the tokenizer (grown by added markers when training from scratch) and the template
