@@ -157,8 +157,9 @@ static void free_names(char **names, int n)
     free(names);
 }
 
-/* Temporary directories left by a process killed mid-save.  One run directory has one
- * writer, so any temporary that is not being written right now is garbage. */
+/* Temporaries left by a process killed mid-save: a checkpoint's directory, or the
+ * `latest` pointer's file (latest.tmp.PID, killed between writing and renaming it).  One
+ * run directory has one writer, so any temporary not being written right now is garbage. */
 static void remove_stale_temporaries(const char *ckdir, const char *keep)
 {
     DIR *d = opendir(ckdir);
@@ -166,11 +167,14 @@ static void remove_stale_temporaries(const char *ckdir, const char *keep)
         return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "step_", 5) != 0 || !strstr(e->d_name, ".tmp.") || !strcmp(e->d_name, keep))
+        if ((strncmp(e->d_name, "step_", 5) != 0 && strncmp(e->d_name, "latest.", 7) != 0) ||
+            !strstr(e->d_name, ".tmp.") || !strcmp(e->d_name, keep))
             continue;
         char *p = al_path_join(ckdir, e->d_name);
-        if (p)
+        if (p && al_is_dir(p))
             remove_tree(p);
+        else if (p)
+            unlink(p);
         free(p);
     }
     closedir(d);
