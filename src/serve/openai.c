@@ -647,19 +647,30 @@ static void free_messages(al_message *m, int n)
     free(m);
 }
 
+/* The body as a JSON object and its generation fields; NULL after answering the error. */
+static json_t *parse_generation(al_server *s, struct MHD_Connection *c, srv_request *rq, gen_params *p,
+                                enum MHD_Result *ret)
+{
+    json_t *req = parse_body(c, rq, ret);
+    if (!req)
+        return NULL;
+    char msg[256];
+    const char *param = read_params(s, req, p, msg, sizeof msg);
+    if (param) {
+        json_decref(req);
+        *ret = srv_send_error(c, 400, "invalid_request_error", param, "%s", msg);
+        return NULL;
+    }
+    return req;
+}
+
 enum MHD_Result srv_chat(al_server *s, struct MHD_Connection *c, srv_request *rq)
 {
     enum MHD_Result ret = MHD_NO;
-    json_t *req = parse_body(c, rq, &ret);
+    gen_params p;
+    json_t *req = parse_generation(s, c, rq, &p, &ret);
     if (!req)
         return ret;
-    gen_params p;
-    char msg[256];
-    const char *param = read_params(s, req, &p, msg, sizeof msg);
-    if (param) {
-        json_decref(req);
-        return srv_send_error(c, 400, "invalid_request_error", param, "%s", msg);
-    }
     if (!s->o.tmpl) {
         json_decref(req);
         return srv_send_error(c, 400, "invalid_request_error", NULL, "this model has no chat template");
@@ -714,16 +725,10 @@ enum MHD_Result srv_chat(al_server *s, struct MHD_Connection *c, srv_request *rq
 enum MHD_Result srv_completions(al_server *s, struct MHD_Connection *c, srv_request *rq)
 {
     enum MHD_Result ret = MHD_NO;
-    json_t *req = parse_body(c, rq, &ret);
+    gen_params p;
+    json_t *req = parse_generation(s, c, rq, &p, &ret);
     if (!req)
         return ret;
-    gen_params p;
-    char msg[256];
-    const char *param = read_params(s, req, &p, msg, sizeof msg);
-    if (param) {
-        json_decref(req);
-        return srv_send_error(c, 400, "invalid_request_error", param, "%s", msg);
-    }
     const json_t *pr = json_object_get(req, "prompt");
     if (json_is_array(pr) && json_array_size(pr) == 1)
         pr = json_array_get(pr, 0);
