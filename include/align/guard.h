@@ -262,6 +262,8 @@ int al_guard_decision_json(const al_guard_decision *d, al_buf *out);
  * perplexity rail on (its language model keeps state between calls). */
 typedef struct al_guard al_guard;
 al_guard *al_guard_open(const al_guard_policy *p); /* copies what it needs from p */
+/* False when calls must take turns (the perplexity rail is on). */
+bool al_guard_thread_safe(const al_guard *g);
 void al_guard_close(al_guard *g);
 
 /* Input rails on a prompt.  Never fails on the text itself: oversize input, invalid

@@ -19,7 +19,6 @@ typedef struct al_serve_opts {
     const al_tokenizer *tok;
     const al_chat_template *tmpl;  /* for /v1/chat/completions */
     const al_guard *guard;         /* NULL: no rails (moderations then answers 503) */
-    bool guard_serialize;          /* calls to the guard take turns (its perplexity rail is on) */
     const char *model_id;          /* the id in /v1/models and in responses */
     const char *review_db;         /* escalations go here (NULL: AL_REVIEW_DEFAULT_DB) */
     const char *runs_dir;          /* the dashboard's runs (NULL: no pipeline view) */

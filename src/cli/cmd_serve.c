@@ -146,13 +146,7 @@ int cmd_serve(int argc, char **argv)
                 return 2;
             }
         } else if (cli_opt(&a, arg, NULL, "--weights")) {
-            if (!strcmp(a.value, "f32"))
-                o.weights = AL_W_F32;
-            else if (!strcmp(a.value, "bf16"))
-                o.weights = AL_W_BF16;
-            else if (!strcmp(a.value, "int8"))
-                o.weights = AL_W_INT8;
-            else {
+            if (al_weight_type_parse(a.value, &o.weights)) {
                 fprintf(stderr, "align serve: --weights takes f32, bf16 or int8, got '%s'\n", a.value);
                 return 2;
             }
@@ -203,7 +197,6 @@ int cmd_serve(int argc, char **argv)
         }
         if (!o.review_db)
             o.review_db = pol.review_queue;
-        o.guard_serialize = pol.input_rails[AL_RAIL_PERPLEXITY] || pol.output_rails[AL_RAIL_PERPLEXITY];
     }
     if (!o.review_db)
         o.review_db = getenv("ALIGN_REVIEW_DB");

@@ -24,6 +24,8 @@ struct al_guard {
     uint64_t interesting[GUARD_FILTER_WORDS]; /* the union of the word sets' filters: guard_split_words picks by it */
 };
 
+bool al_guard_thread_safe(const al_guard *g) { return !g->ppl; }
+
 static void add_filter(al_guard *g, const guard_wordset *s)
 {
     for (int i = 0; i < GUARD_FILTER_WORDS; i++)

@@ -48,7 +48,6 @@ int pipeline_stage_serve(al_pipeline *p, json_t *fig)
         al_serve_opts o = al_serve_defaults();
         o.model = &m, o.tok = tok, o.tmpl = tmpl, o.guard = guard, o.model_id = "support-assistant";
         o.review_db = db, o.runs_dir = runs, o.port = 0, o.quiet = true;
-        o.guard_serialize = pol.input_rails[AL_RAIL_PERPLEXITY] || pol.output_rails[AL_RAIL_PERPLEXITY];
         srv = al_server_start(&o);
         rc = srv ? 0 : -1;
     }

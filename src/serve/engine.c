@@ -220,6 +220,13 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
+/* The decoder and the step's arrays, then the engine (its thread and locks are gone). */
+static void engine_free_memory(srv_engine *e)
+{
+    al_decoder_free(e->dec);
+    free(e->slot_job), free(e->row_job), free(e->seqs), free(e->toks), free(e->sampled), free(e);
+}
+
 srv_engine *srv_engine_start(const al_model *m, int slots, al_kv_type kv, al_weight_type w)
 {
     if (slots <= 0) {
@@ -257,8 +264,7 @@ srv_engine *srv_engine_start(const al_model *m, int slots, al_kv_type kv, al_wei
         al_fail("out of memory");
     }
     if (!ok) {
-        al_decoder_free(e->dec);
-        free(e->slot_job), free(e->row_job), free(e->seqs), free(e->toks), free(e->sampled), free(e);
+        engine_free_memory(e);
         return NULL;
     }
     return e;
@@ -284,8 +290,7 @@ void srv_engine_free(srv_engine *e)
     srv_engine_stop(e);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->work);
-    al_decoder_free(e->dec);
-    free(e->slot_job), free(e->row_job), free(e->seqs), free(e->toks), free(e->sampled), free(e);
+    engine_free_memory(e);
 }
 
 srv_job *srv_submit(srv_engine *e, const srv_job_opts *o)

@@ -361,6 +361,7 @@ al_server *al_server_start(const al_serve_opts *o)
     atomic_init(&s->seed, (unsigned long long)time(NULL) * 0x9E3779B97F4A7C15ull);
     srv_stats_init(&s->stats);
     pthread_mutex_init(&s->guard_mu, NULL);
+    s->guard_serialize = o->guard && !al_guard_thread_safe(o->guard);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->o.port)};
     if (inet_pton(AF_INET, s->o.host, &addr.sin_addr) != 1) {
         al_fail("serve: --host takes an IPv4 address such as 127.0.0.1 or 0.0.0.0, got '%s'", s->o.host);

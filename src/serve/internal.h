@@ -30,7 +30,8 @@ struct al_server {
     srv_engine *engine;
     al_review *review;
     pthread_mutex_t review_mu; /* one SQLite connection, used by one thread at a time */
-    pthread_mutex_t guard_mu;  /* with o.guard_serialize */
+    bool guard_serialize;      /* the guard is not thread-safe: its calls take turns */
+    pthread_mutex_t guard_mu;
     char **keys;
     int n_keys;
     int port;

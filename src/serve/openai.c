@@ -119,10 +119,10 @@ static int content_text(const json_t *content, al_buf *out)
  * perplexity rail is on: that rail's language model keeps state, so calls take turns. */
 static int check_in(al_server *s, const char *text, size_t n, al_guard_decision *d)
 {
-    if (s->o.guard_serialize)
+    if (s->guard_serialize)
         pthread_mutex_lock(&s->guard_mu);
     int rc = al_guard_check_input(s->o.guard, text, n, d);
-    if (s->o.guard_serialize)
+    if (s->guard_serialize)
         pthread_mutex_unlock(&s->guard_mu);
     return rc;
 }
@@ -130,10 +130,10 @@ static int check_in(al_server *s, const char *text, size_t n, al_guard_decision 
 static int check_out(al_server *s, const char *prompt, size_t plen, const char *text, size_t n,
                      al_guard_decision *d)
 {
-    if (s->o.guard_serialize)
+    if (s->guard_serialize)
         pthread_mutex_lock(&s->guard_mu);
     int rc = al_guard_check_output(s->o.guard, prompt, plen, text, n, d);
-    if (s->o.guard_serialize)
+    if (s->guard_serialize)
         pthread_mutex_unlock(&s->guard_mu);
     return rc;
 }
