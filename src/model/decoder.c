@@ -477,6 +477,16 @@ static int row_block(int n, int threads)
     return block > 16 ? 16 : block;
 }
 
+/* Block p of a step (rows [p * block, p * block + block) of n) and its rows' callbacks */
+static void step_block(al_decoder *d, const int *tokens, int p, int block, int n, al_decoder_row_fn fn, void *user)
+{
+    const int V = d->model->cfg.vocab_size;
+    const int r0 = p * block, r1 = r0 + block < n ? r0 + block : n;
+    step_rows(d, tokens + r0, r0, r1, true);
+    for (int i = r0; fn && i < r1; i++)
+        fn(user, i, d->logits + (size_t)i * V);
+}
+
 float *al_decoder_step_each(al_decoder *d, const int *seqs, const int *tokens, int n, al_decoder_row_fn fn,
                             void *user)
 {
@@ -487,17 +497,22 @@ float *al_decoder_step_each(al_decoder *d, const int *seqs, const int *tokens, i
         /* Each block of rows streams every weight matrix through the cache once per layer,
          * so blocks are as tall as an even split allows (up to 16 rows: 32 streams on two
          * threads take one pass over the weights each, 1.2x the aggregate of 4-row blocks
-         * on stories260K), in multiples of the products' tile height (4).  Blocks are
-         * taken in turn, so with more of them a thread that runs slow does fewer; each
+         * on stories260K), in multiples of the products' tile height (4).  With more blocks
+         * than threads they are taken in turn, so a thread that runs slow does fewer; each
          * thread steps its rows and hands their logits on while they are in its cache. */
         const int block = row_block(n, threads);
         const int parts = (n + block - 1) / block;
+        if (parts <= threads) {
+            /* One block per thread, the same each step while the rows stay: a block's
+             * cache lines (its KV cache's newest tiles, its scratch rows) stay in that
+             * core's L2 (+3-6% at 512 positions against blocks taken in turn). */
+#pragma omp parallel for num_threads(threads) schedule(static)
+            for (int p = 0; p < parts; p++)
+                step_block(d, tokens, p, block, n, fn, user);
+        } else {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int p = 0; p < parts; p++) {
-            const int r0 = p * block, r1 = r0 + block < n ? r0 + block : n;
-            step_rows(d, tokens + r0, r0, r1, true);
-            for (int i = r0; fn && i < r1; i++)
-                fn(user, i, d->logits + (size_t)i * V);
+            for (int p = 0; p < parts; p++)
+                step_block(d, tokens, p, block, n, fn, user);
         }
     } else {
         step_rows(d, tokens, 0, n, true);

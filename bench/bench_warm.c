@@ -1,0 +1,36 @@
+/* Runs a command on cores that were just busy: every core spins for SECONDS, then this
+ * process becomes COMMAND (exec, so the command's own clock is not disturbed).
+ *
+ * Why: on a VM whose vCPUs were idle, the first ~10 ms of a two-thread process run slow
+ * (stories260K, 32 streams: the first 32 decode steps took up to 3x their later time;
+ * one thread shows no such start), while an in-process benchmark's later repetitions run
+ * on warm cores.  bench/generate.sh starts every timed process (align, run.c) through
+ * this so both sides are measured in the same state.
+ *
+ * usage: bench_warm SECONDS COMMAND [ARGS...]        (SECONDS 0: exec at once) */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "align/core.h"
+
+int main(int argc, char **argv)
+{
+    char *end = NULL;
+    double seconds = argc >= 3 ? strtod(argv[1], &end) : -1;
+    if (argc < 3 || !end || *end || seconds < 0 || seconds > 10) {
+        fprintf(stderr, "usage: bench_warm SECONDS COMMAND [ARGS...]   (0 <= SECONDS <= 10)\n");
+        return 2;
+    }
+    const double until = al_now() + seconds;
+#pragma omp parallel num_threads(omp_get_num_procs())
+    {
+        volatile unsigned long spins = 0;
+        while (al_now() < until)
+            spins++;
+    }
+    execvp(argv[2], argv + 2);
+    fprintf(stderr, "bench_warm: cannot run %s\n", argv[2]);
+    return 127;
+}
