@@ -358,7 +358,8 @@ static int take_shown(reply *r, al_buf *out)
 /* The reply's figures, once, when it is complete. */
 static void count_reply(const reply *r)
 {
-    srv_count_tokens(&r->s->stats, r->prompt_tokens, r->n_tokens);
+    /* a prompt blocked at the input was counted for usage but never read */
+    srv_count_tokens(&r->s->stats, r->blocked_input ? 0 : r->prompt_tokens, r->n_tokens);
     if (r->s->o.guard && !r->blocked_input)
         srv_count_guard(&r->s->stats, 1, r->out_action);
     if (r->filtered)
@@ -530,6 +531,23 @@ static json_t *parse_body(struct MHD_Connection *c, srv_request *rq, enum MHD_Re
     return req;
 }
 
+/* The ids the model reads: the chat rendered by the template, or the raw text, after BOS */
+static int encode_prompt(const al_server *s, bool chat, const al_message *msgs, int n_msgs, const char *prompt,
+                         size_t prompt_len, al_ints *ids)
+{
+    if (!chat)
+        return al_tokenizer_encode(s->o.tok, prompt, prompt_len, al_tokenizer_bos(s->o.tok) >= 0, false, ids);
+    al_buf rendered = {0};
+    int rc = al_chat_render(s->o.tmpl, msgs, n_msgs, true, &rendered, NULL, NULL) ||
+                     al_tokenizer_encode(s->o.tok, rendered.data ? rendered.data : "", rendered.len,
+                                         al_chat_template_adds_bos(s->o.tmpl) && al_tokenizer_bos(s->o.tok) >= 0,
+                                         false, ids)
+                 ? -1
+                 : 0;
+    al_buf_free(&rendered);
+    return rc;
+}
+
 /* Checks the prompt, submits the job, answers. prompt_text is what the input rails see. */
 static enum MHD_Result answer(al_server *s, struct MHD_Connection *c, json_t *req, bool chat, const gen_params *p,
                               al_message *msgs, int n_msgs, const char *prompt, size_t prompt_len)
@@ -576,6 +594,11 @@ static enum MHD_Result answer(al_server *s, struct MHD_Connection *c, json_t *re
             r->filtered = true;
             r->finish = "content_filter";
             r->canned = strdup(canned_reply(&in));
+            /* usage counts the prompt the model would have read, as for any other reply */
+            al_ints ids = {0};
+            if (encode_prompt(s, chat, msgs, n_msgs, prompt, prompt_len, &ids) == 0)
+                r->prompt_tokens = ids.n;
+            al_ints_free(&ids);
             if (in.action == AL_GUARD_ESCALATE)
                 srv_review_enqueue(s, &in, prompt, prompt_len, NULL, 0);
         } else if (in.action == AL_GUARD_REDACT && in.redacted) {
@@ -597,19 +620,7 @@ static enum MHD_Result answer(al_server *s, struct MHD_Connection *c, json_t *re
     enum MHD_Result ret = MHD_NO;
     if (!r->blocked_input) {
         al_ints ids = {0};
-        int rc;
-        if (chat) {
-            al_buf rendered = {0};
-            rc = al_chat_render(s->o.tmpl, msgs, n_msgs, true, &rendered, NULL, NULL) ||
-                         al_tokenizer_encode(s->o.tok, rendered.data ? rendered.data : "", rendered.len,
-                                             al_chat_template_adds_bos(s->o.tmpl) && al_tokenizer_bos(s->o.tok) >= 0,
-                                             false, &ids)
-                     ? -1
-                     : 0;
-            al_buf_free(&rendered);
-        } else {
-            rc = al_tokenizer_encode(s->o.tok, prompt, prompt_len, al_tokenizer_bos(s->o.tok) >= 0, false, &ids);
-        }
+        int rc = encode_prompt(s, chat, msgs, n_msgs, prompt, prompt_len, &ids);
         if (rc == 0 && ids.n == 0)
             rc = al_fail("the prompt is empty and the tokenizer has no BOS token to start from");
         srv_job_opts jo = {.prompt = ids.v, .n_prompt = ids.n, .max_new_tokens = p->max_tokens, .sampling = p->so,

@@ -257,6 +257,8 @@ async function run() {
     checkGuard(r.guard, 'blocked', { outputNull: true });
     expect(r.guard.input.action === 'block' && r.guard.input.category === 'injection', `guard.input ${show(r.guard.input)}`);
     expect(r.usage.completion_tokens === 0, `usage.completion_tokens ${r.usage.completion_tokens}: a blocked prompt is not decoded`);
+    expect(r.usage.prompt_tokens > 0 && r.usage.total_tokens === r.usage.prompt_tokens,
+           `usage ${show(r.usage)}: a blocked prompt still counts its tokens`);
     const chunks = await collect(await api.chat.completions.create({ ...req, stream: true }));
     const last = finishChunk(chunks, 'stream');
     expect(last.choices[0].finish_reason === 'content_filter', `streamed finish_reason ${q(last.choices[0].finish_reason)}`);
