@@ -52,17 +52,34 @@ enum MHD_Result srv_send_json(struct MHD_Connection *c, int status, json_t *body
     return ret;
 }
 
+static enum MHD_Result send_error_v(struct MHD_Connection *c, int status, const char *type, const char *param,
+                                    const char *code, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *err = json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", msg, "type", type, "param", param,
+                            "code", code);
+    return srv_send_json(c, status, err);
+}
+
 enum MHD_Result srv_send_error(struct MHD_Connection *c, int status, const char *type, const char *param,
                                const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    enum MHD_Result ret = send_error_v(c, status, type, param, NULL, fmt, ap);
     va_end(ap);
-    json_t *err = json_pack("{s:{s:s, s:s, s:s?, s:n}}", "error", "message", msg, "type", type, "param", param,
-                            "code");
-    return srv_send_json(c, status, err);
+    return ret;
+}
+
+enum MHD_Result srv_send_error_code(struct MHD_Connection *c, int status, const char *type, const char *param,
+                                    const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result ret = send_error_v(c, status, type, param, code, fmt, ap);
+    va_end(ap);
+    return ret;
 }
 
 /* ---- API keys ---- */

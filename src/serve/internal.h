@@ -68,6 +68,9 @@ enum MHD_Result srv_send_json(struct MHD_Connection *c, int status, json_t *body
 enum MHD_Result srv_send_text(struct MHD_Connection *c, int status, const char *type, const char *text, size_t n);
 enum MHD_Result srv_send_error(struct MHD_Connection *c, int status, const char *type, const char *param,
                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* the same with OpenAI's machine-readable error code (e.g. "context_length_exceeded") */
+enum MHD_Result srv_send_error_code(struct MHD_Connection *c, int status, const char *type, const char *param,
+                                    const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* openai.c: each returns what MHD_queue_response returned */
 enum MHD_Result srv_chat(al_server *s, struct MHD_Connection *c, srv_request *r);

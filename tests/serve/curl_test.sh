@@ -153,6 +153,12 @@ post_json "$URL/v1/chat/completions" '[1, 2]' "${auth[@]}"
 expect_status 400 "a JSON array as the body"
 post_json "$URL/v1/chat/completions" "$(chat_body 'Hello' 8 '"temperature":5')" "${auth[@]}"
 expect_status 400 "temperature 5" && expect_body '"param":"temperature"' "the 400 names the param"
+long=$(for i in $(seq 1 80); do printf 'The little dog ran to the park and played with a red ball. '; done)
+post_json "$URL/v1/chat/completions" "$(chat_body "$long" 8)" "${auth[@]}"
+expect_status 400 "a chat longer than the model's context" &&
+    expect_body '"param":"messages","code":"context_length_exceeded"' \
+        "the 400 carries OpenAI's code context_length_exceeded and names messages" &&
+    expect_body 'maximum context length is [0-9]+ tokens' "the 400 says the model's context length"
 
 section "body limit (--max-body $MAX_BODY)"
 head -c $((MAX_BODY + 1)) /dev/zero | tr '\0' ' ' >"$T/over"
