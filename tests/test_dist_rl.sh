@@ -10,35 +10,12 @@ set -u
 BUILD=${1:?usage: test_dist_rl.sh BUILD_DIR}
 command -v mpirun >/dev/null || { echo "skip: no mpirun"; exit 77; }
 SHARED=${ALIGN_SHARED_DIR:-$(dirname "$0")/../../shared}
-ALIGN=$BUILD/align
-COMPARE=$BUILD/dist_compare_rl
 TOK=$SHARED/models/stories260K/tok512.bin
 MODEL=$SHARED/models/stories260K/stories260K.bin
 for f in "$TOK" "$MODEL"; do
     [ -e "$f" ] || { echo "skip: $f not found"; exit 77; }
 done
-# OpenMPI's own allocations look like leaks to AddressSanitizer
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# one node, no network probing: keeps mpirun quick and quiet in containers
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
-MPIRUN="mpirun --oversubscribe"
-TOL=1e-6
-
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/align-dist-rl.XXXXXX")
-trap 'rm -rf "$DIR"' EXIT
-cd "$DIR" || exit 1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { # check WHAT COMMAND...: runs a comparison, prints its figures
-    local what=$1
-    shift
-    local out
-    out=$("$@" 2>&1)
-    local rc=$?
-    echo "  $what: $out"
-    [ $rc -eq 0 ] || fail "$what"
-}
+. "$(dirname "$0")/dist_lib.sh"
 run1() { # run1 NAME ARGS...: one process
     local name=$1
     shift
@@ -87,37 +64,7 @@ check "metrics" "$COMPARE" metrics grpo.1/metrics.jsonl resume/metrics.jsonl $TO
 check "weights" "$COMPARE" weights grpo.1/final resume/final $TOL
 
 # a rank killed mid-run: the job stops with an error, the last checkpoint is intact and resumes
-echo "kill:"
-$MPIRUN -np 2 "$ALIGN" grpo "${COMMON[@]}" --steps 100000 --save-every 2 --keep 2 --out killed >killed.log 2>&1 &
-job=$!
-for _ in $(seq 1 300); do # up to 30 s for the first checkpoint
-    [ -e killed/checkpoints/latest ] && break
-    sleep 0.1
-done
-# rank 1: the align process whose environment says OMPI_COMM_WORLD_RANK=1, a child of this mpirun
-victim=""
-for p in $(pgrep -P "$(pgrep -d, -P $job 2>/dev/null || echo $job)" 2>/dev/null) $(pgrep -P $job 2>/dev/null); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
-        victim=$p
-        break
-    fi
-done
-if [ -z "$victim" ] || [ ! -e killed/checkpoints/latest ]; then
-    fail "kill: no checkpoint or no rank 1 to kill"
-    kill $job 2>/dev/null
-else
-    kill -KILL "$victim"
-fi
-wait $job
-rc=$?
-echo "  mpirun exit status $rc; its report:"
-grep -iE "rank|signal|killed|abort" killed.log | head -3 | sed 's/^/    /'
-[ $rc -ne 0 ] || fail "kill: mpirun exited 0"
-grep -qiE "signal 9|killed" killed.log || fail "kill: mpirun did not say a process was killed"
-step=$(sed -n 's/.*step_0*\([0-9][0-9]*\).*/\1/p' <<<"$(readlink killed/checkpoints/latest 2>/dev/null || cat killed/checkpoints/latest)")
-"$ALIGN" grpo "${COMMON[@]}" --resume --steps $((${step:-0} + 2)) --out killed >killed.resume.log 2>&1 ||
-    { fail "kill: the last checkpoint (step ${step:-?}) does not resume"; cat killed.resume.log; }
-[ -d killed/final ] && echo "  resumed from step $step to $((step + 2)) on 1 rank"
+kill_rank1 killed grpo "${COMMON[@]}" -- grpo "${COMMON[@]}" --resume --out killed
 
 # whole groups per rank: more ranks than prompts per step is refused, the rank named
 if $MPIRUN -np 3 "$ALIGN" grpo "${COMMON[@]}" --prompts-per-step 2 --out refused >refused.log 2>&1; then

@@ -9,36 +9,13 @@ set -u
 BUILD=${1:?usage: test_dist_train.sh BUILD_DIR}
 command -v mpirun >/dev/null || { echo "skip: no mpirun"; exit 77; }
 SHARED=${ALIGN_SHARED_DIR:-$(dirname "$0")/../../shared}
-ALIGN=$BUILD/align
-COMPARE=$BUILD/dist_compare
 TOK=$SHARED/models/stories260K/tok512.bin
 MODEL=$SHARED/models/stories260K/stories260K.bin
 TEXT=$SHARED/corpora/tinystories/TinyStories-validation-head.txt
 for f in "$TOK" "$MODEL" "$TEXT"; do
     [ -e "$f" ] || { echo "skip: $f not found"; exit 77; }
 done
-# OpenMPI's own allocations look like leaks to AddressSanitizer
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# one node, no network probing: keeps mpirun quick and quiet in containers
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
-MPIRUN="mpirun --oversubscribe"
-TOL=1e-6
-
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/align-dist.XXXXXX")
-trap 'rm -rf "$DIR"' EXIT
-cd "$DIR" || exit 1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { # check WHAT COMMAND...: runs a comparison, prints its figures
-    local what=$1
-    shift
-    local out
-    out=$("$@" 2>&1)
-    local rc=$?
-    echo "  $what: $out"
-    [ $rc -eq 0 ] || fail "$what"
-}
+. "$(dirname "$0")/dist_lib.sh"
 # both runs of a pair: the same flags on 1 rank and on 2
 pair_metrics() { # pair_metrics NAME ALIGN-ARGS...: the runs, and their metrics compared
     local name=$1
@@ -101,37 +78,7 @@ for r in resume21 resume12; do
 done
 
 # ---- a rank killed mid-run: the job stops with an error, the last checkpoint is intact ----
-echo "kill:"
-$MPIRUN -np 2 "$ALIGN" "${PRE[@]}" --steps 100000 --save-every 2 --keep 2 --out killed >killed.log 2>&1 &
-job=$!
-for _ in $(seq 1 300); do # up to 30 s for the first checkpoint
-    [ -e killed/checkpoints/latest ] && break
-    sleep 0.1
-done
-# rank 1: the align process whose environment says OMPI_COMM_WORLD_RANK=1, a child of this mpirun
-victim=""
-for p in $(pgrep -P "$(pgrep -d, -P $job 2>/dev/null || echo $job)" 2>/dev/null) $(pgrep -P $job 2>/dev/null); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
-        victim=$p
-        break
-    fi
-done
-if [ -z "$victim" ] || [ ! -e killed/checkpoints/latest ]; then
-    fail "kill: no checkpoint or no rank 1 to kill"
-    kill $job 2>/dev/null
-else
-    kill -KILL "$victim"
-fi
-wait $job
-rc=$?
-echo "  mpirun exit status $rc; its report:"
-grep -iE "rank|signal|killed|abort" killed.log | head -5 | sed 's/^/    /'
-[ $rc -ne 0 ] || fail "kill: mpirun exited 0"
-grep -qiE "signal 9|killed" killed.log || fail "kill: mpirun did not say a process was killed"
-step=$(sed -n 's/.*step_0*\([0-9][0-9]*\).*/\1/p' <<<"$(readlink killed/checkpoints/latest 2>/dev/null || cat killed/checkpoints/latest)")
-"$ALIGN" pretrain --resume killed --steps $((${step:-0} + 2)) --quiet >>killed.resume.log 2>&1 ||
-    { fail "kill: the last checkpoint (step ${step:-?}) does not resume"; cat killed.resume.log; }
-[ -d killed/final ] && echo "  resumed from step $step to $((step + 2)) on 1 rank"
+kill_rank1 killed "${PRE[@]}" -- pretrain --resume killed --quiet
 
 if [ $failures -ne 0 ]; then
     echo "$failures failure(s)"
