@@ -59,11 +59,11 @@ static void set_mtime(const char *rel, time_t t)
         perror(at(rel));
 }
 
-static json_t *pipeline(const char *dir)
+static json_t *pipeline_serving(const char *dir, const char *served)
 {
     al_buf b = {0};
     json_t *j = NULL;
-    if (al_serve_pipeline_json(dir, &b) == 0) {
+    if (al_serve_pipeline_json(dir, served, &b) == 0) {
         json_error_t err;
         j = json_loadb(b.data, b.len, 0, &err);
         CHECKF(j != NULL, "not JSON: %s (line %d col %d)", err.text, err.line, err.column);
@@ -72,6 +72,8 @@ static json_t *pipeline(const char *dir)
     al_buf_free(&b);
     return j;
 }
+
+static json_t *pipeline(const char *dir) { return pipeline_serving(dir, NULL); }
 
 static const char *const stage_ids[] = {"pretrain", "sft", "reward_model", "rl", "aligned"};
 static const char *const stage_titles[] = {"Pretrain", "SFT", "Reward model", "PPO / DPO", "Aligned"};
@@ -385,6 +387,42 @@ static void check_aligned(void)
     CHECK(find(p, "online", &in) && !strcmp(in, "rl")); /* still in its own stage */
     json_decref(p);
 
+    /* the run that made the served model is the aligned one: the run holding it (the
+     * deepest, dpo/lora/final not being a run of its own), or the latest run beside it
+     * (a LoRA run in R/lora merged into R/final) */
+    put("sft/final/model.bin", "x");
+    put("exp2/model.bin", "x");
+    const char *served[][2] = {{"sft/final", "sft/lora"},
+                               {"exp2/model.bin", "exp2"},
+                               {"dpo/lora/final", "dpo/lora"},
+                               {"online", "online"}};
+    for (size_t k = 0; k < sizeof served / sizeof served[0]; k++) {
+        p = pipeline_serving(root, at(served[k][0]));
+        al = stage(p, "aligned");
+        runs = json_object_get(al, "runs");
+        const char *from = json_string_value(json_object_get(al, "from"));
+        CHECKF(from && !strcmp(from, "served"), "serving %s: from %s", served[k][0], from ? from : "(none)");
+        const char *name = json_string_value(json_object_get(json_array_get(runs, 0), "name"));
+        CHECKF(json_array_size(runs) == 1 && name && !strcmp(name, served[k][1]), "serving %s: aligned run %s",
+               served[k][0], name ? name : "(none)");
+        json_decref(p);
+    }
+    /* a model outside every run, or one that does not exist: the latest RL run again */
+    put("elsewhere/model.bin", "x");
+    const char *outside[] = {"elsewhere/model.bin", "no-such-model"};
+    for (size_t k = 0; k < 2; k++) {
+        p = pipeline_serving(root, at(outside[k]));
+        al = stage(p, "aligned");
+        const char *from = json_string_value(json_object_get(al, "from"));
+        CHECKF(from && !strcmp(from, "rl"), "serving %s: from %s", outside[k], from ? from : "(none)");
+        json_decref(p);
+    }
+    unlink(at("elsewhere/model.bin"));
+    rmdir(at("elsewhere"));
+    unlink(at("sft/final/model.bin"));
+    rmdir(at("sft/final"));
+    unlink(at("exp2/model.bin"));
+
     /* a run named aligned is the aligned model, whatever trained it */
     put("aligned/metrics.jsonl", "{\"step\":1,\"loss\":0.5,\"rewards/chosen\":1}\n");
     put("aligned/pref_args.json", "{\"trainer\": 0}");
@@ -491,11 +529,11 @@ static void check_errors(void)
 {
     const char *missing = at("no-such-dir");
     al_buf b = {0};
-    CHECK(al_serve_pipeline_json(missing, &b) == -1);
+    CHECK(al_serve_pipeline_json(missing, NULL, &b) == -1);
     CHECKF(strstr(al_errmsg(), missing) != NULL, "message: %s", al_errmsg());
     CHECK(b.len == 0);
     const char *file = at("base/notes.txt");
-    CHECK(al_serve_pipeline_json(file, &b) == -1 && strstr(al_errmsg(), file));
+    CHECK(al_serve_pipeline_json(file, NULL, &b) == -1 && strstr(al_errmsg(), file));
     al_buf_free(&b);
 
     /* an unreadable metrics.jsonl is a run with an error, not a failed response */

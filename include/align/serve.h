@@ -20,6 +20,8 @@ typedef struct al_serve_opts {
     const al_chat_template *tmpl;  /* for /v1/chat/completions */
     const al_guard *guard;         /* NULL: no rails (moderations then answers 503) */
     const char *model_id;          /* the id in /v1/models and in responses */
+    const char *model_path;        /* where model was read from: the dashboard's "aligned" stage
+                                      shows the run holding it (NULL: not known) */
     const char *review_db;         /* escalations go here (NULL: AL_REVIEW_DEFAULT_DB) */
     const char *runs_dir;          /* the dashboard's runs (NULL: no pipeline view) */
     /* where */
@@ -63,8 +65,9 @@ void al_server_counts(al_server *s, al_serve_counts *out);
 
 /* ---- the dashboard's data (src/serve/runs.c) ----
  * The trainers' runs under dir (metrics.jsonl files up to four levels deep) grouped by
- * pipeline stage, as one JSON object (docs/serve.md, "GET /api/pipeline"). */
-int al_serve_pipeline_json(const char *dir, al_buf *out);
+ * pipeline stage, as one JSON object (docs/serve.md, "GET /api/pipeline").  served_model
+ * (or NULL): the path of the model being served; the run holding it is the aligned one. */
+int al_serve_pipeline_json(const char *dir, const char *served_model, al_buf *out);
 
 /* ---- the dashboard's files (generated at build time from src/serve/ui/) ---- */
 typedef struct al_ui_file {

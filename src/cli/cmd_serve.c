@@ -203,6 +203,7 @@ int cmd_serve(int argc, char **argv)
     if (!o.model_id)
         o.model_id = id = model_id_from_path(model);
     o.model = &m;
+    o.model_path = model;
     o.tok = files.tok;
     o.tmpl = files.tmpl;
     o.guard = guard;

@@ -47,6 +47,7 @@ int pipeline_stage_serve(al_pipeline *p, json_t *fig)
     if (rc == 0) {
         al_serve_opts o = al_serve_defaults();
         o.model = &m, o.tok = tok, o.tmpl = tmpl, o.guard = guard, o.model_id = "support-assistant";
+        o.model_path = model_dir;
         o.review_db = db, o.runs_dir = runs, o.port = 0, o.quiet = true;
         srv = al_server_start(&o);
         rc = srv ? 0 : -1;

@@ -29,7 +29,7 @@ enum MHD_Result srv_pipeline(al_server *s, struct MHD_Connection *c)
         return srv_send_json(c, 200, json_pack("{s:n, s:[], s:s}", "dir", "stages", "note",
                                                 "no runs directory: start align serve with --runs DIR"));
     al_buf b = {0};
-    if (al_serve_pipeline_json(s->o.runs_dir, &b)) {
+    if (al_serve_pipeline_json(s->o.runs_dir, s->o.model_path, &b)) {
         al_buf_free(&b);
         return srv_send_error(c, 500, "server_error", NULL, "%s", al_errmsg());
     }

@@ -720,8 +720,8 @@ static void walk(walker *w, const char *dir, const char *rel, int depth, bool li
 
 static int cmp_run(const void *a, const void *b) { return strcmp(((const run *)a)->name, ((const run *)b)->name); }
 
-/* Without a run named aligned, the latest RL run is the aligned model: it is what the
- * pipeline ended with. */
+/* Without a run named aligned or holding the served model, the latest RL run is the
+ * aligned model: it is what the pipeline ended with. */
 static const run *latest_rl(const run *runs, int n)
 {
     const run *best = NULL;
@@ -735,7 +735,44 @@ static const run *latest_rl(const run *runs, int n)
     return best;
 }
 
-static void w_stages(writer *w, const char *dir, const run *runs, int n, bool truncated)
+/* path is dir or below it */
+static bool is_under(const char *path, const char *dir)
+{
+    size_t k = strlen(dir);
+    return !strncmp(path, dir, k) && (path[k] == '/' || path[k] == '\0');
+}
+
+/* The run that made the served model, or NULL: the deepest run whose directory holds it
+ * (`align sft --out R` leaves R/final), else the latest run beside it (the demo's LoRA
+ * stages log in R/lora and merge into R/final).  What the server answers with is the
+ * aligned model the dashboard shows. */
+static const run *serving_run(const run *runs, int n, const char *served)
+{
+    char *model = served ? realpath(served, NULL) : NULL;
+    if (!model)
+        return NULL;
+    char *slash = strrchr(model, '/');
+    char *beside = slash && slash != model ? strndup(model, (size_t)(slash - model)) : NULL;
+    const run *holder = NULL, *sibling = NULL;
+    size_t holder_len = 0;
+    for (int i = 0; i < n; i++) {
+        char *d = realpath(runs[i].dir, NULL);
+        if (d && is_under(model, d) && strlen(d) > holder_len)
+            holder = &runs[i], holder_len = strlen(d);
+        else if (d && beside && is_under(d, beside)) {
+            const struct timespec *t = &runs[i].mtime;
+            if (!sibling || t->tv_sec > sibling->mtime.tv_sec ||
+                (t->tv_sec == sibling->mtime.tv_sec && t->tv_nsec > sibling->mtime.tv_nsec))
+                sibling = &runs[i];
+        }
+        free(d);
+    }
+    free(model);
+    free(beside);
+    return holder ? holder : sibling;
+}
+
+static void w_stages(writer *w, const char *dir, const run *runs, int n, bool truncated, const char *served)
 {
     w_printf(w, "{\"dir\":");
     w_string(w, dir);
@@ -743,11 +780,12 @@ static void w_stages(writer *w, const char *dir, const run *runs, int n, bool tr
     bool any_aligned = false;
     for (int i = 0; i < n; i++)
         any_aligned |= runs[i].stage == ALIGNED;
-    const run *stand_in = any_aligned ? NULL : latest_rl(runs, n);
+    const run *serving = any_aligned ? NULL : serving_run(runs, n, served);
+    const run *stand_in = any_aligned ? NULL : serving ? serving : latest_rl(runs, n);
     for (int s = 0; s < N_STAGES; s++) {
         w_printf(w, "%s{\"stage\":\"%s\",\"title\":\"%s\"", s ? "," : "", stage_ids[s], stage_titles[s]);
         if (s == ALIGNED && stand_in)
-            w_printf(w, ",\"from\":\"rl\"");
+            w_printf(w, ",\"from\":\"%s\"", serving ? "served" : "rl");
         w_printf(w, ",\"runs\":[");
         bool first = true;
         for (int i = 0; i < n; i++) {
@@ -762,7 +800,7 @@ static void w_stages(writer *w, const char *dir, const run *runs, int n, bool tr
     w_printf(w, "]%s}", truncated ? ",\"truncated\":true" : "");
 }
 
-int al_serve_pipeline_json(const char *dir, al_buf *out)
+int al_serve_pipeline_json(const char *dir, const char *served_model, al_buf *out)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -783,7 +821,7 @@ int al_serve_pipeline_json(const char *dir, al_buf *out)
     if (rc == 0 && runs) {
         qsort(runs, (size_t)n, sizeof *runs, cmp_run);
         writer o = {0};
-        w_stages(&o, dir, runs, n, w.truncated);
+        w_stages(&o, dir, runs, n, w.truncated, served_model);
         rc = o.oom || al_buf_append(out, o.b.data, o.b.len) ? al_fail("%s: out of memory", dir) : 0;
         al_buf_free(&o.b);
     } else if (rc == 0)

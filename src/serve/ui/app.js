@@ -149,6 +149,9 @@
       el('div', { class: 'stage-head' },
         el('h3', null, st.title || st.stage || '?'),
         el('span', { class: 'count' }, `${runs.length} run${runs.length === 1 ? '' : 's'}`)),
+      st.from ? el('p', { class: 'muted small', 'data-from': st.from },
+        st.from === 'served' ? 'the run that made the model being served'
+          : 'the latest RL run (no run is named aligned)') : null,
       runs.length ? runs.map(renderRun) : el('p', { class: 'empty' }, 'no runs'));
   }
 
