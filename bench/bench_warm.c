@@ -1,10 +1,10 @@
 /* Runs a command on cores that were just busy: every core spins for SECONDS, then this
  * process becomes COMMAND (exec, so the command's own clock is not disturbed).
  *
- * Why: on a VM whose vCPUs were idle, the first ~10 ms of a two-thread process run slow
- * (stories260K, 32 streams: the first 32 decode steps took up to 3x their later time;
- * one thread shows no such start), while an in-process benchmark's later repetitions run
- * on warm cores.  bench/generate.sh starts every timed process (align, run.c) through
+ * Why: on a VM whose vCPUs were idle, the first decode step of a fresh two-thread process
+ * stalls for 4-8 ms in some runs (stories260K, 32 streams: one run in three to ten, against
+ * 0.15 ms for a later step; one thread never stalls, and none did after this warm-up in
+ * ten runs), while an in-process benchmark's later repetitions run on warm cores.  bench/generate.sh starts every timed process (align, run.c) through
  * this so both sides are measured in the same state.
  *
  * usage: bench_warm SECONDS COMMAND [ARGS...]        (SECONDS 0: exec at once) */

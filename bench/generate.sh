@@ -20,9 +20,9 @@
 #
 # Every timed process (bench_generate, align generate, run.c) starts through bench_warm,
 # which first keeps every core busy for WARM_MS milliseconds: on a VM whose vCPUs were
-# idle, a two-thread process's first ~10 ms run slow (the first 32 steps of 32 streams up
-# to 3x their later time), which a 45 ms `align generate` pays in full while
-# bench_generate's repetitions after its warm-up do not.  WARM_MS=0 measures from idle.
+# idle, the first step of a fresh two-thread process stalls 4-8 ms in some runs, which a
+# 45 ms `align generate` pays in full while bench_generate's repetitions after its warm-up
+# do not.  WARM_MS=0 measures from idle.
 #
 # run.c is the peer.  Its source is not part of align: point LLAMA2C_DIR at a checkout
 # of karpathy/llama2.c (a directory holding run.c).  It is built here with
