@@ -407,10 +407,12 @@ static void check_aligned(void)
                served[k][0], name ? name : "(none)");
         json_decref(p);
     }
-    /* a model outside every run, or one that does not exist: the latest RL run again */
+    /* a model outside every run, one in the runs directory itself, or one that does not
+     * exist: the latest RL run again */
     put("elsewhere/model.bin", "x");
-    const char *outside[] = {"elsewhere/model.bin", "no-such-model"};
-    for (size_t k = 0; k < 2; k++) {
+    put("model.bin", "x");
+    const char *outside[] = {"elsewhere/model.bin", "model.bin", "no-such-model"};
+    for (size_t k = 0; k < 3; k++) {
         p = pipeline_serving(root, at(outside[k]));
         al = stage(p, "aligned");
         const char *from = json_string_value(json_object_get(al, "from"));
@@ -418,6 +420,7 @@ static void check_aligned(void)
         json_decref(p);
     }
     unlink(at("elsewhere/model.bin"));
+    unlink(at("model.bin"));
     rmdir(at("elsewhere"));
     unlink(at("sft/final/model.bin"));
     rmdir(at("sft/final"));

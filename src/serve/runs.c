@@ -746,13 +746,20 @@ static bool is_under(const char *path, const char *dir)
  * (`align sft --out R` leaves R/final), else the latest run beside it (the demo's LoRA
  * stages log in R/lora and merge into R/final).  What the server answers with is the
  * aligned model the dashboard shows. */
-static const run *serving_run(const run *runs, int n, const char *served)
+static const run *serving_run(const char *dir, const run *runs, int n, const char *served)
 {
     char *model = served ? realpath(served, NULL) : NULL;
     if (!model)
         return NULL;
-    char *slash = strrchr(model, '/');
+    /* "beside" stays inside one run's directory: a model lying in the runs directory
+     * itself was made by none of them in particular */
+    char *root = realpath(dir, NULL), *slash = strrchr(model, '/');
     char *beside = slash && slash != model ? strndup(model, (size_t)(slash - model)) : NULL;
+    if (beside && (!root || !is_under(beside, root) || !strcmp(beside, root))) {
+        free(beside);
+        beside = NULL;
+    }
+    free(root);
     const run *holder = NULL, *sibling = NULL;
     size_t holder_len = 0;
     for (int i = 0; i < n; i++) {
@@ -780,7 +787,7 @@ static void w_stages(writer *w, const char *dir, const run *runs, int n, bool tr
     bool any_aligned = false;
     for (int i = 0; i < n; i++)
         any_aligned |= runs[i].stage == ALIGNED;
-    const run *serving = any_aligned ? NULL : serving_run(runs, n, served);
+    const run *serving = any_aligned ? NULL : serving_run(dir, runs, n, served);
     const run *stand_in = any_aligned ? NULL : serving ? serving : latest_rl(runs, n);
     for (int s = 0; s < N_STAGES; s++) {
         w_printf(w, "%s{\"stage\":\"%s\",\"title\":\"%s\"", s ? "," : "", stage_ids[s], stage_titles[s]);
