@@ -207,6 +207,7 @@ typedef struct al_decoder al_decoder;
 /* What the KV cache holds: floats (exact), or IEEE halves, half the memory and the memory
  * traffic of attention, at a rounding of each cached key and value (llama.cpp's default). */
 typedef enum { AL_KV_F32 = 0, AL_KV_F16 = 1 } al_kv_type;
+int al_kv_type_parse(const char *s, al_kv_type *t); /* "f32" or "f16" */
 /* How the decoder stores its copy of the weight matrices (al_decoder_set_weights): floats,
  * bfloat16 (round to nearest even, NaN kept NaN), or int8 with one scale per output row
  * (s = max|w_row| / 127, q = round-to-nearest(w / s) in [-127, 127], value = fl(q * s)).

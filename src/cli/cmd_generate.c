@@ -315,11 +315,7 @@ static int parse(gen_args *g, int argc, char **argv)
         } else if (cli_opt(&a, arg, NULL, "--max-batch")) {
             g->max_batch = cli_int(&a, 1, 4096);
         } else if (cli_opt(&a, arg, NULL, "--kv-cache")) {
-            if (!strcmp(a.value, "f32")) {
-                g->kv = AL_KV_F32;
-            } else if (!strcmp(a.value, "f16")) {
-                g->kv = AL_KV_F16;
-            } else {
+            if (al_kv_type_parse(a.value, &g->kv)) {
                 fprintf(stderr, "align generate: --kv-cache takes f32 or f16, got '%s'\n", a.value);
                 return 2;
             }

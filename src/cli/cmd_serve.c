@@ -139,9 +139,7 @@ int cmd_serve(int argc, char **argv)
         } else if (cli_opt(&a, arg, NULL, "--check-every")) {
             o.check_every = cli_int(&a, 1, 1 << 20);
         } else if (cli_opt(&a, arg, NULL, "--kv-cache")) {
-            if (!strcmp(a.value, "f32") || !strcmp(a.value, "f16"))
-                o.kv = !strcmp(a.value, "f16") ? AL_KV_F16 : AL_KV_F32;
-            else {
+            if (al_kv_type_parse(a.value, &o.kv)) {
                 fprintf(stderr, "align serve: --kv-cache takes f32 or f16, got '%s'\n", a.value);
                 return 2;
             }

@@ -527,6 +527,15 @@ float *al_decoder_step_each(al_decoder *d, const int *seqs, const int *tokens, i
     return d->logits;
 }
 
+int al_kv_type_parse(const char *s, al_kv_type *t)
+{
+    if (s && (!strcmp(s, "f32") || !strcmp(s, "f16"))) {
+        *t = !strcmp(s, "f16") ? AL_KV_F16 : AL_KV_F32;
+        return 0;
+    }
+    return al_fail("KV cache type: expected f32 or f16, got '%s'", s ? s : "");
+}
+
 float *al_decoder_step(al_decoder *d, const int *seqs, const int *tokens, int n)
 {
     return al_decoder_step_each(d, seqs, tokens, n, NULL, NULL);
