@@ -623,20 +623,14 @@ static enum MHD_Result answer(al_server *s, struct MHD_Connection *c, json_t *re
         int rc = encode_prompt(s, chat, msgs, n_msgs, prompt, prompt_len, &ids);
         if (rc == 0 && ids.n == 0)
             rc = al_fail("the prompt is empty and the tokenizer has no BOS token to start from");
+        /* OpenAI's answer to an input the model cannot hold; old turns are not dropped */
         const int context = s->o.model->cfg.seq_len;
+        const char *param = NULL, *code = NULL;
         if (rc == 0 && ids.n >= context) {
-            /* OpenAI's answer to an input the model cannot hold; old turns are not dropped */
-            int n = ids.n;
-            al_ints_free(&ids);
-            if (have_in)
-                al_guard_decision_free(&in);
-            reply_free(r);
-            return srv_send_error_code(c, 400, "invalid_request_error", chat ? "messages" : "prompt",
-                                       "context_length_exceeded",
-                                       "This model's maximum context length is %d tokens, and the %s came to %d "
-                                       "tokens (with room for at least one new token). Please reduce the length of "
-                                       "the %s.",
-                                       context, chat ? "messages" : "prompt", n, chat ? "messages" : "prompt");
+            param = chat ? "messages" : "prompt", code = "context_length_exceeded";
+            rc = al_fail("This model's maximum context length is %d tokens, and the %s came to %d tokens (with "
+                         "room for at least one new token). Please reduce the length of the %s.",
+                         context, param, ids.n, param);
         }
         srv_job_opts jo = {.prompt = ids.v, .n_prompt = ids.n, .max_new_tokens = p->max_tokens, .sampling = p->so,
                            .stop_ids = chat ? s->chat_stop_ids : s->text_stop_ids,
@@ -656,8 +650,8 @@ static enum MHD_Result answer(al_server *s, struct MHD_Connection *c, json_t *re
             if (have_in)
                 al_guard_decision_free(&in);
             reply_free(r);
-            return srv_send_error(c, busy ? 503 : 400, busy ? "server_error" : "invalid_request_error", NULL, "%s",
-                                  msg);
+            return srv_send_error_code(c, busy ? 503 : 400, busy ? "server_error" : "invalid_request_error", param,
+                                       code, "%s", msg);
         }
     }
     if (have_in)
