@@ -1,7 +1,18 @@
-# What tests/test_dist_train.sh and tests/test_dist_rl.sh share; sourced after BUILD is set.
-# Sets ALIGN, COMPARE, MPIRUN, TOL and the MPI environment, makes and enters a scratch DIR
+# What tests/test_dist_train.sh and tests/test_dist_rl.sh share; sourced with the script's
+# arguments.  Skips (exit 77) without mpirun or stories260K; sets BUILD, SHARED, MODEL, TOK,
+# ALIGN, COMPARE, MPIRUN, TOL and the MPI environment, makes and enters a scratch DIR
 # (removed on exit), and defines fail, check and kill_rank1.
 
+BUILD=${1:?usage: $(basename "$0") BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd) || exit 2 # absolute: the tests run in DIR
+command -v mpirun >/dev/null || { echo "skip: no mpirun"; exit 77; }
+SHARED=$(cd "${ALIGN_SHARED_DIR:-$(dirname "$0")/../../shared}" 2>/dev/null && pwd) ||
+    { echo "skip: no shared directory (ALIGN_SHARED_DIR)"; exit 77; }
+TOK=$SHARED/models/stories260K/tok512.bin
+MODEL=$SHARED/models/stories260K/stories260K.bin
+for f in "$TOK" "$MODEL"; do
+    [ -e "$f" ] || { echo "skip: $f not found"; exit 77; }
+done
 ALIGN=$BUILD/align
 COMPARE=$BUILD/dist_compare
 # OpenMPI's own allocations look like leaks to AddressSanitizer

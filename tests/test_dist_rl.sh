@@ -7,15 +7,7 @@
 # resumable; too many ranks for the prompts is refused with the rank named.
 # Usage: test_dist_rl.sh BUILD_DIR.  Exit 77 (skip) without mpirun.
 set -u
-BUILD=${1:?usage: test_dist_rl.sh BUILD_DIR}
-command -v mpirun >/dev/null || { echo "skip: no mpirun"; exit 77; }
-SHARED=${ALIGN_SHARED_DIR:-$(dirname "$0")/../../shared}
-TOK=$SHARED/models/stories260K/tok512.bin
-MODEL=$SHARED/models/stories260K/stories260K.bin
-for f in "$TOK" "$MODEL"; do
-    [ -e "$f" ] || { echo "skip: $f not found"; exit 77; }
-done
-. "$(dirname "$0")/dist_lib.sh"
+. "$(dirname "$0")/dist_lib.sh" "$@"
 run1() { # run1 NAME ARGS...: one process
     local name=$1
     shift

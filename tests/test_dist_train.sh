@@ -6,16 +6,9 @@
 # checkpoint intact and resumable.  Usage: test_dist_train.sh BUILD_DIR.  Exit 77 (skip)
 # without mpirun.
 set -u
-BUILD=${1:?usage: test_dist_train.sh BUILD_DIR}
-command -v mpirun >/dev/null || { echo "skip: no mpirun"; exit 77; }
-SHARED=${ALIGN_SHARED_DIR:-$(dirname "$0")/../../shared}
-TOK=$SHARED/models/stories260K/tok512.bin
-MODEL=$SHARED/models/stories260K/stories260K.bin
+. "$(dirname "$0")/dist_lib.sh" "$@"
 TEXT=$SHARED/corpora/tinystories/TinyStories-validation-head.txt
-for f in "$TOK" "$MODEL" "$TEXT"; do
-    [ -e "$f" ] || { echo "skip: $f not found"; exit 77; }
-done
-. "$(dirname "$0")/dist_lib.sh"
+[ -e "$TEXT" ] || { echo "skip: $TEXT not found"; exit 77; }
 # both runs of a pair: the same flags on 1 rank and on 2
 pair_metrics() { # pair_metrics NAME ALIGN-ARGS...: the runs, and their metrics compared
     local name=$1
