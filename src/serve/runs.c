@@ -720,18 +720,22 @@ static void walk(walker *w, const char *dir, const char *rel, int depth, bool li
 
 static int cmp_run(const void *a, const void *b) { return strcmp(((const run *)a)->name, ((const run *)b)->name); }
 
+/* a's metrics.jsonl changed no earlier than b's (or there is no b): ties go to the run
+ * listed later */
+static bool not_older(const run *a, const run *b)
+{
+    return !b || a->mtime.tv_sec > b->mtime.tv_sec ||
+           (a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec >= b->mtime.tv_nsec);
+}
+
 /* Without a run named aligned or holding the served model, the latest RL run is the
  * aligned model: it is what the pipeline ended with. */
 static const run *latest_rl(const run *runs, int n)
 {
     const run *best = NULL;
-    for (int i = 0; i < n; i++) {
-        const struct timespec *t = &runs[i].mtime;
-        if (runs[i].stage == RL &&
-            (!best || t->tv_sec > best->mtime.tv_sec ||
-             (t->tv_sec == best->mtime.tv_sec && t->tv_nsec >= best->mtime.tv_nsec)))
+    for (int i = 0; i < n; i++)
+        if (runs[i].stage == RL && not_older(&runs[i], best))
             best = &runs[i];
-    }
     return best;
 }
 
@@ -766,12 +770,8 @@ static const run *serving_run(const char *dir, const run *runs, int n, const cha
         char *d = realpath(runs[i].dir, NULL);
         if (d && is_under(model, d) && strlen(d) > holder_len)
             holder = &runs[i], holder_len = strlen(d);
-        else if (d && beside && is_under(d, beside)) {
-            const struct timespec *t = &runs[i].mtime;
-            if (!sibling || t->tv_sec > sibling->mtime.tv_sec ||
-                (t->tv_sec == sibling->mtime.tv_sec && t->tv_nsec > sibling->mtime.tv_nsec))
-                sibling = &runs[i];
-        }
+        else if (d && beside && is_under(d, beside) && not_older(&runs[i], sibling))
+            sibling = &runs[i];
         free(d);
     }
     free(model);
