@@ -3,7 +3,9 @@
  * Each figure is the median of REPS timed runs, the statistic bench/generate.sh also
  * takes of run.c, so the printed ratios set like against like.
  *
- * usage: bench_generate [MODEL] [BATCH] [STEPS] [REPS] [--exact] [--kv-f16]
+ * usage: bench_generate [MODEL] [BATCH] [STEPS] [REPS] [--exact] [--kv-f16] [--generate]
+ *          --generate: also al_generate with the CLI's top-p sampling, in this process
+ *        bench_generate [MODEL] [BATCH] [STEPS] --first-step   a fresh process's first step
  *        bench_generate [MODEL] --prefill     a prompt read by one prefill vs single steps */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,68 @@ static double run(const al_model *m, int n, int steps, int reps, int exact, al_k
     return median;
 }
 
+/* What `align generate --num-samples n -t 0.8 -p 0.9` runs, in this process: al_generate
+ * from BOS with top-p sampling, continuous batching and the EOS stop, steps - 1 new tokens,
+ * reps times; tokens/s of its steps (al_gen_stats), as the CLI reports them.  Returns the
+ * median and leaves every run's figure in tps[0..reps), sorted. */
+static double run_generate(const al_model *m, int n, int steps, int reps, al_kv_type kv, double *tps)
+{
+    al_ints *prompts = calloc((size_t)n, sizeof *prompts);
+    al_gen_result *res = calloc((size_t)n, sizeof *res);
+    if (!prompts || !res)
+        exit(1);
+    for (int i = 0; i < n; i++)
+        if (al_ints_push(&prompts[i], m->cfg.bos_id))
+            exit(1);
+    const int eos = m->cfg.eos_id;
+    for (int r = 0; r < reps; r++) {
+        al_gen_stats st = {0};
+        al_gen_opts o = {.max_new_tokens = steps - 1,
+                         .sampling = {.temperature = 0.8f, .top_p = 0.9f, .repeat_penalty = 1, .seed = (uint64_t)r + 1},
+                         .stop_ids = &eos, .n_stop_ids = eos >= 0, .kv = kv, .stats = &st};
+        if (al_generate(m, NULL, prompts, n, &o, res, NULL, NULL)) {
+            fprintf(stderr, "bench: %s\n", al_errmsg());
+            exit(1);
+        }
+        long tokens = 0;
+        for (int i = 0; i < n; i++)
+            tokens += res[i].ids.n;
+        tps[r] = (double)tokens / st.step_seconds;
+        al_gen_results_free(res, n);
+    }
+    for (int i = 0; i < n; i++)
+        al_ints_free(&prompts[i]);
+    free(prompts), free(res);
+    qsort(tps, (size_t)reps, sizeof *tps, bench_cmp_double);
+    return reps % 2 ? tps[reps / 2] : 0.5 * (tps[reps / 2 - 1] + tps[reps / 2]);
+}
+
+/* The first decode step of n streams in a fresh process against the median of the next
+ * steps - 1 (greedy from BOS), in milliseconds: run first thing, before any warm-up, it
+ * shows what a process starting on idle cores pays once. */
+static void first_step(const al_model *m, int n, int steps, al_kv_type kv)
+{
+    int *tok = malloc(sizeof(int) * (size_t)n);
+    double *t = malloc(sizeof(double) * (size_t)steps);
+    al_decoder *d = al_decoder_new_kv(m, n, steps, kv);
+    if (!d || !tok || !t) {
+        fprintf(stderr, "bench: %s\n", al_errmsg());
+        exit(1);
+    }
+    for (int i = 0; i < n; i++)
+        tok[i] = m->cfg.bos_id;
+    greedy g = {tok, m->cfg.vocab_size};
+    for (int s = 0; s < steps; s++) {
+        double t0 = al_now();
+        al_decoder_step_each(d, NULL, tok, n, pick, &g);
+        t[s] = al_now() - t0;
+    }
+    qsort(t + 1, (size_t)steps - 1, sizeof *t, bench_cmp_double);
+    printf("FIRST_STEP first_ms=%.3f later_median_ms=%.3f\n", 1e3 * t[0], 1e3 * t[1 + (steps - 1) / 2]);
+    al_decoder_free(d);
+    free(tok), free(t);
+}
+
 /* A prompt of n tokens read by one prefill against n single steps (one sequence), median
  * tokens/s of each; on a model above 8M parameters the prefill's products are sgemm. */
 static void prefill_vs_steps(const al_model *m, int n, int reps, double *pre, double *step)
@@ -88,7 +152,7 @@ static void prefill_vs_steps(const al_model *m, int n, int reps, double *pre, do
 int main(int argc, char **argv)
 {
     const char *path = ALIGN_SHARED_DIR "/models/stories260K/stories260K.bin";
-    int batch = 32, steps = 512, reps = 25, exact = 0, npos = 0;
+    int batch = 32, steps = 512, reps = 25, exact = 0, npos = 0, generate = 0, first = 0;
     al_kv_type kv = AL_KV_F32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--prefill")) {
@@ -111,6 +175,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--exact"))
             exact = 1;
+        else if (!strcmp(argv[i], "--generate"))
+            generate = 1;
+        else if (!strcmp(argv[i], "--first-step"))
+            first = 1;
         else if (!strcmp(argv[i], "--kv-f16"))
             kv = AL_KV_F16;
         else if (npos == 0 && ++npos)
@@ -123,7 +191,8 @@ int main(int argc, char **argv)
             reps = atoi(argv[i]);
     }
     if (batch < 1 || steps < 2 || reps < 1) {
-        fprintf(stderr, "usage: bench_generate [MODEL] [BATCH] [STEPS >= 2] [REPS] [--exact] [--kv-f16]\n");
+        fprintf(stderr, "usage: bench_generate [MODEL] [BATCH] [STEPS >= 2] [REPS] [--exact] [--kv-f16] [--generate]\n"
+                        "       bench_generate [MODEL] [BATCH] [STEPS] --first-step [--kv-f16]\n");
         return 2;
     }
     al_model m;
@@ -133,8 +202,14 @@ int main(int argc, char **argv)
     }
     if (steps > m.cfg.seq_len)
         steps = m.cfg.seq_len;
+    if (first) {
+        first_step(&m, batch, steps, kv);
+        al_model_free(&m);
+        return 0;
+    }
     double *ts = malloc(sizeof(double) * (size_t)(reps > 3 ? reps : 3)), *tb = malloc(sizeof(double) * (size_t)reps);
-    if (!ts || !tb)
+    double *tg = malloc(sizeof(double) * (size_t)reps);
+    if (!ts || !tb || !tg)
         return 1;
     run(&m, 1, steps, 3, exact, kv, ts); /* warm-up */
     double single = run(&m, 1, steps, reps, exact, kv, ts);
@@ -152,7 +227,17 @@ int main(int argc, char **argv)
     for (int r = 0; r < reps; r++)
         printf(" %.1f", tb[r]);
     printf("\n");
-    free(ts), free(tb);
+    if (generate) {
+        double gen = run_generate(&m, batch, steps, reps, kv, tg);
+        printf("align al_generate top-p 0.9, %d sequences x %d tokens%s, in this process: %.0f tok/s (median of "
+               "%d) = %.0f%% of the batched loop\n",
+               batch, steps - 1, mode, gen, reps, 100 * gen / batched);
+        printf("SAMPLES generate");
+        for (int r = 0; r < reps; r++)
+            printf(" %.1f", tg[r]);
+        printf("\n");
+    }
+    free(ts), free(tb), free(tg);
     al_model_free(&m);
     return 0;
 }

@@ -65,9 +65,9 @@ for steps in $steps_list; do
   : > "$tmp/f32"; : > "$tmp/f16"; : > "$tmp/ofast"; : > "$tmp/o3"
   for f in gen genstep; do for kv in 32 16; do : > "$tmp/$f${kv}warm"; : > "$tmp/$f${kv}idle"; done; done
   for r in $(seq 1 "$rounds"); do
-    warm "$build/bench_generate" "$model" 32 "$steps" 3 > "$tmp/out"
+    warm "$build/bench_generate" "$model" 32 "$steps" 3 --generate > "$tmp/out"
     cat "$tmp/out" >> "$tmp/f32"
-    warm "$build/bench_generate" "$model" 32 "$steps" 3 --kv-f16 > "$tmp/out"
+    warm "$build/bench_generate" "$model" 32 "$steps" 3 --kv-f16 --generate > "$tmp/out"
     cat "$tmp/out" >> "$tmp/f16"
     for kv in f32 f16; do
       for k in 1 2 3; do
@@ -101,6 +101,9 @@ for steps in $steps_list; do
   for kv in 32 16; do
     b=$([ "$kv" = 32 ] && echo "$b32" || echo "$b16")
     name=$([ "$kv" = 32 ] && echo "float cache" || echo "f16 cache  ")
+    f=$([ "$kv" = 32 ] && echo f32 || echo f16)
+    awk -v g="$(samples "$tmp/$f" generate | median)" -v b="$b" -v name="$name" 'BEGIN {
+      printf "al_generate with the same sampling, in one process (bench_generate --generate), %s: %.0f tok/s = %.0f%% of batched\n", name, g, 100 * g / b }'
     for start in warm idle; do
       s=$(median < "$tmp/genstep$kv$start") g=$(median < "$tmp/gen$kv$start")
       awk -v g="$g" -v s="$s" -v b="$b" -v n="$n" -v name="$name" -v start="$start" -v ms="$warm_ms" 'BEGIN {
@@ -120,6 +123,23 @@ for steps in $steps_list; do
         printf "  batched-32 align / run.c single (%s): float cache %.2fx, f16 cache %.2fx (target 10x)\n", f, b / p, h / p }'
     done
   fi
+done
+# The cold start bench_warm guards against, shown: the first decode step of 32 streams in
+# a fresh process, FIRST_RUNS times from idle cores and as many after the warm-up.
+first_runs="${FIRST_RUNS:-10}"
+echo "== the first decode step of a fresh process (32 streams, $first_runs processes each) =="
+for start in idle warm; do
+  launch=$([ "$start" = warm ] && echo warm || echo env)
+  for _ in $(seq 1 "$first_runs"); do
+    $launch "$build/bench_generate" "$model" 32 256 --first-step
+  done > "$tmp/first"
+  later=$(sed -n 's/.*later_median_ms=\([0-9.]*\).*/\1/p' "$tmp/first" | median)
+  sed -n 's/.*first_ms=\([0-9.]*\) .*/\1/p' "$tmp/first" |
+    awk -v start="$start" -v ms="$warm_ms" -v later="$later" '{ n++; if ($1 > 1) stalls++; if ($1 > worst) worst = $1 }
+      END {
+        label = start == "warm" ? "after the " ms " ms warm-up:" : "from idle cores:"
+        printf "%-26s %d of %d first steps over 1 ms (the longest %.2f ms); a later step %.3f ms (median)\n",
+          label, stalls, n, worst, later }'
 done
 echo "== prompt prefill: one batch of rows against single steps (one sequence) =="
 "$build/bench_generate" "$model" --prefill
