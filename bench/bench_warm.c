@@ -2,10 +2,11 @@
  * process becomes COMMAND (exec, so the command's own clock is not disturbed).
  *
  * Why: on a VM whose vCPUs were idle, the first decode step of a fresh two-thread process
- * stalls for 4-8 ms in some runs (stories260K, 32 streams: one run in three to ten, against
- * 0.15 ms for a later step; one thread never stalls, and none did after this warm-up in
- * ten runs), while an in-process benchmark's later repetitions run on warm cores.  bench/generate.sh starts every timed process (align, run.c) through
- * this so both sides are measured in the same state.
+ * often stalls for milliseconds (`bench_generate --first-step`, stories260K, 32 streams: 9
+ * of 10 over 1 ms, up to 8.4 ms, against 0.19 ms for a later step; 0 of 10 after this
+ * warm-up), while an in-process benchmark's later repetitions run on warm cores.
+ * bench/generate.sh starts every timed process (align, run.c) through this so both sides
+ * are measured in the same state.
  *
  * usage: bench_warm SECONDS COMMAND [ARGS...]        (SECONDS 0: exec at once) */
 #include <omp.h>
